@@ -1,0 +1,1 @@
+"""The dwp command: run a network, publish, fetch and view pages."""

@@ -1,0 +1,1 @@
+"""dwp core: causality, placement, replicas, the durable store and the network client."""

@@ -1,0 +1,331 @@
+"""NetworkClient: the one place that routes keys to shards and talks to storage nodes.
+
+It picks a replica (the first live one in a per-key order, or the one a request pins),
+splits large contents into content-addressed chunks and puts them back together,
+carries the context token, and moves on to another replica when one is down or behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from dwp.codec import State, decode_state
+from dwp.errors import NotFound, Stale, Unavailable, WrongReplica
+from dwp.node import ListEntry, actor_name
+from dwp.placement import preference
+from dwp.replica import deps_of
+from dwp.token import Token, TokenCodec
+from dwp.version import CHUNK_SIZE, INLINE_MAX, Version, content_hash, new_hasher
+from dwp.view import View
+
+DOWN_FOR = 2.0  # seconds a failed node goes to the back of the line
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a request was served: the key's shard and the node that answered."""
+
+    shard: int
+    node: str
+
+
+@dataclass(frozen=True)
+class ReadResult(Located):
+    state: State
+    token: Token
+
+    @property
+    def versions(self) -> list[Version]:
+        """Live siblings, winner first: newest write, ties broken by dot (the same order
+        on every replica)."""
+        ordered = sorted(self.state.siblings, key=lambda s: (s.value.mtime, s.dot),
+                         reverse=True)
+        return [s.value for s in ordered if not s.value.deleted]
+
+    @property
+    def winner(self) -> Version | None:
+        versions = self.versions
+        return versions[0] if versions else None
+
+
+@dataclass(frozen=True)
+class WriteResult(Located):
+    token: Token
+    version: Version | None
+
+
+class _NodeFailed(Exception):
+    """A call to one node failed; the caller may try another."""
+
+
+class NetworkClient:
+    def __init__(self, view: View, namespace: str, secret: str, *,
+                 call_timeout: float = 10.0, read_wait: float = 2.0,
+                 chunk_parallelism: int = 8) -> None:
+        self.view = view
+        self.namespace = namespace
+        self.tokens = TokenCodec(secret)
+        self.call_timeout = call_timeout
+        self.read_wait = read_wait
+        self._chunk_slots = asyncio.Semaphore(chunk_parallelism)
+        self._handles: dict[str, Any] = {}
+        self._down_until: dict[str, float] = {}
+
+    # -- routing ----------------------------------------------------------------------
+
+    def shard_of_key(self, key: str) -> int:
+        return self.view.shard_of_partition(self.view.partition_of_key(key))
+
+    def _shard_of_chunk(self, chunk: bytes) -> int:
+        return self.view.shard_of_partition(self.view.partition_of_chunk(chunk))
+
+    def _order(self, routing: bytes, shard: int, pinned: str | None = None) -> list[str]:
+        """Replicas to try: the pinned one alone, else live ones first in per-key order."""
+        members = self.view.shards[shard]
+        if pinned is not None:
+            if pinned not in members:
+                raise WrongReplica(f"node {pinned!r} does not hold shard {shard}")
+            return [pinned]
+        now = time.monotonic()
+        ordered = preference(routing, members)
+        return sorted(ordered, key=lambda n: self._down_until.get(n, 0) > now)
+
+    def _handle(self, node: str) -> Any:
+        handle = self._handles.get(node)
+        if handle is None:
+            try:
+                handle = ray.get_actor(actor_name(node), namespace=self.namespace)
+            except ValueError as exc:
+                raise _NodeFailed(f"node {node} is not running") from exc
+            self._handles[node] = handle
+        return handle
+
+    async def call(self, node: str, method: str, *args: Any,
+                   timeout: float | None = None) -> Any:
+        """One actor call; a failure marks the node down for a moment and says why."""
+        try:
+            ref = getattr(self._handle(node), method).remote(*args)
+            result = await asyncio.wait_for(ref, timeout or self.call_timeout)
+        except _NodeFailed:
+            self._down_until[node] = time.monotonic() + DOWN_FOR
+            raise
+        except (RayError, TimeoutError) as exc:
+            self._down_until[node] = time.monotonic() + DOWN_FOR
+            if isinstance(exc, RayActorError):
+                self._handles.pop(node, None)
+            raise _NodeFailed(f"node {node}: {type(exc).__name__}") from exc
+        self._down_until.pop(node, None)
+        return result
+
+    async def _on_first(self, nodes: list[str], method: str, *args: Any) -> tuple[Any, str]:
+        errors = []
+        for node in nodes:
+            try:
+                return await self.call(node, method, *args), node
+            except _NodeFailed as exc:
+                errors.append(str(exc))
+        raise Unavailable("no replica answered: " + "; ".join(errors))
+
+    # -- objects ----------------------------------------------------------------------
+
+    async def get(self, key: str, token: Token, replica: str | None = None) -> ReadResult:
+        """The key's state from a replica that has seen everything ``token`` covers."""
+        shard = self.shard_of_key(key)
+        need = token.needs(shard)
+        errors, stale = [], False
+        for node in self._order(key.encode(), shard, replica):
+            try:
+                fresh, blob = await self.call(node, "get", key, need, self.read_wait)
+            except _NodeFailed as exc:
+                errors.append(str(exc))
+                continue
+            if not fresh:
+                stale = True
+                continue
+            if blob is None:
+                raise NotFound(f"no object at {key!r}")
+            state = decode_state(blob)
+            return ReadResult(shard, node, state,
+                              token.observe(shard, key, state.context, deps_of(state)))
+        if stale:
+            raise Stale(f"the replicas of shard {shard} have not yet received writes "
+                        "this client has seen")
+        raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
+
+    async def put(self, key: str, body: bytes | AsyncIterable[bytes], content_type: str,
+                  token: Token, replica: str | None = None) -> WriteResult:
+        """Store the content (chunks first, so no manifest names a missing chunk), then
+        the key: one round trip to one replica of its shard."""
+        shard = self.shard_of_key(key)
+        order = self._order(key.encode(), shard, replica)
+        version = await self._store_content(body, content_type, token)
+        blob, node = await self._on_first(order, "put", key, version, token.context_for(key))
+        state = decode_state(blob)
+        return WriteResult(shard, node, token.observe(shard, key, state.context,
+                                                      deps_of(state)), version)
+
+    async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
+        shard = self.shard_of_key(key)
+        order = self._order(key.encode(), shard, replica)
+        blob, node = await self._on_first(order, "delete", key, time.time(), token.causal,
+                                          token.context_for(key))
+        if blob is None:
+            raise NotFound(f"no object at {key!r}")
+        state = decode_state(blob)
+        return WriteResult(shard, node, token.observe(shard, key, state.context,
+                                                      deps_of(state)), None)
+
+    async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
+                             token: Token) -> Version:
+        hasher, size = new_hasher(), 0
+        buf = bytearray()
+        chunks: list[bytes] = []
+        writes: list[asyncio.Task[None]] = []
+
+        def emit(data: bytes) -> None:
+            chunk = content_hash(data)
+            chunks.append(chunk)
+            writes.append(asyncio.create_task(self._put_chunk(chunk, data)))
+
+        try:
+            async for piece in _pieces(body):
+                hasher.update(piece)
+                size += len(piece)
+                buf += piece
+                while len(buf) >= CHUNK_SIZE:
+                    emit(bytes(buf[:CHUNK_SIZE]))
+                    del buf[:CHUNK_SIZE]
+            if not chunks and len(buf) <= INLINE_MAX:
+                return Version(content_type, size, hasher.digest(), time.time(),
+                               data=bytes(buf), deps=token.causal)
+            if buf:
+                emit(bytes(buf))
+            await asyncio.gather(*writes)
+        finally:
+            for task in writes:
+                task.cancel()
+        return Version(content_type, size, hasher.digest(), time.time(),
+                       chunks=tuple(chunks), deps=token.causal)
+
+    async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
+        async with self._chunk_slots:
+            await self._on_first(self._order(chunk, self._shard_of_chunk(chunk)),
+                                 "put_chunks", [(chunk, data)])
+
+    async def _get_chunk(self, chunk: bytes) -> bytes:
+        for node in self._order(chunk, self._shard_of_chunk(chunk)):
+            try:
+                data = await self.call(node, "get_chunk", chunk)
+            except _NodeFailed:
+                continue
+            if data is not None and content_hash(data) == chunk:
+                return data
+        raise Unavailable(f"no replica holds chunk {chunk.hex()[:16]} yet")
+
+    async def body(self, version: Version, start: int = 0, end: int | None = None
+                   ) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of a version, fetched chunk by chunk, a few ahead."""
+        end = version.size if end is None else end
+        if version.data is not None:
+            yield version.data[start:end]
+            return
+        chunks = version.chunks or ()
+        first, last = start // CHUNK_SIZE, (end - 1) // CHUNK_SIZE
+        wanted = list(range(first, last + 1)) if end > start else []
+        ahead: dict[int, asyncio.Task[bytes]] = {}
+        try:
+            for i in wanted:
+                for j in wanted[wanted.index(i):wanted.index(i) + 4]:
+                    if j not in ahead:
+                        ahead[j] = asyncio.create_task(self._get_chunk(chunks[j]))
+                data = await ahead.pop(i)
+                lo = start - i * CHUNK_SIZE if i == first else 0
+                hi = end - i * CHUNK_SIZE if i == last else len(data)
+                yield data[lo:hi]
+        finally:
+            for task in ahead.values():
+                task.cancel()
+
+    async def list(self, prefix: str, limit: int, cursor: str = "",
+                   replica: str | None = None) -> tuple[list[ListEntry], str | None]:
+        """Keys under ``prefix`` after ``cursor``, in order, merged across shards."""
+        if replica is not None:
+            shards = [(self.view.shard_of_node(replica), [replica])]
+        else:
+            shards = [(s, self._order(str(s).encode(), s)) for s in range(len(self.view.shards))]
+        results = await asyncio.gather(*(self._on_first(nodes, "list", prefix, cursor, limit)
+                                         for _, nodes in shards))
+        merged = sorted((e for entries, _ in results for e in entries), key=lambda e: e.key)
+        more = any(len(entries) == limit for entries, _ in results) or len(merged) > limit
+        page = merged[:limit]
+        return page, (page[-1].key if more and page else None)
+
+    # -- the network ------------------------------------------------------------------
+
+    async def node_info(self, node: str, timeout: float = 3.0) -> dict[str, Any] | None:
+        try:
+            return await self.call(node, "info", timeout=timeout)
+        except _NodeFailed:
+            return None
+
+    async def status(self) -> dict[str, Any]:
+        infos = await asyncio.gather(*(self.node_info(n.id) for n in self.view.nodes))
+        nodes = []
+        for spec, info in zip(self.view.nodes, infos, strict=True):
+            shard = self.view.shard_of_node(spec.id)
+            base = {"id": spec.id, "host": spec.host, "shard": shard, "status": "down",
+                    "pid": None, "partitions": len(self.view.partitions_of_shard(shard)),
+                    "keys": None, "digest": None}
+            if info is not None:
+                base.update(status="up", pid=info["pid"], keys=info["keys"],
+                            digest=info["digest"], replica_id=info["replica_id"],
+                            outbox=sum(info["outbox"].values()))
+            nodes.append(base)
+        shards = [{"id": s, "replicas": list(members),
+                   "partitions": len(self.view.partitions_of_shard(s))}
+                  for s, members in enumerate(self.view.shards)]
+        return {"name": self.view.name, "epoch": self.view.epoch,
+                "replicas": self.view.replicas, "partitions": self.view.partitions,
+                "shards": shards, "nodes": nodes}
+
+    async def health(self) -> str | None:
+        """None when every shard has a live replica, else the reason it has not."""
+        alive = await asyncio.gather(*(self.node_info(n.id, 2.0) for n in self.view.nodes))
+        up = {n.id for n, info in zip(self.view.nodes, alive, strict=True) if info}
+        dead = [s for s, members in enumerate(self.view.shards) if not up & set(members)]
+        if dead:
+            return "no live replica for shard(s) " + ", ".join(map(str, dead))
+        return None
+
+    async def set_faults(self, groups: list[list[str]]) -> None:
+        """Cut replica-to-replica messages between the groups ([] heals)."""
+        group_of = {n: i for i, g in enumerate(groups) for n in g}
+        unknown = set(group_of) - {n.id for n in self.view.nodes}
+        if unknown:
+            raise WrongReplica(f"unknown node(s): {', '.join(sorted(unknown))}")
+        for spec in self.view.nodes:
+            mine = group_of.get(spec.id)
+            blocked = [n for n, g in group_of.items() if mine is not None and g != mine]
+            await self.call(spec.id, "set_faults", blocked)
+
+    async def sync_now(self) -> None:
+        """Run one anti-entropy round on every node (tests and operators)."""
+        await asyncio.gather(*(self.call(n.id, "sync_now", timeout=60)
+                               for n in self.view.nodes), return_exceptions=True)
+
+
+async def _pieces(body: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(body, bytes | bytearray):
+        for i in range(0, max(len(body), 1), CHUNK_SIZE):
+            yield bytes(body[i:i + CHUNK_SIZE])
+    else:
+        async for piece in body:
+            if piece:
+                yield piece

@@ -1,0 +1,69 @@
+"""Canonical binary encoding of key states (msgpack).
+
+Equal states encode to equal bytes on every replica, so a hash of the encoding is a
+fair fingerprint for anti-entropy. Maps are written as sorted pair lists for that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import msgpack
+
+from dwp.clock import Dot, KeyState, Sibling
+from dwp.version import Version
+
+State = KeyState[Version]
+Causal = dict[int, dict[str, int]]
+
+
+def _vv_out(vv: Mapping[str, int]) -> list[list[object]]:
+    return [[r, c] for r, c in sorted(vv.items())]
+
+
+def _vv_in(pairs: list[list[object]]) -> dict[str, int]:
+    return {str(r): int(c) for r, c in pairs}  # type: ignore[call-overload]
+
+
+def causal_out(causal: Causal) -> list[list[object]]:
+    return [[shard, _vv_out(vv)] for shard, vv in sorted(causal.items()) if vv]
+
+
+def causal_in(rows: list[list[object]]) -> Causal:
+    return {int(shard): _vv_in(vv) for shard, vv in rows}  # type: ignore[call-overload, arg-type]
+
+
+def _version_out(v: Version) -> list[object]:
+    return [v.content_type, v.size, v.hash, v.mtime, v.data,
+            list(v.chunks) if v.chunks is not None else None, v.deleted, causal_out(v.deps)]
+
+
+def _version_in(row: list[object]) -> Version:
+    ct, size, h, mtime, data, chunks, deleted, deps = row
+    return Version(ct, size, h, mtime, data,  # type: ignore[arg-type]
+                   tuple(chunks) if chunks is not None else None,  # type: ignore[arg-type]
+                   bool(deleted), causal_in(deps))  # type: ignore[arg-type]
+
+
+def encode_state(state: State) -> bytes:
+    sibs = [[s.dot.replica, s.dot.counter, _version_out(s.value)] for s in state.siblings]
+    return msgpack.packb([_vv_out(state.context), sibs], use_bin_type=True)
+
+
+def decode_state(blob: bytes) -> State:
+    context, sibs = msgpack.unpackb(blob, raw=False)
+    return KeyState(
+        context=_vv_in(context),
+        siblings=tuple(Sibling(Dot(r, c), _version_in(v)) for r, c, v in sibs),
+    )
+
+
+def entry_hash(key: str, blob: bytes) -> int:
+    """A key's fingerprint in its partition's hash (XOR-combined, so updates are O(1))."""
+    h = hashlib.blake2b(key.encode() + b"\0" + blob, digest_size=16).digest()
+    return int.from_bytes(h, "big")
+
+
+def chunk_entry_hash(chunk: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(b"chunk\0" + chunk, digest_size=16).digest(), "big")

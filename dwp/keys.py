@@ -1,0 +1,45 @@
+"""Key rules: a key is a UTF-8 path whose first segment names the site.
+
+Validation happens once, at the edge, and every rejection names the broken rule so a
+client can fix its request without guessing.
+"""
+
+from __future__ import annotations
+
+MAX_KEY_BYTES = 1024
+
+
+class InvalidKey(ValueError):
+    """A key broke one of the rules; the message says which."""
+
+
+def validate_key(key: str) -> str:
+    if not key:
+        raise InvalidKey("the key is empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidKey(f"the key is longer than {MAX_KEY_BYTES} bytes")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidKey("the key is not valid UTF-8") from exc
+    for ch in key:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise InvalidKey(f"the key contains the control character U+{ord(ch):04X}")
+    for segment in key.split("/"):
+        if segment == "":
+            raise InvalidKey("the key has an empty path segment (leading, trailing or '//')")
+        if segment in (".", ".."):
+            raise InvalidKey(f"the key has a '{segment}' path segment")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix may end in '/' or stop mid-segment, but must not hide bad input."""
+    if prefix == "":
+        return prefix
+    validate_key(prefix.rstrip("/") or "x")
+    return prefix
+
+
+def site_of(key: str) -> str:
+    return key.split("/", 1)[0]

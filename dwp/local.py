@@ -1,0 +1,84 @@
+"""Starting a network on this machine: Ray, the view and token on disk, the node actors.
+
+``dwp up`` and the tests both come through here, so a network restarted on the same
+data dir finds its view, its token and every node's database where it left them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import ray
+
+from dwp.client import NetworkClient
+from dwp.node import NodeSettings, StorageNode, actor_name
+from dwp.view import NodeSpec, View
+
+LOCAL_HOST = "local"
+HOST_LABEL = "dwp-host"
+StorageNodeActor = ray.remote(StorageNode)
+
+
+def init_ray(object_store_mb: int = 256, host: str = LOCAL_HOST) -> None:
+    """Start a private local Ray runtime on loopback, keeping our SIGTERM handler."""
+    handler = signal.getsignal(signal.SIGTERM)
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
+             _node_ip_address="127.0.0.1", object_store_memory=object_store_mb * 2**20,
+             logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def namespace_of(name: str) -> str:
+    return f"dwp-{name}"
+
+
+def open_network(data_dir: Path, name: str = "local", nodes: int = 4,
+                 replicas: int = 2) -> tuple[View, str]:
+    """Load the view and token from ``data_dir``, or create them on first start."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    view_path, token_path = data_dir / "view.json", data_dir / "token"
+    if view_path.exists():
+        view = View.from_json(view_path.read_text())
+    else:
+        specs = [NodeSpec(f"n{i}", LOCAL_HOST) for i in range(1, nodes + 1)]
+        view = View.create(name, specs, replicas)
+        _write_private(view_path, view.to_json())
+    if not token_path.exists():
+        _write_private(token_path, secrets.token_urlsafe(32))
+    return view, token_path.read_text().strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically (rename) and durably, readable by the owner only."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings) -> object:
+    """Create the node's actor, or find it if it runs: detached, pinned to its host."""
+    host = view.node(node_id).host
+    return StorageNodeActor.options(
+        name=actor_name(node_id), namespace=settings.namespace, lifetime="detached",
+        get_if_exists=True, max_restarts=-1, num_cpus=0,
+        label_selector={HOST_LABEL: host},
+    ).remote(node_id, str(data_dir / "nodes" / node_id), view.to_json(), settings)
+
+
+def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
+                  anti_entropy_interval: float = 5.0) -> NetworkClient:
+    """Open (or create) the network in ``data_dir`` and start every node's actor."""
+    view, secret = open_network(data_dir, name, nodes, replicas)
+    settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
+    handles = [start_node(view, n.id, data_dir, settings) for n in view.nodes]
+    ray.get([h.ping.remote() for h in handles], timeout=120)  # type: ignore[attr-defined]
+    return NetworkClient(view, settings.namespace, secret)

@@ -1,0 +1,306 @@
+"""The StorageNode Ray actor: a thin asyncio shell around one Replica and its store.
+
+Its loop follows the etcd-raft order: operations queue up, one writer thread applies a
+whole batch in one SQLite transaction (group commit), commits (fsync), and only then
+are callers answered and peers' outboxes woken. Background tasks push outbox batches to
+peers in order and run anti-entropy; all of them restart with the actor, which reopens
+the same data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ray
+
+from dwp.codec import Causal, decode_state, encode_state
+from dwp.errors import Partitioned
+from dwp.replica import Export, Replica, diff, live
+from dwp.store import SqliteStore
+from dwp.version import Version
+from dwp.view import View
+
+T = TypeVar("T")
+log = logging.getLogger("dwp.node")
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    namespace: str
+    anti_entropy_interval: float = 5.0
+    peer_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    key: str
+    size: int
+    content_type: str
+    hash: str
+    mtime: float
+    siblings: int
+
+
+def actor_name(node_id: str) -> str:
+    return f"node-{node_id}"
+
+
+class StorageNode:
+    def __init__(self, node_id: str, data_dir: str, view_json: str,
+                 settings: NodeSettings) -> None:
+        self.node_id = node_id
+        self.settings = settings
+        self.store = SqliteStore(Path(data_dir) / "replica.db")
+        stored = self.store.meta_get("view")
+        view = View.from_json(view_json)
+        if stored and View.from_json(stored).epoch > view.epoch:
+            view = View.from_json(stored)
+        self.view = view
+        self.replica = Replica(node_id, view, self.store, lambda: secrets.token_hex(3))
+        self.shard = self.replica.shard
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
+        self._queue: list[tuple[Callable[[Replica], Any], asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._applied = asyncio.Condition()
+        self._outbox_ready = {p: asyncio.Event() for p in self.replica.peers}
+        self._blocked: set[str] = set()
+        self._handles: dict[str, Any] = {}
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._commit_loop()),
+                       loop.create_task(self._anti_entropy_loop())]
+        self._tasks += [loop.create_task(self._send_loop(p)) for p in self.replica.peers]
+
+    # -- group commit -----------------------------------------------------------------
+
+    async def _submit(self, op: Callable[[Replica], T]) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, fut))
+        self._wake.set()
+        return await fut
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._writer, self._run_batch, batch)
+            except Exception as exc:
+                log.exception("commit failed")
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+            for ready in self._outbox_ready.values():
+                ready.set()
+            async with self._applied:
+                self._applied.notify_all()
+
+    def _run_batch(self, batch: list[tuple[Callable[[Replica], Any], Any]]) -> list[Any]:
+        try:
+            with self.store.transaction():
+                results = [op(self.replica) for op, _ in batch]
+                self.replica.finish()
+            return results
+        except BaseException:
+            self.replica.reload()
+            raise
+
+    # -- client operations ------------------------------------------------------------
+
+    async def ping(self) -> str:
+        return self.node_id
+
+    async def put(self, key: str, version: Version, context: dict[str, int] | None) -> bytes:
+        """Coordinate a write; answers the key's new state once it is on disk."""
+        state = await self._submit(lambda r: r.write(key, version, context))
+        return encode_state(state)
+
+    async def delete(self, key: str, mtime: float, deps: Causal,
+                     context: dict[str, int] | None) -> bytes | None:
+        state = await self._submit(
+            lambda r: r.delete(key, Version.tombstone(mtime, deps), context))
+        return encode_state(state) if state is not None else None
+
+    async def put_chunks(self, chunks: list[tuple[bytes, bytes]]) -> None:
+        def op(r: Replica) -> None:
+            for chunk, data in chunks:
+                r.put_chunk(chunk, data)
+        await self._submit(op)
+
+    async def get(self, key: str, need: dict[str, int] | None, wait: float
+                  ) -> tuple[bool, bytes | None]:
+        """(fresh, state blob). Not fresh: this replica is behind the client's token."""
+        if need and not self.replica.fresh(need):
+            try:
+                await asyncio.wait_for(self._until_fresh(need), wait)
+            except TimeoutError:
+                return False, None
+        return True, self.store.get_state(key)
+
+    async def _until_fresh(self, need: dict[str, int]) -> None:
+        async with self._applied:
+            await self._applied.wait_for(lambda: self.replica.fresh(need))
+
+    async def get_chunk(self, chunk: bytes) -> bytes | None:
+        return self.store.get_chunk(chunk)
+
+    async def list(self, prefix: str, after: str, limit: int) -> list[ListEntry]:
+        out: list[ListEntry] = []
+        while len(out) < limit:
+            rows = self.store.scan(prefix, after, limit)
+            for key, blob in rows:
+                versions = live(decode_state(blob))
+                if versions:
+                    v = max(versions, key=lambda v: v.mtime)
+                    out.append(ListEntry(key, v.size, v.content_type, v.hash.hex(), v.mtime,
+                                         len(versions)))
+            if len(rows) < limit:
+                break
+            after = rows[-1][0]
+        return out[:limit]
+
+    async def info(self) -> dict[str, Any]:
+        return {
+            "id": self.node_id, "host": self.view.node(self.node_id).host,
+            "shard": self.shard, "replica_id": self.replica.id, "pid": os.getpid(),
+            "partitions": len(self.view.partitions_of_shard(self.shard)),
+            "keys": self.store.count_keys(), "digest": self.replica.digest(),
+            "outbox": self.store.outbox_sizes(), "epoch": self.view.epoch,
+        }
+
+    # -- replication between peers ----------------------------------------------------
+
+    def _check_link(self, sender: str) -> None:
+        if sender in self._blocked:
+            raise Partitioned(f"{self.node_id} is cut off from {sender} by fault injection")
+
+    async def replicate(self, sender: str, origin: str | None, states: list[tuple[str, bytes]],
+                        chunks: list[tuple[bytes, bytes]], upto: int | None) -> None:
+        self._check_link(sender)
+        await self._submit(lambda r: r.apply(origin, states, chunks, upto))
+
+    async def _peer(self, peer: str) -> Any:
+        if peer not in self._handles:
+            self._handles[peer] = ray.get_actor(actor_name(peer),
+                                                namespace=self.settings.namespace)
+        return self._handles[peer]
+
+    async def _call_peer(self, peer: str, method: str, *args: Any) -> Any:
+        if peer in self._blocked:
+            raise Partitioned(f"{self.node_id} is cut off from {peer} by fault injection")
+        try:
+            handle = await self._peer(peer)
+            ref = getattr(handle, method).remote(self.node_id, *args)
+            return await asyncio.wait_for(ref, self.settings.peer_timeout)
+        except Exception:
+            self._handles.pop(peer, None)
+            raise
+
+    async def _send_loop(self, peer: str) -> None:
+        ready = self._outbox_ready[peer]
+        backoff = 0.05
+        while True:
+            ready.clear()
+            batch = self.replica.outbox_batch(peer) if peer not in self._blocked else None
+            if batch is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready.wait(), 1.0)
+                continue
+            try:
+                await self._call_peer(peer, "replicate", batch.origin, batch.states,
+                                      batch.chunks, batch.upto)
+            except Exception as exc:
+                log.debug("send to %s failed: %s", peer, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            await self._submit(lambda r, seq=batch.last_seq: r.ack(peer, seq))
+
+    # -- anti-entropy -----------------------------------------------------------------
+
+    async def ae_root(self, sender: str) -> tuple[str, dict[str, int]]:
+        self._check_link(sender)
+        return self.replica.digest(), self.replica.applied()
+
+    async def ae_partitions(self, sender: str) -> dict[int, int]:
+        self._check_link(sender)
+        return self.replica.partition_hashes()
+
+    async def ae_entries(self, sender: str, partition: int) -> dict[str | bytes, int]:
+        self._check_link(sender)
+        return self.replica.entries(partition)
+
+    async def ae_export(self, sender: str, refs: list[str | bytes]) -> Export:
+        self._check_link(sender)
+        return self.replica.export(refs)
+
+    async def _anti_entropy_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.anti_entropy_interval)
+            await self.sync_now()
+
+    async def sync_now(self) -> dict[str, str]:
+        """One anti-entropy round with every peer; returns each peer's outcome."""
+        outcome = {}
+        for peer in self.replica.peers:
+            try:
+                outcome[peer] = await self._sync_with(peer)
+            except Exception as exc:
+                outcome[peer] = f"failed: {exc}"
+        return outcome
+
+    async def _sync_with(self, peer: str) -> str:
+        root, applied = await self._call_peer(peer, "ae_root")
+        repaired = 0
+        if root != self.replica.digest():
+            theirs = await self._call_peer(peer, "ae_partitions")
+            mine = self.replica.partition_hashes()
+            for p in sorted(set(mine) | set(theirs)):
+                if mine.get(p) != theirs.get(p):
+                    repaired += await self._repair_partition(peer, p)
+        await self._submit(lambda r: r.learn(applied))
+        return f"in sync, {repaired} entries repaired"
+
+    async def _repair_partition(self, peer: str, partition: int) -> int:
+        theirs = await self._call_peer(peer, "ae_entries", partition)
+        pull, push = diff(self.replica.entries(partition), theirs)
+        remaining = pull
+        while remaining:
+            states, chunks, remaining = await self._call_peer(peer, "ae_export", remaining)
+            await self._submit(lambda r, s=states, c=chunks: r.apply(None, s, c, None))
+        remaining = push
+        while remaining:
+            states, chunks, remaining = self.replica.export(remaining)
+            await self._call_peer(peer, "replicate", None, states, chunks, None)
+        return len(pull) + len(push)
+
+    # -- test and operator hooks ------------------------------------------------------
+
+    async def set_faults(self, blocked: list[str]) -> None:
+        self._blocked = set(blocked)
+        for ready in self._outbox_ready.values():
+            ready.set()
+
+    async def outbox_sizes(self) -> dict[str, int]:
+        return self.store.outbox_sizes()
+
+    async def clear_outbox(self) -> None:
+        await self._submit(lambda r: r.store.outbox_clear())
+

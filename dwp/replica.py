@@ -1,0 +1,244 @@
+"""The replica state machine: one shard replica's decisions, with no I/O of its own.
+
+The node shell calls the mutating methods inside one store transaction per batch
+(group commit) from a single writer thread, commits, and only then acknowledges or
+sends; reads may come from anywhere. Invariants:
+- a dot is issued once: ``counter`` is persisted in the same transaction as the write,
+  and ``id`` carries an incarnation that is new whenever the store is new (kv679);
+- each key write appends one outbox entry per peer in that same transaction, in dot
+  order, so a peer that has applied a batch up to counter c holds all our dots <= c;
+- ``seen[r]`` is the counter below which every dot of replica r has been applied here;
+  a read carrying a token waits until ``seen`` covers the token's vector for this shard;
+- partition hashes are the XOR of their entries' fingerprints, updated with each write,
+  so two replicas hold equal data exactly when their hashes agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from dwp import clock
+from dwp.clock import Dot, KeyState
+from dwp.codec import Causal, State, chunk_entry_hash, decode_state, encode_state, entry_hash
+from dwp.storage import KIND_CHUNK, KIND_KEY, Store
+from dwp.version import Version
+from dwp.view import View
+
+MAX_BATCH_BYTES = 96 * 1024
+MAX_BATCH_ITEMS = 512
+
+
+Export = tuple[list[tuple[str, bytes]], list[tuple[bytes, bytes]], list[str | bytes]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one peer should receive next from our outbox."""
+
+    origin: str  # our replica id
+    states: list[tuple[str, bytes]]
+    chunks: list[tuple[bytes, bytes]]
+    upto: int  # every dot of ours <= upto is covered once this batch is applied
+    last_seq: int
+
+
+def live(state: State) -> list[Version]:
+    return [s.value for s in state.siblings if not s.value.deleted]
+
+
+class Replica:
+    def __init__(self, node_id: str, view: View, store: Store,
+                 new_incarnation: Callable[[], str]) -> None:
+        self.node_id = node_id
+        self.store = store
+        self.view = view
+        self.shard = view.shard_of_node(node_id)
+        self.peers = view.peers(node_id)
+        with store.transaction():
+            if store.meta_get("replica_id") is None:
+                store.meta_set("replica_id", f"{node_id}.{new_incarnation()}")
+                store.meta_set("counter", "0")
+                store.meta_set("seen", "{}")
+            store.meta_set("view", view.to_json())
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read what is durable (after a failed transaction, or on open)."""
+        self.id: str = self.store.meta_get("replica_id") or ""
+        self.counter = int(self.store.meta_get("counter") or 0)
+        self.seen: dict[str, int] = json.loads(self.store.meta_get("seen") or "{}")
+        self.phash: dict[int, int] = self.store.partition_hashes()
+        self._dirty: set[int] = set()
+
+    # -- writes: call inside store.transaction() --------------------------------------
+
+    def write(self, key: str, version: Version, context: dict[str, int] | None) -> State:
+        """Coordinate a client write: issue a dot, store, and queue it for every peer."""
+        self.counter += 1
+        old, old_hash = self._load(key)
+        new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
+        self._save(key, old_hash, new)
+        for peer in self.peers:
+            self.store.outbox_add(peer, KIND_KEY, key, self.counter)
+        return new
+
+    def delete(self, key: str, tombstone: Version, context: dict[str, int] | None
+               ) -> State | None:
+        """A tombstone write, or None (nothing written) when there is nothing live."""
+        old, _ = self._load(key)
+        if old is None or not live(old):
+            return None
+        return self.write(key, tombstone, context)
+
+    def put_chunk(self, chunk: bytes, data: bytes) -> None:
+        if self.store.has_chunk(chunk):
+            return
+        self._save_chunk(chunk, data)
+        for peer in self.peers:
+            self.store.outbox_add(peer, KIND_CHUNK, chunk, None)
+
+    def apply(self, origin: str | None, states: Iterable[tuple[str, bytes]],
+              chunks: Iterable[tuple[bytes, bytes]], upto: int | None) -> int:
+        """Merge states and chunks from a peer; idempotent. Returns how many changed."""
+        changed = 0
+        for key, blob in states:
+            old, old_hash = self._load(key)
+            new = clock.merge(old, decode_state(blob)) if old else decode_state(blob)
+            if old != new:
+                self._save(key, old_hash, new)
+                changed += 1
+        for chunk, data in chunks:
+            if not self.store.has_chunk(chunk):
+                self._save_chunk(chunk, data)
+                changed += 1
+        if origin is not None and upto is not None:
+            self.learn({origin: upto})
+        return changed
+
+    def learn(self, seen: dict[str, int]) -> None:
+        """Record that every dot covered by ``seen`` is applied here."""
+        merged = clock.join(self.seen, seen)
+        merged.pop(self.id, None)
+        if merged != self.seen:
+            self.seen = merged
+            self.store.meta_set("seen", json.dumps(merged, sort_keys=True))
+
+    def finish(self) -> None:
+        """Persist the counter and touched partition hashes: last step of a transaction."""
+        self.store.meta_set("counter", str(self.counter))
+        for p in self._dirty:
+            self.store.set_partition_hash(p, self.phash.get(p, 0))
+        self._dirty.clear()
+
+    def ack(self, peer: str, last_seq: int) -> None:
+        self.store.outbox_ack(peer, last_seq)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, key: str) -> State | None:
+        return self._load(key)[0]
+
+    def applied(self) -> dict[str, int]:
+        """Every dot this replica holds, as a vector (its own counter included)."""
+        return {**self.seen, self.id: self.counter}
+
+    def fresh(self, need: dict[str, int]) -> bool:
+        return clock.descends(self.applied(), need)
+
+    def outbox_batch(self, peer: str) -> Batch | None:
+        entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS)
+        if not entries:
+            return None
+        states: dict[str, bytes] = {}
+        chunks: list[tuple[bytes, bytes]] = []
+        size, upto, last_seq = 0, 0, 0
+        for e in entries:
+            if e.kind == KIND_KEY and isinstance(e.ref, str):
+                if e.ref not in states:
+                    blob = self.store.get_state(e.ref)
+                    if blob is not None:
+                        states[e.ref] = blob
+                        size += len(blob)
+                upto = max(upto, e.counter or 0)
+            elif isinstance(e.ref, bytes):
+                data = self.store.get_chunk(e.ref)
+                if data is not None:
+                    chunks.append((e.ref, data))
+                    size += len(data)
+            last_seq = e.seq
+            if size >= MAX_BATCH_BYTES:
+                break
+        return Batch(self.id, list(states.items()), chunks, upto, last_seq)
+
+    # -- anti-entropy -----------------------------------------------------------------
+
+    def digest(self) -> str:
+        """Equal on two replicas exactly when they hold the same keys and chunks."""
+        h = hashlib.blake2b(digest_size=16)
+        for p, v in sorted(self.phash.items()):
+            if v:
+                h.update(p.to_bytes(4, "big") + v.to_bytes(16, "big"))
+        return h.hexdigest()
+
+    def partition_hashes(self) -> dict[int, int]:
+        return {p: v for p, v in self.phash.items() if v}
+
+    def entries(self, partition: int) -> dict[str | bytes, int]:
+        return self.store.partition_entries(partition)
+
+    def export(self, refs: list[str | bytes]) -> Export:
+        """States and chunks a peer lacks, one message's worth, and the refs left over."""
+        states: list[tuple[str, bytes]] = []
+        chunks: list[tuple[bytes, bytes]] = []
+        size = 0
+        for i, ref in enumerate(refs):
+            item = (self.store.get_state(ref) if isinstance(ref, str)
+                    else self.store.get_chunk(ref))
+            if item is None:
+                continue
+            if size and size + len(item) > MAX_BATCH_BYTES:
+                return states, chunks, refs[i:]
+            size += len(item)
+            if isinstance(ref, str):
+                states.append((ref, item))
+            else:
+                chunks.append((ref, item))
+        return states, chunks, []
+
+    # -- internals --------------------------------------------------------------------
+
+    def _load(self, key: str) -> tuple[State | None, int]:
+        """The key's state and its fingerprint (0 when absent)."""
+        blob = self.store.get_state(key)
+        if blob is None:
+            return None, 0
+        return decode_state(blob), entry_hash(key, blob)
+
+    def _save(self, key: str, old_hash: int, new: State) -> None:
+        p = self.view.partition_of_key(key)
+        blob = encode_state(new)
+        e = entry_hash(key, blob)
+        self.phash[p] = self.phash.get(p, 0) ^ old_hash ^ e
+        self._dirty.add(p)
+        self.store.put_state(key, p, blob, e)
+
+    def _save_chunk(self, chunk: bytes, data: bytes) -> None:
+        p = self.view.partition_of_chunk(chunk)
+        self.phash[p] = self.phash.get(p, 0) ^ chunk_entry_hash(chunk)
+        self._dirty.add(p)
+        self.store.put_chunk(chunk, p, data)
+
+
+def diff(mine: dict[str | bytes, int], theirs: dict[str | bytes, int]
+         ) -> tuple[list[str | bytes], list[str | bytes]]:
+    """(what to pull from the peer, what to push to it) for one partition."""
+    pull = [r for r, h in theirs.items() if mine.get(r) != h]
+    push = [r for r, h in mine.items() if theirs.get(r) != h]
+    return pull, push
+
+
+def deps_of(state: State) -> list[Causal]:
+    return [s.value.deps for s in state.siblings]

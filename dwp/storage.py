@@ -1,0 +1,120 @@
+"""The storage interface a replica needs, and an in-memory implementation for tests.
+
+One writer per store: the replica calls the mutating methods inside ``transaction()``
+only, from one thread. Keys are ``str``; chunks are addressed by their hash (``bytes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dwp.codec import chunk_entry_hash
+
+KIND_KEY = 0
+KIND_CHUNK = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    seq: int
+    kind: int  # KIND_KEY or KIND_CHUNK
+    ref: str | bytes  # key, or chunk hash
+    counter: int | None  # the dot counter of a key write, None for chunks
+
+
+class Store(Protocol):
+    def transaction(self) -> Iterator[None]: ...
+    def meta_get(self, name: str) -> str | None: ...
+    def meta_set(self, name: str, value: str) -> None: ...
+    def get_state(self, key: str) -> bytes | None: ...
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None: ...
+    def get_chunk(self, chunk: bytes) -> bytes | None: ...
+    def has_chunk(self, chunk: bytes) -> bool: ...
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None: ...
+    def partition_hashes(self) -> dict[int, int]: ...
+    def set_partition_hash(self, partition: int, value: int) -> None: ...
+    def partition_entries(self, partition: int) -> dict[str | bytes, int]: ...
+    def scan(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]: ...
+    def count_keys(self) -> int: ...
+    def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None: ...
+    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]: ...
+    def outbox_ack(self, peer: str, upto_seq: int) -> None: ...
+    def outbox_sizes(self) -> dict[str, int]: ...
+    def outbox_clear(self) -> None: ...
+
+
+@dataclass
+class MemoryStore:
+    """A Store in plain dicts: the replica's logic, tested without a disk."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+    states: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
+    chunks: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
+    phash: dict[int, int] = field(default_factory=dict)
+    outbox: dict[str, list[OutboxEntry]] = field(default_factory=dict)
+    seq: int = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def meta_get(self, name: str) -> str | None:
+        return self.meta.get(name)
+
+    def meta_set(self, name: str, value: str) -> None:
+        self.meta[name] = value
+
+    def get_state(self, key: str) -> bytes | None:
+        row = self.states.get(key)
+        return row[1] if row else None
+
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
+        self.states[key] = (partition, blob, ehash)
+
+    def get_chunk(self, chunk: bytes) -> bytes | None:
+        row = self.chunks.get(chunk)
+        return row[1] if row else None
+
+    def has_chunk(self, chunk: bytes) -> bool:
+        return chunk in self.chunks
+
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None:
+        self.chunks[chunk] = (partition, data)
+
+    def partition_hashes(self) -> dict[int, int]:
+        return dict(self.phash)
+
+    def set_partition_hash(self, partition: int, value: int) -> None:
+        self.phash[partition] = value
+
+    def partition_entries(self, partition: int) -> dict[str | bytes, int]:
+        out: dict[str | bytes, int] = {
+            k: e for k, (p, _, e) in self.states.items() if p == partition}
+        out.update({c: chunk_entry_hash(c) for c, (p, _) in self.chunks.items() if p == partition})
+        return out
+
+    def scan(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
+        keys = sorted(k for k in self.states if k.startswith(prefix) and k > after)
+        return [(k, self.states[k][1]) for k in keys[:limit]]
+
+    def count_keys(self) -> int:
+        return len(self.states)
+
+    def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None:
+        self.seq += 1
+        self.outbox.setdefault(peer, []).append(OutboxEntry(self.seq, kind, ref, counter))
+
+    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]:
+        return self.outbox.get(peer, [])[:limit]
+
+    def outbox_ack(self, peer: str, upto_seq: int) -> None:
+        self.outbox[peer] = [e for e in self.outbox.get(peer, []) if e.seq > upto_seq]
+
+    def outbox_sizes(self) -> dict[str, int]:
+        return {p: len(q) for p, q in self.outbox.items() if q}
+
+    def outbox_clear(self) -> None:
+        self.outbox.clear()

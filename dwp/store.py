@@ -1,0 +1,151 @@
+"""The durable store: one SQLite database per replica.
+
+WAL mode with ``synchronous=FULL``: a transaction is on disk (fsync) when ``commit``
+returns, so the node acknowledges only after it. One writer connection, used by one
+thread; readers get their own connection and never block the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dwp.codec import chunk_entry_hash
+from dwp.storage import OutboxEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, partition INTEGER NOT NULL, state BLOB NOT NULL,
+    ehash BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_partition ON objects (partition);
+CREATE TABLE IF NOT EXISTS chunks (
+    hash BLOB PRIMARY KEY, partition INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_partition ON chunks (partition);
+CREATE TABLE IF NOT EXISTS partitions (partition INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL, kind INTEGER NOT NULL,
+    ref BLOB NOT NULL, counter INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer, seq);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class SqliteStore:
+    """A Store on SQLite. Mutations run on the writer connection; reads on a reader."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._writer = _connect(path)
+        self._writer.executescript(SCHEMA)
+        self._reader = _connect(path)
+        self._writer_thread: int | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        """The writer inside a transaction on its thread (to see its own changes)."""
+        if self._writer_thread == threading.get_ident():
+            return self._writer
+        return self._reader
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._writer_thread = threading.get_ident()
+            try:
+                yield
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                self._writer.execute("COMMIT")
+            finally:
+                self._writer_thread = None
+
+    def meta_get(self, name: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, name: str, value: str) -> None:
+        self._writer.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def get_state(self, key: str) -> bytes | None:
+        row = self._conn().execute("SELECT state FROM objects WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
+        self._writer.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                             (key, partition, blob, ehash.to_bytes(16, "big")))
+
+    def get_chunk(self, chunk: bytes) -> bytes | None:
+        row = self._conn().execute("SELECT data FROM chunks WHERE hash=?", (chunk,)).fetchone()
+        return row[0] if row else None
+
+    def has_chunk(self, chunk: bytes) -> bool:
+        return self._conn().execute(
+            "SELECT 1 FROM chunks WHERE hash=?", (chunk,)).fetchone() is not None
+
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None:
+        self._writer.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?)",
+                             (chunk, partition, data))
+
+    def partition_hashes(self) -> dict[int, int]:
+        rows = self._conn().execute("SELECT partition, hash FROM partitions")
+        return {p: int.from_bytes(h, "big") for p, h in rows}
+
+    def set_partition_hash(self, partition: int, value: int) -> None:
+        self._writer.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?)",
+                             (partition, value.to_bytes(16, "big")))
+
+    def partition_entries(self, partition: int) -> dict[str | bytes, int]:
+        conn = self._conn()
+        out: dict[str | bytes, int] = {
+            k: int.from_bytes(e, "big") for k, e in conn.execute(
+                "SELECT key, ehash FROM objects WHERE partition=?", (partition,))}
+        for (c,) in conn.execute("SELECT hash FROM chunks WHERE partition=?", (partition,)):
+            out[c] = chunk_entry_hash(c)
+        return out
+
+    def scan(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
+        return self._conn().execute(
+            "SELECT key, state FROM objects WHERE key >= ? AND key > ? AND key < ? "
+            "ORDER BY key LIMIT ?", (prefix, after, prefix + "\U0010ffff", limit)).fetchall()
+
+    def count_keys(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+
+    def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None:
+        self._writer.execute("INSERT INTO outbox (peer, kind, ref, counter) VALUES (?,?,?,?)",
+                             (peer, kind, ref, counter))
+
+    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]:
+        rows = self._conn().execute(
+            "SELECT seq, kind, ref, counter FROM outbox WHERE peer=? ORDER BY seq LIMIT ?",
+            (peer, limit))
+        return [OutboxEntry(*row) for row in rows]
+
+    def outbox_ack(self, peer: str, upto_seq: int) -> None:
+        self._writer.execute("DELETE FROM outbox WHERE peer=? AND seq<=?", (peer, upto_seq))
+
+    def outbox_sizes(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT peer, COUNT(*) FROM outbox GROUP BY peer")
+        return dict(rows.fetchall())
+
+    def outbox_clear(self) -> None:
+        self._writer.execute("DELETE FROM outbox")

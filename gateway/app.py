@@ -1,0 +1,35 @@
+"""The gateway: a FastAPI app over one NetworkClient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from dwp.client import NetworkClient
+from gateway import errors, network, objects
+from gateway.metrics import MetricsMiddleware
+
+DEFAULT_MAX_UPLOAD = 1 << 30
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    secret: str
+    max_upload: int = DEFAULT_MAX_UPLOAD
+    fault_injection: bool = False
+
+
+def create_app(client: NetworkClient, settings: GatewaySettings) -> FastAPI:
+    app = FastAPI(title="dwp gateway", version="1",
+                  description="Distributed Web Pages: browse and publish pages stored on "
+                              "a network of trusted peers.")
+    app.state.client = client
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(objects.router)
+    app.include_router(network.router)
+    if settings.fault_injection:
+        app.include_router(network.faults_router)
+    app.add_middleware(MetricsMiddleware)
+    return app

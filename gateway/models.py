@@ -1,0 +1,80 @@
+"""Pydantic models of the JSON the gateway answers, so /openapi.json tells the truth."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+class WriteReply(BaseModel):
+    key: str
+    size: int
+    content_type: str
+    hash: str
+    shard: int
+    node: str
+
+
+class ObjectEntry(BaseModel):
+    key: str
+    size: int
+    content_type: str
+    hash: str
+    mtime: float
+    siblings: int
+
+
+class ObjectList(BaseModel):
+    objects: list[ObjectEntry]
+    next_cursor: str | None
+
+
+class SiblingInfo(BaseModel):
+    index: int
+    content_type: str
+    size: int
+    hash: str
+    mtime: float
+    url: str
+
+
+class SiblingList(BaseModel):
+    key: str
+    siblings: list[SiblingInfo]
+    deleted: int
+
+
+class NodeStatus(BaseModel):
+    id: str
+    host: str
+    shard: int
+    status: str
+    pid: int | None
+    partitions: int
+    keys: int | None
+    digest: str | None
+    replica_id: str | None = None
+    outbox: int | None = None
+
+
+class ShardStatus(BaseModel):
+    id: int
+    replicas: list[str]
+    partitions: int
+
+
+class NetworkStatus(BaseModel):
+    name: str
+    epoch: int
+    replicas: int
+    partitions: int
+    shards: list[ShardStatus]
+    nodes: list[NodeStatus]
+
+
+class Faults(BaseModel):
+    partitions: list[list[str]]

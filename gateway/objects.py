@@ -1,0 +1,151 @@
+"""The object API: raw bytes in and out of the store, with the causal token alongside."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from dwp.client import Located, NetworkClient, ReadResult
+from dwp.errors import NotFound
+from dwp.keys import validate_key, validate_prefix
+from dwp.token import Token
+from dwp.version import Version
+from gateway.auth import require_token
+from gateway.errors import ApiError
+from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
+
+router = APIRouter(prefix="/api/v1", tags=["objects"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 404, 413, 421, 503)}
+
+
+def client_of(request: Request) -> NetworkClient:
+    return request.app.state.client
+
+
+def token_of(request: Request) -> Token:
+    return client_of(request).tokens.decode(request.headers.get("x-dwp-context"))
+
+
+def pinned_of(request: Request) -> str | None:
+    return request.headers.get("x-dwp-replica") or None
+
+
+def located_headers(request: Request, where: Located, token: Token) -> dict[str, str]:
+    return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
+            "X-DWP-Context": client_of(request).tokens.encode(token)}
+
+
+def version_headers(version: Version) -> dict[str, str]:
+    return {"ETag": version.etag, "Content-Type": version.content_type,
+            "Content-Length": str(version.size), "X-Content-Type-Options": "nosniff",
+            "Last-Modified": formatdate(version.mtime, usegmt=True)}
+
+
+def content_type_for(key: str, given: str | None) -> str:
+    if given:
+        if len(given) > 255 or any(ord(c) < 0x20 for c in given):
+            raise ApiError(400, "bad request", "the Content-Type header is not acceptable")
+        return given
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+async def limited_body(request: Request) -> AsyncIterator[bytes]:
+    """The request body, refused with 413 as soon as it passes the configured limit."""
+    limit: int = request.app.state.settings.max_upload
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad request", "the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise ApiError(413, "too large", f"the body is over the limit of {limit} bytes")
+    total = 0
+    async for piece in request.stream():
+        total += len(piece)
+        if total > limit:
+            raise ApiError(413, "too large", f"the body is over the limit of {limit} bytes")
+        yield piece
+
+
+@router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
+            dependencies=[Depends(require_token)])
+async def put_object(key: str, request: Request) -> JSONResponse:
+    """Store the request body under ``key``; answers once it is on disk at one replica."""
+    validate_key(key)
+    content_type = content_type_for(key, request.headers.get("content-type"))
+    result = await client_of(request).put(key, limited_body(request), content_type,
+                                          token_of(request), pinned_of(request))
+    v = result.version
+    assert v is not None
+    reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
+                       shard=result.shard, node=result.node)
+    return JSONResponse(reply.model_dump(), headers={
+        **located_headers(request, result, result.token), "ETag": v.etag})
+
+
+@router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
+               dependencies=[Depends(require_token)])
+async def delete_object(key: str, request: Request) -> Response:
+    validate_key(key)
+    result = await client_of(request).delete(key, token_of(request), pinned_of(request))
+    return Response(status_code=204, headers=located_headers(request, result, result.token))
+
+
+@router.get("/objects", response_model=ObjectList, responses=ERRORS)
+async def list_objects(request: Request, prefix: str = "",
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       cursor: str = "") -> ObjectList:
+    """Keys under ``prefix``, in order; pass ``next_cursor`` back for the next page."""
+    validate_prefix(prefix)
+    entries, next_cursor = await client_of(request).list(prefix, limit, cursor,
+                                                         pinned_of(request))
+    return ObjectList(objects=[ObjectEntry(**vars(e)) for e in entries],
+                      next_cursor=next_cursor)
+
+
+def sibling_list(key: str, result: ReadResult) -> SiblingList:
+    versions = result.versions
+    deleted = len(result.state.siblings) - len(versions)
+    return SiblingList(key=key, deleted=deleted, siblings=[
+        SiblingInfo(index=i, content_type=v.content_type, size=v.size, hash=v.hash.hex(),
+                    mtime=v.mtime, url=f"/api/v1/objects/{quote(key)}?sibling={i}")
+        for i, v in enumerate(versions)])
+
+
+@router.api_route("/objects/{key:path}", methods=["GET", "HEAD"], responses={
+    **ERRORS, 200: {"content": {"application/octet-stream": {}, "application/json": {
+        "schema": SiblingList.model_json_schema()}}}})
+async def get_object(key: str, request: Request, siblings: bool = False,
+                     sibling: Annotated[int | None, Query(ge=0)] = None) -> Response:
+    """The object's bytes (the deterministic winner when in conflict, counted in
+    ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON."""
+    validate_key(key)
+    client = client_of(request)
+    result = await client.get(key, token_of(request), pinned_of(request))
+    headers = located_headers(request, result, result.token)
+    versions = result.versions
+    if siblings:
+        return JSONResponse(sibling_list(key, result).model_dump(), headers=headers)
+    if not versions:
+        raise NotFound(f"{key!r} was deleted")
+    if sibling is not None and sibling >= len(versions):
+        raise NotFound(f"{key!r} has {len(versions)} sibling(s); there is no #{sibling}")
+    version = versions[sibling or 0]
+    headers.update(version_headers(version))
+    if len(versions) > 1:
+        headers["X-DWP-Siblings"] = str(len(versions))
+    if version.etag in request.headers.get("if-none-match", ""):
+        headers.pop("Content-Length")
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        return Response(headers=headers)
+    if version.data is not None:
+        return Response(version.data, headers=headers, media_type=version.content_type)
+    return StreamingResponse(client.body(version), headers=headers,
+                             media_type=version.content_type)

@@ -1,0 +1,127 @@
+"""Shared fixtures: one real local Ray per session and one real network behind a real
+gateway on a loopback port, started the way ``dwp up`` starts them."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import ray
+import uvicorn
+
+from dwp.client import NetworkClient
+from dwp.local import init_ray, start_network
+from dwp.node import actor_name
+from gateway import GatewaySettings, create_app
+
+TEST_MAX_UPLOAD = 16 * 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+@dataclass
+class Net:
+    """A running network and its gateway, as a test sees them."""
+
+    url: str
+    token: str
+    data_dir: Path
+    client: NetworkClient
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+    def node(self, node_id: str) -> Any:
+        return ray.get_actor(actor_name(node_id), namespace=self.client.namespace)
+
+    def status(self) -> dict[str, Any]:
+        with self.http() as h:
+            return h.get("/api/v1/network").json()
+
+    def shard_members(self, shard: int) -> tuple[str, ...]:
+        return self.client.view.shards[shard]
+
+    def digests_equal(self) -> bool:
+        """Every shard's replicas are up and hold identical data."""
+        nodes = self.status()["nodes"]
+        for members in self.client.view.shards:
+            digests = {n["digest"] for n in nodes if n["id"] in members}
+            if len(digests) != 1 or None in digests:
+                return False
+        return True
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        def ok() -> bool:
+            try:
+                with self.http() as h:
+                    return h.get("/healthz").status_code == 200 and all(
+                        n["status"] == "up" for n in self.status()["nodes"])
+            except httpx.HTTPError:
+                return False
+        eventually(ok, timeout)
+
+
+@pytest.fixture(scope="session")
+def ray_runtime() -> Iterator[None]:
+    init_ray(object_store_mb=200)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def net(ray_runtime: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    data_dir = tmp_path_factory.mktemp("network")
+    client = start_network(data_dir, name="test", nodes=4, replicas=2,
+                           anti_entropy_interval=1.0)
+    secret = (data_dir / "token").read_text().strip()
+    app = create_app(client, GatewaySettings(secret, TEST_MAX_UPLOAD, fault_injection=True))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    eventually(lambda: server.started, 30)
+    network = Net(f"http://127.0.0.1:{port}", secret, data_dir, client)
+    network.wait_healthy()
+    yield network
+    server.should_exit = True
+    thread.join(10)
+    for spec in client.view.nodes:
+        ray.kill(network.node(spec.id), no_restart=True)
+
+
+@pytest.fixture
+def healed(net: Net) -> Iterator[Net]:
+    """The network, with any fault-injection partition healed afterwards."""
+    yield net
+    with net.http() as h:
+        h.delete("/api/v1/faults", headers=net.auth)
+
+
