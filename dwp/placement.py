@@ -24,24 +24,22 @@ def shard_of_partition(partition: int, shards: int) -> int:
 
 
 def assign_shards(nodes: Sequence[tuple[str, str]], replicas: int) -> list[list[str]]:
-    """Deal ``(node id, host)`` pairs into ``len(nodes) // replicas`` shards."""
+    """Deal ``(node id, host)`` pairs into ``len(nodes) // replicas`` shards.
+
+    Nodes are grouped by host, largest group first, then dealt round-robin: a host with
+    no more nodes than there are shards never gets two replicas of one shard.
+    """
     if replicas < 1:
         raise ValueError("the replication factor must be at least 1")
     if len(nodes) < replicas:
         raise ValueError(f"{len(nodes)} nodes cannot hold {replicas} replicas of a shard")
     count = len(nodes) // replicas
-    remaining = sorted(nodes)
-    shards: list[list[tuple[str, str]]] = [[] for _ in range(count)]
-    while remaining:
-        for shard in shards:
-            if not remaining:
-                break
-            left = Counter(host for _, host in remaining)
-            used = {host for _, host in shard}
-            pick = min(remaining, key=lambda n: (n[1] in used, -left[n[1]], n))
-            remaining.remove(pick)
-            shard.append(pick)
-    return [[node for node, _ in shard] for shard in shards]
+    per_host = Counter(host for _, host in nodes)
+    ordered = sorted(nodes, key=lambda n: (-per_host[n[1]], n[1], n[0]))
+    shards: list[list[str]] = [[] for _ in range(count)]
+    for i, (node, _) in enumerate(ordered):
+        shards[i % count].append(node)
+    return shards
 
 
 def preference(key: bytes, node_ids: Sequence[str]) -> list[str]:

@@ -1,0 +1,125 @@
+"""Scenario tests of the replica state machine, in memory (tests/sim.py)."""
+
+from __future__ import annotations
+
+from dwp.version import Version
+from tests.sim import Shard, version
+
+
+def test_a_write_reaches_its_peer_through_the_outbox() -> None:
+    s = Shard()
+    s.write("n1", "site/a", "one")
+    assert not s.converged()
+    s.deliver("n1", "n2")
+    assert s.values("n2", "site/a") == ["one"] and s.converged()
+    assert s.stores["n1"].outbox_sizes() == {}
+
+
+def test_redelivery_is_a_no_op() -> None:
+    s = Shard()
+    s.write("n1", "site/a", "one")
+    batch = s["n1"].outbox_batch("n2")
+    assert batch is not None
+    for _ in range(3):
+        s["n2"].apply(batch.origin, batch.states, batch.chunks, batch.upto)
+    assert s.values("n2", "site/a") == ["one"]
+    s.deliver("n1", "n2")
+    assert s.converged()
+
+
+def test_concurrent_writes_become_siblings_and_a_merged_context_resolves_them() -> None:
+    s = Shard()
+    s.cut.add(frozenset(("n1", "n2")))
+    s.write("n1", "k/x", "left")
+    s.write("n2", "k/x", "right")
+    s.cut.clear()
+    s.deliver_all()
+    assert s.values("n1", "k/x") == ["left", "right"] == s.values("n2", "k/x")
+    merged = s["n1"].get("k/x")
+    assert merged is not None
+    s.write("n2", "k/x", "resolved", merged.context)
+    s.deliver_all()
+    assert s.values("n1", "k/x") == ["resolved"] == s.values("n2", "k/x")
+    assert s.converged()
+
+
+def test_a_stale_context_keeps_the_write_it_did_not_see() -> None:
+    s = Shard()
+    seen = s.write("n1", "k/x", "v1")
+    s.write("n1", "k/x", "v2", seen)
+    s.write("n1", "k/x", "v3", seen)  # a second client that also read v1
+    assert s.values("n1", "k/x") == ["v2", "v3"]
+
+
+def test_anti_entropy_alone_converges_when_the_outbox_is_lost() -> None:
+    s = Shard()
+    for i in range(50):
+        s.write("n1", f"k/{i}", f"v{i}")
+    s.stores["n1"].outbox_clear()
+    s.write("n2", "k/other", "x")
+    s.stores["n2"].outbox_clear()
+    s.sync("n2", "n1")
+    assert s.converged()
+    assert s.values("n2", "k/7") == ["v7"] and s.values("n1", "k/other") == ["x"]
+
+
+def test_freshness_follows_what_was_applied() -> None:
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    assert s["n1"].fresh(ctx) and not s["n2"].fresh(ctx)
+    s.deliver("n1", "n2")
+    assert s["n2"].fresh(ctx)
+
+
+def test_anti_entropy_advances_freshness_too() -> None:
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    s.stores["n1"].outbox_clear()
+    s.sync("n2", "n1")
+    assert s["n2"].fresh(ctx)
+
+
+def test_a_crash_keeps_counter_and_seen() -> None:
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    s.deliver("n1", "n2")
+    before = s["n1"].id, s["n1"].counter
+    s.crash("n1")
+    s.crash("n2")
+    assert (s["n1"].id, s["n1"].counter) == before
+    assert s["n2"].fresh(ctx)
+
+
+def test_a_replica_that_loses_its_disk_gets_a_new_incarnation_and_loses_nothing() -> None:
+    """Riak's kv679: a reissued dot would make a newer write look already seen."""
+    s = Shard()
+    s.write("n1", "k/x", "v1")
+    s.deliver_all()
+    old_id = s["n1"].id
+    s.lose_disk("n1")
+    assert s["n1"].id != old_id
+    s.write("n1", "k/x", "v2")  # blind write at an empty replica: a sibling, not a loss
+    s.deliver_all()
+    s.sync("n1", "n2")
+    assert s.values("n2", "k/x") == ["v1", "v2"]
+    assert s.converged()
+
+
+def test_delete_writes_a_tombstone_only_when_something_is_live() -> None:
+    s = Shard()
+    assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is None
+    s.write("n1", "k/x", "v1")
+    assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is not None
+    s["n1"].finish()
+    s.deliver_all()
+    assert s.values("n2", "k/x") == [] and s.converged()
+
+
+def test_chunks_replicate_and_count_in_the_digest() -> None:
+    s = Shard()
+    v = version("x" * 10)
+    s["n1"].put_chunk(v.hash, b"x" * 10)
+    s["n1"].finish()
+    assert not s.converged()
+    s.deliver("n1", "n2")
+    assert s.stores["n2"].get_chunk(v.hash) == b"x" * 10 and s.converged()
