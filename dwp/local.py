@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 
 import ray
+from ray._private import ray_constants
 
 from dwp.client import NetworkClient
 from dwp.node import NodeSettings, StorageNode, actor_name
@@ -23,12 +24,20 @@ HOST_LABEL = "dwp-host"
 StorageNodeActor = ray.remote(StorageNode)
 
 
+def bind_loopback() -> None:
+    """Keep a one-machine Ray on 127.0.0.1: Ray's own single-host switch, set for this
+    process (already imported) and inherited by every Ray process it starts."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def init_ray(object_store_mb: int = 256, host: str = LOCAL_HOST) -> None:
     """Start a private local Ray runtime on loopback, keeping our SIGTERM handler."""
     handler = signal.getsignal(signal.SIGTERM)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    bind_loopback()
     ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
-             _node_ip_address="127.0.0.1", object_store_memory=object_store_mb * 2**20,
+             object_store_memory=object_store_mb * 2**20,
              logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
     signal.signal(signal.SIGTERM, handler)
 
