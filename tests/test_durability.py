@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,16 +55,17 @@ class Up:
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.log = data_dir.parent / f"up-{port}-{uuid.uuid4().hex[:4]}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "browser_cli.main", "up", "--data-dir", str(data_dir),
              "--port", str(port), "--nodes", "4", "--replicas", "2"],
-            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
             env={**os.environ, "XDG_CONFIG_HOME": str(data_dir / "config")})
 
     def wait_ready(self) -> None:
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"dwp up exited: {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
+                raise AssertionError(f"dwp up exited: {self.log.read_text()}")
             try:
                 return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
             except httpx.HTTPError:
@@ -72,10 +74,8 @@ class Up:
 
     def kill_group(self) -> None:
         """SIGKILL the whole group: dwp up and the Ray processes it started."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(30)
 
 
