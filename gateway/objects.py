@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import AsyncIterator
-from email.utils import formatdate
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
-from dwp.client import Located, NetworkClient, ReadResult
+from dwp.client import NetworkClient, ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token
-from dwp.version import Version
 from gateway.auth import require_token
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
+from gateway.responses import located_headers, version_response
 
 router = APIRouter(prefix="/api/v1", tags=["objects"])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -35,17 +34,6 @@ def token_of(request: Request) -> Token:
 
 def pinned_of(request: Request) -> str | None:
     return request.headers.get("x-dwp-replica") or None
-
-
-def located_headers(request: Request, where: Located, token: Token) -> dict[str, str]:
-    return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
-            "X-DWP-Context": client_of(request).tokens.encode(token)}
-
-
-def version_headers(version: Version) -> dict[str, str]:
-    return {"ETag": version.etag, "Content-Type": version.content_type,
-            "Content-Length": str(version.size), "X-Content-Type-Options": "nosniff",
-            "Last-Modified": formatdate(version.mtime, usegmt=True)}
 
 
 def content_type_for(key: str, given: str | None) -> str:
@@ -120,14 +108,17 @@ def sibling_list(key: str, result: ReadResult) -> SiblingList:
 
 @router.api_route("/objects/{key:path}", methods=["GET", "HEAD"], responses={
     **ERRORS, 200: {"content": {"application/octet-stream": {}, "application/json": {
-        "schema": SiblingList.model_json_schema()}}}})
+        "schema": SiblingList.model_json_schema()}}},
+    206: {"description": "The single byte range the Range header asked for"},
+    304: {"description": "Not modified: If-None-Match matched the ETag"},
+    416: {"description": "The Range starts past the end of the object"}})
 async def get_object(key: str, request: Request, siblings: bool = False,
                      sibling: Annotated[int | None, Query(ge=0)] = None) -> Response:
     """The object's bytes (the deterministic winner when in conflict, counted in
-    ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON."""
+    ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON. A single
+    ``Range`` answers 206."""
     validate_key(key)
-    client = client_of(request)
-    result = await client.get(key, token_of(request), pinned_of(request))
+    result = await client_of(request).get(key, token_of(request), pinned_of(request))
     headers = located_headers(request, result, result.token)
     versions = result.versions
     if siblings:
@@ -136,16 +127,5 @@ async def get_object(key: str, request: Request, siblings: bool = False,
         raise NotFound(f"{key!r} was deleted")
     if sibling is not None and sibling >= len(versions):
         raise NotFound(f"{key!r} has {len(versions)} sibling(s); there is no #{sibling}")
-    version = versions[sibling or 0]
-    headers.update(version_headers(version))
-    if len(versions) > 1:
-        headers["X-DWP-Siblings"] = str(len(versions))
-    if version.etag in request.headers.get("if-none-match", ""):
-        headers.pop("Content-Length")
-        return Response(status_code=304, headers=headers)
-    if request.method == "HEAD":
-        return Response(headers=headers)
-    if version.data is not None:
-        return Response(version.data, headers=headers, media_type=version.content_type)
-    return StreamingResponse(client.body(version), headers=headers,
-                             media_type=version.content_type)
+    return version_response(request, versions[sibling or 0], headers,
+                            siblings=len(versions))

@@ -1,0 +1,81 @@
+"""Answers that carry one stored version: its headers, conditional GET, single ranges,
+HEAD and streaming. The object API and site serving both build their responses here."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+
+from dwp.client import Located, NetworkClient
+from dwp.token import Token
+from dwp.version import Version
+from gateway.byteranges import Unsatisfiable, parse_range
+
+
+def located_headers(request: Request, where: Located, token: Token) -> dict[str, str]:
+    """Where the answer came from, and the caller's causal token after it."""
+    client: NetworkClient = request.app.state.client
+    return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
+            "X-DWP-Context": client.tokens.encode(token)}
+
+
+def version_headers(version: Version) -> dict[str, str]:
+    return {"ETag": version.etag, "Content-Type": version.content_type,
+            "Content-Length": str(version.size), "X-Content-Type-Options": "nosniff",
+            "Last-Modified": formatdate(version.mtime, usegmt=True),
+            "Accept-Ranges": "bytes"}
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that saves under ``filename`` in every browser."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+    ascii_name = ascii_name.replace("\\", "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/ is ignored, and * matches anything."""
+    if not header:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
+# Raw bytes are never a page of the gateway's origin: an HTML object opened from the API
+# gets no script and an opaque origin, so it cannot use the UI's token cookie.
+RAW_CSP = "sandbox"
+
+
+def version_response(request: Request, version: Version, headers: dict[str, str],
+                     *, siblings: int = 1, csp: str = RAW_CSP) -> Response:
+    """200, 206, 304, 416 or a HEAD answer for ``version``; bodies of chunked versions
+    stream chunk by chunk, so memory stays flat whatever the size."""
+    headers = {**headers, **version_headers(version), "Content-Security-Policy": csp}
+    if siblings > 1:
+        headers["X-DWP-Siblings"] = str(siblings)
+    if etag_matches(request.headers.get("if-none-match"), version.etag):
+        del headers["Content-Length"]
+        return Response(status_code=304, headers=headers)
+    span, status = (0, version.size), 200
+    if_range = request.headers.get("if-range")
+    if if_range is None or if_range.strip() == version.etag:
+        try:
+            wanted = parse_range(request.headers.get("range"), version.size)
+        except Unsatisfiable:
+            del headers["Content-Length"]
+            headers["Content-Range"] = f"bytes */{version.size}"
+            return Response(status_code=416, headers=headers)
+        if wanted is not None:
+            span, status = wanted, 206
+            headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{version.size}"
+            headers["Content-Length"] = str(span[1] - span[0])
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    if version.data is not None:
+        return Response(version.data[span[0]:span[1]], status_code=status, headers=headers)
+    client: NetworkClient = request.app.state.client
+    return StreamingResponse(client.body(version, *span), status_code=status,
+                             headers=headers)
