@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from dwp.client import NetworkClient
-from gateway import errors, network, objects
+from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
 
 DEFAULT_MAX_UPLOAD = 1 << 30
@@ -29,6 +30,10 @@ def create_app(client: NetworkClient, settings: GatewaySettings) -> FastAPI:
     errors.install(app)
     app.include_router(objects.router)
     app.include_router(network.router)
+    app.include_router(sites.router)
+    app.include_router(ui.router)
+    app.include_router(ui_forms.router)
+    app.mount("/static", StaticFiles(packages=[("gateway", "static")]), name="static")
     if settings.fault_injection:
         app.include_router(network.faults_router)
     app.add_middleware(MetricsMiddleware)

@@ -48,6 +48,11 @@ class SiblingList(BaseModel):
     deleted: int
 
 
+class ZipReply(BaseModel):
+    site: str
+    keys: list[str]
+
+
 class NodeStatus(BaseModel):
     id: str
     host: str

@@ -1,0 +1,94 @@
+"""Server-rendered HTML: the Jinja environment, the UI's security headers, and a route
+class that turns errors into a readable page for browsers (JSON for everyone else)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).parent
+TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),
+                        autoescape=select_autoescape(default=True))
+
+# The UI runs only its own script and styles and cannot be framed (clickjacking).
+UI_CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
+          "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def when(mtime: float | None) -> str:
+    if mtime is None:
+        return ""
+    return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TEMPLATES.filters["size"] = human_size
+TEMPLATES.filters["when"] = when
+
+
+def render(template: str, code: int = 200, headers: dict[str, str] | None = None,
+           csp: str = UI_CSP, **context: Any) -> HTMLResponse:
+    html = TEMPLATES.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=code, headers={
+        "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin", **(headers or {})})
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def json_error(request: Request, exc: Exception) -> Response:
+    """The gateway's own JSON answer for ``exc``, from the app's exception handlers, so
+    status codes and messages are decided in one place."""
+    for kind in type(exc).__mro__:
+        handler = request.app.exception_handlers.get(kind)
+        if handler is not None:
+            answer = handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+    raise exc
+
+
+class PageRoute(APIRoute):
+    """Errors on a browser-facing route become an HTML page when the client asked for
+    HTML (a form post, a page load); fetch() and scripts get the usual JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                if not wants_html(request):
+                    raise
+                reply = await json_error(request, exc)
+                if not isinstance(reply, JSONResponse):
+                    return reply
+                body = json.loads(bytes(reply.body))
+                keep = {k: v for k, v in reply.headers.items()
+                        if k.lower() in ("retry-after", "www-authenticate")}
+                return render("error.html", reply.status_code, keep,
+                              status=reply.status_code, error=body.get("error", "error"),
+                              detail=body.get("detail", ""), path=request.url.path)
+
+        return answer

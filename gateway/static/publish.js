@@ -1,0 +1,122 @@
+// Publish: upload files or a folder through the object API (PUT per file, four at a
+// time) or a zip through /ui/zip, with one progress bar over all bytes.
+"use strict";
+
+const PARALLEL = 4;
+
+function keyPath(key) {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+function send(method, url, body, onProgress) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => resolve({ ok: xhr.status < 300, status: xhr.status, text: xhr.responseText });
+    xhr.onerror = () => resolve({ ok: false, status: 0, text: '{"detail": "network error"}' });
+    xhr.send(body);
+  });
+}
+
+function reason(reply) {
+  try {
+    const body = JSON.parse(reply.text);
+    return `${reply.status} ${body.error}: ${body.detail}`;
+  } catch {
+    return `HTTP ${reply.status}`;
+  }
+}
+
+function relativeName(file) {
+  // A folder's files arrive as "folder/sub/name": the folder's contents become the site.
+  const rel = file.webkitRelativePath || file.name;
+  return rel.includes("/") && file.webkitRelativePath ? rel.slice(rel.indexOf("/") + 1) : rel;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("publish");
+  const bar = document.getElementById("progress");
+  const status = document.getElementById("status");
+  const log = document.getElementById("log");
+  const button = document.getElementById("upload");
+  const maxUpload = Number(form.dataset.maxUpload);
+
+  function note(text, cls) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    log.appendChild(li);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const site = document.getElementById("site").value.trim().replace(/^\/+|\/+$/g, "");
+    const dir = document.getElementById("dir").value.trim().replace(/^\/+|\/+$/g, "");
+    const base = site + "/" + (dir ? dir + "/" : "");
+    const files = [...document.getElementById("folder").files, ...document.getElementById("files").files];
+    const zip = document.getElementById("zip").files[0];
+    log.replaceChildren();
+    if (!site) { status.textContent = "Name the site first."; return; }
+    if (!files.length && !zip) { status.textContent = "Choose a folder, files or a zip."; return; }
+
+    const total = files.reduce((n, f) => n + f.size, 0) + (zip ? zip.size : 0);
+    const loaded = new Map();
+    const update = () => {
+      const sum = [...loaded.values()].reduce((a, b) => a + b, 0);
+      bar.value = total ? sum / total : 1;
+    };
+    bar.hidden = false;
+    bar.value = 0;
+    button.disabled = true;
+    let done = 0, failed = 0;
+
+    const queue = files.slice();
+    async function worker() {
+      while (queue.length) {
+        const file = queue.shift();
+        const key = base + relativeName(file);
+        if (file.size > maxUpload) {
+          failed++; note(`${key}: over the upload limit of ${maxUpload} bytes`, "failed");
+          continue;
+        }
+        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file,
+                                 (n) => { loaded.set(file, n); update(); });
+        loaded.set(file, file.size); update();
+        if (reply.ok) { done++; note(key, "ok"); } else { failed++; note(`${key}: ${reason(reply)}`, "failed"); }
+        status.textContent = `Uploading… ${done + failed} of ${files.length} files`;
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+
+    if (zip) {
+      status.textContent = "Uploading and unpacking the zip…";
+      const url = `/ui/zip/${encodeURIComponent(site)}?dir=${encodeURIComponent(dir)}`;
+      const reply = await send("POST", url, zip, (n) => { loaded.set(zip, n); update(); });
+      loaded.set(zip, zip.size); update();
+      if (reply.ok) {
+        const keys = JSON.parse(reply.text).keys;
+        keys.forEach((k) => note(k, "ok"));
+        done += keys.length;
+      } else { failed++; note(`${zip.name}: ${reason(reply)}`, "failed"); }
+    }
+
+    bar.value = 1;
+    button.disabled = false;
+    status.replaceChildren();
+    status.append(`Published ${done} file${done === 1 ? "" : "s"} to ${site}` +
+                  (failed ? `; ${failed} failed (see below).` : ". "));
+    if (done) {
+      const browse = document.createElement("a");
+      browse.href = "/ui/browse/" + keyPath(base);
+      browse.textContent = "Browse them";
+      browse.id = "browse-result";
+      const open = document.createElement("a");
+      open.href = "/sites/" + keyPath(base);
+      open.textContent = "open the site ↗";
+      open.target = "_blank";
+      status.append(browse, " or ", open);
+    }
+    status.dataset.done = failed ? "failed" : "ok";
+  });
+});

@@ -1,0 +1,166 @@
+"""The web browser's pages at ``/`` and ``/ui/...``: network, sites, search, a file's
+details, the editor and the publish page. All server-rendered; writes go through
+``gateway.ui_forms`` and the object API with the token cookie set here."""
+
+from __future__ import annotations
+
+import ipaddress
+import mimetypes
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from dwp.client import ReadResult
+from dwp.errors import NotFound
+from dwp.keys import validate_key, validate_prefix
+from dwp.token import Token
+from gateway import catalog
+from gateway.auth import COOKIE
+from gateway.objects import client_of
+from gateway.pages import PageRoute, render
+
+router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
+
+EDITABLE = ("text/", "application/json", "application/javascript", "application/xml",
+            "image/svg+xml", "application/x-sh", "application/toml", "application/yaml")
+MAX_EDIT = 2 * 1024 * 1024
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_user(request: Request) -> bool:
+    """Both the peer and the name it used are loopback: the user at this machine, not a
+    page on another name that resolves here (DNS rebinding)."""
+    peer = request.client.host if request.client else None
+    return is_loopback(peer) and is_loopback(request.url.hostname)
+
+
+def with_token_cookie(request: Request, response: Response) -> Response:
+    if is_local_user(request):
+        response.set_cookie(COOKIE, request.app.state.settings.secret, httponly=True,
+                            samesite="strict", path="/")
+    return response
+
+
+def ui(request: Request, template: str, code: int = 200, **context: Any) -> Response:
+    signed_in = bool(request.cookies.get(COOKIE)) or is_local_user(request)
+    return with_token_cookie(request, render(template, code, signed_in=signed_in,
+                                             **context))
+
+
+def quoted(key: str) -> str:
+    return quote(key)
+
+
+def is_editable(content_type: str, size: int) -> bool:
+    base = content_type.split(";", 1)[0].strip().lower()
+    return size <= MAX_EDIT and (base.startswith(EDITABLE) or base in EDITABLE)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    """Network status, the sites, search and publish: where a new user starts."""
+    client = client_of(request)
+    status = await client.status()
+    names = await catalog.sites(client)
+    up = sum(n["status"] == "up" for n in status["nodes"])
+    return ui(request, "home.html", status=status, sites=names, up=up,
+              node_state={n["id"]: n["status"] for n in status["nodes"]})
+
+
+@router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
+async def browse(prefix: str, request: Request) -> Response:
+    """One directory of a site: subfolders, files with size and type, and actions."""
+    if not prefix.endswith("/"):
+        return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
+    validate_prefix(prefix)
+    listing = await catalog.directory(client_of(request), prefix)
+    parts = prefix.rstrip("/").split("/")
+    crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
+    site, _, folder = prefix.partition("/")
+    return ui(request, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
+              site=site, folder=folder, q=quoted)
+
+
+@router.get("/ui/search", response_class=HTMLResponse)
+async def search(request: Request, q: str = "") -> Response:
+    hits, partial = await catalog.search(client_of(request), q) if q else ([], False)
+    return ui(request, "search.html", query=q, hits=hits, partial=partial, q=quoted)
+
+
+async def read_fresh(request: Request, key: str) -> ReadResult:
+    validate_key(key)
+    return await client_of(request).get(key, Token())
+
+
+@router.get("/ui/object/{key:path}", response_class=HTMLResponse)
+async def details(key: str, request: Request) -> Response:
+    """Size, type, hash, version and siblings of one file, with keep, edit and delete."""
+    result = await read_fresh(request, key)
+    versions = result.versions
+    if not versions:
+        raise NotFound(f"{key!r} was deleted")
+    context = client_of(request).tokens.encode(result.token)
+    winner = versions[0]
+    parent = key.rsplit("/", 1)[0] + "/"
+    return ui(request, "details.html", key=key, result=result, versions=versions,
+              winner=winner, context=context, parent=parent, q=quoted,
+              editable=is_editable(winner.content_type, winner.size),
+              saved=request.query_params.get("saved") == "1")
+
+
+@router.get("/ui/edit/{key:path}", response_class=HTMLResponse)
+async def edit(key: str, request: Request) -> Response:
+    """The editor: the current text and the context it was read with, so a save that
+    races another becomes a sibling instead of a lost update."""
+    try:
+        result = await read_fresh(request, key)
+    except NotFound:
+        result = None
+    client = client_of(request)
+    version = result.winner if result else None
+    if version is None:
+        guessed = mimetypes.guess_type(key)[0] or "text/plain"
+        return ui(request, "edit.html", key=key, text="", content_type=guessed,
+                  context=client.tokens.encode(result.token) if result else "",
+                  eol="lf", is_new=True, siblings=0, q=quoted)
+    if not is_editable(version.content_type, version.size):
+        return ui(request, "error.html", 415, status=415, error="not editable",
+                  detail=f"{key} is {version.content_type}; only text files up to "
+                         f"{MAX_EDIT // 1024 // 1024} MiB are edited in the browser",
+                  path=request.url.path)
+    data = b"".join([piece async for piece in client.body(version)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ui(request, "error.html", 415, status=415, error="not editable",
+                  detail=f"{key} is not UTF-8 text", path=request.url.path)
+    return ui(request, "edit.html", key=key, text=text, content_type=version.content_type,
+              context=client.tokens.encode(result.token) if result else "",
+              eol="crlf" if "\r\n" in text else "lf", is_new=False,
+              siblings=len(result.versions) if result else 0, q=quoted)
+
+
+@router.get("/ui/publish", response_class=HTMLResponse)
+async def publish(request: Request, site: str = "", dir: str = "") -> Response:
+    """Upload files, a folder or a zip into a site, with a progress bar."""
+    return ui(request, "publish.html", site=site, folder=dir,
+              max_upload=request.app.state.settings.max_upload)
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    """Where a user on another machine pastes the network token to be able to write."""
+    return ui(request, "login.html")

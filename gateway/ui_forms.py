@@ -1,0 +1,156 @@
+"""What the UI's forms and uploads change: save an edit, keep one sibling, delete,
+sign in with the token, unpack a zip into a site.
+
+Every write needs the network token (the UI's cookie) and a same-origin request:
+a page served from ``/sites/`` runs in an opaque origin, so its requests say
+``Origin: null`` and are refused here even if a cookie were sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from dwp.errors import NotFound
+from dwp.keys import validate_key, validate_prefix
+from gateway import zipsite
+from gateway.auth import COOKIE, require_token
+from gateway.errors import ApiError
+from gateway.models import ErrorBody, ZipReply
+from gateway.objects import client_of, limited_body
+from gateway.pages import PageRoute
+
+FORM = "application/x-www-form-urlencoded"
+SPOOL = 8 * 1024 * 1024
+
+
+def same_origin(request: Request) -> None:
+    """Refuse writes that another origin (or a sandboxed page) started."""
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    fetch_site = request.headers.get("sec-fetch-site")
+    if (origin is not None and origin != own) or fetch_site not in (None, "same-origin",
+                                                                     "none"):
+        raise ApiError(403, "forbidden", "this write did not come from the gateway's own "
+                       "pages; open the UI at " + own + "/ and try again")
+
+
+router = APIRouter(tags=["ui"], route_class=PageRoute, dependencies=[Depends(same_origin)])
+ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 503)}
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An urlencoded form body (within the upload limit), first value of each field."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip() != FORM:
+        raise ApiError(400, "bad request", f"expected a form ({FORM})")
+    body = b"".join([piece async for piece in limited_body(request)])
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad request", "the form is not UTF-8") from exc
+    return {name: values[0] for name, values in fields.items()}
+
+
+def field(form: dict[str, str], name: str) -> str:
+    if name not in form:
+        raise ApiError(400, "bad request", f"the form has no field {name!r}")
+    return form[name]
+
+
+def details_url(key: str, **query: str) -> str:
+    tail = "&".join(f"{k}={quote(v)}" for k, v in query.items())
+    return f"/ui/object/{quote(key)}" + ("?" + tail if tail else "")
+
+
+@router.post("/ui/edit/{key:path}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def save(key: str, request: Request) -> Response:
+    """Save the editor's text with the context it was read with."""
+    validate_key(key)
+    form = await form_of(request)
+    client = client_of(request)
+    text = field(form, "content")
+    if form.get("eol", "lf") == "lf":
+        text = text.replace("\r\n", "\n")
+    content_type = form.get("content_type") or "text/plain"
+    if len(content_type) > 255 or any(ord(c) < 0x20 for c in content_type):
+        raise ApiError(400, "bad request", "the content type is not acceptable")
+    token = client.tokens.decode(form.get("context"))
+    await client.put(key, text.encode("utf-8"), content_type, token)
+    return RedirectResponse(details_url(key, saved="1"), status_code=303)
+
+
+@router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def keep(key: str, request: Request) -> Response:
+    """Resolve a conflict: write the chosen sibling's bytes back with the context that
+    saw every sibling, so it replaces exactly those."""
+    validate_key(key)
+    form = await form_of(request)
+    client = client_of(request)
+    token = client.tokens.decode(field(form, "context"))
+    wanted = field(form, "hash")
+    result = await client.get(key, token)
+    chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
+    if chosen is None:
+        raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
+    await client.put(key, client.body(chosen), chosen.content_type, token)
+    return RedirectResponse(details_url(key, saved="1"), status_code=303)
+
+
+@router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def delete(key: str, request: Request) -> Response:
+    validate_key(key)
+    form = await form_of(request)
+    client = client_of(request)
+    await client.delete(key, client.tokens.decode(form.get("context")))
+    parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+    return RedirectResponse(f"/ui/browse/{quote(parent)}" if parent else "/",
+                            status_code=303)
+
+
+@router.post("/ui/login", status_code=303, responses=ERRORS)
+async def login(request: Request) -> Response:
+    """Check a pasted network token and keep it in the UI's cookie."""
+    given = field(await form_of(request), "token").strip()
+    secret: str = request.app.state.settings.secret
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise ApiError(401, "unauthorized", "the network token is wrong")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, secret, httponly=True, samesite="strict", path="/")
+    return response
+
+
+@router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
+    """Unpack the zip in the request body into ``site`` (under ``dir``); every member
+    name is checked before the first write."""
+    validate_key(site)
+    base = site + "/" + (dir.strip("/") + "/" if dir.strip("/") else "")
+    validate_prefix(base)
+    client = client_of(request)
+    limit: int = request.app.state.settings.max_upload
+    with tempfile.SpooledTemporaryFile(SPOOL) as spool:
+        async for piece in limited_body(request):
+            spool.write(piece)
+        spool.seek(0)
+        try:
+            with zipsite.open_zip(spool) as archive:
+                members = zipsite.plan(archive, base, limit)
+                token = client.tokens.decode(request.headers.get("x-dwp-context"))
+                for member in members:
+                    result = await client.put(member.key, zipsite.member_bytes(archive, member),
+                                              member.content_type, token)
+                    token = result.token
+        except zipsite.BadZip as exc:
+            status = 413 if isinstance(exc, zipsite.TooLarge) else 400
+            raise ApiError(status, "bad zip", str(exc)) from exc
+    return JSONResponse(ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
+                        headers={"X-DWP-Context": client.tokens.encode(token)})
