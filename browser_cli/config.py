@@ -1,4 +1,4 @@
-"""The user's dwp config dir: network tokens recorded per gateway URL."""
+"""The user's dwp config dir: network tokens and context tokens, recorded per gateway URL."""
 
 from __future__ import annotations
 
@@ -18,28 +18,56 @@ def _tokens_file() -> Path:
     return config_dir() / "tokens.json"
 
 
+def _contexts_file() -> Path:
+    return config_dir() / "contexts.json"
+
+
 def _normal(url: str) -> str:
     return url.rstrip("/")
 
 
-def record_token(gateway: str, token: str) -> None:
-    """Remember the network token for a gateway, readable by this user only."""
-    path = _tokens_file()
+def _read(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, str]) -> None:
+    """Replace the file atomically, readable by this user only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tokens = json.loads(path.read_text()) if path.exists() else {}
-    tokens[_normal(gateway)] = token
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(tokens, f, indent=2)
+        json.dump(data, f, indent=2)
     os.replace(tmp, path)
+
+
+def record_token(gateway: str, token: str) -> None:
+    """Remember the network token for a gateway, readable by this user only."""
+    tokens = _read(_tokens_file())
+    tokens[_normal(gateway)] = token
+    _write(_tokens_file(), tokens)
 
 
 def token_for(gateway: str) -> str | None:
     """``DWP_TOKEN``, else the token ``dwp up`` recorded for this gateway."""
     if os.environ.get("DWP_TOKEN"):
         return os.environ["DWP_TOKEN"]
-    path = _tokens_file()
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get(_normal(gateway))
+    return _read(_tokens_file()).get(_normal(gateway))
+
+
+def context_for(gateway: str) -> str | None:
+    """The causal context token the last command got from this gateway, if any."""
+    return _read(_contexts_file()).get(_normal(gateway))
+
+
+def record_context(gateway: str, context: str | None) -> None:
+    """Keep (or, with None, forget) the context token so the next command reads our writes."""
+    contexts = _read(_contexts_file())
+    if context is None:
+        contexts.pop(_normal(gateway), None)
+    else:
+        contexts[_normal(gateway)] = context
+    _write(_contexts_file(), contexts)

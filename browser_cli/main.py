@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from browser_cli.conflicts import conflicts, resolve
+from browser_cli.network import network_app
+from browser_cli.objects import get, ls, put, rm, search
+from browser_cli.pages import open_page, view
+from browser_cli.publish import publish
 from browser_cli.up import up
 
 app = typer.Typer(help="dwp: host and browse web pages on a network of trusted peers.",
@@ -16,6 +21,11 @@ def main() -> None:
 
 
 app.command()(up)
+app.command()(publish)
+for command in (put, get, rm, ls, search, view, conflicts, resolve):
+    app.command()(command)
+app.command("open")(open_page)
+app.add_typer(network_app, name="network")
 
 if __name__ == "__main__":
     app()

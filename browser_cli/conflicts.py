@@ -1,0 +1,107 @@
+"""``dwp conflicts`` lists keys written concurrently (siblings); ``dwp resolve`` writes
+one version back with the context that saw them all, which ends the conflict."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
+from browser_cli.objects import file_body
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
+from browser_cli.terminal import date, err, out, print_json, size
+
+SIBLING_FIELDS = ("index", "size", "content_type", "hash", "mtime")
+
+
+def conflicts(
+    prefix: Annotated[str, typer.Argument(help="Only keys starting with this.")] = "",
+    gateway: GatewayOption = DEFAULT_GATEWAY,
+    as_json: JsonOption = False,
+) -> None:
+    """List keys in conflict and their siblings (resolve with `dwp resolve`)."""
+    found = run(_conflicts(prefix, gateway))
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        err.print("no conflicts" + (f" under {prefix!r}" if prefix else ""))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("KEY", "#", "SIZE", "TYPE", "MODIFIED", "HASH"):
+        table.add_column(name, no_wrap=True)
+    for item in found:
+        for s in item["siblings"]:
+            table.add_row(item["key"] if s["index"] == 0 else "", str(s["index"]),
+                          size(s["size"]), s["content_type"], date(s["mtime"]), s["hash"][:12])
+    out().print(table)
+
+
+async def _conflicts(prefix: str, gateway: str) -> list[dict[str, Any]]:
+    async with Gateway(gateway) as gw:
+        keys = [e["key"] async for e in gw.objects(prefix) if e["siblings"] > 1]
+        found = []
+        for key in keys:
+            listing = await _siblings(gw, key)
+            if len(listing["siblings"]) > 1:
+                found.append({"key": key, "siblings": [
+                    {f: s[f] for f in SIBLING_FIELDS} for s in listing["siblings"]]})
+        return found
+
+
+async def _siblings(gw: Gateway, key: str) -> dict[str, Any]:
+    return (await gw.request("GET", object_path(key), params={"siblings": "true"})).json()
+
+
+def resolve(
+    key: Annotated[str, typer.Argument(help="The key in conflict.")],
+    keep: Annotated[int | None, typer.Option(
+        min=0, help="Keep sibling number N (as `dwp conflicts` numbers them).")] = None,
+    file: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, readable=True, help="Write this file instead.")] = None,
+    gateway: GatewayOption = DEFAULT_GATEWAY,
+    as_json: JsonOption = False,
+) -> None:
+    """End a conflict by writing one version over every sibling."""
+    if (keep is None) == (file is None):
+        raise typer.BadParameter("give exactly one of --keep N or --file F")
+    reply = run(_resolve(key, keep, file, gateway))
+    if as_json:
+        print_json(reply)
+    else:
+        out().print(f"resolved {key}: {reply['hash'][:12]} ({size(reply['size'])}, "
+                    f"{reply['content_type']})")
+
+
+async def _resolve(key: str, keep: int | None, file: Path | None,
+                   gateway: str) -> dict[str, Any]:
+    async with Gateway(gateway) as gw:
+        response = await gw.request("GET", object_path(key), params={"siblings": "true"})
+        siblings = response.json()["siblings"]
+        context = response.headers[CONTEXT]  # names this key: the write replaces all it saw
+        if file is not None:
+            return (await gw.request("PUT", object_path(key), content=file_body(file),
+                                     write=True, context=context)).json()
+        assert keep is not None
+        if keep >= len(siblings):
+            raise CliError(f"{key} has {len(siblings)} sibling(s), numbered from 0; "
+                           f"there is no #{keep}", EXIT_USAGE)
+
+        def kept() -> AsyncIterator[bytes]:
+            return _sibling_bytes(gw, key, keep, context)
+
+        return (await gw.request(
+            "PUT", object_path(key), content=kept, write=True, context=context,
+            headers={"Content-Type": siblings[keep]["content_type"]})).json()
+
+
+async def _sibling_bytes(gw: Gateway, key: str, index: int, context: str
+                         ) -> AsyncIterator[bytes]:
+    async with gw.stream("GET", object_path(key), params={"sibling": index},
+                         context=context, keep_context=False) as response:
+        async for piece in response.aiter_bytes():
+            yield piece

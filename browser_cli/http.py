@@ -1,0 +1,197 @@
+"""The one way the CLI talks to a gateway: requests carry the network and context tokens,
+and every failure becomes a CliError, printed as one line with its exit code by ``run``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import typer
+
+from browser_cli.config import context_for, record_context, token_for
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CONTEXT = "X-DWP-Context"
+RETRIES = 3  # a 503 (replica behind or unavailable) is retried, honouring Retry-After
+MAX_RETRY_WAIT = 5.0
+T = TypeVar("T")
+Content = bytes | AsyncIterator[bytes] | None
+Body = Content | Callable[[], Content]  # a callable is called again for each attempt
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr; ``code`` is the process's exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
+def object_path(key: str) -> str:
+    """The object API path of ``key``, each segment percent-encoded (keys may be unicode)."""
+    return "/api/v1/objects/" + quote(key, safe="/")
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a CliError becomes one stderr line and its exit code."""
+    try:
+        return asyncio.run(work)
+    except CliError as exc:
+        typer.echo(f"dwp: {exc.message}", err=True)
+        raise typer.Exit(exc.code) from None
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(MAX_RETRY_WAIT, max(0.1, float(response.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0
+
+
+class Gateway:
+    """An HTTP client for one gateway that keeps the user's context token across commands.
+
+    Responses' ``X-DWP-Context`` replaces the kept token (unless ``keep_context=False``),
+    and the token is saved in the config dir when the client closes.
+    """
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        if not self.url.startswith(("http://", "https://")):
+            raise CliError(f"--gateway {url!r} is not an http:// or https:// URL", EXIT_USAGE)
+        self.token = token_for(self.url)
+        self.context = context_for(self.url)
+        self._saved = self.context
+        try:
+            self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        except httpx.InvalidURL as exc:
+            raise CliError(f"--gateway {url!r} is not a valid URL: {exc}", EXIT_USAGE) from exc
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._http.aclose()
+        if self.context != self._saved:
+            record_context(self.url, self.context)
+
+    def _headers(self, write: bool, context: str | None,
+                 extra: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if context:
+            headers[CONTEXT] = context
+        if write and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    @asynccontextmanager
+    async def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                     content: Body = None, headers: dict[str, str] | None = None,
+                     write: bool = False, context: str | None = None,
+                     keep_context: bool = True,
+                     accept: tuple[int, ...] = ()) -> AsyncIterator[httpx.Response]:
+        """A response whose body is not read yet; statuses >= 400 not in ``accept`` raise.
+
+        ``context`` overrides the kept context token for this one request.
+        """
+        sent = context or self.context
+        replayable = content is None or isinstance(content, bytes) or callable(content)
+        attempt = 0
+        while True:
+            body = content() if callable(content) else content
+            try:
+                request = self._http.build_request(method, path, params=params, content=body,
+                                                   headers=self._headers(write, sent, headers))
+                response = await self._http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc) from exc
+            try:
+                status = response.status_code
+                if status >= 400 and status not in accept:
+                    await response.aread()
+                    if status == 503 and replayable and attempt < RETRIES:
+                        attempt += 1
+                        await asyncio.sleep(_retry_after(response))
+                        continue
+                    if (status == 400 and sent and context is None and replayable
+                            and _error_name(response) == "invalid context token"):
+                        # The saved token is from another network (the gateway was
+                        # restarted on a new data dir): forget it and ask again.
+                        self.context = sent = None
+                        continue
+                    raise self._status_error(response)
+                if keep_context and CONTEXT in response.headers:
+                    self.context = response.headers[CONTEXT]
+                yield response
+                return
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc) from exc
+            finally:
+                await response.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Like ``stream`` with the body read."""
+        async with self.stream(method, path, **kwargs) as response:
+            await response.aread()
+            return response
+
+    async def objects(self, prefix: str = "", page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every listing entry under ``prefix`` in key order, following ``next_cursor``."""
+        cursor = ""
+        while True:
+            response = await self.request("GET", "/api/v1/objects", params={
+                "prefix": prefix, "limit": page, "cursor": cursor})
+            listing = response.json()
+            for entry in listing["objects"]:
+                yield entry
+            cursor = listing.get("next_cursor") or ""
+            if not cursor:
+                return
+
+    def _transport_error(self, exc: httpx.TransportError) -> CliError:
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return CliError(f"--gateway {self.url!r} is not an http:// or https:// URL",
+                            EXIT_USAGE)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return CliError(f"cannot reach a gateway at {self.url}: is it running? "
+                            "`dwp up` starts one (or set --gateway / DWP_GATEWAY)")
+        return CliError(f"the gateway at {self.url} failed mid-request "
+                        f"({type(exc).__name__}: {exc or 'no detail'})")
+
+    def _status_error(self, response: httpx.Response) -> CliError:
+        status = response.status_code
+        detail = _detail(response)
+        if status == 401:
+            if not self.token:
+                return CliError(f"no network token for {self.url}: set DWP_TOKEN, or run "
+                                "`dwp up` on this machine (it records the token)", status=401)
+            return CliError(f"the gateway at {self.url} refused the network token "
+                            f"(from DWP_TOKEN or the `dwp up` record): {detail}", status=401)
+        if status == 404:
+            return CliError(f"not found: {detail}", status=404)
+        if status == 400:
+            return CliError(f"rejected: {detail}", EXIT_USAGE, status=400)
+        if status == 413:
+            return CliError(f"too large: {detail}", status=413)
+        return CliError(f"the gateway answered {status}: {detail}", status=status)
+
+
+def _error_name(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", ""))
+    except ValueError:
+        return ""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("detail") or body.get("error") or body)
+    except (ValueError, AttributeError):
+        return response.text.strip()[:200] or response.reason_phrase

@@ -1,0 +1,196 @@
+"""``dwp view`` (a page as text in the terminal, links numbered) and ``dwp open`` (the page
+in the system web browser)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import webbrowser
+from dataclasses import dataclass, field
+from typing import Annotated
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+import typer
+from rich.console import Console, RenderableType
+from rich.markdown import Markdown
+from rich.rule import Rule
+from rich.text import Text
+
+from browser_cli.http import EXIT_FAILED, CliError, Gateway, object_path, run
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption
+from browser_cli.terminal import err, size
+from browser_cli.viewer import Link, render_html
+
+MAX_PAGE = 8 << 20  # larger text is not rendered; `dwp get` fetches it
+HTML = ("text/html", "application/xhtml+xml")
+
+
+@dataclass
+class Shown:
+    """A fetched page, ready to print."""
+
+    key: str
+    title: str
+    body: RenderableType
+    links: list[Link] = field(default_factory=list)
+
+
+def candidates(target: str) -> list[str]:
+    """Keys to try for SITE[/PATH]: a folder-ish path means its ``index.html``."""
+    target = target.strip()
+    if "/" not in target.rstrip("/") or target.endswith("/"):
+        return [target.rstrip("/") + "/index.html"]
+    return [target, target + "/index.html"]
+
+
+def page_url(gateway: str, key: str) -> str:
+    return f"{gateway}/sites/{quote(key, safe='/')}"
+
+
+def link_target(gateway: str, key: str, href: str) -> tuple[str | None, str]:
+    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL)."""
+    url = urljoin(page_url(gateway, key), href)
+    parts, base = urlsplit(url), urlsplit(gateway)
+    if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+        for prefix in (f"{base.path}/sites/", f"{base.path}/api/v1/objects/"):
+            if parts.path.startswith(prefix):
+                found = unquote(parts.path[len(prefix):])
+                return (found + "index.html" if found.endswith("/") else found), url
+    return None, url
+
+
+async def fetch(gw: Gateway, target: str) -> Shown:
+    """The first of ``candidates(target)`` that exists, rendered for the terminal."""
+    tried = candidates(target)
+    for key in tried:
+        try:
+            return await _fetch(gw, key)
+        except CliError as exc:
+            if exc.status != 404 or key == tried[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _fetch(gw: Gateway, key: str) -> Shown:
+    async with gw.stream("GET", object_path(key)) as response:
+        mime, _, params = response.headers.get("content-type", "").partition(";")
+        mime = mime.strip().lower()
+        length = int(response.headers.get("content-length", 0))
+        textual = mime.startswith("text/") or mime in (*HTML, "application/json")
+        if not textual or length > MAX_PAGE:
+            return Shown(key, key, Text(
+                f"{key} is {mime or 'untyped'} ({size(length)}): `dwp get {key} -o FILE` "
+                f"saves it, `dwp open {key}` shows it in a web browser.", style="dim"))
+        charset = params.partition("charset=")[2].strip().strip('"') or "utf-8"
+        raw = await response.aread()
+    try:
+        content = raw.decode(charset, errors="replace")
+    except LookupError:
+        content = raw.decode("utf-8", errors="replace")
+    if mime in HTML:
+        page = render_html(content)
+        return Shown(key, page.title or key, page.text, page.links)
+    if mime == "text/markdown":
+        return Shown(key, key, Markdown(content))
+    return Shown(key, key, Text(content))
+
+
+def show(console: Console, gw: Gateway, shown: Shown) -> None:
+    console.print(Rule(f"[bold]{shown.title}[/bold]  [dim]{shown.key}[/dim]"))
+    console.print(shown.body)
+    if shown.links:
+        console.print()
+        console.print("Links:", style="bold")
+        for link in shown.links:
+            found, url = link_target(gw.url, shown.key, link.href)
+            console.print(f"[bold blue][{link.number}][/bold blue] {found or url}"
+                          + (f"  [dim]{link.text}[/dim]" if link.text else ""))
+
+
+def view(
+    target: Annotated[str, typer.Argument(metavar="SITE/PATH",
+                                          help="The page; a folder shows its index.html.")],
+    plain: Annotated[bool, typer.Option(
+        "--plain", help="Print the page once, without prompting (the default when piped).")
+                     ] = False,
+    gateway: GatewayOption = DEFAULT_GATEWAY,
+) -> None:
+    """Read a page in the terminal; follow its numbered links or go back."""
+    interactive = not plain and sys.stdin.isatty() and sys.stdout.isatty()
+    run(_view(target, gateway, interactive))
+
+
+async def _view(target: str, gateway: str, interactive: bool) -> None:
+    console = Console(highlight=False)
+    async with Gateway(gateway) as gw:
+        history = [await fetch(gw, target)]
+        while True:
+            show(console, gw, history[-1])
+            if not interactive:
+                return
+            while True:
+                choice = await _ask(console)
+                if choice in ("q", "quit"):
+                    return
+                moved = await _step(console, gw, history, choice)
+                if moved:
+                    break
+
+
+async def _ask(console: Console) -> str:
+    prompt = "[bold]link number, b back, o open in browser, q quit[/bold] > "
+    try:
+        answer = await asyncio.to_thread(console.input, prompt)
+    except (EOFError, KeyboardInterrupt):
+        return "q"
+    return answer.strip().lower() or "q"
+
+
+async def _step(console: Console, gw: Gateway, history: list[Shown], choice: str) -> bool:
+    """Act on one answer; True when there is a new page to show."""
+    current = history[-1]
+    if choice in ("b", "back"):
+        if len(history) == 1:
+            err.print("this is the first page")
+            return False
+        history.pop()
+        return True
+    if choice in ("o", "open"):
+        _browse(page_url(gw.url, current.key))
+        return False
+    if not choice.isdigit() or not 1 <= int(choice) <= len(current.links):
+        err.print(f"choose a link from 1 to {len(current.links)}, b, o or q")
+        return False
+    found, url = link_target(gw.url, current.key, current.links[int(choice) - 1].href)
+    if found is None:
+        _browse(url)
+        return False
+    try:
+        history.append(await fetch(gw, found))
+    except CliError as exc:
+        err.print(f"dwp: {exc.message}")
+        return False
+    return True
+
+
+def _browse(url: str) -> bool:
+    """Open ``url`` in the system web browser, saying on stderr whether that worked."""
+    opened = webbrowser.open(url)
+    err.print(f"opened {url}" if opened else f"dwp: no web browser found here; the page is "
+              f"at {url}")
+    return opened
+
+
+def open_page(
+    target: Annotated[str, typer.Argument(metavar="SITE[/PATH]", help="The page to open.")],
+    gateway: GatewayOption = DEFAULT_GATEWAY,
+) -> None:
+    """Open a page in the system web browser."""
+    site, _, path = target.strip().partition("/")
+    if not site:
+        raise typer.BadParameter("give a site, optionally followed by /PATH",
+                                 param_hint="SITE[/PATH]")
+    url = f"{gateway.rstrip('/')}/sites/{quote(site, safe='')}/{quote(path, safe='/')}"
+    print(url)
+    if not _browse(url):
+        raise typer.Exit(EXIT_FAILED)

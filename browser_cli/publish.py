@@ -1,0 +1,281 @@
+"""``dwp publish DIR --site NAME``: mirror a folder into a site, uploading only what changed.
+
+Planning is pure: a scan of the folder (keys, sizes, content hashes, problems) and the
+site's listing go in, the uploads and deletes come out. Uploads then run several at a
+time, all carrying the context token the user came with; afterwards one read per
+coordinating replica folds the new writes into the saved token (a replica's counters
+are a prefix, so its latest write covers its earlier ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from browser_cli.http import EXIT_FAILED, CliError, Gateway, object_path, run
+from browser_cli.objects import file_body
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
+from browser_cli.terminal import err, out, print_json, size, transfer_progress
+from dwp.version import new_hasher
+
+PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+    rel: str
+    key: str
+    size: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    rel: str
+    reason: str
+    failed: bool  # False for what is skipped on purpose (symlinks, special files)
+
+
+@dataclass
+class Scan:
+    files: list[LocalFile] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # key prefixes --delete must not touch
+
+
+@dataclass(frozen=True)
+class Plan:
+    upload: list[LocalFile]
+    unchanged: list[LocalFile]
+    delete: list[str]
+
+
+@dataclass(frozen=True)
+class Written:
+    """One acknowledged write, in the order the writes were sent."""
+
+    key: str
+    shard: str
+    node: str
+    sent: int  # how many writes had been acknowledged when this one was sent
+    done: int  # its position among the acknowledgements
+
+
+def hash_file(path: Path) -> str:
+    hasher = new_hasher()
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            hasher.update(piece)
+    return hasher.hexdigest()
+
+
+def scan(root: Path, site: str) -> Scan:
+    """Every regular file under ``root`` with its key and hash; the rest as problems."""
+    result = Scan()
+
+    def problem(rel: str, reason: str, failed: bool) -> None:
+        result.problems.append(Problem(rel, reason, failed))
+        result.kept.append(f"{site}/{rel}")
+
+    def unreadable_dir(exc: OSError) -> None:
+        rel = Path(exc.filename or root).relative_to(root).as_posix()
+        problem(rel, f"unreadable folder ({exc.strerror})", True)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_dir):
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                dirnames.remove(name)
+                filenames.append(name)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = base / name
+            rel = path.relative_to(root).as_posix()
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                problem(rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8",
+                        True)
+                continue
+            try:
+                info = path.lstat()
+                if stat.S_ISLNK(info.st_mode):
+                    problem(rel, "symlink, skipped", False)
+                    continue
+                if not stat.S_ISREG(info.st_mode):
+                    problem(rel, "not a regular file, skipped", False)
+                    continue
+                digest = hash_file(path)
+            except OSError as exc:
+                problem(rel, f"unreadable ({exc.strerror or exc})", True)
+                continue
+            result.files.append(LocalFile(path, rel, f"{site}/{rel}", info.st_size, digest))
+    return result
+
+
+def plan(found: Scan, remote: dict[str, dict[str, Any]], mirror: bool) -> Plan:
+    """Upload what is new, changed or in conflict; with ``mirror``, delete what is gone."""
+    upload, unchanged = [], []
+    for f in found.files:
+        there = remote.get(f.key)
+        same = there is not None and there["hash"] == f.hash and there["siblings"] == 1
+        (unchanged if same else upload).append(f)
+    local = {f.key for f in found.files}
+    delete = [k for k in sorted(remote) if mirror and k not in local
+              and not any(k == p or k.startswith(p + "/") for p in found.kept)]
+    return Plan(upload, unchanged, delete)
+
+
+def fold_keys(writes: list[Written]) -> list[str]:
+    """Keys to read so the token covers every write: per replica, the write sent last and
+    those acknowledged after it was sent (their counters may be higher)."""
+    last: dict[tuple[str, str], Written] = {}
+    for w in writes:
+        at = (w.shard, w.node)
+        if at not in last or w.sent > last[at].sent or (
+                w.sent == last[at].sent and w.done > last[at].done):
+            last[at] = w
+    keys = []
+    for w in writes:
+        k = last[(w.shard, w.node)]
+        if w is k or w.done >= k.sent:
+            keys.append(w.key)
+    return keys
+
+
+@dataclass
+class Outcome:
+    uploaded: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[Problem] = field(default_factory=list)
+    bytes: int = 0
+    writes: list[Written] = field(default_factory=list)
+
+
+async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
+    """Upload and delete with ``jobs`` requests in flight, behind one progress bar."""
+    outcome = Outcome()
+    total_files = len(todo.upload) + len(todo.delete)
+    queue: asyncio.Queue[LocalFile | str] = asyncio.Queue()
+    for item in [*todo.upload, *todo.delete]:
+        queue.put_nowait(item)
+
+    with transfer_progress(files=True) as progress:
+        task = progress.add_task("publishing", total=sum(f.size for f in todo.upload),
+                                 files=f"0/{total_files} files")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        async def one(item: LocalFile | str) -> None:
+            sent = len(outcome.writes)
+            if isinstance(item, str):
+                key = item
+                response = await gw.request("DELETE", object_path(key), write=True,
+                                            keep_context=False)
+                outcome.deleted.append(key)
+            else:
+                key = item.key
+                response = await gw.request("PUT", object_path(key), write=True,
+                                            content=file_body(item.path, advance),
+                                            keep_context=False)
+                outcome.uploaded.append(key)
+                outcome.bytes += item.size
+            outcome.writes.append(Written(key, response.headers.get("x-dwp-shard", ""),
+                                          response.headers.get("x-dwp-node", ""), sent,
+                                          len(outcome.writes)))
+
+        async def worker() -> None:
+            while not queue.empty():
+                item = queue.get_nowait()
+                try:
+                    await one(item)
+                except CliError as exc:
+                    if exc.status not in PER_FILE and not (exc.status == 404
+                                                           and isinstance(item, str)):
+                        raise
+                    if isinstance(item, LocalFile):
+                        outcome.failed.append(Problem(item.rel, exc.message, True))
+                except OSError as exc:
+                    assert isinstance(item, LocalFile)
+                    outcome.failed.append(Problem(item.rel, f"unreadable ({exc})", True))
+                done = len(outcome.uploaded) + len(outcome.deleted) + len(outcome.failed)
+                progress.update(task, files=f"{done}/{total_files} files")
+
+        await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
+    for key in fold_keys(outcome.writes):
+        await gw.request("GET", object_path(key), params={"siblings": "true"})
+    return outcome
+
+
+def publish(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, metavar="DIR",
+                                           help="The folder to publish.")],
+    site: Annotated[str, typer.Option(help="The site's name: the first segment of its keys.")],
+    delete: Annotated[bool, typer.Option(
+        "--delete", help="Also delete the site's keys that are no longer in DIR.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be uploaded and deleted; change nothing.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, max=64, help="Uploads in flight.")] = 8,
+    gateway: GatewayOption = DEFAULT_GATEWAY,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload a folder as a site, skipping files whose content is already stored."""
+    if not site or "/" in site:
+        raise typer.BadParameter("a site name is one non-empty key segment, without '/'",
+                                 param_hint="--site")
+    started = time.monotonic()
+    found = scan(folder, site)
+    todo, outcome = run(_publish(found, site, delete, dry_run, jobs, gateway))
+    report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json)
+    if any(p.failed for p in found.problems) or outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,
+                   gateway: str) -> tuple[Plan, Outcome]:
+    async with Gateway(gateway) as gw:
+        remote = {e["key"]: e async for e in gw.objects(f"{site}/")}
+        todo = plan(found, remote, mirror)
+        if dry_run:
+            return todo, Outcome()
+        return todo, await _execute(gw, todo, jobs)
+
+
+def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
+           dry_run: bool, seconds: float, as_json: bool) -> None:
+    """The summary: JSON (shape in docs/cli.md) or a few lines, problems on stderr."""
+    failed = [p for p in found.problems if p.failed] + outcome.failed
+    skipped = [p for p in found.problems if not p.failed]
+    uploaded = [f.key for f in todo.upload] if dry_run else sorted(outcome.uploaded)
+    deleted = todo.delete if dry_run else sorted(outcome.deleted)
+    sent = sum(f.size for f in todo.upload) if dry_run else outcome.bytes
+    if as_json:
+        print_json({"site": site, "dry_run": dry_run, "uploaded": uploaded,
+                    "unchanged": len(todo.unchanged), "deleted": deleted, "bytes": sent,
+                    "skipped": [{"path": p.rel, "reason": p.reason} for p in skipped],
+                    "failed": [{"path": p.rel, "reason": p.reason} for p in failed]})
+        return
+    for p in skipped:
+        err.print(f"[yellow]skipped[/yellow] {p.rel}: {p.reason}")
+    for p in failed:
+        err.print(f"[red]failed[/red] {p.rel}: {p.reason}")
+    console = out()
+    if dry_run:
+        for key in uploaded:
+            console.print(f"would upload {key}")
+        for key in deleted:
+            console.print(f"would delete {key}")
+    verb = ("would upload", "would delete") if dry_run else ("uploaded", "deleted")
+    console.print(f"{'Dry run for' if dry_run else 'Published'} site '{site}' from {folder}: "
+                  f"{verb[0]} {len(uploaded)} ({size(sent)}), {len(todo.unchanged)} unchanged, "
+                  f"{verb[1]} {len(deleted)}, {len(skipped)} skipped, {len(failed)} failed"
+                  + ("" if dry_run else f" in {seconds:.1f}s"))

@@ -1,0 +1,162 @@
+"""``dwp publish`` against the real network: a few hundred files, then only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from browser_cli import publish as publish_module
+from browser_cli.main import app
+from browser_cli.publish import LocalFile, Scan, Written, fold_keys, plan
+from dwp.version import content_hash
+from tests.conftest import Net
+
+
+@pytest.fixture
+def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DWP_GATEWAY", net.url)
+    monkeypatch.setenv("DWP_TOKEN", net.token)
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args))
+    return invoke
+
+
+def site_name() -> str:
+    return f"pub-{uuid.uuid4().hex[:8]}"
+
+
+def make_tree(root: Path, count: int = 300) -> dict[str, bytes]:
+    """Nested folders, unicode names, sizes from empty to past the chunk size."""
+    rng = random.Random(5)
+    folders = ["", "css", "img", "blog/2024", "blog/2025/été", "文档/深/层", "a b/c d"]
+    sizes = [0, 1, 100, 5_000, 20_000, 70_000, 200_000]
+    files: dict[str, bytes] = {}
+    for i in range(count):
+        folder = folders[i % len(folders)]
+        name = f"{'ñandú-' if i % 5 == 0 else 'page'}{i}.{'html' if i % 3 else 'bin'}"
+        rel = f"{folder}/{name}" if folder else name
+        data = rng.randbytes(sizes[i % len(sizes)] if i % 50 else 1_000_000)
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        files[rel] = data
+    return files
+
+
+def publish(dwp, folder: Path, site: str, *flags: str) -> dict:
+    result = dwp("publish", str(folder), "--site", site, "--json", *flags)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def listing(dwp, site: str) -> dict[str, dict]:
+    result = dwp("ls", f"{site}/", "--json")
+    assert result.exit_code == 0, result.output
+    return {e["key"]: e for e in json.loads(result.stdout)}
+
+
+def test_publish_uploads_then_skips_then_mirrors(dwp, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    files = make_tree(folder)
+    first = publish(dwp, folder, site)
+    assert sorted(first["uploaded"]) == sorted(f"{site}/{rel}" for rel in files)
+    assert first["unchanged"] == 0 and first["failed"] == [] and first["deleted"] == []
+    assert first["bytes"] == sum(len(d) for d in files.values())
+    stored = listing(dwp, site)
+    assert set(stored) == {f"{site}/{rel}" for rel in files}
+    for rel, data in files.items():
+        entry = stored[f"{site}/{rel}"]
+        assert (entry["size"], entry["hash"]) == (len(data), content_hash(data).hex())
+
+    again = publish(dwp, folder, site)
+    assert again["uploaded"] == [] and again["unchanged"] == len(files)
+
+    changed = next(rel for rel in files if rel.startswith("blog/2025/"))
+    (folder / changed).write_bytes(b"<p>new</p>")
+    third = publish(dwp, folder, site)
+    assert third["uploaded"] == [f"{site}/{changed}"]
+    assert third["unchanged"] == len(files) - 1
+
+    gone = next(rel for rel in files if rel.startswith("文档/"))
+    (folder / gone).unlink()
+    kept = publish(dwp, folder, site)
+    assert kept["deleted"] == [] and f"{site}/{gone}" in listing(dwp, site)
+    dry = publish(dwp, folder, site, "--delete", "--dry-run")
+    assert dry["dry_run"] and dry["deleted"] == [f"{site}/{gone}"] and dry["uploaded"] == []
+    assert f"{site}/{gone}" in listing(dwp, site)
+    mirrored = publish(dwp, folder, site, "--delete")
+    assert mirrored["deleted"] == [f"{site}/{gone}"] and mirrored["uploaded"] == []
+    assert f"{site}/{gone}" not in listing(dwp, site)
+    assert dwp("get", f"{site}/{gone}").exit_code == 1
+
+
+def test_publish_reports_symlinks_and_unreadable_files(dwp, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    (folder / "link.html").symlink_to(folder / "index.html")
+    (folder / "linked-dir").symlink_to(tmp_path)
+    os.mkfifo(folder / "pipe")
+    result = dwp("publish", str(folder), "--site", site, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["uploaded"] == [f"{site}/index.html"]
+    assert {s["path"] for s in summary["skipped"]} == {"link.html", "linked-dir", "pipe"}
+
+    secret = folder / "secret.txt"
+    secret.write_text("no")
+    secret.chmod(0)
+    if os.access(secret, os.R_OK):  # root reads anything: make the read fail instead
+        real = publish_module.hash_file
+
+        def refuse(path: Path) -> str:
+            if path.name == "secret.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+        monkeypatch.setattr(publish_module, "hash_file", refuse)
+    result = dwp("publish", str(folder), "--site", site)
+    assert result.exit_code == 1
+    assert "secret.txt" in result.stderr and "unreadable" in result.stderr
+    assert "1 failed" in result.stdout
+
+
+def test_publish_usage_errors(dwp, tmp_path: Path) -> None:
+    assert dwp("publish", str(tmp_path / "missing"), "--site", "x").exit_code == 2
+    assert dwp("publish", str(tmp_path), "--site", "a/b").exit_code == 2
+    assert dwp("publish", str(tmp_path)).exit_code == 2
+
+
+def local(key: str, digest: str = "h") -> LocalFile:
+    return LocalFile(Path(key), key.split("/", 1)[1], key, 1, digest)
+
+
+def test_plan_uploads_changed_and_conflicted_and_keeps_problem_paths() -> None:
+    found = Scan(files=[local("s/same"), local("s/changed"), local("s/conflict"),
+                        local("s/new")], kept=["s/unreadable", "s/linkdir"])
+    entry = {"hash": "h", "siblings": 1}
+    remote = {"s/same": entry, "s/changed": {**entry, "hash": "old"},
+              "s/conflict": {**entry, "siblings": 2}, "s/gone": entry,
+              "s/unreadable": entry, "s/linkdir/x": entry}
+    todo = plan(found, remote, mirror=True)
+    assert [f.key for f in todo.upload] == ["s/changed", "s/conflict", "s/new"]
+    assert [f.key for f in todo.unchanged] == ["s/same"]
+    assert todo.delete == ["s/gone"]
+    assert plan(found, remote, mirror=False).delete == []
+
+
+def test_fold_keys_covers_each_replicas_latest_writes() -> None:
+    writes = [Written("a", "0", "n1", sent=0, done=0), Written("b", "0", "n1", sent=0, done=1),
+              Written("c", "1", "n2", sent=0, done=2), Written("d", "0", "n1", sent=2, done=3),
+              Written("e", "0", "n3", sent=1, done=4)]
+    # on n1, d was sent last, after a and b were acknowledged: d alone covers them
+    assert fold_keys(writes) == ["c", "d", "e"]
+    assert fold_keys([]) == []
