@@ -1,0 +1,235 @@
+"""The ``dwp`` commands against the real network: bytes in and out, listings, the page
+viewer, conflicts, network status, and the exit codes and messages of failures."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from browser_cli import config
+from browser_cli.main import app
+from browser_cli.pages import candidates, link_target
+from browser_cli.viewer import render_html
+from tests.conftest import Net, eventually, free_port
+
+
+@pytest.fixture
+def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DWP_GATEWAY", net.url)
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    config.record_token(net.url, net.token)  # as `dwp up` records it
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), input=input)
+    return invoke
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_put_then_get_is_byte_exact(dwp, tmp_path: Path, net: Net) -> None:
+    site = unique("obj")
+    data = bytes(range(256)) * 1200 + b"\x00tail"  # several chunks
+    src = tmp_path / "blob.bin"
+    src.write_bytes(data)
+    key = f"{site}/données/blob ü.bin"
+    result = dwp("put", str(src), key, "--json")
+    assert result.exit_code == 0, result.output
+    reply = json.loads(result.stdout)
+    assert (reply["key"], reply["size"]) == (key, len(data))
+
+    assert dwp("get", key, "-o", str(tmp_path / "copy.bin")).exit_code == 0
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    folder = tmp_path / "into"
+    folder.mkdir()
+    assert dwp("get", key, "-o", str(folder)).exit_code == 0
+    assert (folder / "blob ü.bin").read_bytes() == data
+    assert dwp("get", key).stdout_bytes == data
+    assert config.context_for(net.url), "the context token is kept for the next command"
+
+
+def test_ls_json_search_and_rm(dwp, tmp_path: Path) -> None:
+    site = unique("ls")
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    for path in ("index.html", "blog/first.html", "blog/Second.html"):
+        assert dwp("put", str(page), f"{site}/{path}").exit_code == 0
+    result = dwp("ls", site, "--json")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)
+    assert [e["key"] for e in entries] == [f"{site}/blog/Second.html",
+                                           f"{site}/blog/first.html", f"{site}/index.html"]
+    assert set(entries[0]) == {"key", "size", "content_type", "hash", "mtime", "siblings"}
+    assert entries[0]["content_type"] == "text/html" and entries[0]["siblings"] == 1
+
+    table = dwp("ls", site)
+    assert table.exit_code == 0 and f"{site}/blog/first.html" in table.stdout
+    found = json.loads(dwp("search", "SECOND", "--prefix", site, "--json").stdout)
+    assert [e["key"] for e in found] == [f"{site}/blog/Second.html"]
+
+    assert dwp("rm", f"{site}/index.html").exit_code == 0
+    gone = dwp("get", f"{site}/index.html")
+    assert gone.exit_code == 1 and gone.stderr.startswith("dwp: not found")
+    assert dwp("rm", f"{site}/index.html").exit_code == 1
+
+
+def test_ls_follows_cursor_pages(dwp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from browser_cli.http import Gateway
+
+    site = unique("pages")
+    small = tmp_path / "s.txt"
+    small.write_text("s")
+    for i in range(7):
+        assert dwp("put", str(small), f"{site}/{i}.txt").exit_code == 0
+    real = Gateway.objects
+
+    def paged(self: Gateway, prefix: str = "", page: int = 1000):
+        return real(self, prefix, 2)
+    monkeypatch.setattr(Gateway, "objects", paged)
+    entries = json.loads(dwp("ls", site, "--json").stdout)
+    assert [e["key"] for e in entries] == [f"{site}/{i}.txt" for i in range(7)]
+
+
+SITE_HTML = """<!doctype html><html><head><title>Garden notes</title>
+<style>body { color: red }</style></head><body>
+<h1>Garden <em>notes</em></h1>
+<p>Read the <a href="about.html">about page</a>, the <a href="blog/">blog</a>
+or <a href="https://example.org/x">elsewhere</a>.</p>
+<ul><li>tomatoes</li><li><strong>basil</strong></li></ul>
+<pre>water = 2 * litres</pre><script>alert("no")</script>
+</body></html>"""
+
+
+def test_view_renders_a_page_with_numbered_links(dwp, tmp_path: Path) -> None:
+    site = unique("view")
+    folder = tmp_path / "site"
+    (folder / "blog").mkdir(parents=True)
+    (folder / "index.html").write_text(SITE_HTML)
+    (folder / "about.html").write_text("<h2>About</h2><p>Back <a href='index.html'>home</a>")
+    (folder / "blog" / "index.html").write_text("<h1>Blog</h1>")
+    assert dwp("publish", str(folder), "--site", site).exit_code == 0
+
+    result = dwp("view", site)  # a site means its index.html
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "Garden notes" in text and "# Garden notes" in text
+    assert "about page[1]" in text and "blog[2]" in text and "elsewhere[3]" in text
+    assert "• tomatoes" in text and "water = 2 * litres" in text
+    assert "alert" not in text and "color: red" not in text
+    assert f"[1] {site}/about.html" in text
+    assert f"[2] {site}/blog/index.html" in text
+    assert "[3] https://example.org/x" in text
+
+    assert "# Blog" in dwp("view", f"{site}/blog").stdout
+    assert "home[1]" in dwp("view", f"{site}/about.html").stdout
+    missing = dwp("view", f"{site}/nothing.html")
+    assert missing.exit_code == 1 and "not found" in missing.stderr
+
+
+def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    assert dwp("open", "my site/a b.html").exit_code == 0
+    assert dwp("open", "blog").exit_code == 0
+    assert opened == [f"{net.url}/sites/my%20site/a%20b.html", f"{net.url}/sites/blog/"]
+    monkeypatch.setattr("webbrowser.open", lambda url: False)
+    assert dwp("open", "blog").exit_code == 1
+
+
+def test_network_status(dwp, net: Net) -> None:
+    result = dwp("network", "status", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert len(doc["nodes"]) == 4 and doc["health"] == {"ok": True, "detail": None}
+    assert {"name", "epoch", "replicas", "partitions", "shards"} <= set(doc)
+    table = dwp("network", "status")
+    assert table.exit_code == 0 and "healthy" in table.stdout and "n1" in table.stdout
+
+
+def test_conflicts_and_resolve(dwp, healed: Net, tmp_path: Path) -> None:
+    net, key = healed, f"{unique('conflict')}/page.html"
+    with net.http() as h:
+        first = h.put(f"/api/v1/objects/{key}", content=b"base", headers=net.auth)
+        a, b = net.shard_members(int(first.headers["x-dwp-shard"]))
+        eventually(lambda: net.digests_equal())
+        assert h.put("/api/v1/faults", json={"partitions": [[a], [b]]},
+                     headers=net.auth).status_code == 204
+        for node, body in ((a, b"from a"), (b, b"from b")):
+            r = h.put(f"/api/v1/objects/{key}", content=body,
+                      headers={**net.auth, "X-DWP-Replica": node})
+            assert r.status_code == 200, r.text
+        h.delete("/api/v1/faults", headers=net.auth)
+    eventually(lambda: (json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout)
+                        or [{}])[0].get("key") == key)
+    found = json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout)
+    assert len(found) == 1 and len(found[0]["siblings"]) == 2
+    assert set(found[0]["siblings"][0]) == {"index", "size", "content_type", "hash", "mtime"}
+
+    assert dwp("resolve", key).exit_code == 2  # neither --keep nor --file
+    assert dwp("resolve", key, "--keep", "5").exit_code == 2
+    result = dwp("resolve", key, "--keep", "1", "--json")
+    assert result.exit_code == 0, result.output
+    kept = found[0]["siblings"][1]["hash"]
+    assert json.loads(result.stdout)["hash"] == kept
+    eventually(lambda: json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout) == [])
+    assert dwp("get", key).stdout_bytes in (b"from a", b"from b")
+
+
+def test_exit_codes_and_messages(dwp, net: Net, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = dwp("get", f"{unique('none')}/x.html")
+    assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
+    assert dwp("get").exit_code == 2
+    assert dwp("no-such-command").exit_code == 2
+    bad_key = dwp("get", "site//x")
+    assert bad_key.exit_code == 2 and "empty path segment" in bad_key.stderr
+
+    down = dwp("ls", "--gateway", f"http://127.0.0.1:{free_port()}")
+    assert down.exit_code == 1
+    assert "cannot reach" in down.stderr and "dwp up" in down.stderr
+    assert dwp("ls", "--gateway", "ftp://x").exit_code == 2
+
+    file = tmp_path / "f.txt"
+    file.write_text("f")
+    config.record_token(net.url, "wrong")
+    wrong = dwp("put", str(file), f"{unique('auth')}/f.txt")
+    assert wrong.exit_code == 1 and "refused the network token" in wrong.stderr
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty"))
+    none = dwp("put", str(file), f"{unique('auth')}/f.txt")
+    assert none.exit_code == 1 and "no network token" in none.stderr
+
+
+def test_a_context_token_from_another_network_is_dropped(dwp, net: Net, tmp_path: Path) -> None:
+    config.record_context(net.url, "bm90IGEgdG9rZW4")
+    result = dwp("get", f"{unique('ctx')}/x")
+    assert result.exit_code == 1 and "not found" in result.stderr
+    assert config.context_for(net.url) != "bm90IGEgdG9rZW4"
+
+
+def test_render_html_structure() -> None:
+    page = render_html("<title>T</title><h2>Sub</h2><ol><li>a</li><li>b <code>c</code></li>"
+                       "</ol><blockquote>q</blockquote><table><tr><th>h1</th><th>h2</th>"
+                       "</tr></table><p>x<br>y <img alt='cat'></p>")
+    text = page.text.plain
+    assert page.title == "T"
+    assert "## Sub" in text and "1. a" in text and "2. b c" in text and "│ q" in text
+    assert "h1 | h2" in text and "x\ny [image: cat]" in text
+    assert render_html("<h1>Only heading</h1>").title == "Only heading"
+
+
+def test_link_targets_and_candidates() -> None:
+    gw = "http://127.0.0.1:8000"
+    assert link_target(gw, "s/a/b.html", "../c.html") == ("s/c.html", f"{gw}/sites/s/c.html")
+    assert link_target(gw, "s/a/b.html", "d/")[0] == "s/a/d/index.html"
+    assert link_target(gw, "s/ü.html", "%C3%A9.html#top")[0] == "s/é.html"
+    assert link_target(gw, "s/x.html", "mailto:a@b")[0] is None
+    assert link_target(gw, "s/x.html", "https://other.org/")[0] is None
+    assert candidates("site") == ["site/index.html"]
+    assert candidates("site/dir/") == ["site/dir/index.html"]
+    assert candidates("site/a.html") == ["site/a.html", "site/a.html/index.html"]
