@@ -1,0 +1,231 @@
+"""The web browser in a real headless Chromium (Debian's, never a downloaded one):
+a published site renders with zero failed requests, the publish/search/edit flow works
+through the UI, and a hostile page's script cannot write through the gateway."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Net
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"Chromium is not installed at {CHROMIUM} "
+                                       "(apt-get install chromium)")
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def png(width: int = 4, height: int = 4) -> bytes:
+    """A small valid PNG (solid blue), made here so the test ships no binary."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\x00" + b"\x20\x40\xc0" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def publish(net: Net, site: str, files: dict[str, bytes]) -> None:
+    with net.http() as h:
+        for name, data in files.items():
+            r = h.put(f"/api/v1/objects/{site}/{name}", content=data, headers=net.auth)
+            assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context.new_page()
+    context.close()
+
+
+class Failures:
+    """Every request of a page that failed or answered 4xx/5xx, and script errors."""
+
+    def __init__(self, page: Any) -> None:
+        self.items: list[str] = []
+        page.on("requestfailed", lambda r: self.items.append(f"failed {r.url}: {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self.items.append(
+            f"{r.status} {r.url}"))
+        page.on("pageerror", lambda e: self.items.append(f"script error {e}"))
+
+
+SITE = {
+    "index.html": b"""<!doctype html><html><head><meta charset="utf-8"><title>Home</title>
+<link rel="stylesheet" href="css/style.css"><script src="js/app.js"></script></head>
+<body><h1>Welcome</h1><p id="out">script did not run</p>
+<img id="logo" src="img/logo.png" alt="logo">
+<a id="docs" href="docs">Docs</a> <a id="guide" href="docs/guide.html">Guide</a></body></html>""",
+    "css/style.css": b"h1 { color: rgb(200, 0, 0); } body { font-family: sans-serif; }",
+    "js/app.js": b"""document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('out').textContent = 'script ran';
+});""",
+    "img/logo.png": png(),
+    "docs/index.html": b"""<!doctype html><html><head><meta charset="utf-8"><title>Docs</title>
+<link rel="stylesheet" href="../css/style.css"></head><body><h1>Docs</h1>
+<img id="logo" src="../img/logo.png" alt="logo"><a id="guide" href="guide.html">Guide</a>
+<a id="home" href="../">Home</a></body></html>""",
+    "docs/guide.html": b"""<!doctype html><html><head><meta charset="utf-8"><title>Guide</title>
+<link rel="stylesheet" href="../css/style.css"></head><body><h1>Guide</h1>
+<a id="home" href="../index.html">Home</a></body></html>""",
+}
+
+
+def test_published_site_renders_with_zero_failed_requests(net: Net, page: Any) -> None:
+    site = unique("pw-site")
+    publish(net, site, SITE)
+    failures = Failures(page)
+    page.goto(f"{net.url}/sites/{site}")
+    assert page.url == f"{net.url}/sites/{site}/"
+    assert page.text_content("#out") == "script ran"
+    assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(200, 0, 0)"
+    assert page.eval_on_selector("#logo", "e => e.complete && e.naturalWidth") == 4
+    page.click("#docs")
+    page.wait_for_url(f"{net.url}/sites/{site}/docs/")
+    assert page.text_content("h1") == "Docs"
+    assert page.eval_on_selector("#logo", "e => e.complete && e.naturalWidth") == 4
+    assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(200, 0, 0)"
+    page.click("#guide")
+    page.wait_for_url(f"{net.url}/sites/{site}/docs/guide.html")
+    page.click("#home")
+    page.wait_for_url(f"{net.url}/sites/{site}/index.html")
+    assert page.text_content("#out") == "script ran"
+    assert failures.items == []
+
+
+def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
+                                                 tmp_path: Path) -> None:
+    site = unique("pw-ui")
+    marker = unique("findme")
+    folder = tmp_path / "mysite"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "index.html").write_text("<h1>Folder site</h1>")
+    (folder / "style.css").write_text("h1 { color: navy; }")
+    (folder / "notes" / f"{marker}.html").write_text("<p>first draft</p>\n")
+    failures = Failures(page)
+
+    page.goto(net.url + "/")
+    page.click("text=Publish")
+    page.fill("#site", site)
+    page.set_input_files("#folder", str(folder))
+    page.click("#upload")
+    page.wait_for_selector("#status[data-done=ok]")
+    assert page.eval_on_selector("#progress", "e => e.value") == 1
+    assert "Published 3 files" in page.text_content("#status")
+
+    page.fill("input[name=q]", marker)
+    page.press("input[name=q]", "Enter")
+    page.click(f"text={site}/notes/{marker}.html")
+    assert page.text_content("h1").strip().endswith(f"{marker}.html")
+    page.click("text=Edit")
+    assert page.input_value("textarea") == "<p>first draft</p>\n"
+    page.fill("textarea", "<p>second draft</p>\n")
+    page.click("button:text('Save')")
+    page.wait_for_selector("text=Saved.")
+    with net.http() as h:
+        assert h.get(f"/sites/{site}/notes/{marker}.html").text == "<p>second draft</p>\n"
+    page.goto(f"{net.url}/sites/{site}/notes/{marker}.html")
+    assert page.text_content("p") == "second draft"
+    assert failures.items == []
+
+
+HOSTILE = """<!doctype html><html><head><meta charset="utf-8"><title>hostile</title></head>
+<body><p id="out">running</p>
+<iframe name="sink" hidden></iframe>
+<form id="f" method="post" action="/ui/delete/VICTIM/keep.txt" target="sink">
+<input name="context" value=""></form>
+<script>
+const results = {};
+const form = {"Content-Type": "application/x-www-form-urlencoded"};
+async function attempt(name, url, init) {
+  try { const r = await fetch(url, {credentials: "include", ...init}); results[name] = r.status; }
+  catch (e) { results[name] = "blocked"; }
+}
+(async () => {
+  await attempt("put", "/api/v1/objects/VICTIM/new.txt", {method: "PUT", body: "pwned"});
+  await attempt("overwrite", "/api/v1/objects/VICTIM/keep.txt", {method: "PUT", body: "pwned"});
+  await attempt("delete", "/api/v1/objects/VICTIM/keep.txt", {method: "DELETE"});
+  await attempt("ui-edit", "/ui/edit/VICTIM/keep.txt",
+                {method: "POST", mode: "no-cors", headers: form, body: "content=pwned"});
+  await attempt("ui-delete", "/ui/delete/VICTIM/keep.txt",
+                {method: "POST", mode: "no-cors", headers: form, body: "context="});
+  await attempt("ui-zip", "/ui/zip/VICTIM", {method: "POST", mode: "no-cors", body: "x"});
+  try { results.cookie = document.cookie; } catch (e) { results.cookie = "blocked"; }
+  try { results.storage = String(localStorage.length); } catch (e) { results.storage = "blocked"; }
+  document.getElementById("f").submit();
+  await new Promise((done) => setTimeout(done, 500));
+  document.getElementById("out").textContent = JSON.stringify(results);
+  document.title = "done";
+})();
+</script></body></html>"""
+
+
+def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
+    victim, attacker = unique("victim"), unique("attacker")
+    publish(net, victim, {"keep.txt": b"original"})
+    publish(net, attacker, {"index.html": HOSTILE.replace("VICTIM", victim).encode()})
+    page.goto(net.url + "/")  # the user has the UI open: the browser holds the cookie
+    assert any(c["name"] == "dwp_token" for c in page.context.cookies())
+    page.goto(f"{net.url}/sites/{attacker}/")
+    page.wait_for_function("document.title === 'done'")
+    results = page.text_content("#out")
+    assert '"put":"blocked"' in results and '"delete":"blocked"' in results
+    assert '"overwrite":"blocked"' in results and '"cookie":"blocked"' in results
+    with httpx.Client(base_url=net.url) as h:
+        assert h.get(f"/api/v1/objects/{victim}/keep.txt").content == b"original"
+        assert h.get(f"/api/v1/objects/{victim}/new.txt").status_code == 404
+        listed = h.get("/api/v1/objects", params={"prefix": victim + "/"}).json()
+        assert [o["key"] for o in listed["objects"]] == [f"{victim}/keep.txt"]
+
+
+def test_screenshots_of_the_main_pages(net: Net, page: Any, tmp_path: Path) -> None:
+    """Renders each main page; with DWP_SCREENSHOTS=1 it refreshes docs/screenshots."""
+    site = unique("demo")
+    publish(net, site, SITE)
+    key = f"{site}/docs/guide.html"
+    with net.http() as h:
+        context = h.get(f"/api/v1/objects/{key}").headers["x-dwp-context"]
+        for text in (b"<h1>Guide</h1><p>Alice's edit</p>", b"<h1>Guide</h1><p>Bob's edit</p>"):
+            h.put(f"/api/v1/objects/{key}", content=text,
+                  headers={**net.auth, "X-DWP-Context": context}).raise_for_status()
+    shots = {
+        "home": "/", "browse": f"/ui/browse/{site}/", "details-conflict": f"/ui/object/{key}",
+        "edit": f"/ui/edit/{site}/index.html", "publish": f"/ui/publish?site={site}",
+        "search": f"/ui/search?q={site}", "site": f"/sites/{site}/",
+        "listing": f"/sites/{site}/img/", "not-found": f"/sites/{site}/missing.html"}
+    for name, path in shots.items():
+        page.goto(net.url + path)
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    if os.environ.get("DWP_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)
