@@ -4,6 +4,9 @@ viewer, conflicts, network status, and the exit codes and messages of failures."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -233,3 +236,22 @@ def test_link_targets_and_candidates() -> None:
     assert candidates("site") == ["site/index.html"]
     assert candidates("site/dir/") == ["site/dir/index.html"]
     assert candidates("site/a.html") == ["site/a.html", "site/a.html/index.html"]
+
+
+def test_the_installed_command_pipes_bytes_and_pages(net: Net, tmp_path: Path) -> None:
+    dwp = Path(sys.executable).parent / "dwp"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "DWP_GATEWAY": net.url, "DWP_TOKEN": net.token}
+    site = unique("proc")
+    page = tmp_path / "index.html"
+    page.write_bytes(b"<h1>Piped</h1><p>see <a href='b.html'>b</a>\xff</p>")
+
+    def call(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([str(dwp), *args], env=env, capture_output=True, timeout=60)
+    assert call("put", str(page), f"{site}/index.html").returncode == 0
+    assert call("get", f"{site}/index.html").stdout == page.read_bytes()
+    shown = call("view", f"{site}/")
+    assert shown.returncode == 0 and b"# Piped" in shown.stdout and b"b[1]" in shown.stdout
+    assert b"\x1b[" not in shown.stdout, "no colour codes when piped"
+    assert call("get", f"{site}/missing").returncode == 1
+    assert call("get").returncode == 2
