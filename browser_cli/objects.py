@@ -118,6 +118,8 @@ async def _get(key: str, output: Path | None, gateway: str) -> None:
             with partial.open("wb") as f:
                 await _receive(response.aiter_bytes(), f, expected, total, key)
             os.replace(partial, target)
+        except OSError as exc:
+            raise CliError(f"cannot write {target}: {exc.strerror or exc}") from exc
         finally:
             partial.unlink(missing_ok=True)
     err.print(f"{key} -> {target} ({size(total)})")

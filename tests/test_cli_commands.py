@@ -54,6 +54,8 @@ def test_put_then_get_is_byte_exact(dwp, tmp_path: Path, net: Net) -> None:
     assert dwp("get", key, "-o", str(folder)).exit_code == 0
     assert (folder / "blob ü.bin").read_bytes() == data
     assert dwp("get", key).stdout_bytes == data
+    unwritable = dwp("get", key, "-o", str(tmp_path / "no" / "such" / "file"))
+    assert unwritable.exit_code == 1 and "cannot write" in unwritable.stderr
     assert config.context_for(net.url), "the context token is kept for the next command"
 
 
