@@ -42,11 +42,11 @@ def up(
     console.print(f"Starting network '{view.name}': {len(view.nodes)} nodes, "
                   f"{len(view.shards)} shards x {view.replicas} replicas, data in {data_dir}")
     init_ray()
-    client = start_network(data_dir, name=name, nodes=nodes, replicas=replicas,
-                           anti_entropy_interval=anti_entropy_interval)
+    client, membership = start_network(data_dir, name=name, nodes=nodes, replicas=replicas,
+                                       anti_entropy_interval=anti_entropy_interval)
     url = f"http://{host}:{port}"
     record_token(url, secret)
-    app = create_app(client, GatewaySettings(secret, max_upload, fault_injection))
+    app = create_app(client, GatewaySettings(secret, max_upload, fault_injection), membership)
     console.print(f"Gateway at [bold]{url}[/bold]  (token in {data_dir / 'token'}; Ctrl-C stops)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

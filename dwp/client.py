@@ -8,6 +8,7 @@ carries the context token, and moves on to another replica when one is down or b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import ray
 from ray.exceptions import RayActorError, RayError
 
 from dwp.codec import State, decode_state
-from dwp.errors import NotFound, Stale, Unavailable, WrongReplica
+from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
 from dwp.node import ListEntry, actor_name
 from dwp.placement import preference
 from dwp.replica import deps_of
@@ -63,6 +64,13 @@ class WriteResult(Located):
 
 class _NodeFailed(Exception):
     """A call to one node failed; the caller may try another."""
+
+
+class _Rerouted(Exception):
+    """A node answered with a newer view; route the request again."""
+
+
+REROUTES = 3
 
 
 class NetworkClient:
@@ -116,6 +124,10 @@ class NetworkClient:
         except _NodeFailed:
             self._down_until[node] = time.monotonic() + DOWN_FOR
             raise
+        except NotOwner as exc:
+            if not self.adopt(View.from_json(exc.view_json)):
+                raise _NodeFailed(f"node {node} does not own that partition") from exc
+            raise _Rerouted from exc
         except (RayError, TimeoutError) as exc:
             self._down_until[node] = time.monotonic() + DOWN_FOR
             if isinstance(exc, RayActorError):
@@ -123,6 +135,13 @@ class NetworkClient:
             raise _NodeFailed(f"node {node}: {type(exc).__name__}") from exc
         self._down_until.pop(node, None)
         return result
+
+    def adopt(self, view: View) -> bool:
+        """Move to a newer view (learned from a node or a change); False if not newer."""
+        if view.epoch <= self.view.epoch:
+            return False
+        self.view = view
+        return True
 
     async def _on_first(self, nodes: list[str], method: str, *args: Any) -> tuple[Any, str]:
         errors = []
@@ -137,6 +156,12 @@ class NetworkClient:
 
     async def get(self, key: str, token: Token, replica: str | None = None) -> ReadResult:
         """The key's state from a replica that has seen everything ``token`` covers."""
+        for _ in range(REROUTES):
+            with contextlib.suppress(_Rerouted):
+                return await self._get(key, token, replica)
+        raise Unavailable("the network's view kept changing; try again")
+
+    async def _get(self, key: str, token: Token, replica: str | None) -> ReadResult:
         shard = self.shard_of_key(key)
         need = token.needs(shard)
         errors, stale = [], False
@@ -163,15 +188,28 @@ class NetworkClient:
                   token: Token, replica: str | None = None) -> WriteResult:
         """Store the content (chunks first, so no manifest names a missing chunk), then
         the key: one round trip to one replica of its shard."""
+        version = await self._store_content(body, content_type, token)
+        for _ in range(REROUTES):
+            with contextlib.suppress(_Rerouted):
+                return await self._put(key, version, token, replica)
+        raise Unavailable("the network's view kept changing; try again")
+
+    async def _put(self, key: str, version: Version, token: Token, replica: str | None
+                   ) -> WriteResult:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
-        version = await self._store_content(body, content_type, token)
         blob, node = await self._on_first(order, "put", key, version, token.context_for(key))
         state = decode_state(blob)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
                                                       deps_of(state)), version)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
+        for _ in range(REROUTES):
+            with contextlib.suppress(_Rerouted):
+                return await self._delete(key, token, replica)
+        raise Unavailable("the network's view kept changing; try again")
+
+    async def _delete(self, key: str, token: Token, replica: str | None) -> WriteResult:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
         blob, node = await self._on_first(order, "delete", key, time.time(), token.causal,
@@ -216,14 +254,18 @@ class NetworkClient:
 
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
         async with self._chunk_slots:
-            await self._on_first(self._order(chunk, self._shard_of_chunk(chunk)),
-                                 "put_chunks", [(chunk, data)])
+            for _ in range(REROUTES):
+                with contextlib.suppress(_Rerouted):
+                    await self._on_first(self._order(chunk, self._shard_of_chunk(chunk)),
+                                         "put_chunks", [(chunk, data)])
+                    return
+            raise Unavailable("the network's view kept changing; try again")
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         for node in self._order(chunk, self._shard_of_chunk(chunk)):
             try:
                 data = await self.call(node, "get_chunk", chunk)
-            except _NodeFailed:
+            except (_NodeFailed, _Rerouted):
                 continue
             if data is not None and content_hash(data) == chunk:
                 return data
@@ -253,19 +295,40 @@ class NetworkClient:
             for task in ahead.values():
                 task.cancel()
 
-    async def list(self, prefix: str, limit: int, cursor: str = "",
+    async def list(self, prefix: str, limit: int, cursor: str = "", token: Token | None = None,
                    replica: str | None = None) -> tuple[list[ListEntry], str | None]:
-        """Keys under ``prefix`` after ``cursor``, in order, merged across shards."""
+        """Keys under ``prefix`` after ``cursor``, in order, merged across shards, from
+        replicas that have seen everything ``token`` covers."""
+        token = token or Token()
         if replica is not None:
             shards = [(self.view.shard_of_node(replica), [replica])]
         else:
-            shards = [(s, self._order(str(s).encode(), s)) for s in range(len(self.view.shards))]
-        results = await asyncio.gather(*(self._on_first(nodes, "list", prefix, cursor, limit)
-                                         for _, nodes in shards))
-        merged = sorted((e for entries, _ in results for e in entries), key=lambda e: e.key)
-        more = any(len(entries) == limit for entries, _ in results) or len(merged) > limit
+            shards = [(s, self._order(str(s).encode(), s)) for s in self.view.shards]
+        results = await asyncio.gather(*(self._list_shard(s, nodes, prefix, cursor, limit,
+                                                          token.needs(s))
+                                         for s, nodes in shards))
+        merged = sorted((e for entries in results for e in entries), key=lambda e: e.key)
+        more = any(len(entries) == limit for entries in results) or len(merged) > limit
         page = merged[:limit]
         return page, (page[-1].key if more and page else None)
+
+    async def _list_shard(self, shard: int, nodes: list[str], prefix: str, cursor: str,
+                          limit: int, need: dict[str, int]) -> list[ListEntry]:
+        errors, stale = [], False
+        for node in nodes:
+            try:
+                entries = await self.call(node, "list", prefix, cursor, limit, need,
+                                          self.read_wait)
+            except _NodeFailed as exc:
+                errors.append(str(exc))
+                continue
+            if entries is not None:
+                return entries
+            stale = True
+        if stale:
+            raise Stale(f"the replicas of shard {shard} have not yet received writes "
+                        "this client has seen")
+        raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
 
     # -- the network ------------------------------------------------------------------
 
@@ -284,13 +347,14 @@ class NetworkClient:
                     "pid": None, "partitions": len(self.view.partitions_of_shard(shard)),
                     "keys": None, "digest": None}
             if info is not None:
-                base.update(status="up", pid=info["pid"], keys=info["keys"],
+                status = "joining" if info["epoch"] < self.view.epoch else "up"
+                base.update(status=status, pid=info["pid"], keys=info["keys"],
                             digest=info["digest"], replica_id=info["replica_id"],
                             outbox=sum(info["outbox"].values()))
             nodes.append(base)
         shards = [{"id": s, "replicas": list(members),
                    "partitions": len(self.view.partitions_of_shard(s))}
-                  for s, members in enumerate(self.view.shards)]
+                  for s, members in self.view.shards.items()]
         return {"name": self.view.name, "epoch": self.view.epoch,
                 "replicas": self.view.replicas, "partitions": self.view.partitions,
                 "shards": shards, "nodes": nodes}
@@ -299,7 +363,7 @@ class NetworkClient:
         """None when every shard has a live replica, else the reason it has not."""
         alive = await asyncio.gather(*(self.node_info(n.id, 2.0) for n in self.view.nodes))
         up = {n.id for n, info in zip(self.view.nodes, alive, strict=True) if info}
-        dead = [s for s, members in enumerate(self.view.shards) if not up & set(members)]
+        dead = [s for s, members in self.view.shards.items() if not up & set(members)]
         if dead:
             return "no live replica for shard(s) " + ", ".join(map(str, dead))
         return None

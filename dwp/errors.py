@@ -25,3 +25,18 @@ class Partitioned(DwpError):
 
 class NotFound(DwpError):
     """No live version of the key exists."""
+
+
+class NotOwner(DwpError):
+    """The node does not own the key's partition in its view, which it sends along."""
+
+    def __init__(self, view_json: str) -> None:
+        super().__init__("this node does not own the partition in its view")
+        self.view_json = view_json
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (NotOwner, (self.view_json,))
+
+
+class ChangeFailed(DwpError):
+    """A view change could not complete; the old view stays in force."""

@@ -6,16 +6,23 @@ data dir finds its view, its token and every node's database where it left them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray._private import ray_constants
+from ray.exceptions import RayError
 
 from dwp.client import NetworkClient
+from dwp.errors import ChangeFailed
+from dwp.membership import Membership
 from dwp.node import NodeSettings, StorageNode, actor_name
 from dwp.view import NodeSpec, View
 
@@ -47,14 +54,16 @@ def namespace_of(name: str) -> str:
 
 
 def open_network(data_dir: Path, name: str = "local", nodes: int = 4,
-                 replicas: int = 2) -> tuple[View, str]:
-    """Load the view and token from ``data_dir``, or create them on first start."""
+                 replicas: int = 2, hosts: list[str] | None = None) -> tuple[View, str]:
+    """Load the view and token from ``data_dir``, or create them on first start: ``nodes``
+    local nodes, or one node on each of the Ray ``hosts``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     view_path, token_path = data_dir / "view.json", data_dir / "token"
     if view_path.exists():
         view = View.from_json(view_path.read_text())
     else:
-        specs = [NodeSpec(f"n{i}", LOCAL_HOST) for i in range(1, nodes + 1)]
+        specs = [NodeSpec(f"n{i}", host) for i, host in
+                 enumerate(hosts or [LOCAL_HOST] * nodes, start=1)]
         view = View.create(name, specs, replicas)
         _write_private(view_path, view.to_json())
     if not token_path.exists():
@@ -73,21 +82,66 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings) -> object:
+def node_data_dir(data_dir: Path, view: View, node_id: str) -> str:
+    """Local nodes live under the network's data dir; a LAN host's under its home."""
+    if view.node(node_id).host == LOCAL_HOST:
+        return str(data_dir / "nodes" / node_id)
+    return f"~/.dwp/{view.name}/nodes/{node_id}"
+
+
+def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings) -> Any:
     """Create the node's actor, or find it if it runs: detached, pinned to its host."""
     host = view.node(node_id).host
     return StorageNodeActor.options(
         name=actor_name(node_id), namespace=settings.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0,
         label_selector={HOST_LABEL: host},
-    ).remote(node_id, str(data_dir / "nodes" / node_id), view.to_json(), settings)
+    ).remote(node_id, node_data_dir(data_dir, view, node_id), view.to_json(), settings)
 
 
 def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
-                  anti_entropy_interval: float = 5.0) -> NetworkClient:
-    """Open (or create) the network in ``data_dir`` and start every node's actor."""
-    view, secret = open_network(data_dir, name, nodes, replicas)
+                  hosts: list[str] | None = None, anti_entropy_interval: float = 5.0
+                  ) -> tuple[NetworkClient, Membership]:
+    """Open (or create) the network in ``data_dir``, start every node's actor, and answer
+    a client for it and the membership driver that changes it."""
+    view, secret = open_network(data_dir, name, nodes, replicas, hosts)
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     handles = [start_node(view, n.id, data_dir, settings) for n in view.nodes]
-    ray.get([h.ping.remote() for h in handles], timeout=120)  # type: ignore[attr-defined]
-    return NetworkClient(view, settings.namespace, secret)
+    ray.get([h.ping.remote() for h in handles], timeout=120)
+    client = NetworkClient(view, settings.namespace, secret)
+    return client, Membership(client, RayLauncher(data_dir, settings))
+
+
+class RayLauncher:
+    """Starts and stops this network's node actors on the Ray cluster's hosts."""
+
+    def __init__(self, data_dir: Path, settings: NodeSettings, start_timeout: float = 60.0
+                 ) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.start_timeout = start_timeout
+
+    def local_host(self) -> str:
+        return LOCAL_HOST
+
+    async def start(self, view: View, node_id: str) -> None:
+        handle = start_node(view, node_id, self.data_dir, self.settings)
+        try:
+            await asyncio.wait_for(handle.ping.remote(), self.start_timeout)
+        except (TimeoutError, RayError) as exc:
+            host = view.node(node_id).host
+            raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "
+                               f"node labelled {HOST_LABEL}={host} in the cluster? "
+                               f"({type(exc).__name__})") from exc
+
+    async def stop(self, node_id: str) -> None:
+        with contextlib.suppress(ValueError):
+            ray.kill(ray.get_actor(actor_name(node_id), namespace=self.settings.namespace),
+                     no_restart=True)
+
+    async def discard(self, node_id: str) -> None:
+        await self.stop(node_id)
+        shutil.rmtree(self.data_dir / "nodes" / node_id, ignore_errors=True)
+
+    def record(self, view: View) -> None:
+        _write_private(self.data_dir / "view.json", view.to_json())

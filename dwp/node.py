@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import ray
 
 from dwp.codec import Causal, decode_state, encode_state
-from dwp.errors import Partitioned
+from dwp.errors import NotOwner, Partitioned
 from dwp.replica import Export, Replica, diff, live
 from dwp.store import SqliteStore
 from dwp.version import Version
@@ -59,25 +59,38 @@ class StorageNode:
                  settings: NodeSettings) -> None:
         self.node_id = node_id
         self.settings = settings
-        self.store = SqliteStore(Path(data_dir) / "replica.db")
-        stored = self.store.meta_get("view")
-        view = View.from_json(view_json)
-        if stored and View.from_json(stored).epoch > view.epoch:
-            view = View.from_json(stored)
-        self.view = view
-        self.replica = Replica(node_id, view, self.store, lambda: secrets.token_hex(3))
-        self.shard = self.replica.shard
+        self.store = SqliteStore(Path(data_dir).expanduser() / "replica.db")
+        self.replica = Replica(node_id, View.from_json(view_json), self.store,
+                               lambda: secrets.token_hex(3))
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
         self._queue: list[tuple[Callable[[Replica], Any], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._applied = asyncio.Condition()
-        self._outbox_ready = {p: asyncio.Event() for p in self.replica.peers}
+        self._outbox_ready: dict[str, asyncio.Event] = {}
         self._blocked: set[str] = set()
         self._handles: dict[str, Any] = {}
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._commit_loop()),
                        loop.create_task(self._anti_entropy_loop())]
-        self._tasks += [loop.create_task(self._send_loop(p)) for p in self.replica.peers]
+        self._ensure_senders()
+        if self.replica.view.epoch > 1:
+            self._tasks.append(loop.create_task(self._drop_handed_off()))
+
+    @property
+    def view(self) -> View:
+        return self.replica.view
+
+    def _ensure_senders(self) -> None:
+        """One sender per peer that should hear from us or still has queued entries."""
+        wanted = set(self.replica.peers) | set(self.store.outbox_sizes())
+        if self.replica.pending is not None:
+            wanted |= {n for m in self.replica.pending.shards.values() for n in m}
+        loop = asyncio.get_running_loop()
+        for peer in wanted - set(self._outbox_ready) - {self.node_id}:
+            self._outbox_ready[peer] = asyncio.Event()
+            self._tasks.append(loop.create_task(self._send_loop(peer)))
+        for ready in self._outbox_ready.values():
+            ready.set()
 
     # -- group commit -----------------------------------------------------------------
 
@@ -126,18 +139,27 @@ class StorageNode:
     async def ping(self) -> str:
         return self.node_id
 
+    def _check_owner(self, partition: int) -> None:
+        if partition not in self.replica.owned:
+            raise NotOwner(self.view.to_json())
+
     async def put(self, key: str, version: Version, context: dict[str, int] | None) -> bytes:
         """Coordinate a write; answers the key's new state once it is on disk."""
+        self._check_owner(self.view.partition_of_key(key))
         state = await self._submit(lambda r: r.write(key, version, context))
         return encode_state(state)
 
     async def delete(self, key: str, mtime: float, deps: Causal,
                      context: dict[str, int] | None) -> bytes | None:
+        self._check_owner(self.view.partition_of_key(key))
         state = await self._submit(
             lambda r: r.delete(key, Version.tombstone(mtime, deps), context))
         return encode_state(state) if state is not None else None
 
     async def put_chunks(self, chunks: list[tuple[bytes, bytes]]) -> None:
+        for chunk, _ in chunks:
+            self._check_owner(self.view.partition_of_chunk(chunk))
+
         def op(r: Replica) -> None:
             for chunk, data in chunks:
                 r.put_chunk(chunk, data)
@@ -146,25 +168,38 @@ class StorageNode:
     async def get(self, key: str, need: dict[str, int] | None, wait: float
                   ) -> tuple[bool, bytes | None]:
         """(fresh, state blob). Not fresh: this replica is behind the client's token."""
-        if need and not self.replica.fresh(need):
-            try:
-                await asyncio.wait_for(self._until_fresh(need), wait)
-            except TimeoutError:
-                return False, None
+        self._check_owner(self.view.partition_of_key(key))
+        if not await self._fresh_within(need, wait):
+            return False, None
         return True, self.store.get_state(key)
 
-    async def _until_fresh(self, need: dict[str, int]) -> None:
-        async with self._applied:
-            await self._applied.wait_for(lambda: self.replica.fresh(need))
+    async def _fresh_within(self, need: dict[str, int] | None, wait: float) -> bool:
+        """Wait (bounded) until this replica has applied every dot ``need`` names."""
+        if not need or self.replica.fresh(need):
+            return True
+        try:
+            async with self._applied:
+                await asyncio.wait_for(
+                    self._applied.wait_for(lambda: self.replica.fresh(need)), wait)
+        except TimeoutError:
+            return False
+        return True
 
     async def get_chunk(self, chunk: bytes) -> bytes | None:
         return self.store.get_chunk(chunk)
 
-    async def list(self, prefix: str, after: str, limit: int) -> list[ListEntry]:
+    async def list(self, prefix: str, after: str, limit: int,
+                   need: dict[str, int] | None = None, wait: float = 0.0
+                   ) -> list[ListEntry] | None:
+        """Live keys in order; None when this replica is behind the client's token."""
+        if not await self._fresh_within(need, wait):
+            return None
         out: list[ListEntry] = []
         while len(out) < limit:
             rows = self.store.scan(prefix, after, limit)
             for key, blob in rows:
+                if not self.replica.owns_key(key):
+                    continue
                 versions = live(decode_state(blob))
                 if versions:
                     v = max(versions, key=lambda v: v.mtime)
@@ -176,12 +211,13 @@ class StorageNode:
         return out[:limit]
 
     async def info(self) -> dict[str, Any]:
+        owned = self.replica.owned
+        keys = sum(n for p, n in self.store.count_by_partition().items() if p in owned)
         return {
-            "id": self.node_id, "host": self.view.node(self.node_id).host,
-            "shard": self.shard, "replica_id": self.replica.id, "pid": os.getpid(),
-            "partitions": len(self.view.partitions_of_shard(self.shard)),
-            "keys": self.store.count_keys(), "digest": self.replica.digest(),
-            "outbox": self.store.outbox_sizes(), "epoch": self.view.epoch,
+            "id": self.node_id, "shard": self.replica.shard, "replica_id": self.replica.id,
+            "pid": os.getpid(), "partitions": len(owned), "keys": keys,
+            "digest": self.replica.digest(), "outbox": self.store.outbox_sizes(),
+            "epoch": self.view.epoch, "changing": self.replica.pending is not None,
         }
 
     # -- replication between peers ----------------------------------------------------
@@ -219,6 +255,9 @@ class StorageNode:
             ready.clear()
             batch = self.replica.outbox_batch(peer) if peer not in self._blocked else None
             if batch is None:
+                if not self._wants(peer):
+                    del self._outbox_ready[peer]
+                    return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ready.wait(), 1.0)
                 continue
@@ -233,11 +272,19 @@ class StorageNode:
             backoff = 0.05
             await self._submit(lambda r, seq=batch.last_seq: r.ack(peer, seq))
 
+    def _wants(self, peer: str) -> bool:
+        pending = self.replica.pending
+        return peer in self.replica.peers or (
+            pending is not None and any(peer in m for m in pending.shards.values()))
+
     # -- anti-entropy -----------------------------------------------------------------
 
-    async def ae_root(self, sender: str) -> tuple[str, dict[str, int]]:
+    async def ae_root(self, sender: str, epoch: int = 0) -> tuple[str, dict[str, int], int]:
+        """Our digest, what we have applied, and our epoch (a newer one is fetched)."""
         self._check_link(sender)
-        return self.replica.digest(), self.replica.applied()
+        if epoch > self.view.epoch:
+            asyncio.get_running_loop().create_task(self._learn_view_from(sender))
+        return self.replica.digest(), self.replica.applied(), self.view.epoch
 
     async def ae_partitions(self, sender: str) -> dict[int, int]:
         self._check_link(sender)
@@ -267,7 +314,11 @@ class StorageNode:
         return outcome
 
     async def _sync_with(self, peer: str) -> str:
-        root, applied = await self._call_peer(peer, "ae_root")
+        root, applied, epoch = await self._call_peer(peer, "ae_root", self.view.epoch)
+        if epoch != self.view.epoch:
+            if epoch > self.view.epoch:
+                await self._learn_view_from(peer)
+            return f"views differ (epoch {epoch}); skipped"
         repaired = 0
         if root != self.replica.digest():
             theirs = await self._call_peer(peer, "ae_partitions")
@@ -278,9 +329,11 @@ class StorageNode:
         await self._submit(lambda r: r.learn(applied))
         return f"in sync, {repaired} entries repaired"
 
-    async def _repair_partition(self, peer: str, partition: int) -> int:
+    async def _repair_partition(self, peer: str, partition: int, push_too: bool = True) -> int:
         theirs = await self._call_peer(peer, "ae_entries", partition)
         pull, push = diff(self.replica.entries(partition), theirs)
+        if not push_too:
+            push = []
         remaining = pull
         while remaining:
             states, chunks, remaining = await self._call_peer(peer, "ae_export", remaining)
@@ -290,6 +343,54 @@ class StorageNode:
             states, chunks, remaining = self.replica.export(remaining)
             await self._call_peer(peer, "replicate", None, states, chunks, None)
         return len(pull) + len(push)
+
+    # -- view changes -----------------------------------------------------------------
+
+    async def get_view(self, sender: str = "") -> str:
+        return self.view.to_json()
+
+    async def _learn_view_from(self, peer: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.commit(await self._call_peer(peer, "get_view"))
+
+    async def prepare(self, view_json: str) -> None:
+        """Start queueing writes for the target view's owners too (durably)."""
+        target = View.from_json(view_json)
+        await self._submit(lambda r: r.prepare(target))
+        self._ensure_senders()
+
+    async def abort(self) -> None:
+        await self._submit(lambda r: r.abort())
+
+    async def import_partitions(self, source: str, partitions: list[int],
+                                whole_shard: bool) -> int:
+        """Copy partitions from an old owner before the change is committed. Copying a
+        whole shard from a replica also brings everything that replica had applied."""
+        applied = None
+        if whole_shard:
+            _, applied, _ = await self._call_peer(source, "ae_root", self.view.epoch)
+        copied = 0
+        for p in partitions:
+            copied += await self._repair_partition(source, p, push_too=False)
+        if applied is not None:
+            await self._submit(lambda r: r.learn(applied))
+        return copied
+
+    async def commit(self, view_json: str) -> int:
+        """Adopt a newer view; drop what was handed off once its forwarding is sent."""
+        view = View.from_json(view_json)
+        if await self._submit(lambda r: r.commit(view)):
+            self._ensure_senders()
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self._drop_handed_off()))
+        return self.view.epoch
+
+    async def _drop_handed_off(self) -> None:
+        while any(peer not in self.replica.peers for peer in self.store.outbox_sizes()):
+            await asyncio.sleep(1.0)
+        dropped = await self._submit(lambda r: r.drop_unowned())
+        if dropped:
+            log.info("dropped %d handed-off partitions", dropped)
 
     # -- test and operator hooks ------------------------------------------------------
 

@@ -54,15 +54,14 @@ class Replica:
                  new_incarnation: Callable[[], str]) -> None:
         self.node_id = node_id
         self.store = store
-        self.view = view
-        self.shard = view.shard_of_node(node_id)
-        self.peers = view.peers(node_id)
         with store.transaction():
             if store.meta_get("replica_id") is None:
                 store.meta_set("replica_id", f"{node_id}.{new_incarnation()}")
                 store.meta_set("counter", "0")
                 store.meta_set("seen", "{}")
-            store.meta_set("view", view.to_json())
+            stored = store.meta_get("view")
+            if stored is None or View.from_json(stored).epoch < view.epoch:
+                store.meta_set("view", view.to_json())
         self.reload()
 
     def reload(self) -> None:
@@ -72,6 +71,54 @@ class Replica:
         self.seen: dict[str, int] = json.loads(self.store.meta_get("seen") or "{}")
         self.phash: dict[int, int] = self.store.partition_hashes()
         self._dirty: set[int] = set()
+        pending = self.store.meta_get("pending")
+        self.pending: View | None = View.from_json(pending) if pending else None
+        self._use(View.from_json(self.store.meta_get("view") or ""))
+
+    def _use(self, view: View) -> None:
+        self.view = view
+        self.shard: int | None = (view.shard_of_node(self.node_id)
+                                  if view.has_node(self.node_id) else None)
+        self.peers: tuple[str, ...] = view.peers(self.node_id) if self.shard is not None else ()
+        self.owned: frozenset[int] = (view.partitions_of_shard(self.shard)
+                                      if self.shard is not None else frozenset())
+
+    # -- view changes: call inside store.transaction() --------------------------------
+
+    def prepare(self, target: View) -> None:
+        """From now until commit or abort, also queue writes for the target's owners."""
+        self.pending = target
+        self.store.meta_set("pending", target.to_json())
+
+    def abort(self) -> None:
+        self.pending = None
+        self.store.meta_set("pending", "")
+
+    def commit(self, view: View) -> bool:
+        """Adopt a newer view; False (and no change) for one that is not newer."""
+        if view.epoch <= self.view.epoch:
+            return False
+        self.store.meta_set("view", view.to_json())
+        self.abort()
+        self._use(view)
+        return True
+
+    def recipients(self, partition: int) -> list[str]:
+        """Who must receive a write to ``partition``: peers, plus its owners-to-be."""
+        out = list(self.peers)
+        if self.pending is not None:
+            out += [n for n in self.pending.owners_of_partition(partition)
+                    if n != self.node_id and n not in out]
+        return out
+
+    def drop_unowned(self) -> int:
+        """Forget partitions another shard now owns (after they were handed off)."""
+        gone = [p for p in self.phash if p not in self.owned]
+        for p in gone:
+            self.store.drop_partition(p)
+            self.phash.pop(p)
+            self._dirty.add(p)
+        return len(gone)
 
     # -- writes: call inside store.transaction() --------------------------------------
 
@@ -80,8 +127,8 @@ class Replica:
         self.counter += 1
         old, old_hash = self._load(key)
         new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
-        self._save(key, old_hash, new)
-        for peer in self.peers:
+        p = self._save(key, old_hash, new)
+        for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_KEY, key, self.counter)
         return new
 
@@ -96,8 +143,8 @@ class Replica:
     def put_chunk(self, chunk: bytes, data: bytes) -> None:
         if self.store.has_chunk(chunk):
             return
-        self._save_chunk(chunk, data)
-        for peer in self.peers:
+        p = self._save_chunk(chunk, data)
+        for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_CHUNK, chunk, None)
 
     def apply(self, origin: str | None, states: Iterable[tuple[str, bytes]],
@@ -130,7 +177,10 @@ class Replica:
         """Persist the counter and touched partition hashes: last step of a transaction."""
         self.store.meta_set("counter", str(self.counter))
         for p in self._dirty:
-            self.store.set_partition_hash(p, self.phash.get(p, 0))
+            if p in self.phash:
+                self.store.set_partition_hash(p, self.phash[p])
+            else:
+                self.store.drop_partition_hash(p)
         self._dirty.clear()
 
     def ack(self, peer: str, last_seq: int) -> None:
@@ -179,12 +229,15 @@ class Replica:
         """Equal on two replicas exactly when they hold the same keys and chunks."""
         h = hashlib.blake2b(digest_size=16)
         for p, v in sorted(self.phash.items()):
-            if v:
+            if v and p in self.owned:
                 h.update(p.to_bytes(4, "big") + v.to_bytes(16, "big"))
         return h.hexdigest()
 
     def partition_hashes(self) -> dict[int, int]:
-        return {p: v for p, v in self.phash.items() if v}
+        return {p: v for p, v in self.phash.items() if v and p in self.owned}
+
+    def owns_key(self, key: str) -> bool:
+        return self.view.partition_of_key(key) in self.owned
 
     def entries(self, partition: int) -> dict[str | bytes, int]:
         return self.store.partition_entries(partition)
@@ -217,19 +270,21 @@ class Replica:
             return None, 0
         return decode_state(blob), entry_hash(key, blob)
 
-    def _save(self, key: str, old_hash: int, new: State) -> None:
+    def _save(self, key: str, old_hash: int, new: State) -> int:
         p = self.view.partition_of_key(key)
         blob = encode_state(new)
         e = entry_hash(key, blob)
         self.phash[p] = self.phash.get(p, 0) ^ old_hash ^ e
         self._dirty.add(p)
         self.store.put_state(key, p, blob, e)
+        return p
 
-    def _save_chunk(self, chunk: bytes, data: bytes) -> None:
+    def _save_chunk(self, chunk: bytes, data: bytes) -> int:
         p = self.view.partition_of_chunk(chunk)
         self.phash[p] = self.phash.get(p, 0) ^ chunk_entry_hash(chunk)
         self._dirty.add(p)
         self.store.put_chunk(chunk, p, data)
+        return p
 
 
 def diff(mine: dict[str | bytes, int], theirs: dict[str | bytes, int]

@@ -36,9 +36,12 @@ class Store(Protocol):
     def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None: ...
     def partition_hashes(self) -> dict[int, int]: ...
     def set_partition_hash(self, partition: int, value: int) -> None: ...
+    def drop_partition_hash(self, partition: int) -> None: ...
+    def drop_partition(self, partition: int) -> None: ...
     def partition_entries(self, partition: int) -> dict[str | bytes, int]: ...
     def scan(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]: ...
     def count_keys(self) -> int: ...
+    def count_by_partition(self) -> dict[int, int]: ...
     def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None: ...
     def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]: ...
     def outbox_ack(self, peer: str, upto_seq: int) -> None: ...
@@ -90,6 +93,13 @@ class MemoryStore:
     def set_partition_hash(self, partition: int, value: int) -> None:
         self.phash[partition] = value
 
+    def drop_partition_hash(self, partition: int) -> None:
+        self.phash.pop(partition, None)
+
+    def drop_partition(self, partition: int) -> None:
+        self.states = {k: v for k, v in self.states.items() if v[0] != partition}
+        self.chunks = {c: v for c, v in self.chunks.items() if v[0] != partition}
+
     def partition_entries(self, partition: int) -> dict[str | bytes, int]:
         out: dict[str | bytes, int] = {
             k: e for k, (p, _, e) in self.states.items() if p == partition}
@@ -102,6 +112,12 @@ class MemoryStore:
 
     def count_keys(self) -> int:
         return len(self.states)
+
+    def count_by_partition(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for p, _, _ in self.states.values():
+            out[p] = out.get(p, 0) + 1
+        return out
 
     def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None:
         self.seq += 1

@@ -113,6 +113,17 @@ class SqliteStore:
         self._writer.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?)",
                              (partition, value.to_bytes(16, "big")))
 
+    def drop_partition_hash(self, partition: int) -> None:
+        self._writer.execute("DELETE FROM partitions WHERE partition=?", (partition,))
+
+    def drop_partition(self, partition: int) -> None:
+        self._writer.execute("DELETE FROM objects WHERE partition=?", (partition,))
+        self._writer.execute("DELETE FROM chunks WHERE partition=?", (partition,))
+
+    def count_by_partition(self) -> dict[int, int]:
+        rows = self._conn().execute("SELECT partition, COUNT(*) FROM objects GROUP BY partition")
+        return dict(rows.fetchall())
+
     def partition_entries(self, partition: int) -> dict[str | bytes, int]:
         conn = self._conn()
         out: dict[str | bytes, int] = {

@@ -1,21 +1,18 @@
-"""The view: which nodes form the network and which shard each one replicates.
+"""The view: which nodes form the network, which shard each replicates, and which shard
+owns each partition.
 
 Every node stores the same view durably; its epoch grows with every change, so a node
-or client holding an older one can tell and refresh.
+or client holding an older one can tell and refresh. Shard ids are stable across
+changes (a new shard takes a fresh id), so a context token's per-shard vectors keep
+their meaning.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dwp.placement import (
-    DEFAULT_PARTITIONS,
-    assign_shards,
-    partition_of,
-    shard_of_partition,
-)
-from dwp.version import HASH_BYTES
+from dwp.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
 
 
 @dataclass(frozen=True)
@@ -31,14 +28,16 @@ class View:
     replicas: int
     partitions: int
     nodes: tuple[NodeSpec, ...]
-    shards: tuple[tuple[str, ...], ...]  # shard id -> its replicas' node ids
+    shards: dict[int, tuple[str, ...]]  # shard id -> its replicas' node ids
+    owners: tuple[int, ...]  # partition -> shard id; len == partitions
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
                partitions: int = DEFAULT_PARTITIONS) -> View:
-        shards = assign_shards([(n.id, n.host) for n in nodes], replicas)
+        groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
         return cls(name, 1, replicas, partitions, tuple(nodes),
-                   tuple(tuple(s) for s in shards))
+                   {i: tuple(g) for i, g in enumerate(groups)},
+                   tuple(p % len(groups) for p in range(partitions)))
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -46,8 +45,11 @@ class View:
                 return n
         raise KeyError(node_id)
 
+    def has_node(self, node_id: str) -> bool:
+        return any(n.id == node_id for n in self.nodes)
+
     def shard_of_node(self, node_id: str) -> int:
-        for shard, members in enumerate(self.shards):
+        for shard, members in self.shards.items():
             if node_id in members:
                 return shard
         raise KeyError(node_id)
@@ -59,26 +61,34 @@ class View:
         return partition_of(key.encode(), self.partitions)
 
     def partition_of_chunk(self, chunk: bytes) -> int:
-        assert len(chunk) == HASH_BYTES
         return partition_of(chunk, self.partitions)
 
     def shard_of_partition(self, partition: int) -> int:
-        return shard_of_partition(partition, len(self.shards))
+        return self.owners[partition]
 
-    def partitions_of_shard(self, shard: int) -> list[int]:
-        return [p for p in range(self.partitions) if self.shard_of_partition(p) == shard]
+    def partitions_of_shard(self, shard: int) -> frozenset[int]:
+        return frozenset(p for p, s in enumerate(self.owners) if s == shard)
+
+    def owners_of_partition(self, partition: int) -> tuple[str, ...]:
+        return self.shards[self.owners[partition]]
+
+    def evolve(self, nodes: tuple[NodeSpec, ...], shards: dict[int, tuple[str, ...]],
+               owners: tuple[int, ...]) -> View:
+        return replace(self, epoch=self.epoch + 1, nodes=nodes, shards=shards, owners=owners)
 
     def to_json(self) -> str:
         return json.dumps({
             "name": self.name, "epoch": self.epoch, "replicas": self.replicas,
             "partitions": self.partitions,
             "nodes": [{"id": n.id, "host": n.host} for n in self.nodes],
-            "shards": [list(s) for s in self.shards],
-        }, indent=2)
+            "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
+            "owners": list(self.owners),
+        })
 
     @classmethod
     def from_json(cls, text: str) -> View:
         d = json.loads(text)
         return cls(d["name"], d["epoch"], d["replicas"], d["partitions"],
                    tuple(NodeSpec(n["id"], n["host"]) for n in d["nodes"]),
-                   tuple(tuple(s) for s in d["shards"]))
+                   {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
+                   tuple(d["owners"]))

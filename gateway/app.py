@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dwp.client import NetworkClient
+from dwp.membership import Membership
 from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
 
@@ -21,12 +22,15 @@ class GatewaySettings:
     fault_injection: bool = False
 
 
-def create_app(client: NetworkClient, settings: GatewaySettings) -> FastAPI:
+def create_app(client: NetworkClient, settings: GatewaySettings,
+               membership: Membership | None = None) -> FastAPI:
+    """The app; ``membership`` enables adding and removing nodes (else 501)."""
     app = FastAPI(title="dwp gateway", version="1",
                   description="Distributed Web Pages: browse and publish pages stored on "
                               "a network of trusted peers.")
     app.state.client = client
     app.state.settings = settings
+    app.state.membership = membership
     errors.install(app)
     app.include_router(objects.router)
     app.include_router(network.router)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dwp.errors import NotFound, Partitioned, Stale, Unavailable, WrongReplica
+from dwp.errors import ChangeFailed, NotFound, Partitioned, Stale, Unavailable, WrongReplica
 from dwp.keys import InvalidKey
 from dwp.token import TokenError
 
@@ -33,6 +33,7 @@ _MAPPED: list[tuple[type[Exception], int, str, dict[str, str] | None]] = [
     (InvalidKey, 400, "invalid key", None),
     (TokenError, 400, "invalid context token", None),
     (NotFound, 404, "not found", None),
+    (ChangeFailed, 409, "view change failed", None),
     (WrongReplica, 421, "wrong replica", None),
     (Stale, 503, "replica behind", {"Retry-After": "1"}),
     (Unavailable, 503, "unavailable", {"Retry-After": "1"}),

@@ -83,3 +83,7 @@ class NetworkStatus(BaseModel):
 
 class Faults(BaseModel):
     partitions: list[list[str]]
+
+
+class NewNode(BaseModel):
+    host: str | None = None

@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from dwp.membership import Membership
 from gateway.auth import require_token
+from gateway.errors import ApiError
 from gateway.metrics import CONTENT_TYPE, generate_latest
-from gateway.models import ErrorBody, Faults, NetworkStatus
+from gateway.models import ErrorBody, Faults, NetworkStatus, NewNode
 from gateway.objects import client_of
 
 router = APIRouter(tags=["network"])
+CHANGE_ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorBody} for s in (401, 409, 501)}
 faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
                           dependencies=[Depends(require_token)])
 
@@ -19,6 +23,31 @@ faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
 async def network(request: Request) -> dict[str, object]:
     """Name, epoch, shards and every node with its health, pid, key count and digest."""
     return await client_of(request).status()
+
+
+@router.post("/api/v1/network/nodes", response_model=NetworkStatus,
+             dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
+async def add_node(body: NewNode, request: Request) -> dict[str, object]:
+    """Add a node on a Ray host (``{}``: one more local node); answers once the data has
+    been streamed to it and every node is on the new epoch."""
+    await membership_of(request).join(body.host)
+    return await client_of(request).status()
+
+
+@router.delete("/api/v1/network/nodes/{node_id}", response_model=NetworkStatus,
+               dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
+async def remove_node(node_id: str, request: Request, force: bool = False) -> dict[str, object]:
+    """A node leaves after handing its data off; ``force=true`` removes a dead node and
+    re-replicates its shard from the survivors."""
+    await membership_of(request).leave(node_id, force=force)
+    return await client_of(request).status()
+
+
+def membership_of(request: Request) -> Membership:
+    membership: Membership | None = request.app.state.membership
+    if membership is None:
+        raise ApiError(501, "not supported", "this gateway cannot change the network")
+    return membership
 
 
 @router.get("/healthz", responses={503: {"model": ErrorBody}})

@@ -89,10 +89,11 @@ async def delete_object(key: str, request: Request) -> Response:
 async def list_objects(request: Request, prefix: str = "",
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                        cursor: str = "") -> ObjectList:
-    """Keys under ``prefix``, in order; pass ``next_cursor`` back for the next page."""
+    """Keys under ``prefix``, in order; pass ``next_cursor`` back for the next page. With
+    ``X-DWP-Context``, only replicas that have seen that past answer."""
     validate_prefix(prefix)
-    entries, next_cursor = await client_of(request).list(prefix, limit, cursor,
-                                                         pinned_of(request))
+    entries, next_cursor = await client_of(request).list(
+        prefix, limit, cursor, token_of(request), pinned_of(request))
     return ObjectList(objects=[ObjectEntry(**vars(e)) for e in entries],
                       next_cursor=next_cursor)
 

@@ -3,6 +3,7 @@ gateway on a loopback port, started the way ``dwp up`` starts them."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -15,9 +16,11 @@ import httpx
 import pytest
 import ray
 import uvicorn
+from ray.cluster_utils import Cluster
 
 from dwp.client import NetworkClient
-from dwp.local import init_ray, start_network
+from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
+from dwp.membership import Membership
 from dwp.node import actor_name
 from gateway import GatewaySettings, create_app
 
@@ -71,7 +74,7 @@ class Net:
     def digests_equal(self) -> bool:
         """Every shard's replicas are up and hold identical data."""
         nodes = self.status()["nodes"]
-        for members in self.client.view.shards:
+        for members in self.client.view.shards.values():
             digests = {n["digest"] for n in nodes if n["id"] in members}
             if len(digests) != 1 or None in digests:
                 return False
@@ -88,33 +91,69 @@ class Net:
         eventually(ok, timeout)
 
 
+HOSTS = ("h1", "h2", "h3")
+
+
+@dataclass
+class RayCluster:
+    """One Ray for the whole session: a head labelled as this machine's host plus three
+    raylets labelled as LAN hosts, so tests can add and remove "hosts"."""
+
+    cluster: Cluster
+    hosts: dict[str, Any]
+
+    def remove_host(self, host: str) -> None:
+        self.cluster.remove_node(self.hosts.pop(host))
+
+    def add_host(self, host: str) -> None:
+        self.hosts[host] = self.cluster.add_node(**host_args(host))
+
+
+def host_args(host: str) -> dict[str, Any]:
+    return {"num_cpus": 1, "labels": {HOST_LABEL: host},
+            "object_store_memory": 80 * 2**20}
+
+
 @pytest.fixture(scope="session")
-def ray_runtime() -> Iterator[None]:
-    init_ray(object_store_mb=200)
-    yield
+def ray_runtime() -> Iterator[RayCluster]:
+    bind_loopback()
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "labels": {HOST_LABEL: LOCAL_HOST},
+        "object_store_memory": 200 * 2**20, "include_dashboard": False})
+    hosts = {h: cluster.add_node(**host_args(h)) for h in HOSTS}
+    ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False,
+             configure_logging=False)
+    yield RayCluster(cluster, hosts)
     ray.shutdown()
+    cluster.shutdown()
 
 
-@pytest.fixture(scope="session")
-def net(ray_runtime: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    data_dir = tmp_path_factory.mktemp("network")
-    client = start_network(data_dir, name="test", nodes=4, replicas=2,
-                           anti_entropy_interval=1.0)
+def serve(client: NetworkClient, membership: Membership, data_dir: Path) -> Iterator[Net]:
+    """Run a real gateway for ``client`` on a free loopback port while the caller runs."""
     secret = (data_dir / "token").read_text().strip()
-    app = create_app(client, GatewaySettings(secret, TEST_MAX_UPLOAD, fault_injection=True))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+    app = create_app(client, GatewaySettings(secret, TEST_MAX_UPLOAD, fault_injection=True),
+                     membership)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     eventually(lambda: server.started, 30)
-    network = Net(f"http://127.0.0.1:{port}", secret, data_dir, client)
+    network = Net(f"http://127.0.0.1:{server.config.port}", secret, data_dir, client)
     network.wait_healthy()
     yield network
     server.should_exit = True
     thread.join(10)
     for spec in client.view.nodes:
-        ray.kill(network.node(spec.id), no_restart=True)
+        with contextlib.suppress(ValueError):
+            ray.kill(network.node(spec.id), no_restart=True)
+
+
+@pytest.fixture(scope="session")
+def net(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    data_dir = tmp_path_factory.mktemp("network")
+    client, membership = start_network(data_dir, name="test", nodes=4, replicas=2,
+                                       anti_entropy_interval=1.0)
+    yield from serve(client, membership, data_dir)
 
 
 @pytest.fixture

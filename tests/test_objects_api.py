@@ -59,19 +59,24 @@ def test_listing_is_ordered_paged_and_scoped_by_prefix(net: Net) -> None:
     s = site()
     keys = sorted(f"{s}/d{i % 3}/f{i:03}.txt" for i in range(25))
     with net.http() as h:
+        token = ""
         for k in keys:
-            assert h.put(f"/api/v1/objects/{k}", content=k.encode(),
-                         headers=net.auth).status_code == 200
+            r = h.put(f"/api/v1/objects/{k}", content=k.encode(),
+                      headers={**net.auth, "X-DWP-Context": token})
+            assert r.status_code == 200
+            token = r.headers["x-dwp-context"]  # a client carries its past along
         seen, cursor = [], ""
         while True:
             page = h.get("/api/v1/objects", params={"prefix": f"{s}/", "limit": 7,
-                                                     "cursor": cursor}).json()
+                                                     "cursor": cursor},
+                         headers={"X-DWP-Context": token}).json()
             seen += [o["key"] for o in page["objects"]]
             if not page["next_cursor"]:
                 break
             cursor = page["next_cursor"]
         assert seen == keys
-        d1 = h.get("/api/v1/objects", params={"prefix": f"{s}/d1/"}).json()["objects"]
+        d1 = h.get("/api/v1/objects", params={"prefix": f"{s}/d1/"},
+                   headers={"X-DWP-Context": token}).json()["objects"]
         assert [o["key"] for o in d1] == [k for k in keys if "/d1/" in k]
 
 
@@ -140,7 +145,7 @@ def raw_status(net: Net, request: str) -> int:
 def test_a_request_pinned_to_a_node_without_the_shard_is_421(net: Net) -> None:
     key = f"{site()}/x.txt"
     shard = net.client.shard_of_key(key)
-    other = next(n for s, m in enumerate(net.client.view.shards) if s != shard for n in m)
+    other = next(n for s, m in net.client.view.shards.items() if s != shard for n in m)
     with net.http() as h:
         r = h.put(f"/api/v1/objects/{key}", content=b"x",
                   headers={**net.auth, "X-DWP-Replica": other})

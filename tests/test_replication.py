@@ -41,7 +41,7 @@ def pinned(node: str, token: str | None = None) -> dict[str, str]:
 
 def test_a_write_reaches_every_replica_of_its_shard(net: Net) -> None:
     with net.http() as h:
-        for shard in range(len(net.client.view.shards)):
+        for shard in net.client.view.shards:
             for key in keys_of_shard(net, shard, 5):
                 assert h.put(f"/api/v1/objects/{key}", content=key.encode(),
                              headers=net.auth).status_code == 200
