@@ -82,50 +82,54 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def node_data_dir(data_dir: Path, view: View, node_id: str) -> str:
-    """Local nodes live under the network's data dir; a LAN host's under its home."""
+def node_data_dir(data_dir: Path, view: View, node_id: str, lan_root: str | None) -> str:
+    """Local nodes live under the network's data dir; a LAN host's under ``lan_root`` on
+    that host (by default ``~/.dwp/<network>``, expanded there)."""
     if view.node(node_id).host == LOCAL_HOST:
         return str(data_dir / "nodes" / node_id)
-    return f"~/.dwp/{view.name}/nodes/{node_id}"
+    return f"{lan_root or '~/.dwp/' + view.name}/nodes/{node_id}"
 
 
-def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings) -> Any:
+def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings,
+               lan_root: str | None = None) -> Any:
     """Create the node's actor, or find it if it runs: detached, pinned to its host."""
     host = view.node(node_id).host
     return StorageNodeActor.options(
         name=actor_name(node_id), namespace=settings.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0,
         label_selector={HOST_LABEL: host},
-    ).remote(node_id, node_data_dir(data_dir, view, node_id), view.to_json(), settings)
+    ).remote(node_id, node_data_dir(data_dir, view, node_id, lan_root), view.to_json(),
+             settings)
 
 
 def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
-                  hosts: list[str] | None = None, anti_entropy_interval: float = 5.0
-                  ) -> tuple[NetworkClient, Membership]:
+                  hosts: list[str] | None = None, anti_entropy_interval: float = 5.0,
+                  lan_root: str | None = None) -> tuple[NetworkClient, Membership]:
     """Open (or create) the network in ``data_dir``, start every node's actor, and answer
     a client for it and the membership driver that changes it."""
     view, secret = open_network(data_dir, name, nodes, replicas, hosts)
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
-    handles = [start_node(view, n.id, data_dir, settings) for n in view.nodes]
+    handles = [start_node(view, n.id, data_dir, settings, lan_root) for n in view.nodes]
     ray.get([h.ping.remote() for h in handles], timeout=120)
     client = NetworkClient(view, settings.namespace, secret)
-    return client, Membership(client, RayLauncher(data_dir, settings))
+    return client, Membership(client, RayLauncher(data_dir, settings, lan_root))
 
 
 class RayLauncher:
     """Starts and stops this network's node actors on the Ray cluster's hosts."""
 
-    def __init__(self, data_dir: Path, settings: NodeSettings, start_timeout: float = 60.0
-                 ) -> None:
+    def __init__(self, data_dir: Path, settings: NodeSettings, lan_root: str | None = None,
+                 start_timeout: float = 60.0) -> None:
         self.data_dir = data_dir
         self.settings = settings
+        self.lan_root = lan_root
         self.start_timeout = start_timeout
 
     def local_host(self) -> str:
         return LOCAL_HOST
 
     async def start(self, view: View, node_id: str) -> None:
-        handle = start_node(view, node_id, self.data_dir, self.settings)
+        handle = start_node(view, node_id, self.data_dir, self.settings, self.lan_root)
         try:
             await asyncio.wait_for(handle.ping.remote(), self.start_timeout)
         except (TimeoutError, RayError) as exc:
@@ -139,9 +143,11 @@ class RayLauncher:
             ray.kill(ray.get_actor(actor_name(node_id), namespace=self.settings.namespace),
                      no_restart=True)
 
-    async def discard(self, node_id: str) -> None:
+    async def discard(self, view: View, node_id: str) -> None:
+        """Stop a node that never joined; a local one's data dir goes too."""
         await self.stop(node_id)
-        shutil.rmtree(self.data_dir / "nodes" / node_id, ignore_errors=True)
+        if view.node(node_id).host == LOCAL_HOST:
+            shutil.rmtree(self.data_dir / "nodes" / node_id, ignore_errors=True)
 
     def record(self, view: View) -> None:
         _write_private(self.data_dir / "view.json", view.to_json())

@@ -32,7 +32,7 @@ class Launcher(Protocol):
 
     async def start(self, view: View, node_id: str) -> None: ...
     async def stop(self, node_id: str) -> None: ...
-    async def discard(self, node_id: str) -> None: ...
+    async def discard(self, view: View, node_id: str) -> None: ...
     def record(self, view: View) -> None: ...
     def local_host(self) -> str: ...
 
@@ -89,7 +89,7 @@ class Membership:
                 prepared.append(node)
             await asyncio.gather(*(self._stream(move) for move in moves))
         except Exception as exc:
-            await self._abort(prepared, joining)
+            await self._abort(prepared, target, joining)
             if isinstance(exc, ChangeFailed):
                 raise
             raise ChangeFailed(f"the change to epoch {target.epoch} failed and was rolled "
@@ -129,14 +129,14 @@ class Membership:
         self.client.adopt(target)
         self.launcher.record(target)
 
-    async def _abort(self, prepared: list[str], joining: str | None) -> None:
+    async def _abort(self, prepared: list[str], target: View, joining: str | None) -> None:
         for node in prepared:
             try:
                 await self.client.call(node, "abort")
             except Exception as exc:
                 log.warning("abort at %s failed: %s", node, exc)
         if joining is not None:
-            await self.launcher.discard(joining)
+            await self.launcher.discard(target, joining)
 
     async def _drain(self, node_id: str) -> None:
         """Wait (bounded) until a leaving node has sent what it queued for others."""

@@ -45,6 +45,10 @@ class Batch:
     last_seq: int
 
 
+class ForeignData(RuntimeError):
+    """A node was pointed at another network's data; it refuses to mix them."""
+
+
 def live(state: State) -> list[Version]:
     return [s.value for s in state.siblings if not s.value.deleted]
 
@@ -60,7 +64,11 @@ class Replica:
                 store.meta_set("counter", "0")
                 store.meta_set("seen", "{}")
             stored = store.meta_get("view")
-            if stored is None or View.from_json(stored).epoch < view.epoch:
+            if stored is not None and View.from_json(stored).id != view.id:
+                raise ForeignData(f"this data dir holds a replica of network "
+                                  f"{View.from_json(stored).name!r} (id "
+                                  f"{View.from_json(stored).id}), not of {view.id}")
+            if stored is None or View.from_json(stored).epoch <= view.epoch:
                 store.meta_set("view", view.to_json())
         self.reload()
 

@@ -10,6 +10,7 @@ their meaning.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, replace
 
 from dwp.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
@@ -24,6 +25,7 @@ class NodeSpec:
 @dataclass(frozen=True)
 class View:
     name: str
+    id: str  # chosen at creation: tells this network's data from another's of that name
     epoch: int
     replicas: int
     partitions: int
@@ -33,9 +35,9 @@ class View:
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
-               partitions: int = DEFAULT_PARTITIONS) -> View:
+               partitions: int = DEFAULT_PARTITIONS, network_id: str = "") -> View:
         groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
-        return cls(name, 1, replicas, partitions, tuple(nodes),
+        return cls(name, network_id or uuid.uuid4().hex[:12], 1, replicas, partitions, tuple(nodes),
                    {i: tuple(g) for i, g in enumerate(groups)},
                    tuple(p % len(groups) for p in range(partitions)))
 
@@ -78,7 +80,7 @@ class View:
 
     def to_json(self) -> str:
         return json.dumps({
-            "name": self.name, "epoch": self.epoch, "replicas": self.replicas,
+            "name": self.name, "id": self.id, "epoch": self.epoch, "replicas": self.replicas,
             "partitions": self.partitions,
             "nodes": [{"id": n.id, "host": n.host} for n in self.nodes],
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
@@ -88,7 +90,7 @@ class View:
     @classmethod
     def from_json(cls, text: str) -> View:
         d = json.loads(text)
-        return cls(d["name"], d["epoch"], d["replicas"], d["partitions"],
+        return cls(d["name"], d["id"], d["epoch"], d["replicas"], d["partitions"],
                    tuple(NodeSpec(n["id"], n["host"]) for n in d["nodes"]),
                    {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
                    tuple(d["owners"]))

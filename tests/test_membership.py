@@ -1,0 +1,177 @@
+"""Networks that change: join, leave, a host that dies and comes back, and removal of a
+dead node, on a Ray cluster whose raylets are labelled as three LAN hosts."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from dwp.local import start_network
+from tests.conftest import Net, RayCluster, eventually, serve
+
+KEYS = 1000
+
+
+@pytest.fixture(scope="module")
+def lan(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """A network created on hosts h1 and h2 with R=2, holding 1,000 keys."""
+    data_dir = tmp_path_factory.mktemp("lan")
+    client, membership = start_network(data_dir, name="lan", replicas=2, hosts=["h1", "h2"],
+                                       anti_entropy_interval=1.0, lan_root=str(data_dir))
+    yield from serve(client, membership, data_dir)
+
+
+@pytest.fixture(scope="module")
+def stored(lan: Net) -> dict[str, bytes]:
+    values = {f"lan/{i // 100}/k{i:04}.txt": f"value {i}".encode() for i in range(KEYS)}
+    with lan.http() as h:
+        for key, body in values.items():
+            assert h.put(f"/api/v1/objects/{key}", content=body,
+                         headers=lan.auth).status_code == 200
+    return values
+
+
+def assert_all_readable(net: Net, values: dict[str, bytes]) -> None:
+    with net.http() as h:
+        for key, body in values.items():
+            r = h.get(f"/api/v1/objects/{key}")
+            assert r.status_code == 200 and r.content == body, (key, r.status_code)
+
+
+def assert_balanced_and_converged(net: Net, keys: int) -> dict[str, object]:
+    eventually(net.digests_equal, 90)
+    status = net.status()
+    sizes = [len(s["replicas"]) for s in status["shards"]]
+    parts = [s["partitions"] for s in status["shards"]]
+    assert min(sizes) >= status["replicas"] and max(sizes) - min(sizes) <= 1
+    assert max(parts) - min(parts) <= 1 and sum(parts) == status["partitions"]
+    for shard in status["shards"]:
+        counts = {n["keys"] for n in status["nodes"] if n["id"] in shard["replicas"]}
+        assert len(counts) == 1
+    assert sum(n["keys"] for n in status["nodes"]) >= keys * status["replicas"]
+    return status
+
+
+class Readers:
+    """Clients reading random stored keys while a change runs; every failure is kept."""
+
+    def __init__(self, net: Net, values: dict[str, bytes]) -> None:
+        self.net, self.values = net, list(values.items())
+        self.failures: list[str] = []
+        self.reads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rng = random.Random(7)
+        with self.net.http() as h:
+            while not self._stop.is_set():
+                key, body = rng.choice(self.values)
+                r = h.get(f"/api/v1/objects/{key}")
+                self.reads += 1
+                if r.status_code != 200 or r.content != body:
+                    self.failures.append(f"{key}: {r.status_code}")
+
+    def __enter__(self) -> Readers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def change(net: Net, method: str, path: str, **kwargs: object) -> dict[str, object]:
+    with net.http() as h:
+        r = h.request(method, path, headers=net.auth, timeout=600, **kwargs)  # type: ignore[arg-type]
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def test_join_a_third_host_streams_every_key_to_it(lan: Net, stored: dict[str, bytes]) -> None:
+    with Readers(lan, stored) as readers:
+        status = change(lan, "POST", "/api/v1/network/nodes", json={"host": "h3"})
+    assert readers.failures == [] and readers.reads > 0
+    assert status["epoch"] == 2
+    assert {n["host"] for n in status["nodes"]} == {"h1", "h2", "h3"}
+    assert_all_readable(lan, stored)
+    status = assert_balanced_and_converged(lan, KEYS)
+    assert all(n["keys"] == KEYS for n in status["nodes"])  # one shard, three replicas
+
+
+def test_a_node_leaves_after_handing_off(lan: Net, stored: dict[str, bytes]) -> None:
+    with Readers(lan, stored) as readers:
+        status = change(lan, "DELETE", "/api/v1/network/nodes/n1")
+    assert readers.failures == []
+    assert [n["id"] for n in status["nodes"]] == ["n2", "n3"]
+    assert_all_readable(lan, stored)
+    assert_balanced_and_converged(lan, KEYS)
+
+
+def test_a_view_change_while_writes_run_loses_no_acknowledged_write(lan: Net) -> None:
+    acked: dict[str, bytes] = {}
+    stop = threading.Event()
+
+    def write() -> None:
+        with lan.http() as h:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                key, body = f"during/{uuid.uuid4().hex[:8]}-{i}", f"w{i}".encode()
+                try:
+                    r = h.put(f"/api/v1/objects/{key}", content=body, headers=lan.auth)
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 200:
+                    acked[key] = body
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    change(lan, "POST", "/api/v1/network/nodes", json={"host": "h1"})
+    stop.set()
+    writer.join(30)
+    assert len(acked) > 0
+    eventually(lan.digests_equal, 90)
+    assert_all_readable(lan, acked)
+
+
+def test_a_host_dies_reads_go_on_and_its_node_comes_back(
+        lan: Net, stored: dict[str, bytes], ray_runtime: RayCluster) -> None:
+    before = {n["id"]: n for n in lan.status()["nodes"]}
+    victim = next(n for n in before.values() if n["host"] == "h2")
+    ray_runtime.remove_host("h2")
+    eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim["id"])
+               ["status"] == "down", 90)
+    assert_all_readable(lan, stored)
+    ray_runtime.add_host("h2")
+    back = eventually(lambda: (n := next(n for n in lan.status()["nodes"]
+                                         if n["id"] == victim["id"]))["status"] == "up" and n,
+                      120)
+    assert back["replica_id"] == victim["replica_id"]  # the same data dir, reopened
+    eventually(lan.digests_equal, 90)
+
+
+def test_removing_a_dead_node_restores_r_copies(
+        lan: Net, stored: dict[str, bytes], ray_runtime: RayCluster) -> None:
+    victim = next(n for n in lan.status()["nodes"] if n["host"] == "h2")["id"]
+    ray_runtime.remove_host("h2")
+    try:
+        eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim)
+                   ["status"] == "down", 90)
+        with lan.http() as h:
+            refused = h.post("/api/v1/network/nodes", json={"host": "h3"}, headers=lan.auth,
+                             timeout=120)
+            assert refused.status_code == 409 and victim in refused.json()["detail"]
+        status = change(lan, "DELETE", f"/api/v1/network/nodes/{victim}",
+                        params={"force": "true"})
+        assert victim not in [n["id"] for n in status["nodes"]]
+        assert_all_readable(lan, stored)
+        status = assert_balanced_and_converged(lan, KEYS)
+        assert all(n["status"] == "up" for n in status["nodes"])
+    finally:
+        ray_runtime.add_host("h2")
