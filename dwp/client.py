@@ -21,7 +21,7 @@ from dwp.codec import State, decode_state
 from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
 from dwp.node import ListEntry, actor_name
 from dwp.placement import preference
-from dwp.replica import deps_of
+from dwp.replica import deps_of, live
 from dwp.token import Token, TokenCodec
 from dwp.version import CHUNK_SIZE, INLINE_MAX, Version, content_hash, new_hasher
 from dwp.view import View
@@ -44,11 +44,8 @@ class ReadResult(Located):
 
     @property
     def versions(self) -> list[Version]:
-        """Live siblings, winner first: newest write, ties broken by dot (the same order
-        on every replica)."""
-        ordered = sorted(self.state.siblings, key=lambda s: (s.value.mtime, s.dot),
-                         reverse=True)
-        return [s.value for s in ordered if not s.value.deleted]
+        """Live siblings, winner first (see ``dwp.replica.live``)."""
+        return live(self.state)
 
     @property
     def winner(self) -> Version | None:

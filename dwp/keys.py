@@ -43,3 +43,14 @@ def validate_prefix(prefix: str) -> str:
 
 def site_of(key: str) -> str:
     return key.split("/", 1)[0]
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no bound)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    nxt = ord(stripped[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:
+        nxt = 0xE000
+    return stripped[:-1] + chr(nxt)

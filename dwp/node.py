@@ -202,7 +202,7 @@ class StorageNode:
                     continue
                 versions = live(decode_state(blob))
                 if versions:
-                    v = max(versions, key=lambda v: v.mtime)
+                    v = versions[0]
                     out.append(ListEntry(key, v.size, v.content_type, v.hash.hex(), v.mtime,
                                          len(versions)))
             if len(rows) < limit:

@@ -50,7 +50,10 @@ class ForeignData(RuntimeError):
 
 
 def live(state: State) -> list[Version]:
-    return [s.value for s in state.siblings if not s.value.deleted]
+    """Live siblings, winner first: the newest write, ties broken by dot, so every
+    replica and every reader picks the same one."""
+    ordered = sorted(state.siblings, key=lambda s: (s.value.mtime, s.dot), reverse=True)
+    return [s.value for s in ordered if not s.value.deleted]
 
 
 class Replica:

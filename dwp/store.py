@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dwp.codec import chunk_entry_hash
+from dwp.keys import prefix_end
 from dwp.storage import OutboxEntry
 
 SCHEMA = """
@@ -134,9 +135,14 @@ class SqliteStore:
         return out
 
     def scan(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
+        end = prefix_end(prefix)
+        if end is None:
+            return self._conn().execute(
+                "SELECT key, state FROM objects WHERE key > ? ORDER BY key LIMIT ?",
+                (after, limit)).fetchall()
         return self._conn().execute(
             "SELECT key, state FROM objects WHERE key >= ? AND key > ? AND key < ? "
-            "ORDER BY key LIMIT ?", (prefix, after, prefix + "\U0010ffff", limit)).fetchall()
+            "ORDER BY key LIMIT ?", (prefix, after, end, limit)).fetchall()
 
     def count_keys(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM objects").fetchone()[0]
