@@ -49,6 +49,10 @@ class Ctx:
                          f"-s <{spec.method} script> {url}")
         res = wrk.run(url, spec, connections=connections, seconds=seconds,
                       workdir=self.workdir, timeout=timeout)
+        if res.truncated:
+            self.run.notes.append(f"A {spec.method} run against {url}{spec.path} hit its "
+                                  f"time bound after {res.requests} of {spec.budget} "
+                                  "requests (some requests never answered)")
         if res.errors:
             self.run.notes.append(f"{res.errors} failed requests in a {spec.method} run "
                                   f"against {url}{spec.path}"
