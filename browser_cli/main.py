@@ -6,6 +6,7 @@ import typer
 
 from browser_cli.conflicts import conflicts, resolve
 from browser_cli.network import network_app
+from browser_cli.node import node_app
 from browser_cli.objects import get, ls, put, rm, search
 from browser_cli.pages import open_page, view
 from browser_cli.publish import publish
@@ -26,6 +27,7 @@ for command in (put, get, rm, ls, search, view, conflicts, resolve):
     app.command()(command)
 app.command("open")(open_page)
 app.add_typer(network_app, name="network")
+app.add_typer(node_app, name="node")
 
 if __name__ == "__main__":
     app()

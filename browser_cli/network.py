@@ -1,15 +1,17 @@
-"""``dwp network status``: the network's nodes, health, shard map and epoch."""
+"""``dwp network status|join|leave|create``: see and change the network."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
 
 from browser_cli.http import Gateway, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import out, print_json
+from browser_cli.terminal import err, out, print_json
 
 network_app = typer.Typer(help="The network: its nodes, shards and health.",
                           no_args_is_help=True)
@@ -62,3 +64,75 @@ async def _status(gateway: str) -> dict[str, Any]:
         ok = checked.status_code == 200
         doc["health"] = {"ok": ok, "detail": None if ok else body.get("detail")}
         return doc
+
+
+@network_app.command()
+def join(host: Annotated[str | None, typer.Option(
+             help="The Ray host (its dwp-host label) for the new node; default: the "
+                  "gateway's own host.")] = None,
+         gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
+    """Add a storage node and rebalance data onto it; returns when the change is done."""
+    body = {"host": host} if host else {}
+    _change(gateway, as_json, "POST", "/api/v1/network/nodes", json=body)
+
+
+@network_app.command()
+def leave(node: Annotated[str, typer.Argument(help="The node id, as in `dwp network status`.")],
+          force: Annotated[bool, typer.Option(
+              help="The node is dead: remove it and re-replicate from the survivors.")
+          ] = False,
+          gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
+    """Make a node hand its data off and leave the network."""
+    _change(gateway, as_json, "DELETE", f"/api/v1/network/nodes/{quote(node)}",
+            params={"force": "true"} if force else None)
+
+
+@network_app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="The new network's name.")],
+    replicas: Annotated[int, typer.Option(min=1, help="Replicas of each shard.")] = 2,
+    nodes: Annotated[int, typer.Option(min=1, help="Nodes on this host.")] = 4,
+    hosts: Annotated[str | None, typer.Option(
+        help="Comma-separated Ray hosts (dwp-host labels), one node on each.")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where to keep the network's view and "
+                                                "token (and this host's node data).")
+                        ] = Path(".dwp"),
+    address: Annotated[str | None, typer.Option(
+        help="A running Ray cluster (HEAD_IP:6379) to start the nodes on now.")] = None,
+) -> None:
+    """Create a network: its view and token in --data-dir; with --address, its nodes too.
+    Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster)."""
+    from dwp.local import init_ray, open_network, start_network
+
+    if (data_dir / "view.json").exists():
+        raise typer.BadParameter(f"{data_dir} already holds a network", param_hint="--data-dir")
+    host_list = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
+    count = len(host_list) if host_list else nodes
+    if count < replicas:
+        raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
+                                 param_hint="--replicas")
+    view, _ = open_network(data_dir, name, nodes, replicas, host_list)
+    if address:
+        init_ray(address)
+        start_network(data_dir, name=name, hosts=host_list, nodes=nodes, replicas=replicas)
+    err.print(f"Created network '{view.name}' (id {view.id}): {len(view.nodes)} nodes, "
+                f"{len(view.shards)} shards x {view.replicas} replicas, in {data_dir}")
+    err.print(f"Its write token is in {data_dir / 'token'}. Serve it with: dwp up "
+                f"--data-dir {data_dir}" + (f" --address {address}" if address else ""))
+    print_json({"name": view.name, "id": view.id, "epoch": view.epoch,
+                "nodes": [n.id for n in view.nodes], "data_dir": str(data_dir),
+                "token_file": str(data_dir / "token"), "started": bool(address)})
+
+
+def _change(gateway: str, as_json: bool, method: str, path: str, **kwargs: Any) -> None:
+    async def go() -> dict[str, Any]:
+        async with Gateway(gateway, timeout=900) as gw:
+            return (await gw.request(method, path, write=True, **kwargs)).json()
+
+    doc = run(go())
+    if as_json:
+        print_json(doc)
+        return
+    out().print(f"Network [bold]{doc['name']}[/bold] is at epoch {doc['epoch']}: "
+                + ", ".join(f"{n['id']}@{n['host']} (shard {n['shard']}, {n['status']})"
+                            for n in doc["nodes"]))

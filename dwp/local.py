@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,20 @@ def bind_loopback() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
-def init_ray(object_store_mb: int = 256, host: str = LOCAL_HOST) -> None:
-    """Start a private local Ray runtime on loopback, keeping our SIGTERM handler."""
+def init_ray(address: str | None = None, host: str = LOCAL_HOST,
+             object_store_mb: int = 256) -> None:
+    """Join the Ray cluster at ``address``, or start a private one on loopback whose
+    only host is labelled ``host``; either way keep our SIGTERM handler."""
     handler = signal.getsignal(signal.SIGTERM)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    bind_loopback()
-    ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
-             object_store_memory=object_store_mb * 2**20,
-             logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                             "configure_logging": False}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        bind_loopback()
+        ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
+                 object_store_memory=object_store_mb * 2**20, **quiet)
     signal.signal(signal.SIGTERM, handler)
 
 
@@ -53,17 +60,18 @@ def namespace_of(name: str) -> str:
     return f"dwp-{name}"
 
 
-def open_network(data_dir: Path, name: str = "local", nodes: int = 4,
-                 replicas: int = 2, hosts: list[str] | None = None) -> tuple[View, str]:
+def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: int = 2,
+                 hosts: list[str] | None = None, local_host: str = LOCAL_HOST
+                 ) -> tuple[View, str]:
     """Load the view and token from ``data_dir``, or create them on first start: ``nodes``
-    local nodes, or one node on each of the Ray ``hosts``."""
+    nodes on this host, or one node on each of the Ray ``hosts``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     view_path, token_path = data_dir / "view.json", data_dir / "token"
     if view_path.exists():
         view = View.from_json(view_path.read_text())
     else:
         specs = [NodeSpec(f"n{i}", host) for i, host in
-                 enumerate(hosts or [LOCAL_HOST] * nodes, start=1)]
+                 enumerate(hosts or [local_host] * nodes, start=1)]
         view = View.create(name, specs, replicas)
         _write_private(view_path, view.to_json())
     if not token_path.exists():
@@ -82,37 +90,44 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def node_data_dir(data_dir: Path, view: View, node_id: str, lan_root: str | None) -> str:
-    """Local nodes live under the network's data dir; a LAN host's under ``lan_root`` on
-    that host (by default ``~/.dwp/<network>``, expanded there)."""
-    if view.node(node_id).host == LOCAL_HOST:
-        return str(data_dir / "nodes" / node_id)
-    return f"{lan_root or '~/.dwp/' + view.name}/nodes/{node_id}"
+@dataclass(frozen=True)
+class NodeHomes:
+    """Where node data dirs live: this host's under the network's data dir, a LAN
+    host's under ``lan_root`` on that host (default ``~/.dwp/<network>``)."""
+
+    data_dir: Path
+    local_host: str = LOCAL_HOST
+    lan_root: str | None = None
+
+    def of(self, view: View, node_id: str) -> str:
+        if view.node(node_id).host == self.local_host:
+            return str(self.data_dir / "nodes" / node_id)
+        return f"{self.lan_root or '~/.dwp/' + view.name}/nodes/{node_id}"
 
 
-def start_node(view: View, node_id: str, data_dir: Path, settings: NodeSettings,
-               lan_root: str | None = None) -> Any:
+def start_node(view: View, node_id: str, homes: NodeHomes, settings: NodeSettings) -> Any:
     """Create the node's actor, or find it if it runs: detached, pinned to its host."""
     host = view.node(node_id).host
     return StorageNodeActor.options(
         name=actor_name(node_id), namespace=settings.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0,
         label_selector={HOST_LABEL: host},
-    ).remote(node_id, node_data_dir(data_dir, view, node_id, lan_root), view.to_json(),
-             settings)
+    ).remote(node_id, homes.of(view, node_id), view.to_json(), settings)
 
 
 def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
                   hosts: list[str] | None = None, anti_entropy_interval: float = 5.0,
-                  lan_root: str | None = None) -> tuple[NetworkClient, Membership]:
+                  local_host: str = LOCAL_HOST, lan_root: str | None = None
+                  ) -> tuple[NetworkClient, Membership]:
     """Open (or create) the network in ``data_dir``, start every node's actor, and answer
     a client for it and the membership driver that changes it."""
-    view, secret = open_network(data_dir, name, nodes, replicas, hosts)
+    view, secret = open_network(data_dir, name, nodes, replicas, hosts, local_host)
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
-    handles = [start_node(view, n.id, data_dir, settings, lan_root) for n in view.nodes]
+    homes = NodeHomes(data_dir, local_host, lan_root)
+    handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.ping.remote() for h in handles], timeout=120)
     client = NetworkClient(view, settings.namespace, secret)
-    return client, Membership(client, RayLauncher(data_dir, settings, lan_root))
+    return client, Membership(client, RayLauncher(homes, settings))
 
 
 class RayLauncher:
@@ -129,7 +144,7 @@ class RayLauncher:
         return LOCAL_HOST
 
     async def start(self, view: View, node_id: str) -> None:
-        handle = start_node(view, node_id, self.data_dir, self.settings, self.lan_root)
+        handle = start_node(view, node_id, self.homes, self.settings)
         try:
             await asyncio.wait_for(handle.ping.remote(), self.start_timeout)
         except (TimeoutError, RayError) as exc:
@@ -146,8 +161,8 @@ class RayLauncher:
     async def discard(self, view: View, node_id: str) -> None:
         """Stop a node that never joined; a local one's data dir goes too."""
         await self.stop(node_id)
-        if view.node(node_id).host == LOCAL_HOST:
-            shutil.rmtree(self.data_dir / "nodes" / node_id, ignore_errors=True)
+        if view.node(node_id).host == self.homes.local_host:
+            shutil.rmtree(self.homes.of(view, node_id), ignore_errors=True)
 
     def record(self, view: View) -> None:
-        _write_private(self.data_dir / "view.json", view.to_json())
+        _write_private(self.homes.data_dir / "view.json", view.to_json())

@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from dwp.client import NetworkClient
-from dwp.membership import Membership
 from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
+from gateway.networks import Network
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    secret: str
     max_upload: int = DEFAULT_MAX_UPLOAD
     fault_injection: bool = False
 
 
-def create_app(client: NetworkClient, settings: GatewaySettings,
-               membership: Membership | None = None) -> FastAPI:
-    """The app; ``membership`` enables adding and removing nodes (else 501)."""
+def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
+    """The app over one or more networks (the first is the default)."""
     app = FastAPI(title="dwp gateway", version="1",
                   description="Distributed Web Pages: browse and publish pages stored on "
                               "a network of trusted peers.")
-    app.state.client = client
+    app.state.networks = {n.name: n for n in networks}
     app.state.settings = settings
-    app.state.membership = membership
     errors.install(app)
     app.include_router(objects.router)
     app.include_router(network.router)

@@ -7,13 +7,14 @@ import hmac
 from fastapi import Request
 
 from gateway.errors import ApiError
+from gateway.networks import secret_of
 
 COOKIE = "dwp_token"
 
 
 def require_token(request: Request) -> None:
     """FastAPI dependency for every route that changes data."""
-    secret: str = request.app.state.settings.secret
+    secret: str = secret_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if not (scheme.lower() == "bearer" and given):

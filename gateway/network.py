@@ -10,7 +10,7 @@ from gateway.auth import require_token
 from gateway.errors import ApiError
 from gateway.metrics import CONTENT_TYPE, generate_latest
 from gateway.models import ErrorBody, Faults, NetworkStatus, NewNode
-from gateway.objects import client_of
+from gateway.networks import client_of, network_of
 
 router = APIRouter(tags=["network"])
 CHANGE_ERRORS: dict[int | str, dict[str, object]] = {
@@ -44,7 +44,7 @@ async def remove_node(node_id: str, request: Request, force: bool = False) -> di
 
 
 def membership_of(request: Request) -> Membership:
-    membership: Membership | None = request.app.state.membership
+    membership = network_of(request).membership
     if membership is None:
         raise ApiError(501, "not supported", "this gateway cannot change the network")
     return membership

@@ -10,22 +10,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from dwp.client import NetworkClient, ReadResult
+from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token
 from gateway.auth import require_token
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
+from gateway.networks import client_of
 from gateway.responses import located_headers, version_response
 
 router = APIRouter(prefix="/api/v1", tags=["objects"])
 ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody} for s in (400, 401, 404, 413, 421, 503)}
-
-
-def client_of(request: Request) -> NetworkClient:
-    return request.app.state.client
 
 
 def token_of(request: Request) -> Token:

@@ -13,11 +13,12 @@ from dwp.client import Located, NetworkClient
 from dwp.token import Token
 from dwp.version import Version
 from gateway.byteranges import Unsatisfiable, parse_range
+from gateway.networks import client_of
 
 
 def located_headers(request: Request, where: Located, token: Token) -> dict[str, str]:
     """Where the answer came from, and the caller's causal token after it."""
-    client: NetworkClient = request.app.state.client
+    client: NetworkClient = client_of(request)
     return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
             "X-DWP-Context": client.tokens.encode(token)}
 
@@ -76,6 +77,6 @@ def version_response(request: Request, version: Version, headers: dict[str, str]
         return Response(status_code=status, headers=headers)
     if version.data is not None:
         return Response(version.data[span[0]:span[1]], status_code=status, headers=headers)
-    client: NetworkClient = request.app.state.client
+    client: NetworkClient = client_of(request)
     return StreamingResponse(client.body(version, *span), status_code=status,
                              headers=headers)

@@ -18,7 +18,7 @@ from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token
 from gateway import catalog
 from gateway.auth import COOKIE
-from gateway.objects import client_of
+from gateway.networks import client_of, secret_of
 from gateway.pages import PageRoute, render
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
@@ -49,7 +49,7 @@ def is_local_user(request: Request) -> bool:
 
 def with_token_cookie(request: Request, response: Response) -> Response:
     if is_local_user(request):
-        response.set_cookie(COOKIE, request.app.state.settings.secret, httponly=True,
+        response.set_cookie(COOKIE, secret_of(request), httponly=True,
                             samesite="strict", path="/")
     return response
 

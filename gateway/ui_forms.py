@@ -21,7 +21,8 @@ from gateway import zipsite
 from gateway.auth import COOKIE, require_token
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ZipReply
-from gateway.objects import client_of, limited_body
+from gateway.networks import client_of, secret_of
+from gateway.objects import limited_body
 from gateway.pages import PageRoute
 
 FORM = "application/x-www-form-urlencoded"
@@ -119,7 +120,7 @@ async def delete(key: str, request: Request) -> Response:
 async def login(request: Request) -> Response:
     """Check a pasted network token and keep it in the UI's cookie."""
     given = field(await form_of(request), "token").strip()
-    secret: str = request.app.state.settings.secret
+    secret: str = secret_of(request)
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise ApiError(401, "unauthorized", "the network token is wrong")
     response = RedirectResponse("/", status_code=303)

@@ -22,7 +22,7 @@ from dwp.client import NetworkClient
 from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
 from dwp.membership import Membership
 from dwp.node import actor_name
-from gateway import GatewaySettings, create_app
+from gateway import GatewaySettings, Network, create_app
 
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
 
@@ -128,24 +128,38 @@ def ray_runtime() -> Iterator[RayCluster]:
     cluster.shutdown()
 
 
-def serve(client: NetworkClient, membership: Membership, data_dir: Path) -> Iterator[Net]:
-    """Run a real gateway for ``client`` on a free loopback port while the caller runs."""
-    secret = (data_dir / "token").read_text().strip()
-    app = create_app(client, GatewaySettings(secret, TEST_MAX_UPLOAD, fault_injection=True),
-                     membership)
+@contextlib.contextmanager
+def gateway(networks: list[Network]) -> Iterator[str]:
+    """A real gateway for ``networks`` on a free loopback port; answers its URL."""
+    app = create_app(networks, GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     eventually(lambda: server.started, 30)
-    network = Net(f"http://127.0.0.1:{server.config.port}", secret, data_dir, client)
-    network.wait_healthy()
-    yield network
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        for network in networks:
+            stop_nodes(network.client)
+
+
+def stop_nodes(client: NetworkClient) -> None:
     for spec in client.view.nodes:
         with contextlib.suppress(ValueError):
-            ray.kill(network.node(spec.id), no_restart=True)
+            ray.kill(ray.get_actor(actor_name(spec.id), namespace=client.namespace),
+                     no_restart=True)
+
+
+def serve(client: NetworkClient, membership: Membership, data_dir: Path) -> Iterator[Net]:
+    """Run a real gateway for one network while the caller runs."""
+    secret = (data_dir / "token").read_text().strip()
+    with gateway([Network(client, secret, membership)]) as url:
+        network = Net(url, secret, data_dir, client)
+        network.wait_healthy()
+        yield network
 
 
 @pytest.fixture(scope="session")

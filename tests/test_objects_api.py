@@ -157,7 +157,7 @@ def test_a_request_pinned_to_a_node_without_the_shard_is_421(net: Net) -> None:
 
 
 def test_fault_injection_exists_only_when_enabled() -> None:
-    app = create_app(None, GatewaySettings("s"))  # type: ignore[arg-type]
+    app = create_app([], GatewaySettings())
     with TestClient(app) as h:
         r = h.put("/api/v1/faults", json={"partitions": []},
                   headers={"Authorization": "Bearer s"})

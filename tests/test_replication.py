@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import ray
 
-from dwp.local import start_node
+from dwp.local import NodeHomes, start_node
 from dwp.node import NodeSettings
 from tests.conftest import Net, eventually
 
@@ -69,7 +69,7 @@ def stop(net: Net, node: str) -> None:
 
 
 def restart(net: Net, node: str) -> None:
-    start_node(net.client.view, node, net.data_dir,
+    start_node(net.client.view, node, NodeHomes(net.data_dir),
                NodeSettings(net.client.namespace, anti_entropy_interval=1.0))
 
 

@@ -1,0 +1,55 @@
+"""The networks one gateway serves, and which one a request is for.
+
+A person can belong to several networks on one Ray cluster (each in its own Ray
+namespace, with its own token). A request names its network with the header
+``X-DWP-Network``, the query parameter ``network``, or the UI's ``dwp_network`` cookie;
+without one it goes to the gateway's first network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from dwp.client import NetworkClient
+from dwp.membership import Membership
+from gateway.errors import ApiError
+
+HEADER = "x-dwp-network"
+COOKIE = "dwp_network"
+
+
+@dataclass(frozen=True)
+class Network:
+    client: NetworkClient
+    secret: str
+    membership: Membership | None = None
+
+    @property
+    def name(self) -> str:
+        return self.client.view.name
+
+
+def selected_name(request: Request) -> str | None:
+    return (request.headers.get(HEADER) or request.query_params.get("network")
+            or request.cookies.get(COOKIE))
+
+
+def network_of(request: Request) -> Network:
+    networks: dict[str, Network] = request.app.state.networks
+    name = selected_name(request)
+    if name is None:
+        return next(iter(networks.values()))
+    if name not in networks:
+        raise ApiError(404, "unknown network", f"this gateway serves no network named "
+                       f"{name!r}; it serves: {', '.join(networks)}")
+    return networks[name]
+
+
+def client_of(request: Request) -> NetworkClient:
+    return network_of(request).client
+
+
+def secret_of(request: Request) -> str:
+    return network_of(request).secret
