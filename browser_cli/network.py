@@ -98,7 +98,10 @@ def create(
                                                 "token (and this host's node data).")
                         ] = Path(".dwp"),
     address: Annotated[str | None, typer.Option(
-        help="A running Ray cluster (HEAD_IP:6379) to start the nodes on now.")] = None,
+        help="A running Ray cluster (HEAD_IP:6379, or auto) to start the nodes on now.")
+    ] = None,
+    host_label: Annotated[str, typer.Option(
+        help="This machine's dwp-host label, for --nodes.")] = "local",
 ) -> None:
     """Create a network: its view and token in --data-dir; with --address, its nodes too.
     Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster)."""
@@ -111,14 +114,16 @@ def create(
     if count < replicas:
         raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
                                  param_hint="--replicas")
-    view, _ = open_network(data_dir, name, nodes, replicas, host_list)
+    view, _ = open_network(data_dir, name, nodes, replicas, host_list, host_label)
     if address:
         init_ray(address)
-        start_network(data_dir, name=name, hosts=host_list, nodes=nodes, replicas=replicas)
+        start_network(data_dir, name=name, hosts=host_list, nodes=nodes, replicas=replicas,
+                      local_host=host_label)
     err.print(f"Created network '{view.name}' (id {view.id}): {len(view.nodes)} nodes, "
                 f"{len(view.shards)} shards x {view.replicas} replicas, in {data_dir}")
     err.print(f"Its write token is in {data_dir / 'token'}. Serve it with: dwp up "
-                f"--data-dir {data_dir}" + (f" --address {address}" if address else ""))
+                f"--data-dir {data_dir} --host-label {host_label}"
+                + (f" --address {address}" if address else ""))
     print_json({"name": view.name, "id": view.id, "epoch": view.epoch,
                 "nodes": [n.id for n in view.nodes], "data_dir": str(data_dir),
                 "token_file": str(data_dir / "token"), "started": bool(address)})
