@@ -8,6 +8,8 @@ from pathlib import Path
 
 from bench.results import Metric, Run
 
+FINDINGS = Path(__file__).with_name("findings.md")  # profiling notes, kept by hand
+
 
 def _num(v: float) -> str:
     if math.isnan(v):
@@ -51,6 +53,7 @@ def render(run: Run, title_note: str) -> str:
     for t in run.targets:
         out.append(f"| {t.goal} | {t.measured} | {_verdict(t.met)} | {t.note} |")
     out += ["", "## Notes", ""] + [f"- {n}" for n in run.notes]
+    out += ["", FINDINGS.read_text().strip()] if FINDINGS.exists() else []
     out += ["", "## Exact commands", "", "```", *run.commands, "```", ""]
     return "\n".join(out)
 

@@ -1,0 +1,109 @@
+"""``python -m bench --profile``: where dwp spends its time on the hot paths.
+
+py-spy (installed into the venv by hand, not a project dependency) samples the gateway
+and the storage nodes while wrk drives a hot-page GET load and a 10 KB PUT load; the
+collapsed stacks are summed per function (self and inclusive) into a text summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from bench import procs, servers, sitegen, wrk
+
+SECONDS = 12
+RATE = 250
+
+
+def _spy(name: str, pid: int, out: Path) -> procs.Started:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    argv = [exe, "record", "--pid", str(pid), "--duration", str(SECONDS), "--rate",
+            str(RATE), "--format", "raw", "--nonblocking", "--output", str(out)]
+    return procs.start(f"py-spy-{name}", argv, out.with_suffix(".log"))
+
+
+def _frame(frame: str) -> str:
+    """``func (file.py:123)`` -> ``func (dir/file.py)``: lines merged, path shortened."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({'/'.join(path.split('/')[-2:])})"
+
+
+def summarize(raw: Path, top: int = 22) -> str:
+    """Self and inclusive sample shares per function, from py-spy's raw output."""
+    selfs: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";")]
+        if frames and frames[0].startswith("process "):
+            frames = frames[1:]
+        if frames and frames[0].startswith("thread "):
+            frames = frames[1:]
+        total += n
+        if frames:
+            selfs[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    if not total:
+        return f"{raw.name}: no samples\n"
+    out = [f"== {raw.stem}: {total} samples (idle threads excluded)", "-- self"]
+    out += [f"{n / total:6.1%}  {f}" for f, n in selfs.most_common(top)]
+    out += ["-- inclusive"]
+    out += [f"{n / total:6.1%}  {f}" for f, n in incl.most_common(top)]
+    return "\n".join(out) + "\n"
+
+
+def _phase(d: servers.Dwp, name: str, spec: wrk.Spec, pids: dict[str, int], out: Path
+           ) -> str:
+    spies = {who: _spy(f"{name}-{who}", pid, out / f"{name}-{who}.txt")
+             for who, pid in pids.items()}
+    res = wrk.run(d.url, spec, connections=32, seconds=SECONDS, workdir=out)
+    text = [f"### {name}: {res.rps:.0f} req/s, p50 {res.p50_ms:.1f} ms, errors {res.errors}"]
+    for who, spy in spies.items():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.proc.wait(SECONDS + 30)
+        procs.stop(spy)
+        raw = out / f"{name}-{who}.txt"
+        text.append(summarize(raw) if raw.exists() else f"{who}: no profile ({spy.log})")
+    return "\n".join(text)
+
+
+def main(workdir: Path) -> None:
+    out = Path("/tmp/dwp-bench-profile")
+    out.mkdir(exist_ok=True)
+    d = servers.start_dwp(workdir, "prof", 4, 2)
+    try:
+        body = sitegen.page()
+        r = httpx.put(f"{d.url}/api/v1/objects/bench/page.html", content=body,
+                      headers={**d.auth, "Content-Type": "text/html"}, timeout=30)
+        r.raise_for_status()
+        serving = httpx.get(f"{d.url}/sites/bench/page.html").headers.get("x-dwp-node", "")
+        nodes = {n["id"]: n["pid"] for n in d.network()["nodes"]}
+        shard_of = {n["id"]: n["shard"] for n in d.network()["nodes"]}
+        peers = [n for n in nodes if shard_of[n] == shard_of.get(serving) and n != serving]
+        get_pids = {"gateway": d.proc.pid, f"node-{serving}": nodes[serving]}
+        put_pids = {"gateway": d.proc.pid, f"node-{serving}": nodes[serving],
+                    **{f"peer-{p}": nodes[p] for p in peers[:1]}}
+        report = [_phase(d, "get-hot-page", wrk.Spec(path="/sites/bench/page.html"),
+                         get_pids, out),
+                  _phase(d, "put-10k", wrk.Spec(
+                      "PUT", "/api/v1/objects/prof/{i}", body_size=10 * 1024,
+                      headers=(("Authorization", f"Bearer {d.token}"),)), put_pids, out)]
+    finally:
+        servers.stop_dwp(d)
+    text = "\n\n".join(report)
+    (out / "summary.txt").write_text(text)
+    print(text)
+    print(f"\nraw stacks and summary in {out}", file=sys.stderr)
