@@ -102,6 +102,9 @@ def create(
     ] = None,
     host_label: Annotated[str, typer.Option(
         help="This machine's dwp-host label, for --nodes.")] = "local",
+    node_root: Annotated[str, typer.Option(
+        help="Where other hosts keep this network's node data (default ~/.dwp/NAME).")
+    ] = "",
 ) -> None:
     """Create a network: its view and token in --data-dir; with --address, its nodes too.
     Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster)."""
@@ -114,7 +117,7 @@ def create(
     if count < replicas:
         raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
                                  param_hint="--replicas")
-    view, _ = open_network(data_dir, name, nodes, replicas, host_list, host_label)
+    view, _ = open_network(data_dir, name, nodes, replicas, host_list, host_label, node_root)
     if address:
         init_ray(address)
         start_network(data_dir, name=name, hosts=host_list, nodes=nodes, replicas=replicas,

@@ -61,8 +61,8 @@ def namespace_of(name: str) -> str:
 
 
 def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: int = 2,
-                 hosts: list[str] | None = None, local_host: str = LOCAL_HOST
-                 ) -> tuple[View, str]:
+                 hosts: list[str] | None = None, local_host: str = LOCAL_HOST,
+                 node_root: str = "") -> tuple[View, str]:
     """Load the view and token from ``data_dir``, or create them on first start: ``nodes``
     nodes on this host, or one node on each of the Ray ``hosts``."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: 
     else:
         specs = [NodeSpec(f"n{i}", host) for i, host in
                  enumerate(hosts or [local_host] * nodes, start=1)]
-        view = View.create(name, specs, replicas)
+        view = View.create(name, specs, replicas, node_root=node_root)
         _write_private(view_path, view.to_json())
     if not token_path.exists():
         _write_private(token_path, secrets.token_urlsafe(32))
@@ -93,16 +93,15 @@ def _write_private(path: Path, text: str) -> None:
 @dataclass(frozen=True)
 class NodeHomes:
     """Where node data dirs live: this host's under the network's data dir, a LAN
-    host's under ``lan_root`` on that host (default ``~/.dwp/<network>``)."""
+    host's under the view's ``node_root`` on that host (default ``~/.dwp/<network>``)."""
 
     data_dir: Path
     local_host: str = LOCAL_HOST
-    lan_root: str | None = None
 
     def of(self, view: View, node_id: str) -> str:
         if view.node(node_id).host == self.local_host:
             return str(self.data_dir / "nodes" / node_id)
-        return f"{self.lan_root or '~/.dwp/' + view.name}/nodes/{node_id}"
+        return f"{view.node_root or '~/.dwp/' + view.name}/nodes/{node_id}"
 
 
 def start_node(view: View, node_id: str, homes: NodeHomes, settings: NodeSettings) -> Any:
@@ -117,13 +116,13 @@ def start_node(view: View, node_id: str, homes: NodeHomes, settings: NodeSetting
 
 def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
                   hosts: list[str] | None = None, anti_entropy_interval: float = 5.0,
-                  local_host: str = LOCAL_HOST, lan_root: str | None = None
+                  local_host: str = LOCAL_HOST, node_root: str = ""
                   ) -> tuple[NetworkClient, Membership]:
     """Open (or create) the network in ``data_dir``, start every node's actor, and answer
     a client for it and the membership driver that changes it."""
-    view, secret = open_network(data_dir, name, nodes, replicas, hosts, local_host)
+    view, secret = open_network(data_dir, name, nodes, replicas, hosts, local_host, node_root)
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
-    homes = NodeHomes(data_dir, local_host, lan_root)
+    homes = NodeHomes(data_dir, local_host)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.ping.remote() for h in handles], timeout=120)
     client = NetworkClient(view, settings.namespace, secret)
@@ -133,15 +132,14 @@ def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replic
 class RayLauncher:
     """Starts and stops this network's node actors on the Ray cluster's hosts."""
 
-    def __init__(self, data_dir: Path, settings: NodeSettings, lan_root: str | None = None,
+    def __init__(self, homes: NodeHomes, settings: NodeSettings,
                  start_timeout: float = 60.0) -> None:
-        self.data_dir = data_dir
+        self.homes = homes
         self.settings = settings
-        self.lan_root = lan_root
         self.start_timeout = start_timeout
 
     def local_host(self) -> str:
-        return LOCAL_HOST
+        return self.homes.local_host
 
     async def start(self, view: View, node_id: str) -> None:
         handle = start_node(view, node_id, self.homes, self.settings)

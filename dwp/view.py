@@ -32,14 +32,16 @@ class View:
     nodes: tuple[NodeSpec, ...]
     shards: dict[int, tuple[str, ...]]  # shard id -> its replicas' node ids
     owners: tuple[int, ...]  # partition -> shard id; len == partitions
+    node_root: str = ""  # where LAN hosts keep node data; "" means ~/.dwp/<name>
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
-               partitions: int = DEFAULT_PARTITIONS, network_id: str = "") -> View:
+               partitions: int = DEFAULT_PARTITIONS, network_id: str = "",
+               node_root: str = "") -> View:
         groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
         return cls(name, network_id or uuid.uuid4().hex[:12], 1, replicas, partitions, tuple(nodes),
                    {i: tuple(g) for i, g in enumerate(groups)},
-                   tuple(p % len(groups) for p in range(partitions)))
+                   tuple(p % len(groups) for p in range(partitions)), node_root)
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -84,7 +86,7 @@ class View:
             "partitions": self.partitions,
             "nodes": [{"id": n.id, "host": n.host} for n in self.nodes],
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
-            "owners": list(self.owners),
+            "owners": list(self.owners), "node_root": self.node_root,
         })
 
     @classmethod
@@ -93,4 +95,4 @@ class View:
         return cls(d["name"], d["id"], d["epoch"], d["replicas"], d["partitions"],
                    tuple(NodeSpec(n["id"], n["host"]) for n in d["nodes"]),
                    {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
-                   tuple(d["owners"]))
+                   tuple(d["owners"]), d.get("node_root", ""))

@@ -35,7 +35,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 def created(ray_runtime: RayCluster, tmp_path: Path, env: dict[str, str]) -> Iterator[Path]:
     data_dir = tmp_path / "club"
     done = dwp("network", "create", "club", "--hosts", "h2,h3", "--replicas", "2",
-               "--data-dir", str(data_dir), "--address", ray_runtime.cluster.address, env=env)
+               "--data-dir", str(data_dir), "--address", ray_runtime.cluster.address,
+               "--node-root", str(tmp_path / "hosts"), env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["nodes"] == ["n1", "n2"] and "dwp up" in done.stderr
     yield data_dir

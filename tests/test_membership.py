@@ -22,7 +22,7 @@ def lan(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> It
     """A network created on hosts h1 and h2 with R=2, holding 1,000 keys."""
     data_dir = tmp_path_factory.mktemp("lan")
     client, membership = start_network(data_dir, name="lan", replicas=2, hosts=["h1", "h2"],
-                                       anti_entropy_interval=1.0, lan_root=str(data_dir))
+                                       anti_entropy_interval=1.0, node_root=str(data_dir))
     yield from serve(client, membership, data_dir)
 
 

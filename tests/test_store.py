@@ -5,11 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dwp.keys import prefix_end
-from dwp.replica import Replica
+from dwp.replica import ForeignData, Replica
 from dwp.store import SqliteStore
 from dwp.view import NodeSpec, View
 from tests.sim import version
@@ -53,3 +54,10 @@ def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> N
     assert state is not None and state.siblings[0].value.data == b"v1"
     assert again.digest() == r.digest()
     assert again.store.outbox_sizes() == {"n2": 1}
+
+
+def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:
+    nodes = [NodeSpec("n1", "h"), NodeSpec("n2", "h")]
+    Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "x")
+    with pytest.raises(ForeignData):
+        Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "y")
