@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from gateway.networks import COOKIE as NETWORK_COOKIE
+
 HERE = Path(__file__).parent
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(default=True))
@@ -53,6 +55,11 @@ def render(template: str, code: int = 200, headers: dict[str, str] | None = None
         "Referrer-Policy": "same-origin", **(headers or {})})
 
 
+def network_names(request: Request) -> list[str]:
+    """The networks this gateway serves, for the UI's switcher."""
+    return list(request.app.state.networks)
+
+
 def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -89,6 +96,8 @@ class PageRoute(APIRoute):
                         if k.lower() in ("retry-after", "www-authenticate")}
                 return render("error.html", reply.status_code, keep,
                               status=reply.status_code, error=body.get("error", "error"),
-                              detail=body.get("detail", ""), path=request.url.path)
+                              detail=body.get("detail", ""), path=request.url.path,
+                              networks=network_names(request),
+                              network=request.cookies.get(NETWORK_COOKIE))
 
         return answer

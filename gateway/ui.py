@@ -1,9 +1,11 @@
 """The web browser's pages at ``/`` and ``/ui/...``: network, sites, search, a file's
 details, the editor and the publish page. All server-rendered; writes go through
-``gateway.ui_forms`` and the object API with the token cookie set here."""
+``gateway.ui_forms`` and the object API with the token cookie set here. Every page shows
+the network the request selected, and keeps the UI's cookies on that network."""
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import mimetypes
 from typing import Any
@@ -18,8 +20,9 @@ from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token
 from gateway import catalog
 from gateway.auth import COOKIE
-from gateway.networks import client_of, secret_of
-from gateway.pages import PageRoute, render
+from gateway.networks import COOKIE as NETWORK_COOKIE
+from gateway.networks import Network, client_of, network_of, selected_name
+from gateway.pages import PageRoute, network_names, render
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 
@@ -47,17 +50,31 @@ def is_local_user(request: Request) -> bool:
     return is_loopback(peer) and is_loopback(request.url.hostname)
 
 
-def with_token_cookie(request: Request, response: Response) -> Response:
+def with_cookies(request: Request, response: Response, network: Network,
+                 remember: bool) -> Response:
+    """The local user gets ``network``'s token, so UI writes go to the network the pages
+    show; ``remember`` also makes it the UI's selected network."""
     if is_local_user(request):
-        response.set_cookie(COOKIE, secret_of(request), httponly=True,
-                            samesite="strict", path="/")
+        response.set_cookie(COOKIE, network.secret, httponly=True, samesite="strict", path="/")
+    if remember:
+        response.set_cookie(NETWORK_COOKIE, network.name, httponly=True, samesite="strict",
+                            path="/")
     return response
 
 
+def holds_token(request: Request, network: Network) -> bool:
+    given = request.cookies.get(COOKIE, "")
+    return bool(given) and hmac.compare_digest(given.encode(), network.secret.encode())
+
+
 def ui(request: Request, template: str, code: int = 200, **context: Any) -> Response:
-    signed_in = bool(request.cookies.get(COOKIE)) or is_local_user(request)
-    return with_token_cookie(request, render(template, code, signed_in=signed_in,
-                                             **context))
+    network = network_of(request)
+    signed_in = is_local_user(request) or holds_token(request, network)
+    response = render(template, code, signed_in=signed_in, networks=network_names(request),
+                      network=network.name, **context)
+    named = selected_name(request)
+    return with_cookies(request, response, network,
+                        remember=named not in (None, request.cookies.get(NETWORK_COOKIE)))
 
 
 def quoted(key: str) -> str:
@@ -70,14 +87,20 @@ def is_editable(content_type: str, size: int) -> bool:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> Response:
-    """Network status, the sites, search and publish: where a new user starts."""
+async def home(request: Request, added: str = "", removed: str = "") -> Response:
+    """Network status with the forms that change it, the sites, search and publish: where
+    a new user starts."""
     client = client_of(request)
     status = await client.status()
     names = await catalog.sites(client)
-    up = sum(n["status"] == "up" for n in status["nodes"])
-    return ui(request, "home.html", status=status, sites=names, up=up,
-              node_state={n["id"]: n["status"] for n in status["nodes"]})
+    ids = {n["id"] for n in status["nodes"]}
+    return ui(request, "home.html", status=status, sites=names,
+              up=sum(n["status"] == "up" for n in status["nodes"]),
+              node_state={n["id"]: n["status"] for n in status["nodes"]},
+              hosts=sorted({n["host"] for n in status["nodes"]}),
+              can_change=network_of(request).membership is not None,
+              added=added if added in ids else "",
+              removed=removed if removed and removed not in ids else "")
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)

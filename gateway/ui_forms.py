@@ -1,5 +1,6 @@
 """What the UI's forms and uploads change: save an edit, keep one sibling, delete,
-sign in with the token, unpack a zip into a site.
+sign in with the token, unpack a zip into a site, add or remove a node, and switch the
+UI to another network.
 
 Every write needs the network token (the UI's cookie) and a same-origin request:
 a page served from ``/sites/`` runs in an opaque origin, so its requests say
@@ -15,15 +16,16 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from dwp.errors import NotFound
+from dwp.errors import ChangeFailed, NotFound
 from dwp.keys import validate_key, validate_prefix
-from gateway import zipsite
+from gateway import network, zipsite
 from gateway.auth import COOKIE, require_token
 from gateway.errors import ApiError
-from gateway.models import ErrorBody, ZipReply
+from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import client_of, secret_of
 from gateway.objects import limited_body
 from gateway.pages import PageRoute
+from gateway.ui import with_cookies
 
 FORM = "application/x-www-form-urlencoded"
 SPOOL = 8 * 1024 * 1024
@@ -42,7 +44,8 @@ def same_origin(request: Request) -> None:
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, dependencies=[Depends(same_origin)])
 ERRORS: dict[int | str, dict[str, object]] = {
-    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 503)}
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 409, 413, 501, 503)}
+MAX_HOST = 253
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -155,3 +158,47 @@ async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
             raise ApiError(status, "bad zip", str(exc)) from exc
     return JSONResponse(ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
                         headers={"X-DWP-Context": client.tokens.encode(token)})
+
+
+@router.post("/ui/network/add", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def add_node(request: Request) -> Response:
+    """Add a node through the network API (an empty host: the gateway's own) and come
+    back to the status once the view change is complete."""
+    host = (await form_of(request)).get("host", "").strip() or None
+    if host is not None and (len(host) > MAX_HOST or not host.isprintable()):
+        raise ApiError(400, "bad request", "the host name is not acceptable")
+    before = {n.id for n in client_of(request).view.nodes}
+    try:
+        status = await network.add_node(NewNode(host=host), request)
+    except ChangeFailed as exc:
+        raise ApiError(409, "view change failed",
+                       f"adding a node on {host or 'this host'} failed: {exc}") from exc
+    added = next((n["id"] for n in status["nodes"] if n["id"] not in before), "")
+    return RedirectResponse(f"/?added={quote(added)}#network", status_code=303)
+
+
+@router.post("/ui/network/remove/{node_id}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def remove_node(node_id: str, request: Request) -> Response:
+    """Remove a node through the network API: gracefully, or (``force=1``) a dead one."""
+    force = (await form_of(request)).get("force") == "1"
+    try:
+        await network.remove_node(node_id, request, force=force)
+    except ChangeFailed as exc:
+        raise ApiError(409, "view change failed",
+                       f"removing node {node_id} failed: {exc}") from exc
+    return RedirectResponse(f"/?removed={quote(node_id)}#network", status_code=303)
+
+
+@router.post("/ui/network/select", status_code=303, responses=ERRORS)
+async def select_network(request: Request) -> Response:
+    """Switch the UI to another network this gateway serves (and, for the local user,
+    to that network's token)."""
+    name = field(await form_of(request), "network")
+    networks = request.app.state.networks
+    if name not in networks:
+        raise ApiError(404, "unknown network", f"this gateway serves no network named "
+                       f"{name!r}; it serves: {', '.join(networks)}")
+    return with_cookies(request, RedirectResponse("/", status_code=303), networks[name],
+                        remember=True)
