@@ -1,0 +1,90 @@
+"""The network page in a real headless Chromium (Debian's): adding a node through the
+form shows that it is working, then the new status; the switcher shows each network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dwp.local import start_network
+from gateway import Network
+from tests.conftest import RayCluster, gateway
+from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"Chromium is not installed at {CHROMIUM} "
+                                       "(apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def served(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, list[Network]]]:
+    """A gateway for two fresh two-node networks; the first is the default."""
+    networks = []
+    for prefix in ("home-lab", "family"):
+        data_dir = tmp_path_factory.mktemp(prefix)
+        client, membership = start_network(data_dir, name=f"{prefix}-{uuid.uuid4().hex[:4]}",
+                                           nodes=2, replicas=2, anti_entropy_interval=1.0)
+        networks.append(Network(client, (data_dir / "token").read_text().strip(), membership))
+    with gateway(networks) as url:
+        yield url, networks
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        yield context.new_page()
+        browser.close()
+
+
+def test_add_a_node_through_the_form(served: tuple[str, list[Network]], page: Any,
+                                     tmp_path: Path) -> None:
+    url, (first, second) = served
+    with httpx.Client(base_url=url) as h:
+        h.put("/api/v1/objects/photos/index.html", content=b"<h1>Photos</h1>",
+              headers={"Authorization": f"Bearer {first.secret}"}).raise_for_status()
+    failures = Failures(page)
+    page.goto(url + "/")
+    assert page.text_content("#network h1 .name") == first.name
+    assert page.eval_on_selector_all("form.switch option", "os => os.map(o => o.value)") == [
+        first.name, second.name]
+    before = page.eval_on_selector_all("table.nodes tbody tr", "rows => rows.length")
+
+    shown = page.evaluate("""async () => {
+        document.querySelector("form.add-node button").click();
+        await new Promise((tick) => setTimeout(tick, 0));
+        const box = document.getElementById("working");
+        return {hidden: box.hidden, text: box.textContent,
+                disabled: document.querySelector("form.add-node button").disabled};
+    }""")  # read in the same turn as the click: the change may finish within a second
+    assert shown["hidden"] is False and shown["disabled"] is True
+    assert "Adding a node" in shown["text"]
+    page.wait_for_selector("text=joined", timeout=180_000)
+    assert page.eval_on_selector_all("table.nodes tbody tr", "rows => rows.length") == before + 1
+    added = page.text_content(".notice code")
+    assert page.is_visible(f"table.nodes td code:text-is('{added}')")
+    with httpx.Client(base_url=url) as h:
+        status = h.get("/api/v1/network").json()
+    assert added in {n["id"] for n in status["nodes"]} and len(status["nodes"]) == before + 1
+    page.screenshot(path=str(tmp_path / "network.png"), full_page=True)
+
+    page.select_option("form.switch select", second.name)
+    page.click("form.switch button")
+    page.wait_for_selector(f"#network h1 .name:text-is('{second.name}')")
+    assert "photos" not in page.text_content("#sites")
+    assert failures.items == []
+    if os.environ.get("DWP_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)
