@@ -77,6 +77,8 @@ def main() -> None:
             run.facts["Installed by this run"] = ", ".join(installed)
         started = time.monotonic()
         bench_all(run, w.Ctx(run, settings, workdir), args.quick)
+        run.facts["Load average at end"] = " ".join(
+            Path("/proc/loadavg").read_text().split()[:3])
         minutes = (time.monotonic() - started) / 60
         mode = "--quick smoke run" if args.quick else "default run"
         report.write(run, args.out, f"This is a {mode}; the benchmark took {minutes:.1f} "
