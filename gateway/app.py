@@ -1,18 +1,28 @@
-"""The gateway: a FastAPI app over one NetworkClient."""
+"""The gateway: a FastAPI app over one or more networks' NetworkClients."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
+from gateway.models import ErrorBody
 from gateway.networks import Network
 
 DEFAULT_MAX_UPLOAD = 1 << 30
+# Any route can meet these: bad input (a key, a token, a parameter), an unknown network
+# named by X-DWP-Network, and no replica able to answer.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Bad input; the detail says which rule"},
+    404: {"model": ErrorBody, "description": "Not found, or no such network"},
+    503: {"model": ErrorBody, "description": "No replica could answer; retry"},
+}
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class GatewaySettings:
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
     """The app over one or more networks (the first is the default)."""
-    app = FastAPI(title="dwp gateway", version="1",
+    app = FastAPI(title="dwp gateway", version="1", responses=COMMON_ERRORS,
                   description="Distributed Web Pages: browse and publish pages stored on "
                               "a network of trusted peers.")
     app.state.networks = {n.name: n for n in networks}
@@ -38,4 +48,17 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     if settings.fault_injection:
         app.include_router(network.faults_router)
     app.add_middleware(MetricsMiddleware)
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document without its automatic 422s: invalid requests answer 400."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

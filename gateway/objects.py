@@ -19,6 +19,7 @@ from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
 from gateway.networks import client_of
 from gateway.responses import located_headers, version_response
+from gateway.routes import get_and_head
 
 router = APIRouter(prefix="/api/v1", tags=["objects"])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -104,7 +105,7 @@ def sibling_list(key: str, result: ReadResult) -> SiblingList:
         for i, v in enumerate(versions)])
 
 
-@router.api_route("/objects/{key:path}", methods=["GET", "HEAD"], responses={
+@get_and_head(router, "/objects/{key:path}", responses={
     **ERRORS, 200: {"content": {"application/octet-stream": {}, "application/json": {
         "schema": SiblingList.model_json_schema()}}},
     206: {"description": "The single byte range the Range header asked for"},

@@ -17,9 +17,11 @@ from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key
 from gateway import catalog
-from gateway.objects import client_of, pinned_of, token_of
+from gateway.networks import client_of
+from gateway.objects import pinned_of, token_of
 from gateway.pages import PageRoute, render
 from gateway.responses import attachment, located_headers, version_response
+from gateway.routes import get_and_head
 
 router = APIRouter(tags=["sites"], route_class=PageRoute)
 
@@ -65,15 +67,14 @@ def not_found(request: Request, key: str) -> Response:
                   ui_url="/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
 
 
-@router.api_route("/sites/{site}", methods=["GET", "HEAD"], status_code=301,
-                  response_class=Response)
+@get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
 async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
     validate_key(site)
     return moved(request, site_url(site) + "/")
 
 
-@router.api_route("/sites/{site}/{path:path}", methods=["GET", "HEAD"],
+@get_and_head(router, "/sites/{site}/{path:path}",
                   response_class=Response, responses={
                       200: {"content": {"text/html": {}, "application/octet-stream": {}}},
                       206: {"description": "A single byte range"},
