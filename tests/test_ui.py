@@ -10,7 +10,7 @@ import zipfile
 import httpx
 import pytest
 
-from tests.conftest import TEST_MAX_UPLOAD, Net
+from tests.conftest import TEST_MAX_UPLOAD, Net, eventually
 
 HTML = {"Accept": "text/html"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -60,7 +60,8 @@ def test_pages_render(net: Net, ui: httpx.Client) -> None:
     site = unique("pages")
     with ui:
         ui.put(f"/api/v1/objects/{site}/dir/page.html", content=b"<p>x</p>").raise_for_status()
-        assert site in ui.get("/").text
+        # the home page lists without the writer's context: replication may lag a moment
+        eventually(lambda: site in ui.get("/").text, 15)
         r = ui.get(f"/ui/browse/{site}/")
         assert r.status_code == 200 and "dir/" in r.text
         r = ui.get(f"/ui/browse/{site}/dir/")
