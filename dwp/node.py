@@ -30,6 +30,7 @@ from dwp.version import Version
 from dwp.view import View
 
 T = TypeVar("T")
+ACK_FLUSH_SECONDS = 0.5
 log = logging.getLogger("dwp.node")
 
 
@@ -71,7 +72,8 @@ class StorageNode:
         self._handles: dict[str, Any] = {}
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._commit_loop()),
-                       loop.create_task(self._anti_entropy_loop())]
+                       loop.create_task(self._anti_entropy_loop()),
+                       loop.create_task(self._flush_acks())]
         self._ensure_senders()
         if self.replica.view.epoch > 1:
             self._tasks.append(loop.create_task(self._drop_handed_off()))
@@ -82,7 +84,7 @@ class StorageNode:
 
     def _ensure_senders(self) -> None:
         """One sender per peer that should hear from us or still has queued entries."""
-        wanted = set(self.replica.peers) | set(self.store.outbox_sizes())
+        wanted = set(self.replica.peers) | set(self.replica.outbox_sizes())
         if self.replica.pending is not None:
             wanted |= {n for m in self.replica.pending.shards.values() for n in m}
         loop = asyncio.get_running_loop()
@@ -123,6 +125,14 @@ class StorageNode:
                 ready.set()
             async with self._applied:
                 self._applied.notify_all()
+
+    async def _flush_acks(self) -> None:
+        """Acknowledgements ride on the next write's commit; with no writes, commit them
+        within a second so the outbox does not hold delivered entries for long."""
+        while True:
+            await asyncio.sleep(ACK_FLUSH_SECONDS)
+            if self.replica.has_unflushed_acks and not self._queue:
+                await self._submit(lambda r: None)
 
     def _run_batch(self, batch: list[tuple[Callable[[Replica], Any], Any]]) -> list[Any]:
         try:
@@ -216,7 +226,7 @@ class StorageNode:
         return {
             "id": self.node_id, "shard": self.replica.shard, "replica_id": self.replica.id,
             "pid": os.getpid(), "partitions": len(owned), "keys": keys,
-            "digest": self.replica.digest(), "outbox": self.store.outbox_sizes(),
+            "digest": self.replica.digest(), "outbox": self.replica.outbox_sizes(),
             "epoch": self.view.epoch, "changing": self.replica.pending is not None,
         }
 
@@ -227,9 +237,10 @@ class StorageNode:
             raise Partitioned(f"{self.node_id} is cut off from {sender} by fault injection")
 
     async def replicate(self, sender: str, origin: str | None, states: list[tuple[str, bytes]],
-                        chunks: list[tuple[bytes, bytes]], upto: int | None) -> None:
+                        chunks: list[tuple[bytes, bytes]], upto: int | None = None,
+                        after: int | None = None) -> None:
         self._check_link(sender)
-        await self._submit(lambda r: r.apply(origin, states, chunks, upto))
+        await self._submit(lambda r: r.apply(origin, states, chunks, upto, after))
 
     async def _peer(self, peer: str) -> Any:
         if peer not in self._handles:
@@ -263,14 +274,14 @@ class StorageNode:
                 continue
             try:
                 await self._call_peer(peer, "replicate", batch.origin, batch.states,
-                                      batch.chunks, batch.upto)
+                                      batch.chunks, batch.upto, batch.after)
             except Exception as exc:
                 log.debug("send to %s failed: %s", peer, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.05
-            await self._submit(lambda r, seq=batch.last_seq: r.ack(peer, seq))
+            self.replica.ack(peer, batch.last_seq, batch.upto)
 
     def _wants(self, peer: str) -> bool:
         pending = self.replica.pending
@@ -386,7 +397,7 @@ class StorageNode:
         return self.view.epoch
 
     async def _drop_handed_off(self) -> None:
-        while any(peer not in self.replica.peers for peer in self.store.outbox_sizes()):
+        while any(peer not in self.replica.peers for peer in self.replica.outbox_sizes()):
             await asyncio.sleep(1.0)
         dropped = await self._submit(lambda r: r.drop_unowned())
         if dropped:
@@ -400,7 +411,7 @@ class StorageNode:
             ready.set()
 
     async def outbox_sizes(self) -> dict[str, int]:
-        return self.store.outbox_sizes()
+        return self.replica.outbox_sizes()
 
     async def clear_outbox(self) -> None:
         await self._submit(lambda r: r.store.outbox_clear())

@@ -41,7 +41,8 @@ class Batch:
     origin: str  # our replica id
     states: list[tuple[str, bytes]]
     chunks: list[tuple[bytes, bytes]]
-    upto: int  # every dot of ours <= upto is covered once this batch is applied
+    upto: int  # every dot of ours <= upto is covered once this batch is applied...
+    after: int  # ...by a peer that already held every dot of ours <= after
     last_seq: int
 
 
@@ -82,6 +83,9 @@ class Replica:
         self.seen: dict[str, int] = json.loads(self.store.meta_get("seen") or "{}")
         self.phash: dict[int, int] = self.store.partition_hashes()
         self._dirty: set[int] = set()
+        self.sent_upto: dict[str, int] = json.loads(self.store.meta_get("sent_upto") or "{}")
+        self.acked_seq: dict[str, int] = {}
+        self._unflushed: set[str] = set()
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
         self._use(View.from_json(self.store.meta_get("view") or ""))
@@ -145,9 +149,11 @@ class Replica:
 
     def delete(self, key: str, tombstone: Version, context: dict[str, int] | None
                ) -> State | None:
-        """A tombstone write, or None (nothing written) when there is nothing live."""
+        """A tombstone write, or None (nothing written) when a blind delete finds nothing
+        live. A delete with a context always writes: what the client saw may not have
+        reached this replica yet, and the tombstone must still supersede it."""
         old, _ = self._load(key)
-        if old is None or not live(old):
+        if context is None and (old is None or not live(old)):
             return None
         return self.write(key, tombstone, context)
 
@@ -159,8 +165,14 @@ class Replica:
             self.store.outbox_add(peer, KIND_CHUNK, chunk, None)
 
     def apply(self, origin: str | None, states: Iterable[tuple[str, bytes]],
-              chunks: Iterable[tuple[bytes, bytes]], upto: int | None) -> int:
-        """Merge states and chunks from a peer; idempotent. Returns how many changed."""
+              chunks: Iterable[tuple[bytes, bytes]], upto: int | None,
+              after: int | None = None) -> int:
+        """Merge states and chunks from a peer; idempotent. Returns how many changed.
+
+        The sender's claim ``upto`` is recorded only when this replica already holds what
+        came before (``after``): a replica that lost its disk must not inherit the claims
+        its predecessor earned, and waits for anti-entropy instead.
+        """
         changed = 0
         for key, blob in states:
             old, old_hash = self._load(key)
@@ -172,7 +184,8 @@ class Replica:
             if not self.store.has_chunk(chunk):
                 self._save_chunk(chunk, data)
                 changed += 1
-        if origin is not None and upto is not None:
+        if (origin is not None and upto is not None and after is not None
+                and self.seen.get(origin, 0) >= after):
             self.learn({origin: upto})
         return changed
 
@@ -185,8 +198,14 @@ class Replica:
             self.store.meta_set("seen", json.dumps(merged, sort_keys=True))
 
     def finish(self) -> None:
-        """Persist the counter and touched partition hashes: last step of a transaction."""
+        """Persist the counter, touched partition hashes and the acknowledgements peers
+        sent since the last transaction: the last step of every transaction."""
         self.store.meta_set("counter", str(self.counter))
+        acked, self._unflushed = self._unflushed, set()
+        for peer in acked:
+            self.store.outbox_ack(peer, self.acked_seq[peer])
+        if acked:
+            self.store.meta_set("sent_upto", json.dumps(self.sent_upto, sort_keys=True))
         for p in self._dirty:
             if p in self.phash:
                 self.store.set_partition_hash(p, self.phash[p])
@@ -194,8 +213,20 @@ class Replica:
                 self.store.drop_partition_hash(p)
         self._dirty.clear()
 
-    def ack(self, peer: str, last_seq: int) -> None:
-        self.store.outbox_ack(peer, last_seq)
+    def ack(self, peer: str, last_seq: int, upto: int = 0) -> None:
+        """A peer applied a batch. Noted in memory now, persisted by the next transaction:
+        until then a crash only means a harmless resend."""
+        self.acked_seq[peer] = max(self.acked_seq.get(peer, 0), last_seq)
+        self.sent_upto[peer] = max(self.sent_upto.get(peer, 0), upto)
+        self._unflushed.add(peer)
+
+    @property
+    def has_unflushed_acks(self) -> bool:
+        return bool(self._unflushed)
+
+    def outbox_sizes(self) -> dict[str, int]:
+        """Entries each peer has not acknowledged yet."""
+        return {p: n for p, n in self.store.outbox_sizes(self.acked_seq).items() if n}
 
     # -- reads ------------------------------------------------------------------------
 
@@ -210,7 +241,7 @@ class Replica:
         return clock.descends(self.applied(), need)
 
     def outbox_batch(self, peer: str) -> Batch | None:
-        entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS)
+        entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))
         if not entries:
             return None
         states: dict[str, bytes] = {}
@@ -232,7 +263,8 @@ class Replica:
             last_seq = e.seq
             if size >= MAX_BATCH_BYTES:
                 break
-        return Batch(self.id, list(states.items()), chunks, upto, last_seq)
+        return Batch(self.id, list(states.items()), chunks, upto,
+                     self.sent_upto.get(peer, 0), last_seq)
 
     # -- anti-entropy -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ only, from one thread. Keys are ``str``; chunks are addressed by their hash (``b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,9 +43,9 @@ class Store(Protocol):
     def count_keys(self) -> int: ...
     def count_by_partition(self) -> dict[int, int]: ...
     def outbox_add(self, peer: str, kind: int, ref: str | bytes, counter: int | None) -> None: ...
-    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]: ...
+    def outbox_read(self, peer: str, limit: int, after_seq: int = 0) -> list[OutboxEntry]: ...
     def outbox_ack(self, peer: str, upto_seq: int) -> None: ...
-    def outbox_sizes(self) -> dict[str, int]: ...
+    def outbox_sizes(self, after_seq: Mapping[str, int] | None = None) -> dict[str, int]: ...
     def outbox_clear(self) -> None: ...
 
 
@@ -123,14 +123,16 @@ class MemoryStore:
         self.seq += 1
         self.outbox.setdefault(peer, []).append(OutboxEntry(self.seq, kind, ref, counter))
 
-    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]:
-        return self.outbox.get(peer, [])[:limit]
+    def outbox_read(self, peer: str, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
+        return [e for e in self.outbox.get(peer, []) if e.seq > after_seq][:limit]
 
     def outbox_ack(self, peer: str, upto_seq: int) -> None:
         self.outbox[peer] = [e for e in self.outbox.get(peer, []) if e.seq > upto_seq]
 
-    def outbox_sizes(self) -> dict[str, int]:
-        return {p: len(q) for p, q in self.outbox.items() if q}
+    def outbox_sizes(self, after_seq: Mapping[str, int] | None = None) -> dict[str, int]:
+        after = after_seq or {}
+        sizes = {p: sum(e.seq > after.get(p, 0) for e in q) for p, q in self.outbox.items()}
+        return {p: n for p, n in sizes.items() if n}
 
     def outbox_clear(self) -> None:
         self.outbox.clear()

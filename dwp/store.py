@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,18 +151,20 @@ class SqliteStore:
         self._writer.execute("INSERT INTO outbox (peer, kind, ref, counter) VALUES (?,?,?,?)",
                              (peer, kind, ref, counter))
 
-    def outbox_read(self, peer: str, limit: int) -> list[OutboxEntry]:
+    def outbox_read(self, peer: str, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
         rows = self._conn().execute(
-            "SELECT seq, kind, ref, counter FROM outbox WHERE peer=? ORDER BY seq LIMIT ?",
-            (peer, limit))
+            "SELECT seq, kind, ref, counter FROM outbox WHERE peer=? AND seq>? "
+            "ORDER BY seq LIMIT ?", (peer, after_seq, limit))
         return [OutboxEntry(*row) for row in rows]
 
     def outbox_ack(self, peer: str, upto_seq: int) -> None:
         self._writer.execute("DELETE FROM outbox WHERE peer=? AND seq<=?", (peer, upto_seq))
 
-    def outbox_sizes(self) -> dict[str, int]:
-        rows = self._conn().execute("SELECT peer, COUNT(*) FROM outbox GROUP BY peer")
-        return dict(rows.fetchall())
+    def outbox_sizes(self, after_seq: Mapping[str, int] | None = None) -> dict[str, int]:
+        conn, after = self._conn(), after_seq or {}
+        peers = [p for (p,) in conn.execute("SELECT DISTINCT peer FROM outbox")]
+        return {p: conn.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND seq>?",
+                                (p, after.get(p, 0))).fetchone()[0] for p in peers}
 
     def outbox_clear(self) -> None:
         self._writer.execute("DELETE FROM outbox")

@@ -61,9 +61,11 @@ class Shard:
         if frozenset((src, dst)) in self.cut:
             return
         while (batch := self.replicas[src].outbox_batch(dst)) is not None:
-            self.replicas[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto)
+            self.replicas[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto,
+                                     batch.after)
             self.replicas[dst].finish()
-            self.replicas[src].ack(dst, batch.last_seq)
+            self.replicas[src].ack(dst, batch.last_seq, batch.upto)
+            self.replicas[src].finish()
 
     def deliver_all(self) -> None:
         for a, b in itertools.permutations(self.replicas, 2):

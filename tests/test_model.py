@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -78,10 +77,11 @@ class ShardMachine(RuleBasedStateMachine):
         if batch is None:
             return
         for _ in range(times):
-            self.shard[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto)
+            self.shard[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto,
+                                  batch.after)
             self.shard[dst].finish()
         if ack:
-            self.shard[src].ack(dst, batch.last_seq)
+            self.shard[src].ack(dst, batch.last_seq, batch.upto)
 
     @rule(a=nodes, b=nodes)
     def sync(self, a: str, b: str) -> None:
@@ -147,11 +147,8 @@ TestShard = ShardMachine.TestCase
 TestShard.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "dwp bug: an outbox batch's `upto` makes a replica "
-    "that lost its disk claim every older dot of the sender"))
 def test_a_wiped_replica_does_not_claim_lost_writes() -> None:
-    """Found by ShardMachine: n1 loses its disk; n2's next outbox batch (one key) says
+    """Regression, found by ShardMachine: n1 loses its disk; n2's next outbox batch (one key) says
     upto=2, so n1 claims n2's dot 1 (another key, lost with the disk) and would answer a
     token covering it with 404 instead of waiting or sending the client elsewhere."""
     shard = Shard(size=2)
@@ -165,13 +162,10 @@ def test_a_wiped_replica_does_not_claim_lost_writes() -> None:
     assert not shard["n1"].fresh(need) or shard["n1"].get("site/b") is not None
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "dwp bug: a delete whose context covers a live "
-    "version is refused (404) by a replica that has not received it yet"))
 def test_a_delete_with_a_context_is_not_refused_by_a_lagging_replica() -> None:
-    """Found by the chaos campaign: the client read v1 (its token holds v1's context) and
-    deletes; the coordinator has not received v1 yet, finds nothing live, writes nothing
-    and the gateway answers 404 "no object", and v1 survives the delete."""
+    """Regression, found by the chaos campaign: the client read v1 (its token holds v1's
+    context) and deletes; the coordinator has not received v1 yet, found nothing live,
+    wrote nothing and answered 404, and v1 survived the delete."""
     shard = Shard(size=2)
     context = shard.write("n1", "site/a", "v1")
     state = shard["n2"].delete("site/a", Version.tombstone(1.0, {}), context)
