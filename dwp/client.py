@@ -17,6 +17,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayError
 
+from dwp.cache import ChunkCache, ReadCache
 from dwp.codec import State, decode_state
 from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
 from dwp.node import ListEntry, actor_name
@@ -73,7 +74,8 @@ REROUTES = 3
 class NetworkClient:
     def __init__(self, view: View, namespace: str, secret: str, *,
                  call_timeout: float = 10.0, read_wait: float = 2.0,
-                 chunk_parallelism: int = 8) -> None:
+                 chunk_parallelism: int = 8, read_cache_ttl: float = 1.0,
+                 chunk_cache_bytes: int = 64 * 2**20) -> None:
         self.view = view
         self.namespace = namespace
         self.tokens = TokenCodec(secret)
@@ -82,6 +84,8 @@ class NetworkClient:
         self._chunk_slots = asyncio.Semaphore(chunk_parallelism)
         self._handles: dict[str, Any] = {}
         self._down_until: dict[str, float] = {}
+        self.reads = ReadCache(read_cache_ttl)
+        self.chunks = ChunkCache(chunk_cache_bytes)
 
     # -- routing ----------------------------------------------------------------------
 
@@ -138,6 +142,7 @@ class NetworkClient:
         if view.epoch <= self.view.epoch:
             return False
         self.view = view
+        self.reads.clear()
         return True
 
     async def _on_first(self, nodes: list[str], method: str, *args: Any) -> tuple[Any, str]:
@@ -161,10 +166,15 @@ class NetworkClient:
     async def _get(self, key: str, token: Token, replica: str | None) -> ReadResult:
         shard = self.shard_of_key(key)
         need = token.needs(shard)
+        if replica is None and (hit := self.reads.lookup(key, need)) is not None:
+            return ReadResult(hit.shard, hit.node, hit.state, token.observe(
+                shard, key, hit.state.context, deps_of(hit.state)))
+        generation = self.reads.generation(key)
         errors, stale = [], False
         for node in self._order(key.encode(), shard, replica):
             try:
-                fresh, blob = await self.call(node, "get", key, need, self.read_wait)
+                fresh, blob, applied = await self.call(node, "get", key, need,
+                                                       self.read_wait)
             except _NodeFailed as exc:
                 errors.append(str(exc))
                 continue
@@ -174,6 +184,7 @@ class NetworkClient:
             if blob is None:
                 raise NotFound(f"no object at {key!r}")
             state = decode_state(blob)
+            self.reads.store(key, generation, shard, node, state, applied)
             return ReadResult(shard, node, state,
                               token.observe(shard, key, state.context, deps_of(state)))
         if stale:
@@ -195,7 +206,9 @@ class NetworkClient:
                    ) -> WriteResult:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
+        self.reads.invalidate(key)
         blob, node = await self._on_first(order, "put", key, version, token.context_for(key))
+        self.reads.invalidate(key)
         state = decode_state(blob)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
                                                       deps_of(state)), version)
@@ -209,8 +222,10 @@ class NetworkClient:
     async def _delete(self, key: str, token: Token, replica: str | None) -> WriteResult:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
+        self.reads.invalidate(key)
         blob, node = await self._on_first(order, "delete", key, time.time(), token.causal,
                                           token.context_for(key))
+        self.reads.invalidate(key)
         if blob is None:
             raise NotFound(f"no object at {key!r}")
         state = decode_state(blob)
@@ -259,12 +274,16 @@ class NetworkClient:
             raise Unavailable("the network's view kept changing; try again")
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
+        cached = self.chunks.get(chunk)
+        if cached is not None:
+            return cached
         for node in self._order(chunk, self._shard_of_chunk(chunk)):
             try:
                 data = await self.call(node, "get_chunk", chunk)
             except (_NodeFailed, _Rerouted):
                 continue
             if data is not None and content_hash(data) == chunk:
+                self.chunks.put(chunk, data)
                 return data
         raise Unavailable(f"no replica holds chunk {chunk.hex()[:16]} yet")
 

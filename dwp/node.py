@@ -176,12 +176,13 @@ class StorageNode:
         await self._submit(op)
 
     async def get(self, key: str, need: dict[str, int] | None, wait: float
-                  ) -> tuple[bool, bytes | None]:
-        """(fresh, state blob). Not fresh: this replica is behind the client's token."""
+                  ) -> tuple[bool, bytes | None, dict[str, int]]:
+        """(fresh, state blob, what this replica has applied). Not fresh: this replica
+        is behind the client's token."""
         self._check_owner(self.view.partition_of_key(key))
         if not await self._fresh_within(need, wait):
-            return False, None
-        return True, self.store.get_state(key)
+            return False, None, {}
+        return True, self.store.get_state(key), self.replica.applied()
 
     async def _fresh_within(self, need: dict[str, int] | None, wait: float) -> bool:
         """Wait (bounded) until this replica has applied every dot ``need`` names."""
