@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from dwp.client import NetworkClient
 from dwp.node import ListEntry
+from dwp.token import Token
 
 PAGE = 1000
 MAX_SITES = 500
@@ -36,12 +37,12 @@ class Directory:
     truncated: bool
 
 
-async def sites(client: NetworkClient, limit: int = MAX_SITES) -> list[str]:
+async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES) -> list[str]:
     """The first key segments, found by skipping past each site (one list call each)."""
     found: list[str] = []
     cursor = ""
     while len(found) < limit:
-        page, _ = await client.list("", 1, cursor)
+        page, _ = await client.list("", 1, cursor, token)
         if not page:
             break
         site, slash, _ = page[0].key.partition("/")
@@ -51,19 +52,20 @@ async def sites(client: NetworkClient, limit: int = MAX_SITES) -> list[str]:
     return found
 
 
-async def walk(client: NetworkClient, prefix: str, cap: int) -> tuple[list[ListEntry], bool]:
+async def walk(client: NetworkClient, prefix: str, cap: int, token: Token
+               ) -> tuple[list[ListEntry], bool]:
     """Every live key under ``prefix`` up to ``cap``, and whether more were left."""
     out: list[ListEntry] = []
     cursor: str | None = ""
     while cursor is not None and len(out) < cap:
-        page, cursor = await client.list(prefix, min(PAGE, cap - len(out)), cursor)
+        page, cursor = await client.list(prefix, min(PAGE, cap - len(out)), cursor, token)
         out.extend(page)
     return out, cursor is not None
 
 
-async def directory(client: NetworkClient, prefix: str) -> Directory:
+async def directory(client: NetworkClient, prefix: str, token: Token) -> Directory:
     """The entries right under ``prefix`` (which ends in '/'): subdirectories first."""
-    keys, truncated = await walk(client, prefix, MAX_LISTED)
+    keys, truncated = await walk(client, prefix, MAX_LISTED, token)
     dirs: dict[str, int] = {}
     files: list[Entry] = []
     for e in keys:
@@ -76,7 +78,7 @@ async def directory(client: NetworkClient, prefix: str) -> Directory:
     return Directory(prefix, entries + files, truncated)
 
 
-async def search(client: NetworkClient, text: str, limit: int = 200
+async def search(client: NetworkClient, text: str, token: Token, limit: int = 200
                  ) -> tuple[list[ListEntry], bool]:
     """Keys containing ``text`` (case-insensitive), and whether the scan stopped early."""
     needle = text.casefold()
@@ -84,7 +86,7 @@ async def search(client: NetworkClient, text: str, limit: int = 200
     cursor: str | None = ""
     scanned = 0
     while cursor is not None and scanned < MAX_SCANNED and len(hits) < limit:
-        page, cursor = await client.list("", PAGE, cursor)
+        page, cursor = await client.list("", PAGE, cursor, token)
         scanned += len(page)
         hits.extend(e for e in page if needle in e.key.casefold())
     return hits[:limit], cursor is not None

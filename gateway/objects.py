@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
-from dwp.token import Token
-from gateway.auth import require_token
+from dwp.token import Token, TokenError
+from gateway.auth import COOKIE, require_token
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
 from gateway.networks import client_of
@@ -26,8 +26,29 @@ ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody} for s in (400, 401, 404, 413, 421, 503)}
 
 
+CONTEXT_COOKIE = "dwp_context"
+
+
 def token_of(request: Request) -> Token:
-    return client_of(request).tokens.decode(request.headers.get("x-dwp-context"))
+    """The client's causal past: the X-DWP-Context header (refused if invalid), else the
+    UI's context cookie (ignored if stale, e.g. from another network)."""
+    tokens = client_of(request).tokens
+    header = request.headers.get("x-dwp-context")
+    if header is not None:
+        return tokens.decode(header)
+    try:
+        return tokens.decode(request.cookies.get(CONTEXT_COOKIE))
+    except TokenError:
+        return Token()
+
+
+def remember_context(request: Request, response: Response, token: Token) -> Response:
+    """A write by the UI (cookie, not Bearer) keeps its context in a cookie, so the pages
+    the user opens next read what they just wrote."""
+    if "authorization" not in request.headers and COOKIE in request.cookies:
+        response.set_cookie(CONTEXT_COOKIE, client_of(request).tokens.encode(token),
+                            httponly=True, samesite="strict", path="/")
+    return response
 
 
 def pinned_of(request: Request) -> str | None:
@@ -71,8 +92,8 @@ async def put_object(key: str, request: Request) -> JSONResponse:
     assert v is not None
     reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
                        shard=result.shard, node=result.node)
-    return JSONResponse(reply.model_dump(), headers={
-        **located_headers(request, result, result.token), "ETag": v.etag})
+    return remember_context(request, JSONResponse(reply.model_dump(), headers={
+        **located_headers(request, result, result.token), "ETag": v.etag}), result.token)
 
 
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
@@ -80,7 +101,8 @@ async def put_object(key: str, request: Request) -> JSONResponse:
 async def delete_object(key: str, request: Request) -> Response:
     validate_key(key)
     result = await client_of(request).delete(key, token_of(request), pinned_of(request))
-    return Response(status_code=204, headers=located_headers(request, result, result.token))
+    return remember_context(request, Response(
+        status_code=204, headers=located_headers(request, result, result.token)), result.token)
 
 
 @router.get("/objects", response_model=ObjectList, responses=ERRORS)

@@ -91,7 +91,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False) 
         index = await read(request, key + "index.html")
         if index is not None:
             return page(request, key + "index.html", index, download)
-        listing = await catalog.directory(client_of(request), key)
+        listing = await catalog.directory(client_of(request), key, token_of(request))
         if not listing.entries:
             return not_found(request, key)
         return render("listing.html", csp=SITE_CSP, listing=listing, key=key,

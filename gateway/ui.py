@@ -17,11 +17,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
-from dwp.token import Token
 from gateway import catalog
 from gateway.auth import COOKIE
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of, selected_name
+from gateway.objects import token_of
 from gateway.pages import PageRoute, network_names, render
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
@@ -92,7 +92,7 @@ async def home(request: Request, added: str = "", removed: str = "") -> Response
     a new user starts."""
     client = client_of(request)
     status = await client.status()
-    names = await catalog.sites(client)
+    names = await catalog.sites(client, token_of(request))
     ids = {n["id"] for n in status["nodes"]}
     return ui(request, "home.html", status=status, sites=names,
               up=sum(n["status"] == "up" for n in status["nodes"]),
@@ -109,7 +109,7 @@ async def browse(prefix: str, request: Request) -> Response:
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
-    listing = await catalog.directory(client_of(request), prefix)
+    listing = await catalog.directory(client_of(request), prefix, token_of(request))
     parts = prefix.rstrip("/").split("/")
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
@@ -119,13 +119,14 @@ async def browse(prefix: str, request: Request) -> Response:
 
 @router.get("/ui/search", response_class=HTMLResponse)
 async def search(request: Request, q: str = "") -> Response:
-    hits, partial = await catalog.search(client_of(request), q) if q else ([], False)
+    hits, partial = (await catalog.search(client_of(request), q, token_of(request)) if q
+                     else ([], False))
     return ui(request, "search.html", query=q, hits=hits, partial=partial, q=quoted)
 
 
 async def read_fresh(request: Request, key: str) -> ReadResult:
     validate_key(key)
-    return await client_of(request).get(key, Token())
+    return await client_of(request).get(key, token_of(request))
 
 
 @router.get("/ui/object/{key:path}", response_class=HTMLResponse)

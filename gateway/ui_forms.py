@@ -23,7 +23,7 @@ from gateway.auth import COOKIE, require_token
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import client_of, secret_of
-from gateway.objects import limited_body
+from gateway.objects import limited_body, remember_context
 from gateway.pages import PageRoute
 from gateway.ui import with_cookies
 
@@ -85,8 +85,9 @@ async def save(key: str, request: Request) -> Response:
     if len(content_type) > 255 or any(ord(c) < 0x20 for c in content_type):
         raise ApiError(400, "bad request", "the content type is not acceptable")
     token = client.tokens.decode(form.get("context"))
-    await client.put(key, text.encode("utf-8"), content_type, token)
-    return RedirectResponse(details_url(key, saved="1"), status_code=303)
+    result = await client.put(key, text.encode("utf-8"), content_type, token)
+    return remember_context(request, RedirectResponse(details_url(key, saved="1"),
+                                                      status_code=303), result.token)
 
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
@@ -103,8 +104,9 @@ async def keep(key: str, request: Request) -> Response:
     chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
-    await client.put(key, client.body(chosen), chosen.content_type, token)
-    return RedirectResponse(details_url(key, saved="1"), status_code=303)
+    written = await client.put(key, client.body(chosen), chosen.content_type, token)
+    return remember_context(request, RedirectResponse(details_url(key, saved="1"),
+                                                      status_code=303), written.token)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
@@ -113,10 +115,10 @@ async def delete(key: str, request: Request) -> Response:
     validate_key(key)
     form = await form_of(request)
     client = client_of(request)
-    await client.delete(key, client.tokens.decode(form.get("context")))
+    result = await client.delete(key, client.tokens.decode(form.get("context")))
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-    return RedirectResponse(f"/ui/browse/{quote(parent)}" if parent else "/",
-                            status_code=303)
+    return remember_context(request, RedirectResponse(
+        f"/ui/browse/{quote(parent)}" if parent else "/", status_code=303), result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)
@@ -156,8 +158,9 @@ async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
         except zipsite.BadZip as exc:
             status = 413 if isinstance(exc, zipsite.TooLarge) else 400
             raise ApiError(status, "bad zip", str(exc)) from exc
-    return JSONResponse(ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
-                        headers={"X-DWP-Context": client.tokens.encode(token)})
+    return remember_context(request, JSONResponse(
+        ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
+        headers={"X-DWP-Context": client.tokens.encode(token)}), token)
 
 
 @router.post("/ui/network/add", status_code=303, responses=ERRORS,
