@@ -26,5 +26,8 @@ lint: .venv
 bench: .venv
 	$(BIN)/python -m bench
 
+chaos: .venv
+	$(BIN)/python -m tests.chaos
+
 clean:
 	rm -rf $(VENV) .dwp .pytest_cache
