@@ -149,12 +149,14 @@ class Replica:
 
     def delete(self, key: str, tombstone: Version, context: dict[str, int] | None
                ) -> State | None:
-        """A tombstone write, or None (nothing written) when a blind delete finds nothing
-        live. A delete with a context always writes: what the client saw may not have
-        reached this replica yet, and the tombstone must still supersede it."""
+        """A tombstone write, or None (nothing written) when nothing is live here and the
+        client has seen nothing more than this replica has: a client whose context
+        covers a version this replica has not received yet still deletes it."""
         old, _ = self._load(key)
-        if context is None and (old is None or not live(old)):
-            return None
+        if old is None or not live(old):
+            seen_here = old.context if old is not None else {}
+            if not context or clock.descends(seen_here, context):
+                return None
         return self.write(key, tombstone, context)
 
     def put_chunk(self, chunk: bytes, data: bytes) -> None:

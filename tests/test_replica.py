@@ -123,3 +123,13 @@ def test_chunks_replicate_and_count_in_the_digest() -> None:
     assert not s.converged()
     s.deliver("n1", "n2")
     assert s.stores["n2"].get_chunk(v.hash) == b"x" * 10 and s.converged()
+
+
+def test_deleting_what_is_already_deleted_writes_nothing() -> None:
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    state = s["n1"].delete("k/x", Version.tombstone(0, {}), ctx)
+    assert state is not None
+    s["n1"].finish()
+    assert s["n1"].delete("k/x", Version.tombstone(0, {}), state.context) is None
+    assert s["n1"].delete("k/y", Version.tombstone(0, {}), {}) is None
