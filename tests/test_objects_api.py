@@ -162,3 +162,20 @@ def test_fault_injection_exists_only_when_enabled() -> None:
         r = h.put("/api/v1/faults", json={"partitions": []},
                   headers={"Authorization": "Bearer s"})
         assert r.status_code == 404 and r.json()["error"] == "not found"
+
+
+def test_a_slow_client_does_not_hold_up_others_and_writes_nothing(net: Net) -> None:
+    """A client that stalls mid-body ties up only its own request."""
+    key = f"{site()}/slow.bin"
+    host, port = net.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as slow:
+        slow.sendall(f"PUT /api/v1/objects/{key} HTTP/1.1\r\nHost: t\r\n"
+                     f"Authorization: Bearer {net.token}\r\nContent-Length: 100000\r\n\r\n"
+                     "only part of it".encode())
+        with net.http() as h:
+            for _ in range(5):
+                assert h.get("/healthz").status_code == 200
+            assert h.put(f"/api/v1/objects/{key}.other", content=b"x",
+                         headers=net.auth).status_code == 200
+    with net.http() as h:
+        assert h.get(f"/api/v1/objects/{key}").status_code == 404
