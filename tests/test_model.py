@@ -39,7 +39,6 @@ class ShardMachine(RuleBasedStateMachine):
         self.shard = Shard(size=len(NODES))
         self.acked: list[Acked] = []
         self.gone: set[Dot] = set()  # only a wiped disk held them: allowed to vanish
-        self.wiped: set[str] = set()  # see test_a_wiped_replica_does_not_claim_lost_writes
         self.texts = itertools.count(1)
 
     def _commit(self, node: str, key: str, value: Version, from_node: str | None,
@@ -103,7 +102,6 @@ class ShardMachine(RuleBasedStateMachine):
             if not any(self._holds(other, w) for other in NODES if other != node):
                 self.gone.add(w.dot)
         self.shard.lose_disk(node)
-        self.wiped.add(node)
 
     def _holds(self, node: str, w: Acked) -> bool:
         """The replica has this write, as a sibling or superseded."""
@@ -113,7 +111,7 @@ class ShardMachine(RuleBasedStateMachine):
     @invariant()
     def applied_means_held(self) -> None:
         """What a replica claims to have applied (and so serves to tokens), it holds."""
-        for node in set(NODES) - self.wiped:
+        for node in NODES:
             applied = self.shard[node].applied()
             for w in self.acked:
                 if w.dot not in self.gone and clock.covers(applied, w.dot):
