@@ -24,8 +24,11 @@ from bench.results import Run
 
 DEFAULT = w.Settings()
 QUICK = w.Settings(rounds=1, seconds=2, latency_seconds=2, cold_objects=1_000,
-                   scale_sizes=(1_000, 5_000), site_files=300, site_bytes=10 * 10**6)
+                   scale_sizes=(1_000, 5_000), site_files=300, site_bytes=10 * 10**6,
+                   stream_bytes=100 * 10**6)
 REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+LAST = Path(__file__).with_name("last_run.json")  # the raw numbers behind docs/benchmarks.md
 
 
 def log(msg: str, started: float = time.monotonic()) -> None:
@@ -50,13 +53,20 @@ def parse() -> argparse.Namespace:
                    help="also fill to 1M keys (slow here: tens of minutes)")
     p.add_argument("--profile", action="store_true",
                    help="profile dwp's hot paths with py-spy instead of benchmarking")
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    p.add_argument("--out", type=Path, default=DOC)
+    p.add_argument("--profile-out", type=Path, default=None,
+                   help="where --profile writes its stacks (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    p.add_argument("--render", action="store_true",
+                   help=f"only re-render --out from the last run's {LAST.name}")
     return p.parse_args()
 
 
 def main() -> None:
     args = parse()
+    if args.render:
+        report.rerender(LAST, args.out)
+        return
     settings = QUICK if args.quick else DEFAULT
     if args.million:
         settings = w.Settings(**{**settings.__dict__,
@@ -69,7 +79,7 @@ def main() -> None:
     try:
         if args.profile:
             from bench import profile
-            profile.main(workdir)
+            profile.main(workdir, args.profile_out)
             return
         run = Run()
         run.facts = machine.describe(workdir)
@@ -82,7 +92,8 @@ def main() -> None:
         minutes = (time.monotonic() - started) / 60
         mode = "--quick smoke run" if args.quick else "default run"
         report.write(run, args.out, f"This is a {mode}; the benchmark took {minutes:.1f} "
-                                    "minutes.")
+                                    "minutes.", LAST if args.out == DOC
+                     else None, scrub={str(workdir): "<scratch>", str(REPO) + "/": ""})
         log(f"wrote {args.out}")
     finally:
         procs.stop_all()
@@ -136,6 +147,10 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
     servers.stop_dwp(d3)
     exchanges3 = attempt(run, "5 anti-entropy (R=3)", lambda: antientropy.measure(d3.data_dir))
     judge_anti_entropy(run, [*(exchanges or []), *(exchanges3 or [])], in_sync and in_sync3)
+
+    if attempt(run, f"7 stream {w.size_label(s.stream_bytes)} (fresh 4 nodes, R=2)",
+               lambda: streaming(ctx)) is None:
+        run.judge(w.STREAM_GOAL, None, "", lambda v: True, "the streaming run failed (notes)")
     run.notes.append("Load generator: wrk (C, epoll) runs on the same 2 cores as the "
                      "servers, as do dwp's gateway, Ray's raylet/GCS and 4 storage actors; "
                      "dwp's gateway is one uvicorn process (one core at most), nginx runs "
@@ -146,6 +161,16 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
 def _dwp_cmd(d: servers.Dwp, replicas: int) -> str:
     return (f"{d.launcher} --data-dir <scratch>/r{replicas} --port {d.port} "
             f"--host 127.0.0.1 --nodes 4 --replicas {replicas}")
+
+
+def streaming(ctx: w.Ctx) -> object:
+    """The large-body workload on a network of its own, so no other data is in its way."""
+    ds = servers.start_dwp(ctx.workdir, "stream", 4, 2)
+    try:
+        return w.streaming(ctx, ds)
+    finally:
+        servers.stop_dwp(ds)
+        shutil.rmtree(ds.data_dir, ignore_errors=True)
 
 
 def references(run: Run, workdir: Path, s: w.Settings) -> None:

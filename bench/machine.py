@@ -25,7 +25,7 @@ def _meminfo_gib() -> float:
 
 def _df(path: Path) -> str:
     try:
-        out = subprocess.run(["df", "-h", "--output=source,fstype,size,avail", str(path)],
+        out = subprocess.run(["df", "-h", "--output=fstype,size,avail", str(path)],
                              capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -47,7 +47,7 @@ def describe(data_dir: Path) -> dict[str, str]:
     return {
         "CPU": f"{os.cpu_count()} cores, {_cpuinfo_model()}",
         "Memory": f"{_meminfo_gib():.1f} GiB",
-        "Disk (data dir)": f"{_df(data_dir)} (source fstype size avail)",
+        "Disk (data dir)": f"{_df(data_dir)} (fstype size avail)",
         "Kernel": platform.release(),
         "Python": platform.python_version(),
         "Load average at start": " ".join(loadavg),

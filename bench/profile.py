@@ -11,6 +11,7 @@ import contextlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -80,9 +81,11 @@ def _phase(d: servers.Dwp, name: str, spec: wrk.Spec, pids: dict[str, int], out:
     return "\n".join(text)
 
 
-def main(workdir: Path) -> None:
-    out = Path("/tmp/dwp-bench-profile")
-    out.mkdir(exist_ok=True)
+def main(workdir: Path, out: Path | None = None) -> None:
+    """Profile into ``out`` (a fresh temp dir by default: it outlives the scratch dir)."""
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="dwp-bench-profile-"))
+    out.mkdir(parents=True, exist_ok=True)
     d = servers.start_dwp(workdir, "prof", 4, 2)
     try:
         body = sitegen.page()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
+    title: str = ""  # the line under the heading: which mode, how long, when
 
     def row(self, workload: str, unit: str, base_name: str = "", note: str = "") -> Row:
         r = Row(workload, Metric(unit), Metric(unit) if base_name else None, base_name, note)
@@ -71,3 +74,19 @@ class Run:
             self.targets.append(Target(goal, "not measured", None, note))
         else:
             self.targets.append(Target(goal, fmt.format(value), ok(value), note))
+
+    def save(self, path: Path, scrub: dict[str, str]) -> None:
+        """The raw run, so the report (and its notes) can be re-rendered without re-running;
+        ``scrub`` replaces this machine's paths."""
+        text = json.dumps(asdict(self), indent=1) + "\n"
+        for old, new in scrub.items():
+            text = text.replace(old, new)
+        path.write_text(text)
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        raw = json.loads(path.read_text())
+        rows = [Row(r["workload"], Metric(**r["dwp"]), Metric(**r["base"]) if r["base"]
+                    else None, r["base_name"], r["note"]) for r in raw["rows"]]
+        return cls(rows, [Target(**t) for t in raw["targets"]], raw["notes"],
+                   raw["commands"], raw["facts"], raw.get("title", ""))

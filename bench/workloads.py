@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bench import procs, servers, sitegen, wrk
+from bench import procs, servers, sitegen, stream, wrk
 from bench.results import Metric, Row, Run
 from bench.servers import Dwp, Etcd, Nginx
 
@@ -34,6 +34,7 @@ class Settings:
     site_bytes: int = 50 * 10**6
     publish_jobs: int = 8
     connections: int = 32
+    stream_bytes: int = 10**9  # the streamed body (issue 6: 1 GB); under dwp's 1 GiB limit
 
 
 @dataclass
@@ -330,3 +331,56 @@ def _rss_note(d: Dwp) -> str:
     return "per node: " + ", ".join(
         f"{n['id']} {n.get('keys') or 0:,} keys / "
         f"{procs.rss_mib(n['pid']) or float('nan'):.0f} MiB" for n in nodes)
+
+
+# -- 7 streaming ----------------------------------------------------------------------
+
+STREAM_GOAL = "the gateway's memory stays flat while a 1 GB file streams in or out"
+
+
+def size_label(size: int) -> str:
+    return f"{size / 1e9:g} GB" if size >= 10**9 else f"{size / 1e6:g} MB"
+
+
+def streaming(ctx: Ctx, d: Dwp) -> stream.StreamResult:
+    """A large body in and out through the gateway, its RSS sampled every 0.2 s."""
+    size = ctx.settings.stream_bytes
+    label = size_label(size)
+    ctx.run.command(f"PUT {label} (generated, streamed, Content-Length set) to "
+                    f"{d.url}/api/v1/objects/bench/stream.bin, then GET it streaming, "
+                    "hashing both ways; RSS of the dwp up pid from /proc every 0.2 s")
+    r = stream.measure(d, size, timeout=max(300.0, size / 2e6))
+    run = ctx.run
+    run.row(f"7 stream {label} in: PUT through the gateway, generated as it is sent",
+            "MB/s", note=f"{r.up_seconds:.0f} s; R=2, fresh 4-node network"
+            ).dwp.samples.append(size / 1e6 / r.up_seconds)
+    run.row(f"7 stream {label} out: GET to /dev/null, BLAKE2b checked while streaming",
+            "MB/s", note=f"{r.down_seconds:.0f} s; "
+            + ("hash and size match the upload" if r.verified else "HASH OR SIZE MISMATCH")
+            ).dwp.samples.append(size / 1e6 / r.down_seconds)
+    base = Metric("MiB", [r.baseline_mib])
+    run.row("7 gateway RSS, idle before the upload", "MiB",
+            note=f"{r.samples} samples in all, every {stream.SAMPLE_EVERY} s"
+            ).dwp.samples.append(r.baseline_mib)
+    up = run.row("7 gateway RSS, peak during the upload", "MiB", "idle baseline",
+                 note=f"{r.up_peak_mib - r.baseline_mib:+.0f} MiB")
+    up.dwp.samples.append(r.up_peak_mib)
+    up.base = base
+    down = run.row("7 gateway RSS, peak during the download", "MiB", "idle baseline",
+                   note=f"{r.down_peak_mib - r.baseline_mib:+.0f} MiB over idle; "
+                   f"{r.down_peak_mib - r.before_down_mib:+.0f} MiB over the "
+                   f"{r.before_down_mib:.0f} MiB it settled at after the upload; "
+                   f"{r.after_mib:.0f} MiB after")
+    down.dwp.samples.append(r.down_peak_mib)
+    down.base = base
+    allowed = stream.SLACK_MIB + stream.CACHE_MIB
+    grew = r.growth_mib if r.verified else float("nan")
+    run.judge(STREAM_GOAL, grew,
+              f"peak {{:+.0f}} MiB over idle while {label} streamed (upload peak "
+              f"{r.up_peak_mib:.0f} MiB, download peak {r.down_peak_mib:.0f} MiB, idle "
+              f"{r.baseline_mib:.0f} MiB)", lambda v: v < allowed,
+              f"flat = peak under idle + {stream.SLACK_MIB} MiB + the "
+              f"{stream.CACHE_MIB} MiB chunk cache"
+              + ("" if r.verified else "; the bytes did not come back intact")
+              + ("" if size >= 10**9 else f"; only {label} in this run"))
+    return r
