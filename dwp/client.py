@@ -237,12 +237,18 @@ class NetworkClient:
         hasher, size = new_hasher(), 0
         buf = bytearray()
         chunks: list[bytes] = []
-        writes: list[asyncio.Task[None]] = []
+        writes: set[asyncio.Task[None]] = set()
 
-        def emit(data: bytes) -> None:
+        async def emit(data: bytes) -> None:
+            """Start storing one chunk; wait for a free slot first, so a fast client is
+            slowed to the speed of the nodes instead of filling the gateway's memory."""
+            await self._chunk_slots.acquire()
+            for task in [t for t in writes if t.done()]:
+                writes.discard(task)
+                task.result()  # a failed chunk fails the upload now, not at the end
             chunk = content_hash(data)
             chunks.append(chunk)
-            writes.append(asyncio.create_task(self._put_chunk(chunk, data)))
+            writes.add(asyncio.create_task(self._put_chunk(chunk, data)))
 
         try:
             async for piece in _pieces(body):
@@ -250,13 +256,13 @@ class NetworkClient:
                 size += len(piece)
                 buf += piece
                 while len(buf) >= CHUNK_SIZE:
-                    emit(bytes(buf[:CHUNK_SIZE]))
+                    await emit(bytes(buf[:CHUNK_SIZE]))
                     del buf[:CHUNK_SIZE]
             if not chunks and len(buf) <= INLINE_MAX:
                 return Version(content_type, size, hasher.digest(), time.time(),
                                data=bytes(buf), deps=token.causal)
             if buf:
-                emit(bytes(buf))
+                await emit(bytes(buf))
             await asyncio.gather(*writes)
         finally:
             for task in writes:
@@ -265,13 +271,16 @@ class NetworkClient:
                        chunks=tuple(chunks), deps=token.causal)
 
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
-        async with self._chunk_slots:
+        """Store one chunk at a replica of its shard; releases the slot ``emit`` took."""
+        try:
             for _ in range(REROUTES):
                 with contextlib.suppress(_Rerouted):
                     await self._on_first(self._order(chunk, self._shard_of_chunk(chunk)),
                                          "put_chunks", [(chunk, data)])
                     return
             raise Unavailable("the network's view kept changing; try again")
+        finally:
+            self._chunk_slots.release()
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         cached = self.chunks.get(chunk)

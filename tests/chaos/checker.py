@@ -82,10 +82,10 @@ def _check_final(verdict: Verdict, key: str, mutations: list[Op], value: int,
         return
     m = mutations[last]
     text = f"{key} ended as #{value} after {m.kind} #{m.index} was acknowledged by {m.node}"
-    if m.kind == "delete" and value > 0:
+    if any(d.node == m.node and m.completed <= d.at for d in disk_losses):
+        verdict.flag("lost_with_disk", text)  # W=1: acknowledged by a disk later wiped
+    elif m.kind == "delete" and value > 0:
         verdict.flag("resurrected", text)
-    elif any(d.node == m.node and m.completed <= d.at for d in disk_losses):
-        verdict.flag("lost_with_disk", text)
     else:
         verdict.flag("lost", text)
 
