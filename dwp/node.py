@@ -135,14 +135,8 @@ class StorageNode:
                 await self._submit(lambda r: None)
 
     def _run_batch(self, batch: list[tuple[Callable[[Replica], Any], Any]]) -> list[Any]:
-        try:
-            with self.store.transaction():
-                results = [op(self.replica) for op, _ in batch]
-                self.replica.finish()
-            return results
-        except BaseException:
-            self.replica.reload()
-            raise
+        with self.replica.transaction():
+            return [op(self.replica) for op, _ in batch]
 
     # -- client operations ------------------------------------------------------------
 
@@ -177,12 +171,14 @@ class StorageNode:
 
     async def get(self, key: str, need: dict[str, int] | None, wait: float
                   ) -> tuple[bool, bytes | None, dict[str, int]]:
-        """(fresh, state blob, what this replica has applied). Not fresh: this replica
-        is behind the client's token."""
+        """(fresh, state blob, what this replica had applied). Not fresh: this replica is
+        behind the client's token. ``applied`` is taken before the state is read, so the
+        state always holds at least what it claims."""
         self._check_owner(self.view.partition_of_key(key))
         if not await self._fresh_within(need, wait):
             return False, None, {}
-        return True, self.store.get_state(key), self.replica.applied()
+        applied = self.replica.applied()
+        return True, self.store.get_state(key), applied
 
     async def _fresh_within(self, need: dict[str, int] | None, wait: float) -> bool:
         """Wait (bounded) until this replica has applied every dot ``need`` names."""

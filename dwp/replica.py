@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dwp import clock
@@ -89,6 +90,26 @@ class Replica:
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
         self._use(View.from_json(self.store.meta_get("view") or ""))
+        self.publish()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One store transaction for a batch of operations. What readers see of this
+        replica's progress (``applied``, ``digest``) moves only once it has committed, so
+        a read never trusts a claim its store cannot yet show."""
+        try:
+            with self.store.transaction():
+                yield
+                self._persist()
+        except BaseException:
+            self.reload()
+            raise
+        self.publish()
+
+    def publish(self) -> None:
+        """Make what is now committed visible to readers (after the commit, never before)."""
+        self._visible_applied = {**self.seen, self.id: self.counter}
+        self._visible_phash = {p: v for p, v in self.phash.items() if v}
 
     def _use(self, view: View) -> None:
         self.view = view
@@ -199,7 +220,7 @@ class Replica:
             self.seen = merged
             self.store.meta_set("seen", json.dumps(merged, sort_keys=True))
 
-    def finish(self) -> None:
+    def _persist(self) -> None:
         """Persist the counter, touched partition hashes and the acknowledgements peers
         sent since the last transaction: the last step of every transaction."""
         self.store.meta_set("counter", str(self.counter))
@@ -236,8 +257,9 @@ class Replica:
         return self._load(key)[0]
 
     def applied(self) -> dict[str, int]:
-        """Every dot this replica holds, as a vector (its own counter included)."""
-        return {**self.seen, self.id: self.counter}
+        """Every dot this replica holds and has committed, as a vector (its own counter
+        included)."""
+        return dict(self._visible_applied)
 
     def fresh(self, need: dict[str, int]) -> bool:
         return clock.descends(self.applied(), need)
@@ -273,13 +295,13 @@ class Replica:
     def digest(self) -> str:
         """Equal on two replicas exactly when they hold the same keys and chunks."""
         h = hashlib.blake2b(digest_size=16)
-        for p, v in sorted(self.phash.items()):
-            if v and p in self.owned:
+        for p, v in sorted(self._visible_phash.items()):
+            if p in self.owned:
                 h.update(p.to_bytes(4, "big") + v.to_bytes(16, "big"))
         return h.hexdigest()
 
     def partition_hashes(self) -> dict[int, int]:
-        return {p: v for p, v in self.phash.items() if v and p in self.owned}
+        return {p: v for p, v in self._visible_phash.items() if p in self.owned}
 
     def owns_key(self, key: str) -> bool:
         return self.view.partition_of_key(key) in self.owned

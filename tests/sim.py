@@ -52,8 +52,8 @@ class Shard:
     def write(self, node: str, key: str, text: str,
               context: dict[str, int] | None = None) -> dict[str, int]:
         r = self.replicas[node]
-        state = r.write(key, version(text), context)
-        r.finish()
+        with r.transaction():
+            state = r.write(key, version(text), context)
         return state.context
 
     def deliver(self, src: str, dst: str) -> None:
@@ -61,11 +61,11 @@ class Shard:
         if frozenset((src, dst)) in self.cut:
             return
         while (batch := self.replicas[src].outbox_batch(dst)) is not None:
-            self.replicas[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto,
-                                     batch.after)
-            self.replicas[dst].finish()
-            self.replicas[src].ack(dst, batch.last_seq, batch.upto)
-            self.replicas[src].finish()
+            with self.replicas[dst].transaction():
+                self.replicas[dst].apply(batch.origin, batch.states, batch.chunks,
+                                         batch.upto, batch.after)
+            with self.replicas[src].transaction():
+                self.replicas[src].ack(dst, batch.last_seq, batch.upto)
 
     def deliver_all(self) -> None:
         for a, b in itertools.permutations(self.replicas, 2):
@@ -84,13 +84,14 @@ class Shard:
             pull, push = diff(ra.entries(p), rb.entries(p))
             while pull:
                 states, chunks, pull = rb.export(pull)
-                ra.apply(None, states, chunks, None)
+                with ra.transaction():
+                    ra.apply(None, states, chunks, None)
             while push:
                 states, chunks, push = ra.export(push)
-                rb.apply(None, states, chunks, None)
-        ra.learn(applied)
-        ra.finish()
-        rb.finish()
+                with rb.transaction():
+                    rb.apply(None, states, chunks, None)
+        with ra.transaction():
+            ra.learn(applied)
 
     def values(self, node: str, key: str) -> list[str]:
         state = self.replicas[node].get(key)

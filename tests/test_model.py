@@ -47,8 +47,8 @@ class ShardMachine(RuleBasedStateMachine):
         seen = self.shard[from_node].get(key) if from_node else None
         context = dict(seen.context) if seen else None
         old = r.get(key)
-        state = (r.delete(key, value, context) if delete else r.write(key, value, context))
-        r.finish()
+        with r.transaction():
+            state = (r.delete(key, value, context) if delete else r.write(key, value, context))
         if state is not None:
             covered = context if context is not None else dict(old.context if old else {})
             self.acked.append(Acked(key, Dot(r.id, r.counter), covered))
@@ -76,9 +76,9 @@ class ShardMachine(RuleBasedStateMachine):
         if batch is None:
             return
         for _ in range(times):
-            self.shard[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto,
-                                  batch.after)
-            self.shard[dst].finish()
+            with self.shard[dst].transaction():
+                self.shard[dst].apply(batch.origin, batch.states, batch.chunks, batch.upto,
+                                      batch.after)
         if ack:
             self.shard[src].ack(dst, batch.last_seq, batch.upto)
 
@@ -166,7 +166,7 @@ def test_a_delete_with_a_context_is_not_refused_by_a_lagging_replica() -> None:
     wrote nothing and answered 404, and v1 survived the delete."""
     shard = Shard(size=2)
     context = shard.write("n1", "site/a", "v1")
-    state = shard["n2"].delete("site/a", Version.tombstone(1.0, {}), context)
-    shard["n2"].finish()
+    with shard["n2"].transaction():
+        state = shard["n2"].delete("site/a", Version.tombstone(1.0, {}), context)
     shard.deliver_all()
     assert state is not None and shard.values("n1", "site/a") == []

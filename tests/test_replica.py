@@ -109,8 +109,8 @@ def test_delete_writes_a_tombstone_only_when_something_is_live() -> None:
     s = Shard()
     assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is None
     s.write("n1", "k/x", "v1")
-    assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is not None
-    s["n1"].finish()
+    with s["n1"].transaction():
+        assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is not None
     s.deliver_all()
     assert s.values("n2", "k/x") == [] and s.converged()
 
@@ -118,8 +118,8 @@ def test_delete_writes_a_tombstone_only_when_something_is_live() -> None:
 def test_chunks_replicate_and_count_in_the_digest() -> None:
     s = Shard()
     v = version("x" * 10)
-    s["n1"].put_chunk(v.hash, b"x" * 10)
-    s["n1"].finish()
+    with s["n1"].transaction():
+        s["n1"].put_chunk(v.hash, b"x" * 10)
     assert not s.converged()
     s.deliver("n1", "n2")
     assert s.stores["n2"].get_chunk(v.hash) == b"x" * 10 and s.converged()
@@ -128,8 +128,19 @@ def test_chunks_replicate_and_count_in_the_digest() -> None:
 def test_deleting_what_is_already_deleted_writes_nothing() -> None:
     s = Shard()
     ctx = s.write("n1", "k/x", "v1")
-    state = s["n1"].delete("k/x", Version.tombstone(0, {}), ctx)
+    with s["n1"].transaction():
+        state = s["n1"].delete("k/x", Version.tombstone(0, {}), ctx)
     assert state is not None
-    s["n1"].finish()
     assert s["n1"].delete("k/x", Version.tombstone(0, {}), state.context) is None
     assert s["n1"].delete("k/y", Version.tombstone(0, {}), {}) is None
+
+
+def test_progress_is_visible_to_readers_only_after_the_commit() -> None:
+    """A reader must never trust a claim (applied, digest) its store cannot yet show."""
+    s = Shard()
+    r = s["n1"]
+    before = r.applied(), r.digest()
+    with r.transaction():
+        r.write("k/x", version("v1"), None)
+        assert (r.applied(), r.digest()) == before  # not committed yet
+    assert r.applied()[r.id] == 1 and r.digest() != before[1]

@@ -44,9 +44,8 @@ def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> N
     view = View.create("t", [NodeSpec("n1", "h"), NodeSpec("n2", "h")], 2, partitions=16)
     store = SqliteStore(tmp_path / "replica.db")
     r = Replica("n1", view, store, lambda: "a")
-    with store.transaction():
+    with r.transaction():
         r.write("s/k", version("v1"), None)
-        r.finish()
     store.close()
     again = Replica("n1", view, SqliteStore(tmp_path / "replica.db"), lambda: "b")
     assert (again.id, again.counter) == (r.id, 1)
