@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayActorError, RayError
@@ -69,6 +69,7 @@ class _Rerouted(Exception):
 
 
 REROUTES = 3
+T = TypeVar("T")
 
 
 class NetworkClient:
@@ -156,12 +157,16 @@ class NetworkClient:
 
     # -- objects ----------------------------------------------------------------------
 
-    async def get(self, key: str, token: Token, replica: str | None = None) -> ReadResult:
-        """The key's state from a replica that has seen everything ``token`` covers."""
+    async def _rerouting(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` again while nodes answer with a newer view (a few times)."""
         for _ in range(REROUTES):
             with contextlib.suppress(_Rerouted):
-                return await self._get(key, token, replica)
+                return await attempt()
         raise Unavailable("the network's view kept changing; try again")
+
+    async def get(self, key: str, token: Token, replica: str | None = None) -> ReadResult:
+        """The key's state from a replica that has seen everything ``token`` covers."""
+        return await self._rerouting(lambda: self._get(key, token, replica))
 
     async def _get(self, key: str, token: Token, replica: str | None) -> ReadResult:
         shard = self.shard_of_key(key)
@@ -197,10 +202,7 @@ class NetworkClient:
         """Store the content (chunks first, so no manifest names a missing chunk), then
         the key: one round trip to one replica of its shard."""
         version = await self._store_content(body, content_type, token)
-        for _ in range(REROUTES):
-            with contextlib.suppress(_Rerouted):
-                return await self._put(key, version, token, replica)
-        raise Unavailable("the network's view kept changing; try again")
+        return await self._rerouting(lambda: self._put(key, version, token, replica))
 
     async def _put(self, key: str, version: Version, token: Token, replica: str | None
                    ) -> WriteResult:
@@ -214,10 +216,7 @@ class NetworkClient:
                                                       deps_of(state)), version)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
-        for _ in range(REROUTES):
-            with contextlib.suppress(_Rerouted):
-                return await self._delete(key, token, replica)
-        raise Unavailable("the network's view kept changing; try again")
+        return await self._rerouting(lambda: self._delete(key, token, replica))
 
     async def _delete(self, key: str, token: Token, replica: str | None) -> WriteResult:
         shard = self.shard_of_key(key)
@@ -273,12 +272,8 @@ class NetworkClient:
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
         """Store one chunk at a replica of its shard; releases the slot ``emit`` took."""
         try:
-            for _ in range(REROUTES):
-                with contextlib.suppress(_Rerouted):
-                    await self._on_first(self._order(chunk, self._shard_of_chunk(chunk)),
-                                         "put_chunks", [(chunk, data)])
-                    return
-            raise Unavailable("the network's view kept changing; try again")
+            await self._rerouting(lambda: self._on_first(
+                self._order(chunk, self._shard_of_chunk(chunk)), "put_chunks", [(chunk, data)]))
         finally:
             self._chunk_slots.release()
 
