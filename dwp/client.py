@@ -10,20 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import ray
-from ray.exceptions import RayActorError, RayError
-
 from dwp.cache import ChunkCache, ReadCache
 from dwp.codec import State, decode_state
 from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
-from dwp.node import ListEntry, actor_name
+from dwp.messages import (
+    Delete,
+    Get,
+    GetChunk,
+    Info,
+    ListEntry,
+    ListKeys,
+    Message,
+    Put,
+    PutChunks,
+    ReadReply,
+    SetFaults,
+    SyncNow,
+    Written,
+)
 from dwp.placement import preference
 from dwp.replica import deps_of, live
 from dwp.token import Token, TokenCodec
+from dwp.transport import Transport, Unreachable
 from dwp.version import CHUNK_SIZE, INLINE_MAX, Version, content_hash, new_hasher
 from dwp.view import View
 
@@ -73,17 +86,18 @@ T = TypeVar("T")
 
 
 class NetworkClient:
-    def __init__(self, view: View, namespace: str, secret: str, *,
+    def __init__(self, view: View, transport: Transport, secret: str, *,
                  call_timeout: float = 10.0, read_wait: float = 2.0,
                  chunk_parallelism: int = 8, read_cache_ttl: float = 1.0,
-                 chunk_cache_bytes: int = 64 * 2**20) -> None:
+                 chunk_cache_bytes: int = 64 * 2**20,
+                 new_write_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.view = view
-        self.namespace = namespace
+        self.transport = transport
         self.tokens = TokenCodec(secret)
         self.call_timeout = call_timeout
         self.read_wait = read_wait
+        self.new_write_id = new_write_id
         self._chunk_slots = asyncio.Semaphore(chunk_parallelism)
-        self._handles: dict[str, Any] = {}
         self._down_until: dict[str, float] = {}
         self.reads = ReadCache(read_cache_ttl)
         self.chunks = ChunkCache(chunk_cache_bytes)
@@ -107,34 +121,18 @@ class NetworkClient:
         ordered = preference(routing, members)
         return sorted(ordered, key=lambda n: self._down_until.get(n, 0) > now)
 
-    def _handle(self, node: str) -> Any:
-        handle = self._handles.get(node)
-        if handle is None:
-            try:
-                handle = ray.get_actor(actor_name(node), namespace=self.namespace)
-            except ValueError as exc:
-                raise _NodeFailed(f"node {node} is not running") from exc
-            self._handles[node] = handle
-        return handle
-
-    async def call(self, node: str, method: str, *args: Any,
-                   timeout: float | None = None) -> Any:
-        """One actor call; a failure marks the node down for a moment and says why."""
+    async def call(self, node: str, message: Message, timeout: float | None = None) -> Any:
+        """One message to a node; a failure marks the node down for a moment and says
+        why, and a node with a newer view makes this client adopt it and route again."""
         try:
-            ref = getattr(self._handle(node), method).remote(*args)
-            result = await asyncio.wait_for(ref, timeout or self.call_timeout)
-        except _NodeFailed:
-            self._down_until[node] = time.monotonic() + DOWN_FOR
-            raise
+            result = await self.transport.call(node, message, timeout or self.call_timeout)
         except NotOwner as exc:
             if not self.adopt(View.from_json(exc.view_json)):
                 raise _NodeFailed(f"node {node} does not own that partition") from exc
             raise _Rerouted from exc
-        except (RayError, TimeoutError) as exc:
+        except Unreachable as exc:
             self._down_until[node] = time.monotonic() + DOWN_FOR
-            if isinstance(exc, RayActorError):
-                self._handles.pop(node, None)
-            raise _NodeFailed(f"node {node}: {type(exc).__name__}") from exc
+            raise _NodeFailed(str(exc)) from exc
         self._down_until.pop(node, None)
         return result
 
@@ -146,11 +144,11 @@ class NetworkClient:
         self.reads.clear()
         return True
 
-    async def _on_first(self, nodes: list[str], method: str, *args: Any) -> tuple[Any, str]:
+    async def _on_first(self, nodes: list[str], message: Message) -> tuple[Any, str]:
         errors = []
         for node in nodes:
             try:
-                return await self.call(node, method, *args), node
+                return await self.call(node, message), node
             except _NodeFailed as exc:
                 errors.append(str(exc))
         raise Unavailable("no replica answered: " + "; ".join(errors))
@@ -178,18 +176,17 @@ class NetworkClient:
         errors, stale = [], False
         for node in self._order(key.encode(), shard, replica):
             try:
-                fresh, blob, applied = await self.call(node, "get", key, need,
-                                                       self.read_wait)
+                reply: ReadReply = await self.call(node, Get(key, need, self.read_wait))
             except _NodeFailed as exc:
                 errors.append(str(exc))
                 continue
-            if not fresh:
+            if not reply.fresh:
                 stale = True
                 continue
-            if blob is None:
+            if reply.state is None:
                 raise NotFound(f"no object at {key!r}")
-            state = decode_state(blob)
-            self.reads.store(key, generation, shard, node, state, applied)
+            state = decode_state(reply.state)
+            self.reads.store(key, generation, shard, node, state, reply.applied)
             return ReadResult(shard, node, state,
                               token.observe(shard, key, state.context, deps_of(state)))
         if stale:
@@ -209,25 +206,30 @@ class NetworkClient:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
-        blob, node = await self._on_first(order, "put", key, version, token.context_for(key))
+        written, node = await self._on_first(order, Put(
+            key, version, token.context_for(key), token.needs(shard), version.write_id))
         self.reads.invalidate(key)
-        state = decode_state(blob)
+        state = decode_state(written.state)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
                                                       deps_of(state)), version)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
-        return await self._rerouting(lambda: self._delete(key, token, replica))
+        write_id = self.new_write_id()
+        return await self._rerouting(lambda: self._delete(key, token, replica, write_id))
 
-    async def _delete(self, key: str, token: Token, replica: str | None) -> WriteResult:
+    async def _delete(self, key: str, token: Token, replica: str | None, write_id: str
+                      ) -> WriteResult:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
-        blob, node = await self._on_first(order, "delete", key, time.time(), token.causal,
-                                          token.context_for(key))
+        written: Written
+        written, node = await self._on_first(order, Delete(
+            key, time.time(), token.causal, token.context_for(key), token.needs(shard),
+            write_id))
         self.reads.invalidate(key)
-        if blob is None:
+        if written.state is None:
             raise NotFound(f"no object at {key!r}")
-        state = decode_state(blob)
+        state = decode_state(written.state)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
                                                       deps_of(state)), None)
 
@@ -247,7 +249,9 @@ class NetworkClient:
                 task.result()  # a failed chunk fails the upload now, not at the end
             chunk = content_hash(data)
             chunks.append(chunk)
-            writes.add(asyncio.create_task(self._put_chunk(chunk, data)))
+            task = asyncio.create_task(self._put_chunk(chunk, data))
+            task.add_done_callback(lambda _: self._chunk_slots.release())
+            writes.add(task)
 
         try:
             async for piece in _pieces(body):
@@ -259,7 +263,8 @@ class NetworkClient:
                     del buf[:CHUNK_SIZE]
             if not chunks and len(buf) <= INLINE_MAX:
                 return Version(content_type, size, hasher.digest(), time.time(),
-                               data=bytes(buf), deps=token.causal)
+                               data=bytes(buf), deps=token.causal,
+                               write_id=self.new_write_id())
             if buf:
                 await emit(bytes(buf))
             await asyncio.gather(*writes)
@@ -267,15 +272,13 @@ class NetworkClient:
             for task in writes:
                 task.cancel()
         return Version(content_type, size, hasher.digest(), time.time(),
-                       chunks=tuple(chunks), deps=token.causal)
+                       chunks=tuple(chunks), deps=token.causal, write_id=self.new_write_id())
 
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
-        """Store one chunk at a replica of its shard; releases the slot ``emit`` took."""
-        try:
-            await self._rerouting(lambda: self._on_first(
-                self._order(chunk, self._shard_of_chunk(chunk)), "put_chunks", [(chunk, data)]))
-        finally:
-            self._chunk_slots.release()
+        """Store one chunk at a replica of its shard (the slot ``emit`` took is released
+        when this task ends, even if it is cancelled before it starts)."""
+        await self._rerouting(lambda: self._on_first(
+            self._order(chunk, self._shard_of_chunk(chunk)), PutChunks([(chunk, data)])))
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         cached = self.chunks.get(chunk)
@@ -283,7 +286,7 @@ class NetworkClient:
             return cached
         for node in self._order(chunk, self._shard_of_chunk(chunk)):
             try:
-                data = await self.call(node, "get_chunk", chunk)
+                data = await self.call(node, GetChunk(chunk))
             except (_NodeFailed, _Rerouted):
                 continue
             if data is not None and content_hash(data) == chunk:
@@ -337,8 +340,8 @@ class NetworkClient:
         errors, stale = [], False
         for node in nodes:
             try:
-                entries = await self.call(node, "list", prefix, cursor, limit, need,
-                                          self.read_wait)
+                entries = await self.call(node, ListKeys(prefix, cursor, limit, need,
+                                                         self.read_wait))
             except _NodeFailed as exc:
                 errors.append(str(exc))
                 continue
@@ -354,7 +357,7 @@ class NetworkClient:
 
     async def node_info(self, node: str, timeout: float = 3.0) -> dict[str, Any] | None:
         try:
-            return await self.call(node, "info", timeout=timeout)
+            return await self.call(node, Info(), timeout=timeout)
         except _NodeFailed:
             return None
 
@@ -397,11 +400,11 @@ class NetworkClient:
         for spec in self.view.nodes:
             mine = group_of.get(spec.id)
             blocked = [n for n, g in group_of.items() if mine is not None and g != mine]
-            await self.call(spec.id, "set_faults", blocked)
+            await self.call(spec.id, SetFaults(blocked))
 
     async def sync_now(self) -> None:
         """Run one anti-entropy round on every node (tests and operators)."""
-        await asyncio.gather(*(self.call(n.id, "sync_now", timeout=60)
+        await asyncio.gather(*(self.call(n.id, SyncNow(), timeout=60)
                                for n in self.view.nodes), return_exceptions=True)
 
 

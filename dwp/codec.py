@@ -36,14 +36,16 @@ def causal_in(rows: list[list[object]]) -> Causal:
 
 def _version_out(v: Version) -> list[object]:
     return [v.content_type, v.size, v.hash, v.mtime, v.data,
-            list(v.chunks) if v.chunks is not None else None, v.deleted, causal_out(v.deps)]
+            list(v.chunks) if v.chunks is not None else None, v.deleted, causal_out(v.deps),
+            v.write_id]
 
 
 def _version_in(row: list[object]) -> Version:
-    ct, size, h, mtime, data, chunks, deleted, deps = row
+    ct, size, h, mtime, data, chunks, deleted, deps, *rest = row
     return Version(ct, size, h, mtime, data,  # type: ignore[arg-type]
                    tuple(chunks) if chunks is not None else None,  # type: ignore[arg-type]
-                   bool(deleted), causal_in(deps))  # type: ignore[arg-type]
+                   bool(deleted), causal_in(deps),  # type: ignore[arg-type]
+                   str(rest[0]) if rest else "")
 
 
 def encode_state(state: State) -> bytes:

@@ -40,3 +40,7 @@ class NotOwner(DwpError):
 
 class ChangeFailed(DwpError):
     """A view change could not complete; the old view stays in force."""
+
+
+class ChangeRefused(DwpError):
+    """A node refused a proposal: another change is prepared, or its base view is old."""

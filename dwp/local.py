@@ -21,15 +21,16 @@ import ray
 from ray._private import ray_constants
 from ray.exceptions import RayError
 
+from dwp.actor import RayTransport, StorageNodeActor, actor_name
 from dwp.client import NetworkClient
 from dwp.errors import ChangeFailed
 from dwp.membership import Membership
-from dwp.node import NodeSettings, StorageNode, actor_name
+from dwp.messages import Ping
+from dwp.node import NodeSettings
 from dwp.view import NodeSpec, View
 
 LOCAL_HOST = "local"
 HOST_LABEL = "dwp-host"
-StorageNodeActor = ray.remote(StorageNode)
 
 
 def bind_loopback() -> None:
@@ -104,14 +105,16 @@ class NodeHomes:
         return f"{view.node_root or '~/.dwp/' + view.name}/nodes/{node_id}"
 
 
-def start_node(view: View, node_id: str, homes: NodeHomes, settings: NodeSettings) -> Any:
-    """Create the node's actor, or find it if it runs: detached, pinned to its host."""
+def start_node(view: View, node_id: str, homes: NodeHomes, settings: NodeSettings,
+               initial: View | None = None) -> Any:
+    """Create the node's actor, or find it if it runs: detached, pinned to its host. A
+    joining node starts on the committed view ``initial``, in which it owns nothing."""
     host = view.node(node_id).host
     return StorageNodeActor.options(
         name=actor_name(node_id), namespace=settings.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0,
         label_selector={HOST_LABEL: host},
-    ).remote(node_id, homes.of(view, node_id), view.to_json(), settings)
+    ).remote(node_id, homes.of(view, node_id), (initial or view).to_json(), settings)
 
 
 def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replicas: int = 2,
@@ -124,9 +127,11 @@ def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replic
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     homes = NodeHomes(data_dir, local_host)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
-    ray.get([h.ping.remote() for h in handles], timeout=120)
-    client = NetworkClient(view, settings.namespace, secret)
-    return client, Membership(client, RayLauncher(homes, settings))
+    ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
+    client = NetworkClient(view, RayTransport(settings.namespace), secret)
+    membership = Membership(client, RayLauncher(homes, settings))
+    asyncio.run(membership.recover())
+    return client, membership
 
 
 class RayLauncher:
@@ -141,10 +146,10 @@ class RayLauncher:
     def local_host(self) -> str:
         return self.homes.local_host
 
-    async def start(self, view: View, node_id: str) -> None:
-        handle = start_node(view, node_id, self.homes, self.settings)
+    async def start(self, view: View, node_id: str, initial: View | None = None) -> None:
+        handle = start_node(view, node_id, self.homes, self.settings, initial)
         try:
-            await asyncio.wait_for(handle.ping.remote(), self.start_timeout)
+            await asyncio.wait_for(handle.handle.remote("", Ping()), self.start_timeout)
         except (TimeoutError, RayError) as exc:
             host = view.node(node_id).host
             raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "

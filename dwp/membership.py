@@ -1,36 +1,46 @@
-"""Driving a view change to completion, or rolling it back cleanly.
+"""Driving a view change to completion, or rolling it back, from any coordinator.
 
-The steps, each finished before the next starts:
-1. check that every node the change involves answers (else: an error naming it);
-2. start the joining node's actor, with the target view;
-3. prepare: every current node also queues its writes for the partitions' owners-to-be;
-4. stream: each node of the target pulls what it lacks from a live old owner;
-5. commit: every node adopts the target view (new owners first); the client follows.
-A failure in steps 1-4 aborts the change everywhere and leaves the old view in force; a
-node that misses step 5 learns the view from its peers' anti-entropy rounds.
+A change is a proposal: the target view with a unique ``change`` id and the next epoch.
+1. every node of the committed view answers (else: an error naming the one that does
+   not; nothing is changed);
+2. prepare: each node records the proposal durably and refuses any other until it is
+   decided; from now on it also queues its writes for the partitions' owners-to-be;
+3. a joining node starts on the committed view (it owns nothing yet) and prepares too;
+4. copy: each owner-to-be copies what it lacks from a live old owner;
+5. commit: new owners first, then the rest; from the first commit on, the change is
+   decided. Old owners keep a partition until its new owners hold all of it
+   (``dwp.sessions.hand_off``), then drop it.
+A failure in steps 1-4 aborts the proposal everywhere. A coordinator that dies leaves a
+prepared proposal behind: whoever coordinates next (a restarted gateway, another
+gateway, the next ``dwp network`` command) first calls ``recover``, which rolls it
+forward if any node committed it and back only if every node involved answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from dwp.client import NetworkClient
-from dwp.errors import ChangeFailed
+from dwp.errors import ChangeFailed, ChangeRefused, DwpError
+from dwp.messages import Abort, Commit, GetView, Import, Prepare, ViewState
 from dwp.rebalance import PlanError, Transfer, plan_join, plan_leave, transfers
 from dwp.view import NodeSpec, View
 
 log = logging.getLogger("dwp.membership")
 STREAM_TIMEOUT = 900.0
 DRAIN_TIMEOUT = 60.0
+ASK_TIMEOUT = 5.0
 
 
 class Launcher(Protocol):
-    """Starts and stops node actors on Ray hosts, and records the view on disk."""
+    """Starts and stops node actors on hosts, and records the committed view."""
 
-    async def start(self, view: View, node_id: str) -> None: ...
+    async def start(self, view: View, node_id: str, initial: View | None = None) -> None: ...
     async def stop(self, node_id: str) -> None: ...
     async def discard(self, view: View, node_id: str) -> None: ...
     def record(self, view: View) -> None: ...
@@ -38,25 +48,29 @@ class Launcher(Protocol):
 
 
 class Membership:
-    def __init__(self, client: NetworkClient, launcher: Launcher) -> None:
+    def __init__(self, client: NetworkClient, launcher: Launcher,
+                 new_change_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+                 drain_poll: float = 0.5) -> None:
         self.client = client
         self.launcher = launcher
+        self.new_change_id = new_change_id
+        self.drain_poll = drain_poll
         self._lock = asyncio.Lock()
-
-    def _next_id(self) -> str:
-        taken = {n.id for n in self.client.view.nodes}
-        return next(f"n{i}" for i in range(1, len(taken) + 2) if f"n{i}" not in taken)
 
     async def join(self, host: str | None = None) -> View:
         """Add a node on ``host`` (this machine by default) and rebalance onto it."""
         async with self._lock:
-            node = NodeSpec(self._next_id(), host or self.launcher.local_host())
+            await self._recover()
+            view = self.client.view
+            node = NodeSpec(view.new_node_id(), host or self.launcher.local_host())
             target = self._plan(lambda v: plan_join(v, node))
+            target = replace(target, next_node=int(node.id[1:]) + 1)
             return await self._change(target, joining=node.id)
 
     async def leave(self, node_id: str, force: bool = False) -> View:
         """Hand a node's data off and remove it; ``force`` for a node that is dead."""
         async with self._lock:
+            await self._recover()
             target = self._plan(lambda v: plan_leave(v, node_id))
             gone = frozenset({node_id}) if force else frozenset()
             view = await self._change(target, unavailable=gone)
@@ -65,16 +79,22 @@ class Membership:
             await self.launcher.stop(node_id)
             return view
 
+    async def recover(self) -> View:
+        """Finish or undo whatever change a previous coordinator left prepared."""
+        async with self._lock:
+            return await self._recover()
+
     def _plan(self, plan: Callable[[View], View]) -> View:
         try:
-            return plan(self.client.view)
+            target = plan(self.client.view)
         except PlanError as exc:
             raise ChangeFailed(str(exc)) from exc
+        return replace(target, change=self.new_change_id())
 
     async def _change(self, target: View, joining: str | None = None,
                       unavailable: frozenset[str] = frozenset()) -> View:
         old = self.client.view
-        current = [n.id for n in old.nodes if n.id not in unavailable]
+        current = [n for n in old.members if n not in unavailable]
         try:
             moves = transfers(old, target, unavailable)
         except PlanError as exc:
@@ -82,11 +102,12 @@ class Membership:
         await self._check_reachable(current)
         prepared: list[str] = []
         try:
-            if joining is not None:
-                await self.launcher.start(target, joining)
             for node in current:
-                await self.client.call(node, "prepare", target.to_json())
+                await self._ask(node, Prepare(target.to_json()))
                 prepared.append(node)
+            if joining is not None:
+                await self.launcher.start(target, joining, initial=old)
+                await self._ask(joining, Prepare(target.to_json()))
             await asyncio.gather(*(self._stream(move) for move in moves))
         except Exception as exc:
             await self._abort(prepared, target, joining)
@@ -94,11 +115,20 @@ class Membership:
                 raise
             raise ChangeFailed(f"the change to epoch {target.epoch} failed and was rolled "
                                f"back: {exc}") from exc
-        await self._commit(target, current, joining)
+        await self._commit(target, current)
         return target
 
+    async def _ask(self, node: str, message: object, timeout: float = ASK_TIMEOUT) -> object:
+        """One message to a node, its failure said in words a person can act on."""
+        try:
+            return await self.client.transport.call(node, message, timeout)  # type: ignore[arg-type]
+        except ChangeRefused:
+            raise
+        except DwpError as exc:
+            raise ChangeFailed(f"node {node}: {exc}") from exc
+
     async def _check_reachable(self, nodes: list[str]) -> None:
-        infos = await asyncio.gather(*(self.client.node_info(n, 5.0) for n in nodes))
+        infos = await asyncio.gather(*(self.client.node_info(n, ASK_TIMEOUT) for n in nodes))
         down = [n for n, info in zip(nodes, infos, strict=True) if info is None]
         if down:
             raise ChangeFailed(f"node {', '.join(down)} is unreachable; nothing was changed "
@@ -108,44 +138,109 @@ class Membership:
         errors = []
         for source in move.sources:
             try:
-                await self.client.call(move.dest, "import_partitions", source,
-                                       sorted(move.partitions), move.whole_shard,
-                                       timeout=STREAM_TIMEOUT)
+                await self._ask(move.dest, Import(source, sorted(move.partitions),
+                                                  move.whole_shard), STREAM_TIMEOUT)
                 return
-            except Exception as exc:
+            except DwpError as exc:
                 errors.append(f"from {source}: {exc}")
         raise ChangeFailed(f"node {move.dest} could not copy its data: " + "; ".join(errors))
 
-    async def _commit(self, target: View, current: list[str], joining: str | None) -> None:
-        members = [n for m in target.shards.values() for n in m]
-        order = [n for n in members if n not in current] + [
-            n for n in current if n in members] + [n for n in current if n not in members]
+    async def _commit(self, target: View, current: list[str]) -> None:
+        """New owners first, so a node that refuses a write for a partition it gave up
+        points the client at owners that already took it."""
+        members = list(target.members)
+        order = ([n for n in members if n not in current] + [n for n in current if n in members]
+                 + [n for n in current if n not in members])
         for node in order:
             try:
-                await self.client.call(node, "commit", target.to_json())
-            except Exception as exc:
+                await self._ask(node, Commit(target.to_json()))
+            except DwpError as exc:
                 log.warning("node %s missed epoch %d (%s); it will learn it from its peers",
                             node, target.epoch, exc)
         self.client.adopt(target)
         self.launcher.record(target)
 
     async def _abort(self, prepared: list[str], target: View, joining: str | None) -> None:
-        for node in prepared:
+        for node in [*prepared, *([joining] if joining else [])]:
             try:
-                await self.client.call(node, "abort")
-            except Exception as exc:
+                await self._ask(node, Abort(target.change))
+            except DwpError as exc:
                 log.warning("abort at %s failed: %s", node, exc)
         if joining is not None:
             await self.launcher.discard(target, joining)
 
     async def _drain(self, node_id: str) -> None:
-        """Wait (bounded) until a leaving node has sent what it queued for others."""
+        """Wait (bounded) until a leaving node has handed off everything it held."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
         while loop.time() < deadline:
             info = await self.client.node_info(node_id)
-            if info is None or not any(info["outbox"].values()):
+            if info is None or (not info["held"] and not any(info["outbox"].values())):
                 return
-            await asyncio.sleep(0.5)
-        log.warning("node %s still had queued writes after %.0fs; anti-entropy will "
-                    "repair them", node_id, DRAIN_TIMEOUT)
+            await asyncio.sleep(self.drain_poll)
+        log.warning("node %s still held data after %.0fs; it keeps handing it off while "
+                    "it runs", node_id, DRAIN_TIMEOUT)
+
+    # -- recovery ---------------------------------------------------------------------
+
+    async def _states(self, nodes: list[str]) -> dict[str, ViewState | None]:
+        async def one(node: str) -> ViewState | None:
+            try:
+                state = await self.client.transport.call(node, GetView(), ASK_TIMEOUT)
+            except DwpError:
+                return None
+            return state  # type: ignore[no-any-return]
+        answers = await asyncio.gather(*(one(n) for n in nodes))
+        return dict(zip(nodes, answers, strict=True))
+
+    async def _recover(self) -> View:
+        """Adopt the newest committed view any node holds; then roll each prepared
+        proposal forward (some node committed it) or back (every node involved says it
+        did not)."""
+        asked = list(self.client.view.members)
+        states = await self._states(asked)
+        pending = _pending(states)
+        extra = sorted({n for p in pending.values() for n in p.members} - set(asked))
+        states |= await self._states(extra)
+        pending = _pending(states)
+        best = max([self.client.view, *(View.from_json(s.view) for s in states.values() if s)],
+                   key=lambda v: v.epoch)
+        if best.epoch > self.client.view.epoch:
+            for node in best.members:
+                if node not in states:
+                    await self.launcher.start(best, node)
+            self.client.adopt(best)
+            self.launcher.record(best)
+        for change, proposal in sorted(pending.items()):
+            if proposal.change == best.change:
+                continue
+            silent = [n for n in {*asked, *proposal.members} if states.get(n) is None]
+            if silent:
+                raise ChangeFailed(
+                    f"change {change} (epoch {proposal.epoch}) is prepared but node "
+                    f"{', '.join(sorted(silent))} does not answer, so it can be neither "
+                    "finished nor undone yet; try again when it is back")
+            log.warning("rolling back change %s (epoch %d)", change, proposal.epoch)
+            for node in sorted({*asked, *proposal.members}):
+                await self._ask(node, Abort(change))
+            for node in proposal.members:
+                if node not in best.members and node not in asked:
+                    await self.launcher.discard(proposal, node)
+        behind = [n for n, s in states.items() if s and n in best.members
+                  and View.from_json(s.view).epoch < best.epoch]
+        for node in behind:
+            try:
+                await self._ask(node, Commit(best.to_json()))
+            except DwpError as exc:
+                log.warning("node %s is still behind epoch %d: %s", node, best.epoch, exc)
+        return best
+
+
+def _pending(states: dict[str, ViewState | None]) -> dict[str, View]:
+    out: dict[str, View] = {}
+    for state in states.values():
+        if state is not None and state.pending:
+            proposal = View.from_json(state.pending)
+            out[proposal.change] = proposal
+    return out
+

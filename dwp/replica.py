@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from dwp import clock
 from dwp.clock import Dot, KeyState
 from dwp.codec import Causal, State, chunk_entry_hash, decode_state, encode_state, entry_hash
+from dwp.errors import ChangeRefused, NotOwner
+from dwp.lineage import Lineage, node_of
+from dwp.messages import Export, Replicate
 from dwp.storage import KIND_CHUNK, KIND_KEY, Store
 from dwp.version import Version
 from dwp.view import View
 
 MAX_BATCH_BYTES = 96 * 1024
 MAX_BATCH_ITEMS = 512
-
-
-Export = tuple[list[tuple[str, bytes]], list[tuple[bytes, bytes]], list[str | bytes]]
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,13 @@ class Batch:
     states: list[tuple[str, bytes]]
     chunks: list[tuple[bytes, bytes]]
     upto: int  # every dot of ours <= upto is covered once this batch is applied...
-    after: int  # ...by a peer that already held every dot of ours <= after
+    after: int | None  # ...by a peer that already held every dot of ours <= after (None:
+    # we do not know what it holds, so the batch carries no claim)
     last_seq: int
+
+    @property
+    def message(self) -> Replicate:
+        return Replicate(self.origin, self.states, self.chunks, self.upto, self.after)
 
 
 class ForeignData(RuntimeError):
@@ -64,18 +69,29 @@ class Replica:
         self.node_id = node_id
         self.store = store
         with store.transaction():
-            if store.meta_get("replica_id") is None:
-                store.meta_set("replica_id", f"{node_id}.{new_incarnation()}")
-                store.meta_set("counter", "0")
-                store.meta_set("seen", "{}")
             stored = store.meta_get("view")
             if stored is not None and View.from_json(stored).id != view.id:
                 raise ForeignData(f"this data dir holds a replica of network "
                                   f"{View.from_json(stored).name!r} (id "
                                   f"{View.from_json(stored).id}), not of {view.id}")
-            if stored is None or View.from_json(stored).epoch <= view.epoch:
+            if store.meta_get("replica_id") is None:
+                self._create(view, new_incarnation())
+            if stored is None or View.from_json(stored).epoch < view.epoch:
                 store.meta_set("view", view.to_json())
         self.reload()
+
+    def _create(self, view: View, incarnation: str) -> None:
+        """A new store. In a network that never changed, every replica starts empty, so
+        its peers' first batches may carry claims; a new store of a member of a changed
+        network is a lost disk, and vouches for nothing it has not copied."""
+        member = self.node_id in view.members
+        self.store.meta_set("replica_id", f"{self.node_id}.{incarnation}")
+        self.store.meta_set("counter", "0")
+        self.store.meta_set("seen", "{}")
+        self.store.meta_set("lineage", Lineage(known=not (member and view.epoch > 1)).to_json())
+        if member and view.epoch == 1:
+            peers = view.peers(self.node_id)
+            self.store.meta_set("sent_upto", json.dumps({p: 0 for p in sorted(peers)}))
 
     def reload(self) -> None:
         """Re-read what is durable (after a failed transaction, or on open)."""
@@ -87,6 +103,8 @@ class Replica:
         self.sent_upto: dict[str, int] = json.loads(self.store.meta_get("sent_upto") or "{}")
         self.acked_seq: dict[str, int] = {}
         self._unflushed: set[str] = set()
+        self.lineage = Lineage.from_json(self.store.meta_get("lineage"))
+        self._lineage_dirty = False
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
         self._use(View.from_json(self.store.meta_get("view") or ""))
@@ -95,8 +113,8 @@ class Replica:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One store transaction for a batch of operations. What readers see of this
-        replica's progress (``applied``, ``digest``) moves only once it has committed, so
-        a read never trusts a claim its store cannot yet show."""
+        replica's progress (``applied``, ``digest``, ownership, lineage) moves only once
+        it has committed, so a read never trusts a claim its store cannot yet show."""
         try:
             with self.store.transaction():
                 yield
@@ -110,33 +128,73 @@ class Replica:
         """Make what is now committed visible to readers (after the commit, never before)."""
         self._visible_applied = {**self.seen, self.id: self.counter}
         self._visible_phash = {p: v for p, v in self.phash.items() if v}
+        self._visible_owned = self.owned
+        self._visible_shard = self.shard_nodes
+        self._visible_lineage = self.lineage.part(self.lineage.holders.keys()
+                                                  | self.lineage.claims.keys()
+                                                  | self.lineage.sealed.keys())
 
     def _use(self, view: View) -> None:
         self.view = view
         self.shard: int | None = (view.shard_of_node(self.node_id)
-                                  if view.has_node(self.node_id) else None)
+                                  if self.node_id in view.members else None)
         self.peers: tuple[str, ...] = view.peers(self.node_id) if self.shard is not None else ()
+        self.shard_nodes: frozenset[str] = frozenset((self.node_id, *self.peers))
         self.owned: frozenset[int] = (view.partitions_of_shard(self.shard)
                                       if self.shard is not None else frozenset())
 
     # -- view changes: call inside store.transaction() --------------------------------
 
     def prepare(self, target: View) -> None:
-        """From now until commit or abort, also queue writes for the target's owners."""
+        """Record a proposal durably; until it commits or aborts, writes are queued for
+        its owners-to-be too. One proposal at a time, and only on the view it extends."""
+        if self.pending is not None and self.pending.change == target.change:
+            return
+        if self.pending is not None:
+            raise ChangeRefused(f"node {self.node_id} has change {self.pending.change} "
+                                f"(epoch {self.pending.epoch}) prepared")
+        if target.epoch != self.view.epoch + 1 or not target.change:
+            raise ChangeRefused(f"node {self.node_id} is at epoch {self.view.epoch}; the "
+                                f"proposal for epoch {target.epoch} does not extend it")
         self.pending = target
         self.store.meta_set("pending", target.to_json())
 
-    def abort(self) -> None:
+    def abort(self, change: str) -> None:
+        """Forget a proposal that will not commit, and what was queued for nodes it would
+        have added."""
+        if self.pending is None or self.pending.change != change:
+            return
+        for node in self.pending.members:
+            if node not in self.view.members:
+                self.store.outbox_drop(node)
+                self.acked_seq.pop(node, None)
+        self._clear_pending()
+
+    def _clear_pending(self) -> None:
         self.pending = None
         self.store.meta_set("pending", "")
 
     def commit(self, view: View) -> bool:
-        """Adopt a newer view; False (and no change) for one that is not newer."""
+        """Adopt a committed view; False (and no change) for one that is not newer.
+
+        Nodes that stop sharing a partition with us become its holders: their dots are
+        vouched for only as far as we had seen them, until they hand it off."""
         if view.epoch <= self.view.epoch:
             return False
+        old_shard = self.shard_nodes
         self.store.meta_set("view", view.to_json())
-        self.abort()
+        if self.pending is not None and self.pending.epoch <= view.epoch:
+            self._clear_pending()
+        old = self.view
         self._use(view)
+        for p in self.owned:
+            gone = set(old.owners_of_partition(p)) - self.shard_nodes
+            self.lineage.add_holders([p], gone, self.seen)
+        for peer in self.peers:
+            if peer not in old_shard:
+                self.sent_upto.pop(peer, None)  # a new shard-mate: no claims until a base
+        self._lineage_dirty = True
+        self.store.meta_set("sent_upto", json.dumps(self.sent_upto, sort_keys=True))
         return True
 
     def recipients(self, partition: int) -> list[str]:
@@ -147,43 +205,104 @@ class Replica:
                     if n != self.node_id and n not in out]
         return out
 
-    def drop_unowned(self) -> int:
-        """Forget partitions another shard now owns (after they were handed off)."""
-        gone = [p for p in self.phash if p not in self.owned]
-        for p in gone:
-            self.store.drop_partition(p)
-            self.phash.pop(p)
-            self._dirty.add(p)
-        return len(gone)
+    # -- hand-off: an old owner gives up a partition only once its new owners hold it --
+
+    def held_unowned(self) -> list[int]:
+        """Partitions with data here that this replica's shard no longer owns (nor will
+        own once the prepared proposal commits)."""
+        return sorted(p for p, v in self.phash.items()
+                      if v and p not in self.owned and p not in self._owned_next())
+
+    def _owned_next(self) -> frozenset[int]:
+        target = self.pending
+        if target is None or self.node_id not in target.members:
+            return frozenset()
+        return target.partitions_of_shard(target.shard_of_node(self.node_id))
+
+    def drop_if_unchanged(self, partition: int, fingerprint: int) -> bool:
+        """Drop a handed-off partition, unless something arrived since the hand-off (its
+        hash moved): then it stays for the next round."""
+        if (partition in self.owned or partition in self._owned_next()
+                or self.phash.get(partition, 0) != fingerprint):
+            return False
+        self.store.drop_partition(partition)
+        self.phash.pop(partition, None)
+        self._dirty.add(partition)
+        return True
+
+    def seal(self, partition: int, replica: str, node: str, applied: dict[str, int]) -> None:
+        """An old holder handed over everything it held of ``partition``."""
+        self.lineage.seal(partition, replica, node, applied)
+        self._lineage_dirty = True
+
+    def inherit(self, partitions: list[int], applied: dict[str, int], lineage: Lineage,
+                whole: bool) -> None:
+        """We copied these partitions from a replica whose snapshot began at ``applied``:
+        vouch for what it could. ``whole``: it was every partition of our own shard, so
+        its whole applied vector holds here too."""
+        for p in partitions:
+            self.lineage.inherit(p, applied, lineage)
+        if whole:
+            self.learn(applied)
+            self.lineage.known = self.lineage.known or lineage.known
+        self._lineage_dirty = True
+
+    def snapshot(self, partitions: list[int]) -> tuple[dict[str, int], Lineage]:
+        """What a replica about to copy these partitions from us may vouch for after."""
+        return self.applied(), self._visible_lineage.part(partitions)
 
     # -- writes: call inside store.transaction() --------------------------------------
 
-    def write(self, key: str, version: Version, context: dict[str, int] | None) -> State:
-        """Coordinate a client write: issue a dot, store, and queue it for every peer."""
-        self.counter += 1
+    def _check_owner(self, partition: int) -> None:
+        """Ownership is decided in the transaction that writes, against the view that
+        transaction sees: a write racing a view change is redirected, never acknowledged
+        into a partition this replica is about to hand off."""
+        if partition not in self.owned:
+            raise NotOwner(self.view.to_json())
+
+    def write(self, key: str, version: Version, context: dict[str, int] | None,
+              need: dict[str, int] | None = None) -> State:
+        """Coordinate a client write: issue a dot, store, and queue it for every peer.
+
+        A blind write (no context) supersedes what this replica and the client (``need``,
+        its token's vector for this shard) have seen. A retry of a write already stored
+        here (same ``write_id``) answers the stored state and issues no second dot."""
+        p = self.view.partition_of_key(key)
+        self._check_owner(p)
         old, old_hash = self._load(key)
+        if version.write_id and old is not None and any(
+                s.value.write_id == version.write_id for s in old.siblings):
+            return old
+        if context is None and need:
+            context = clock.join(old.context if old else {}, need)
+        self.counter += 1
         new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
-        p = self._save(key, old_hash, new)
+        self._save(key, old_hash, new)
         for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_KEY, key, self.counter)
         return new
 
-    def delete(self, key: str, tombstone: Version, context: dict[str, int] | None
-               ) -> State | None:
-        """A tombstone write, or None (nothing written) when nothing is live here and the
-        client has seen nothing more than this replica has: a client whose context
-        covers a version this replica has not received yet still deletes it."""
+    def delete(self, key: str, tombstone: Version, context: dict[str, int] | None,
+               need: dict[str, int] | None = None) -> State | None:
+        """A tombstone write, or None (nothing written, "not found") when nothing is live
+        here and this replica has everything the client has seen: a client that has seen
+        more than this replica still deletes what it saw, even before it arrives."""
+        p = self.view.partition_of_key(key)
+        self._check_owner(p)
         old, _ = self._load(key)
         if old is None or not live(old):
             seen_here = old.context if old is not None else {}
-            if not context or clock.descends(seen_here, context):
+            if (not context or clock.descends(seen_here, context)) and self._fresh(
+                    p, need or {}, self.applied_now(), self.lineage, self.shard_nodes):
                 return None
-        return self.write(key, tombstone, context)
+        return self.write(key, tombstone, context, need)
 
     def put_chunk(self, chunk: bytes, data: bytes) -> None:
+        p = self.view.partition_of_chunk(chunk)
+        self._check_owner(p)
         if self.store.has_chunk(chunk):
             return
-        p = self._save_chunk(chunk, data)
+        self._save_chunk(chunk, data)
         for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_CHUNK, chunk, None)
 
@@ -192,9 +311,9 @@ class Replica:
               after: int | None = None) -> int:
         """Merge states and chunks from a peer; idempotent. Returns how many changed.
 
-        The sender's claim ``upto`` is recorded only when this replica already holds what
-        came before (``after``): a replica that lost its disk must not inherit the claims
-        its predecessor earned, and waits for anti-entropy instead.
+        The sender's claim ``upto`` is recorded only when the sender is a shard-mate and
+        this replica already holds what came before (``after``): a replica that lost its
+        disk, or a node that is new to the shard, must not inherit claims it did not earn.
         """
         changed = 0
         for key, blob in states:
@@ -208,7 +327,7 @@ class Replica:
                 self._save_chunk(chunk, data)
                 changed += 1
         if (origin is not None and upto is not None and after is not None
-                and self.seen.get(origin, 0) >= after):
+                and node_of(origin) in self.peers and self.seen.get(origin, 0) >= after):
             self.learn({origin: upto})
         return changed
 
@@ -224,6 +343,9 @@ class Replica:
         """Persist the counter, touched partition hashes and the acknowledgements peers
         sent since the last transaction: the last step of every transaction."""
         self.store.meta_set("counter", str(self.counter))
+        if self._lineage_dirty:
+            self.store.meta_set("lineage", self.lineage.to_json())
+            self._lineage_dirty = False
         acked, self._unflushed = self._unflushed, set()
         for peer in acked:
             self.store.outbox_ack(peer, self.acked_seq[peer])
@@ -261,8 +383,29 @@ class Replica:
         included)."""
         return dict(self._visible_applied)
 
-    def fresh(self, need: dict[str, int]) -> bool:
-        return clock.descends(self.applied(), need)
+    def applied_now(self) -> dict[str, int]:
+        """The same, inside a transaction (what this transaction sees)."""
+        return {**self.seen, self.id: self.counter}
+
+    def owns(self, partition: int) -> bool:
+        """Committed ownership, as readers see it."""
+        return partition in self._visible_owned
+
+    def fresh(self, need: dict[str, int], partitions: Iterable[int] | None = None) -> bool:
+        """True when this replica holds every write ``need`` names that could touch
+        ``partitions`` (default: every partition it owns)."""
+        applied = self._visible_applied
+        if clock.descends(applied, need):
+            return True
+        ps = self._visible_owned if partitions is None else partitions
+        return all(self._fresh(p, need, applied, self._visible_lineage, self._visible_shard)
+                   for p in ps)
+
+    @staticmethod
+    def _fresh(partition: int, need: dict[str, int], applied: dict[str, int],
+               lineage: Lineage, shard: frozenset[str]) -> bool:
+        return all(applied.get(r, 0) >= c or lineage.vouches(partition, r, c, shard)
+                   for r, c in need.items())
 
     def outbox_batch(self, peer: str) -> Batch | None:
         entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))
@@ -288,7 +431,7 @@ class Replica:
             if size >= MAX_BATCH_BYTES:
                 break
         return Batch(self.id, list(states.items()), chunks, upto,
-                     self.sent_upto.get(peer, 0), last_seq)
+                     self.sent_upto.get(peer), last_seq)
 
     # -- anti-entropy -----------------------------------------------------------------
 
@@ -304,7 +447,7 @@ class Replica:
         return {p: v for p, v in self._visible_phash.items() if p in self.owned}
 
     def owns_key(self, key: str) -> bool:
-        return self.view.partition_of_key(key) in self.owned
+        return self.owns(self.view.partition_of_key(key))
 
     def entries(self, partition: int) -> dict[str | bytes, int]:
         return self.store.partition_entries(partition)

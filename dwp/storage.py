@@ -47,6 +47,7 @@ class Store(Protocol):
     def outbox_ack(self, peer: str, upto_seq: int) -> None: ...
     def outbox_sizes(self, after_seq: Mapping[str, int] | None = None) -> dict[str, int]: ...
     def outbox_clear(self) -> None: ...
+    def outbox_drop(self, peer: str) -> None: ...
 
 
 @dataclass
@@ -136,3 +137,6 @@ class MemoryStore:
 
     def outbox_clear(self) -> None:
         self.outbox.clear()
+
+    def outbox_drop(self, peer: str) -> None:
+        self.outbox.pop(peer, None)

@@ -168,3 +168,6 @@ class SqliteStore:
 
     def outbox_clear(self) -> None:
         self._writer.execute("DELETE FROM outbox")
+
+    def outbox_drop(self, peer: str) -> None:
+        self._writer.execute("DELETE FROM outbox WHERE peer=?", (peer,))

@@ -34,10 +34,12 @@ class Version:
     chunks: tuple[bytes, ...] | None = None
     deleted: bool = False
     deps: dict[int, dict[str, int]] = field(default_factory=dict)
+    write_id: str = ""  # the client's id for this write, the same on every retry of it
 
     @classmethod
-    def tombstone(cls, mtime: float, deps: dict[int, dict[str, int]]) -> Version:
-        return cls("", 0, b"", mtime, deleted=True, deps=deps)
+    def tombstone(cls, mtime: float, deps: dict[int, dict[str, int]],
+                  write_id: str = "") -> Version:
+        return cls("", 0, b"", mtime, deleted=True, deps=deps, write_id=write_id)
 
     @property
     def etag(self) -> str:

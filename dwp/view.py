@@ -33,6 +33,8 @@ class View:
     shards: dict[int, tuple[str, ...]]  # shard id -> its replicas' node ids
     owners: tuple[int, ...]  # partition -> shard id; len == partitions
     node_root: str = ""  # where LAN hosts keep node data; "" means ~/.dwp/<name>
+    change: str = ""  # the proposal that made this view: no two views share an epoch
+    next_node: int = 0  # node ids are n1, n2, ...; an id is never given out twice
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
@@ -41,7 +43,8 @@ class View:
         groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
         return cls(name, network_id or uuid.uuid4().hex[:12], 1, replicas, partitions, tuple(nodes),
                    {i: tuple(g) for i, g in enumerate(groups)},
-                   tuple(p % len(groups) for p in range(partitions)), node_root)
+                   tuple(p % len(groups) for p in range(partitions)), node_root,
+                   next_node=len(nodes) + 1)
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -78,7 +81,20 @@ class View:
 
     def evolve(self, nodes: tuple[NodeSpec, ...], shards: dict[int, tuple[str, ...]],
                owners: tuple[int, ...]) -> View:
-        return replace(self, epoch=self.epoch + 1, nodes=nodes, shards=shards, owners=owners)
+        """The next view; its ``change`` id is set by whoever proposes it."""
+        return replace(self, epoch=self.epoch + 1, nodes=nodes, shards=shards, owners=owners,
+                       change="")
+
+    def new_node_id(self) -> str:
+        """The id a joining node gets: never one that was used before."""
+        taken = {n.id for n in self.nodes}
+        number = max([self.next_node, *(int(i[1:]) + 1 for i in taken if i[1:].isdigit())])
+        return f"n{number}"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every node that replicates a shard, in shard order."""
+        return tuple(n for _, m in sorted(self.shards.items()) for n in m)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -87,6 +103,7 @@ class View:
             "nodes": [{"id": n.id, "host": n.host} for n in self.nodes],
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
             "owners": list(self.owners), "node_root": self.node_root,
+            "change": self.change, "next_node": self.next_node,
         })
 
     @classmethod
@@ -95,4 +112,5 @@ class View:
         return cls(d["name"], d["id"], d["epoch"], d["replicas"], d["partitions"],
                    tuple(NodeSpec(n["id"], n["host"]) for n in d["nodes"]),
                    {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
-                   tuple(d["owners"]), d.get("node_root", ""))
+                   tuple(d["owners"]), d.get("node_root", ""), d.get("change", ""),
+                   d.get("next_node", 0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dwp.client import NetworkClient
-from dwp.node import ListEntry
+from dwp.messages import ListEntry
 from dwp.token import Token
 
 PAGE = 1000

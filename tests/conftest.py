@@ -18,10 +18,11 @@ import ray
 import uvicorn
 from ray.cluster_utils import Cluster
 
+from dwp.actor import actor_name
 from dwp.client import NetworkClient
 from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
 from dwp.membership import Membership
-from dwp.node import actor_name
+from dwp.messages import Message
 from gateway import GatewaySettings, Network, create_app
 
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
@@ -62,7 +63,11 @@ class Net:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
 
     def node(self, node_id: str) -> Any:
-        return ray.get_actor(actor_name(node_id), namespace=self.client.namespace)
+        return ray.get_actor(actor_name(node_id), namespace=self.client.transport.namespace)
+
+    def ask(self, node_id: str, message: Message) -> Any:
+        """One message straight to a node's actor, as its peers send them."""
+        return ray.get(self.node(node_id).handle.remote("test", message), timeout=60)
 
     def status(self) -> dict[str, Any]:
         with self.http() as h:
@@ -149,7 +154,7 @@ def gateway(networks: list[Network]) -> Iterator[str]:
 def stop_nodes(client: NetworkClient) -> None:
     for spec in client.view.nodes:
         with contextlib.suppress(ValueError):
-            ray.kill(ray.get_actor(actor_name(spec.id), namespace=client.namespace),
+            ray.kill(ray.get_actor(actor_name(spec.id), namespace=client.transport.namespace),
                      no_restart=True)
 
 

@@ -1,12 +1,16 @@
-"""An in-memory shard of replicas: messages move only when a test says so, so
-partitions, crashes and disk loss play out in microseconds with no Ray and no disk."""
+"""An in-memory shard of replicas for scenario tests: messages move only when a test
+says so, so partitions, crashes and disk loss play out in microseconds with no Ray and
+no disk. Delivery and anti-entropy run the core's own sessions (``dwp.sessions``); this
+file only carries their messages."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
-from dwp.replica import Replica, diff
+from dwp.replica import Replica
+from dwp.sessions import Local, Session, answer, sync
 from dwp.storage import MemoryStore
 from dwp.version import Version, content_hash
 from dwp.view import NodeSpec, View
@@ -15,6 +19,27 @@ from dwp.view import NodeSpec, View
 def version(text: str, mtime: float = 0.0) -> Version:
     data = text.encode()
     return Version("text/plain", len(data), content_hash(data), mtime, data=data)
+
+
+def commit(replica: Replica, op: Any) -> Any:
+    with replica.transaction():
+        return op(replica)
+
+
+def run(session: Session, here: Replica, there: Replica) -> Any:
+    """Drive a session of ``here`` against ``there`` to its end; answers its result."""
+    reply: Any = None
+    while True:
+        try:
+            step = session.send(reply)
+        except StopIteration as done:
+            return done.value
+        if isinstance(step, Local):
+            reply = commit(here, step.op)
+        else:
+            reply = answer(there, step)
+            if isinstance(reply, Local):
+                reply = commit(there, reply.op)
 
 
 @dataclass
@@ -51,47 +76,27 @@ class Shard:
 
     def write(self, node: str, key: str, text: str,
               context: dict[str, int] | None = None) -> dict[str, int]:
-        r = self.replicas[node]
-        with r.transaction():
-            state = r.write(key, version(text), context)
+        state = commit(self.replicas[node], lambda r: r.write(key, version(text), context))
         return state.context
 
     def deliver(self, src: str, dst: str) -> None:
-        """Send everything in src's outbox to dst, as the node's sender loop does."""
+        """Send everything in src's outbox to dst, batch by batch, as its sender does."""
         if frozenset((src, dst)) in self.cut:
             return
-        while (batch := self.replicas[src].outbox_batch(dst)) is not None:
-            with self.replicas[dst].transaction():
-                self.replicas[dst].apply(batch.origin, batch.states, batch.chunks,
-                                         batch.upto, batch.after)
-            with self.replicas[src].transaction():
-                self.replicas[src].ack(dst, batch.last_seq, batch.upto)
+        sender, receiver = self.replicas[src], self.replicas[dst]
+        while (batch := sender.outbox_batch(dst)) is not None:
+            commit(receiver, answer(receiver, batch.message).op)
+            commit(sender, lambda r, b=batch: r.ack(dst, b.last_seq, b.upto))
 
     def deliver_all(self) -> None:
         for a, b in itertools.permutations(self.replicas, 2):
             self.deliver(a, b)
 
     def sync(self, a: str, b: str) -> None:
-        """One anti-entropy round of a with b, as the node runs it."""
+        """One anti-entropy round of a with b."""
         if frozenset((a, b)) in self.cut:
             return
-        ra, rb = self.replicas[a], self.replicas[b]
-        applied = rb.applied()
-        theirs, mine = rb.partition_hashes(), ra.partition_hashes()
-        for p in set(mine) | set(theirs):
-            if mine.get(p) == theirs.get(p):
-                continue
-            pull, push = diff(ra.entries(p), rb.entries(p))
-            while pull:
-                states, chunks, pull = rb.export(pull)
-                with ra.transaction():
-                    ra.apply(None, states, chunks, None)
-            while push:
-                states, chunks, push = ra.export(push)
-                with rb.transaction():
-                    rb.apply(None, states, chunks, None)
-        with ra.transaction():
-            ra.learn(applied)
+        run(sync(self.replicas[a]), self.replicas[a], self.replicas[b])
 
     def values(self, node: str, key: str) -> list[str]:
         state = self.replicas[node].get(key)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dwp.actor import RayTransport
 from dwp.client import NetworkClient
 from dwp.local import namespace_of
 from dwp.view import View
@@ -41,7 +42,7 @@ def created(ray_runtime: RayCluster, tmp_path: Path, env: dict[str, str]) -> Ite
     assert json.loads(done.stdout)["nodes"] == ["n1", "n2"] and "dwp up" in done.stderr
     yield data_dir
     view = View.from_json((data_dir / "view.json").read_text())
-    stop_nodes(NetworkClient(view, namespace_of(view.name), ""))
+    stop_nodes(NetworkClient(view, RayTransport(namespace_of(view.name)), ""))
 
 
 def serve(address: str, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:

@@ -9,6 +9,7 @@ import pytest
 import ray
 
 from dwp.local import NodeHomes, start_node
+from dwp.messages import ClearOutbox, Info
 from dwp.node import NodeSettings
 from tests.conftest import Net, eventually
 
@@ -70,7 +71,7 @@ def stop(net: Net, node: str) -> None:
 
 def restart(net: Net, node: str) -> None:
     start_node(net.client.view, node, NodeHomes(net.data_dir),
-               NodeSettings(net.client.namespace, anti_entropy_interval=1.0))
+               NodeSettings(net.client.transport.namespace, anti_entropy_interval=1.0))
 
 
 def write_while_down(net: Net, live: str, down: str, tag: str) -> list[str]:
@@ -94,10 +95,10 @@ def test_a_replica_that_was_down_converges_through_its_peers_outbox(
         net: Net, down_replica: tuple[str, str, list[str]]) -> None:
     live, down, _ = down_replica
     keys = write_while_down(net, live, down, "outbox")
-    assert ray.get(net.node(live).outbox_sizes.remote()).get(down, 0) >= 200
+    assert net.ask(live, Info())["outbox"].get(down, 0) >= 200
     restart(net, down)
     eventually(net.digests_equal, 60)
-    assert ray.get(net.node(live).outbox_sizes.remote()).get(down, 0) == 0
+    assert net.ask(live, Info())["outbox"].get(down, 0) == 0
     assert_replica_holds(net, down, keys)
 
 
@@ -105,8 +106,8 @@ def test_a_replica_that_was_down_converges_through_anti_entropy_alone(
         net: Net, down_replica: tuple[str, str, list[str]]) -> None:
     live, down, _ = down_replica
     keys = write_while_down(net, live, down, "ae")
-    ray.get(net.node(live).clear_outbox.remote())
-    assert ray.get(net.node(live).outbox_sizes.remote()) == {}
+    net.ask(live, ClearOutbox())
+    assert net.ask(live, Info())["outbox"] == {}
     restart(net, down)
     eventually(net.digests_equal, 60)
     assert_replica_holds(net, down, keys)

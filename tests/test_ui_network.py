@@ -14,8 +14,8 @@ import httpx
 import pytest
 import ray
 
+from dwp.actor import actor_name
 from dwp.local import start_network
-from dwp.node import actor_name
 from gateway import Network
 from tests.conftest import RayCluster, eventually, gateway
 
@@ -94,7 +94,8 @@ def test_remove_dead_node_with_force(pair: Pair) -> None:
         assert h.post("/ui/network/add", data={"host": " "}).status_code == 303
         node = (pair.node_ids(pair.a) - before).pop()
         client = pair.a.client
-        ray.kill(ray.get_actor(actor_name(node), namespace=client.namespace), no_restart=True)
+        ray.kill(ray.get_actor(actor_name(node), namespace=client.transport.namespace),
+                 no_restart=True)
         with pair.api(pair.a) as api:
             eventually(lambda: any(n["id"] == node and n["status"] == "down"
                                    for n in api.get("/api/v1/network").json()["nodes"]), 60)

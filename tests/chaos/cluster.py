@@ -17,10 +17,11 @@ import ray
 import uvicorn
 from ray.cluster_utils import Cluster
 
+from dwp.actor import RayTransport, actor_name
 from dwp.client import NetworkClient
 from dwp.local import HOST_LABEL, LOCAL_HOST, NodeHomes, bind_loopback, start_network, start_node
 from dwp.membership import Membership
-from dwp.node import NodeSettings, actor_name
+from dwp.node import NodeSettings
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import (
     HOSTS,
@@ -88,7 +89,8 @@ class Gateway:
         self.stop()
         time.sleep(pause)
         old = self.network
-        client = NetworkClient(old.client.view, old.client.namespace, old.secret)
+        transport = RayTransport(old.client.transport.namespace)
+        client = NetworkClient(old.client.view, transport, old.secret)
         launcher = old.membership.launcher if old.membership else None
         self.network = Network(client, old.secret,
                                Membership(client, launcher) if launcher else None)
@@ -159,7 +161,8 @@ def chaos_net(runtime: RayCluster, data_dir: Path, name: str) -> Iterator[ChaosN
     network = Network(client, secret, membership)
     gateway = Gateway(network)
     gateway.start()
-    net = ChaosNet(runtime, data_dir, NodeSettings(client.namespace, 1.0), gateway, secret)
+    settings = NodeSettings(client.transport.namespace, 1.0)
+    net = ChaosNet(runtime, data_dir, settings, gateway, secret)
     try:
         eventually(net.converged, 120)
         yield net

@@ -15,6 +15,7 @@ from random import Random
 import httpx
 import ray
 
+from dwp.messages import Info
 from tests.chaos.checker import DiskLoss
 from tests.chaos.cluster import ChaosNet
 from tests.conftest import eventually
@@ -103,16 +104,18 @@ class DiskWipe(Nemesis):
         victim = str(rng.choice(_nodes(self.net))["id"])
         handle = self.net.handle(victim)
         with contextlib.suppress(Exception):
-            eventually(lambda: not ray.get(handle.outbox_sizes.remote(), timeout=5), 2, 0.05)
+            eventually(lambda: not ray.get(handle.handle.remote("chaos", Info()),
+                                           timeout=5)["outbox"], 2, 0.05)
         before = None
         with contextlib.suppress(Exception):
-            before = ray.get(handle.info.remote(), timeout=5)["replica_id"]
+            before = ray.get(handle.handle.remote("chaos", Info()), timeout=5)["replica_id"]
         ray.kill(handle, no_restart=True)
         eventually(lambda: not _alive(self.net, victim), 30)
         self.disk_losses.append(DiskLoss(victim, time.monotonic()))
         shutil.rmtree(self.net.homes().of(self.net.client.view, victim))
         self.net.start_node(victim)
-        after = ray.get(self.net.handle(victim).info.remote(), timeout=60)["replica_id"]
+        after = ray.get(self.net.handle(victim).handle.remote("chaos", Info()),
+                        timeout=60)["replica_id"]
         if after == before:
             raise AssertionError(f"{victim} came back on a blank disk as {after} again")
         return f"wipe {victim}: {before} -> {after}"

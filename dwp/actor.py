@@ -1,0 +1,79 @@
+"""The Ray shell: the StorageNode actor around a node loop, and the Ray transport.
+
+The actor owns a SQLite store in its data dir and one writer thread for it; every
+message arrives through ``handle``. It is detached and restarts with its host, reopening
+the same data dir. Nothing here decides anything about the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from dwp.errors import DwpError
+from dwp.messages import Message
+from dwp.node import Node, NodeSettings
+from dwp.replica import Replica
+from dwp.store import SqliteStore
+from dwp.transport import Unreachable
+from dwp.view import View
+
+
+def actor_name(node_id: str) -> str:
+    return f"node-{node_id}"
+
+
+class RayTransport:
+    """Messages as actor calls; handles are looked up once and kept (a lookup costs
+    about as much as a call)."""
+
+    def __init__(self, namespace: str, sender: str = "") -> None:
+        self.namespace = namespace
+        self.sender = sender
+        self._handles: dict[str, Any] = {}
+
+    def handle_of(self, node: str) -> Any:
+        handle = self._handles.get(node)
+        if handle is None:
+            try:
+                handle = ray.get_actor(actor_name(node), namespace=self.namespace)
+            except ValueError as exc:
+                raise Unreachable(f"node {node} is not running") from exc
+            self._handles[node] = handle
+        return handle
+
+    async def call(self, node: str, message: Message, timeout: float) -> Any:
+        try:
+            ref = self.handle_of(node).handle.remote(self.sender, message)
+            return await asyncio.wait_for(ref, timeout)
+        except DwpError:
+            raise
+        except (RayError, TimeoutError) as exc:
+            if isinstance(exc, RayActorError):
+                self._handles.pop(node, None)
+            raise Unreachable(f"node {node}: {type(exc).__name__}") from exc
+
+
+class StorageNode:
+    def __init__(self, node_id: str, data_dir: str, view_json: str,
+                 settings: NodeSettings) -> None:
+        store = SqliteStore(Path(data_dir).expanduser() / "replica.db")
+        replica = Replica(node_id, View.from_json(view_json), store,
+                          lambda: secrets.token_hex(3))
+        writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
+        loop = asyncio.get_running_loop()
+        self.node = Node(replica, RayTransport(settings.namespace, node_id), settings,
+                         lambda fn: loop.run_in_executor(writer, fn))
+        self.node.start()
+
+    async def handle(self, sender: str, message: Message) -> Any:
+        return await self.node.handle(sender, message)
+
+
+StorageNodeActor = ray.remote(StorageNode)

@@ -1,0 +1,240 @@
+"""Every message a storage node receives, as plain frozen dataclasses.
+
+The gateway's client, the membership coordinator and the node's own peers all speak to
+a node in these; a ``Transport`` carries them (over Ray, or in memory in the
+simulator) and a node answers each with the reply type its docstring names. Nothing
+here does I/O, so the simulator and the tests build and inspect them freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dwp.codec import Causal
+from dwp.version import Version
+
+Ref = str | bytes  # a key, or a chunk's hash
+Export = tuple[list[tuple[str, bytes]], list[tuple[bytes, bytes]], list[Ref]]
+
+
+# -- from clients ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Put:
+    """Coordinate a write; answers ``Written``. ``write_id`` survives the client's
+    retries, so a retry after a lost acknowledgement adds no second sibling."""
+
+    key: str
+    version: Version
+    context: dict[str, int] | None
+    need: dict[str, int] = field(default_factory=dict)
+    write_id: str = ""
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Write a tombstone; answers ``Written`` (state None: nothing was there to delete)."""
+
+    key: str
+    mtime: float
+    deps: Causal
+    context: dict[str, int] | None
+    need: dict[str, int] = field(default_factory=dict)
+    write_id: str = ""
+
+
+@dataclass(frozen=True)
+class Written:
+    state: bytes | None
+
+
+@dataclass(frozen=True)
+class PutChunks:
+    chunks: list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Get:
+    """Answers ``ReadReply`` once the replica has applied what ``need`` names (bounded)."""
+
+    key: str
+    need: dict[str, int]
+    wait: float
+
+
+@dataclass(frozen=True)
+class ReadReply:
+    fresh: bool
+    state: bytes | None
+    applied: dict[str, int]  # what the replica vouched for, taken before the state
+
+
+@dataclass(frozen=True)
+class GetChunk:
+    chunk: bytes
+
+
+@dataclass(frozen=True)
+class ListKeys:
+    """Answers a list of ``ListEntry``, or None when behind ``need``."""
+
+    prefix: str
+    after: str
+    limit: int
+    need: dict[str, int] = field(default_factory=dict)
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    key: str
+    size: int
+    content_type: str
+    hash: str
+    mtime: float
+    siblings: int
+
+
+@dataclass(frozen=True)
+class Info:
+    """Answers a dict: id, shard, replica_id, pid, partitions, keys, digest, outbox,
+    epoch, changing."""
+
+
+# -- between replicas -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Replicate:
+    """An outbox batch, or an anti-entropy push (``origin`` None: no claim attached)."""
+
+    origin: str | None
+    states: list[tuple[str, bytes]]
+    chunks: list[tuple[bytes, bytes]]
+    upto: int | None = None
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class AeRoot:
+    """Answers ``Root``."""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Root:
+    digest: str
+    applied: dict[str, int]
+    epoch: int
+
+
+@dataclass(frozen=True)
+class AePartitions:
+    """Answers {partition: hash} of what the replica owns."""
+
+
+@dataclass(frozen=True)
+class AeEntries:
+    """Answers {ref: fingerprint} of one partition (owned or still held)."""
+
+    partition: int
+
+
+@dataclass(frozen=True)
+class AeExport:
+    """Answers ``Export``: the states and chunks named, one message's worth."""
+
+    refs: list[Ref]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Answers ``SnapshotInfo``: what a replica that copies ``partitions`` from this one
+    may vouch for once the copy is complete (taken before the copy starts)."""
+
+    partitions: list[int]
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    applied: dict[str, int]
+    lineage: str  # dwp.lineage.Lineage of those partitions, as JSON
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """An old owner handed over everything it held of ``partition``, as of ``applied``."""
+
+    partition: int
+    replica: str
+    node: str
+    applied: dict[str, int]
+
+
+# -- view changes ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GetView:
+    """Answers ``ViewState``: the committed view and the prepared proposal, if any."""
+
+
+@dataclass(frozen=True)
+class ViewState:
+    view: str
+    pending: str | None
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Durably record a proposal and queue writes for its owners-to-be too."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Import:
+    """Copy ``partitions`` from ``source`` before the change commits; answers a count.
+    ``whole``: they are every partition of the source's shard, which we join."""
+
+    source: str
+    partitions: list[int]
+    whole: bool
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Adopt a committed view; answers the node's epoch afterwards."""
+
+    view: str
+
+
+@dataclass(frozen=True)
+class Abort:
+    change: str
+
+
+# -- operators and tests --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SetFaults:
+    blocked: list[str]
+
+
+@dataclass(frozen=True)
+class SyncNow:
+    """Run one anti-entropy round with every peer; answers {peer: outcome}."""
+
+
+@dataclass(frozen=True)
+class ClearOutbox:
+    pass
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Message = (Put | Delete | PutChunks | Get | GetChunk | ListKeys | Info | Replicate | AeRoot
+           | AePartitions | AeEntries | AeExport | Snapshot | HandOff | GetView | Prepare
+           | Import | Commit | Abort | SetFaults | SyncNow | ClearOutbox | Ping)

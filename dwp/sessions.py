@@ -1,0 +1,146 @@
+"""Conversations between two replicas, written as generators: the core decides, the
+node only carries messages.
+
+A session yields either a message for the peer (the node sends it and resumes the
+session with the reply) or a ``Local`` operation on this replica (the node runs it in
+its next commit and resumes the session with the result). Tests drive a session against
+another replica directly; the node drives it over its transport. Sessions:
+- ``sync``: anti-entropy with a shard-mate: compare digests, repair differing partitions
+  both ways, then vouch for what the peer had applied when the round began;
+- ``copy``: a new owner copies partitions from an old one before a change commits, and
+  takes over what the source could vouch for in them;
+- ``answer``: the other side of all three;
+- ``hand_off``: an old owner makes sure a new owner holds everything it holds of a
+  partition (writes still queued to shard-mates included), then seals it there. The
+  partition may be dropped only if nothing arrived meanwhile (``Replica.drop_if_unchanged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from functools import reduce
+from operator import xor
+from typing import Any
+
+from dwp.lineage import Lineage
+from dwp.messages import (
+    AeEntries,
+    AeExport,
+    AePartitions,
+    AeRoot,
+    GetView,
+    HandOff,
+    Message,
+    Replicate,
+    Root,
+    Snapshot,
+    SnapshotInfo,
+    ViewState,
+)
+from dwp.replica import Replica, diff
+from dwp.view import View
+
+
+@dataclass(frozen=True)
+class Local:
+    """An operation on this replica, run inside the node's next commit."""
+
+    op: Callable[[Replica], Any]
+
+
+Step = Message | Local
+Session = Generator[Step, Any, Any]
+
+
+def answer(replica: Replica, message: Message) -> Any:
+    """A peer's message answered from this replica: the reply, or a ``Local`` operation
+    whose result is the reply once it has committed."""
+    match message:
+        case AeRoot():
+            return Root(replica.digest(), replica.applied(), replica.view.epoch)
+        case AePartitions():
+            return replica.partition_hashes()
+        case AeEntries(partition=p):
+            return replica.entries(p)
+        case AeExport(refs=refs):
+            return replica.export(refs)
+        case Snapshot(partitions=partitions):
+            applied, lineage = replica.snapshot(partitions)
+            return SnapshotInfo(applied, lineage.to_json())
+        case GetView():
+            pending = replica.pending
+            return ViewState(replica.view.to_json(), pending.to_json() if pending else None)
+        case Replicate(origin=origin, states=states, chunks=chunks, upto=upto, after=after):
+            return Local(lambda r: r.apply(origin, states, chunks, upto, after))
+        case HandOff(partition=p, replica=origin, node=node, applied=applied):
+            return Local(lambda r: r.seal(p, origin, node, applied))
+    raise TypeError(f"{type(message).__name__} is not a message between replicas")
+
+
+def sync(replica: Replica) -> Session:
+    """One anti-entropy round with a shard-mate; answers a line saying what happened."""
+    root: Root = yield AeRoot(replica.view.epoch)
+    if root.epoch != replica.view.epoch:
+        if root.epoch > replica.view.epoch:
+            state: ViewState = yield GetView()
+            yield Local(lambda r: r.commit(View.from_json(state.view)))
+        return f"views differ (epoch {root.epoch}); skipped"
+    lineage_unknown = not replica.lineage.known
+    snapshot: SnapshotInfo | None = None
+    if lineage_unknown:
+        snapshot = yield Snapshot(sorted(replica.owned))
+    repaired = 0
+    if root.digest != replica.digest():
+        theirs: dict[int, int] = yield AePartitions()
+        mine = replica.partition_hashes()
+        for p in sorted(set(mine) | set(theirs)):
+            if mine.get(p) != theirs.get(p):
+                repaired += yield from repair(replica, p)
+    if snapshot is not None:
+        info = snapshot
+        yield Local(lambda r: r.inherit(sorted(r.owned), info.applied,
+                                        Lineage.from_json(info.lineage), whole=True))
+    yield Local(lambda r: r.learn(root.applied))
+    return f"in sync, {repaired} entries repaired"
+
+
+def repair(replica: Replica, partition: int, push: bool = True) -> Session:
+    """Make one partition equal on both sides (or, ``push`` False, pull only)."""
+    theirs = yield AeEntries(partition)
+    pulling, pushing = diff(replica.entries(partition), theirs)
+    if not push:
+        pushing = []
+    count = len(pulling) + len(pushing)
+    while pulling:
+        states, chunks, pulling = yield AeExport(pulling)
+        yield Local(lambda r, s=states, c=chunks: r.apply(None, s, c, None))
+    while pushing:
+        states, chunks, pushing = replica.export(pushing)
+        yield Replicate(None, states, chunks)
+    return count
+
+
+def copy(replica: Replica, partitions: list[int], whole: bool) -> Session:
+    """Copy partitions from an old owner; answers how many entries were copied."""
+    info: SnapshotInfo = yield Snapshot(partitions)
+    copied = 0
+    for p in partitions:
+        copied += yield from repair(replica, p, push=False)
+    yield Local(lambda r: r.inherit(partitions, info.applied,
+                                    Lineage.from_json(info.lineage), whole))
+    return copied
+
+
+def hand_off(replica: Replica, partition: int) -> Session:
+    """Give one new owner everything held here of ``partition``; answers the partition's
+    fingerprint at the hand-off, for ``Replica.drop_if_unchanged``."""
+    applied = replica.applied()  # taken before the entries: the data holds at least this
+    mine = replica.entries(partition)
+    theirs = yield AeEntries(partition)
+    _, pushing = diff(mine, theirs)
+    while pushing:
+        states, chunks, pushing = replica.export(pushing)
+        yield Replicate(None, states, chunks)
+    yield HandOff(partition, replica.id, replica.node_id, applied)
+    return reduce(xor, mine.values(), 0)
