@@ -71,6 +71,7 @@ class ReadResult(Located):
 class WriteResult(Located):
     token: Token
     version: Version | None
+    state: State  # the key's state right after this write, at the replica that took it
 
 
 class _NodeFailed(Exception):
@@ -90,16 +91,19 @@ class NetworkClient:
                  call_timeout: float = 10.0, read_wait: float = 2.0,
                  chunk_parallelism: int = 8, read_cache_ttl: float = 1.0,
                  chunk_cache_bytes: int = 64 * 2**20,
-                 new_write_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_write_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.view = view
         self.transport = transport
         self.tokens = TokenCodec(secret)
         self.call_timeout = call_timeout
         self.read_wait = read_wait
         self.new_write_id = new_write_id
+        self.clock, self.wall_clock = clock, wall_clock
         self._chunk_slots = asyncio.Semaphore(chunk_parallelism)
         self._down_until: dict[str, float] = {}
-        self.reads = ReadCache(read_cache_ttl)
+        self.reads = ReadCache(read_cache_ttl, clock=clock)
         self.chunks = ChunkCache(chunk_cache_bytes)
 
     # -- routing ----------------------------------------------------------------------
@@ -117,7 +121,7 @@ class NetworkClient:
             if pinned not in members:
                 raise WrongReplica(f"node {pinned!r} does not hold shard {shard}")
             return [pinned]
-        now = time.monotonic()
+        now = self.clock()
         ordered = preference(routing, members)
         return sorted(ordered, key=lambda n: self._down_until.get(n, 0) > now)
 
@@ -131,7 +135,7 @@ class NetworkClient:
                 raise _NodeFailed(f"node {node} does not own that partition") from exc
             raise _Rerouted from exc
         except Unreachable as exc:
-            self._down_until[node] = time.monotonic() + DOWN_FOR
+            self._down_until[node] = self.clock() + DOWN_FOR
             raise _NodeFailed(str(exc)) from exc
         self._down_until.pop(node, None)
         return result
@@ -211,7 +215,7 @@ class NetworkClient:
         self.reads.invalidate(key)
         state = decode_state(written.state)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
-                                                      deps_of(state)), version)
+                                                      deps_of(state)), version, state)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
         write_id = self.new_write_id()
@@ -224,14 +228,14 @@ class NetworkClient:
         self.reads.invalidate(key)
         written: Written
         written, node = await self._on_first(order, Delete(
-            key, time.time(), token.causal, token.context_for(key), token.needs(shard),
+            key, self.wall_clock(), token.causal, token.context_for(key), token.needs(shard),
             write_id))
         self.reads.invalidate(key)
         if written.state is None:
             raise NotFound(f"no object at {key!r}")
         state = decode_state(written.state)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
-                                                      deps_of(state)), None)
+                                                      deps_of(state)), None, state)
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
                              token: Token) -> Version:
@@ -262,7 +266,7 @@ class NetworkClient:
                     await emit(bytes(buf[:CHUNK_SIZE]))
                     del buf[:CHUNK_SIZE]
             if not chunks and len(buf) <= INLINE_MAX:
-                return Version(content_type, size, hasher.digest(), time.time(),
+                return Version(content_type, size, hasher.digest(), self.wall_clock(),
                                data=bytes(buf), deps=token.causal,
                                write_id=self.new_write_id())
             if buf:
@@ -271,7 +275,7 @@ class NetworkClient:
         finally:
             for task in writes:
                 task.cancel()
-        return Version(content_type, size, hasher.digest(), time.time(),
+        return Version(content_type, size, hasher.digest(), self.wall_clock(),
                        chunks=tuple(chunks), deps=token.causal, write_id=self.new_write_id())
 
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:

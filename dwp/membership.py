@@ -103,8 +103,8 @@ class Membership:
         prepared: list[str] = []
         try:
             for node in current:
+                prepared.append(node)  # a prepare whose answer was lost still counts
                 await self._ask(node, Prepare(target.to_json()))
-                prepared.append(node)
             if joining is not None:
                 await self.launcher.start(target, joining, initial=old)
                 await self._ask(joining, Prepare(target.to_json()))
@@ -146,11 +146,15 @@ class Membership:
         raise ChangeFailed(f"node {move.dest} could not copy its data: " + "; ".join(errors))
 
     async def _commit(self, target: View, current: list[str]) -> None:
-        """New owners first, so a node that refuses a write for a partition it gave up
-        points the client at owners that already took it."""
+        """A witness first: a node of both views, so that if any node committed, one of
+        the committed view's nodes did, and a coordinator that asks them all knows. Then
+        new owners, so a node that refuses a write for a partition it gave up points the
+        client at owners that already took it; then the rest."""
         members = list(target.members)
-        order = ([n for n in members if n not in current] + [n for n in current if n in members]
-                 + [n for n in current if n not in members])
+        staying = [n for n in current if n in members]
+        witness = max(staying, key=lambda n: _gain(self.client.view, target, n))
+        order = [witness] + [n for n in members if n not in current] + [
+            n for n in current if n != witness]
         for node in order:
             try:
                 await self._ask(node, Commit(target.to_json()))
@@ -197,32 +201,34 @@ class Membership:
         """Adopt the newest committed view any node holds; then roll each prepared
         proposal forward (some node committed it) or back (every node involved says it
         did not)."""
-        asked = list(self.client.view.members)
-        states = await self._states(asked)
-        pending = _pending(states)
-        extra = sorted({n for p in pending.values() for n in p.members} - set(asked))
-        states |= await self._states(extra)
-        pending = _pending(states)
-        best = max([self.client.view, *(View.from_json(s.view) for s in states.values() if s)],
-                   key=lambda v: v.epoch)
-        if best.epoch > self.client.view.epoch:
+        while True:
+            asked = list(self.client.view.members)  # a change is decided by these alone:
+            states = await self._states(asked)  # any commit reaches one of them first
+            best = max([self.client.view,
+                        *(View.from_json(s.view) for s in states.values() if s)],
+                       key=lambda v: v.epoch)
+            if best.epoch == self.client.view.epoch:
+                break
             for node in best.members:
                 if node not in states:
                     await self.launcher.start(best, node)
             self.client.adopt(best)
             self.launcher.record(best)
+        pending = _pending(states)
+        extra = sorted({n for p in pending.values() for n in p.members} - set(asked))
+        states |= await self._states(extra)
+        pending = _pending(states)
         for change, proposal in sorted(pending.items()):
             if proposal.change == best.change:
                 continue
-            silent = [n for n in {*asked, *proposal.members} if states.get(n) is None]
+            silent = [n for n in asked if states.get(n) is None]
             if silent:
                 raise ChangeFailed(
                     f"change {change} (epoch {proposal.epoch}) is prepared but node "
                     f"{', '.join(sorted(silent))} does not answer, so it can be neither "
                     "finished nor undone yet; try again when it is back")
             log.warning("rolling back change %s (epoch %d)", change, proposal.epoch)
-            for node in sorted({*asked, *proposal.members}):
-                await self._ask(node, Abort(change))
+            await self._abort(sorted({*asked, *proposal.members}), proposal, None)
             for node in proposal.members:
                 if node not in best.members and node not in asked:
                     await self.launcher.discard(proposal, node)
@@ -234,6 +240,13 @@ class Membership:
             except DwpError as exc:
                 log.warning("node %s is still behind epoch %d: %s", node, best.epoch, exc)
         return best
+
+
+def _gain(old: View, new: View, node: str) -> int:
+    """How many partitions a node of both views gains (negative: gives up) in ``new``."""
+    mine = new.partitions_of_shard(new.shard_of_node(node))
+    before = old.partitions_of_shard(old.shard_of_node(node))
+    return len(mine - before) - len(before - mine)
 
 
 def _pending(states: dict[str, ViewState | None]) -> dict[str, View]:

@@ -168,6 +168,7 @@ class Replica:
             if node not in self.view.members:
                 self.store.outbox_drop(node)
                 self.acked_seq.pop(node, None)
+                self._unflushed.discard(node)
         self._clear_pending()
 
     def _clear_pending(self) -> None:

@@ -1,0 +1,158 @@
+"""The invariants every simulated run must keep, checked on its history and final state:
+- no acknowledged write lost or changed, and nothing it superseded brought back (so no
+  acknowledged delete undone);
+- no read carrying a token answered "not found" for a key the token had seen, or a
+  state older than the one the token had seen;
+- after the heal, every shard's replicas hold the same data, every node is on the same
+  committed view with nothing prepared, no old owner still holds a partition, and every
+  client's token is satisfiable again;
+- no view that was never committed was served to a client or adopted by a node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dwp import clock
+from dwp.codec import State
+from dwp.errors import DwpError, NotFound
+from dwp.lineage import node_of
+from dwp.token import Token
+
+if TYPE_CHECKING:
+    from tests.simulation.run import Client
+    from tests.simulation.world import World
+
+
+@dataclass(frozen=True)
+class Ack:
+    """An acknowledged write (``body`` None: a delete) and the state it answered."""
+
+    client: str
+    key: str
+    body: bytes | None
+    state: State
+    write_id: str = ""
+
+
+@dataclass
+class History:
+    acks: list[Ack] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    def ack(self, ack: Ack) -> None:
+        self.acks.append(ack)
+        self._saw(ack.client, ack.key, ack.state.context)
+
+    def read(self, client: str, key: str, token: Token, state: State) -> None:
+        before = self.seen.get((client, key), {})
+        if not clock.descends(state.context, before):
+            self.violations.append(f"stale read: {client} read {key} as {state.context}, "
+                                   f"older than the {before} it had seen")
+        self._saw(client, key, state.context)
+
+    def not_found(self, client: str, key: str, token: Token, detail: str) -> None:
+        if self.seen.get((client, key)):
+            self.violations.append(f"{client} got 'not found' for {key}, which its token "
+                                   f"had seen as {self.seen[(client, key)]}: {detail}")
+
+    def _saw(self, client: str, key: str, context: dict[str, int]) -> None:
+        self.seen[(client, key)] = clock.join(self.seen.get((client, key), {}), context)
+
+
+def _final_states(world: World, out: list[str]) -> dict[str, State | None]:
+    """Each key's state on its owners, which must agree."""
+    view = world.recorded
+    keys = sorted({k for node in world.nodes.values()
+                   for k, _ in node.replica.store.scan("", "", 10_000)})
+    finals: dict[str, State | None] = {}
+    for key in keys:
+        owners = view.owners_of_partition(view.partition_of_key(key))
+        states = [world.nodes[n].replica.get(key) for n in owners if n in world.nodes]
+        if any(s != states[0] for s in states):
+            out.append(f"replicas of {key} disagree after the heal: {states}")
+        finals[key] = states[0] if states else None
+    return finals
+
+
+def _check_acks(world: World, history: History, finals: dict[str, State | None],
+                out: list[str]) -> None:
+    for ack in history.acks:
+        final = finals.get(ack.key)
+        mine = [s for s in ack.state.siblings
+                if ack.write_id and s.value.write_id == ack.write_id]
+        if ack.body is None:
+            mine = [s for s in ack.state.siblings if s.value.deleted]
+        for s in mine:
+            if final is None or not clock.covers(final.context, s.dot):
+                if s.dot.replica in world.wiped:
+                    continue  # acknowledged by a replica whose disk was then lost
+                out.append(f"lost: {ack.client}'s {'delete' if ack.body is None else 'write'}"
+                           f" of {ack.key} ({s.dot}) is gone")
+            elif ack.body is not None:
+                kept = [f for f in final.siblings if f.dot == s.dot]
+                if kept and kept[0].value.hash != s.value.hash:
+                    out.append(f"changed: {ack.key} {s.dot} holds other content")
+        if final is None:
+            continue
+        superseded = {s.dot for s in ack.state.siblings}
+        for s in final.siblings:
+            if clock.covers(ack.state.context, s.dot) and s.dot not in superseded:
+                out.append(f"resurrected: {ack.key} {s.dot} came back after "
+                           f"{ack.client}'s acknowledged write superseded it")
+
+
+def _check_views(world: World, out: list[str]) -> None:
+    views = {(n.replica.view.epoch, n.replica.view.change) for n in world.nodes.values()}
+    if len(views) != 1:
+        out.append(f"nodes ended on different views: {sorted(views)}")
+    for node_id, node in sorted(world.nodes.items()):
+        if node.replica.pending is not None:
+            out.append(f"{node_id} still has change {node.replica.pending.change} prepared")
+        if node.replica.held_unowned():
+            out.append(f"{node_id} still holds partitions {node.replica.held_unowned()} it "
+                       "handed off")
+    for epoch, change in sorted(views | world.adopted):
+        if (epoch, change) not in world.committed:
+            out.append(f"view epoch {epoch} ({change}) was used but never committed")
+
+
+def _check_convergence(world: World, out: list[str]) -> None:
+    view = world.recorded
+    for shard, members in sorted(view.shards.items()):
+        digests = {n: world.nodes[n].replica.digest() for n in members if n in world.nodes}
+        if len(set(digests.values())) > 1:
+            out.append(f"shard {shard} did not converge: {digests}")
+
+
+async def _check_tokens(world: World, history: History, clients: list[Client],
+                        out: list[str]) -> None:
+    for c in clients:
+        wiped = any(r in world.wiped for vv in c.token.causal.values() for r in vv)
+        for (name, key), seen in sorted(history.seen.items()):
+            if name != c.name:
+                continue
+            try:
+                result = await world.client.get(key, c.token)
+            except NotFound:
+                out.append(f"after the heal, {c.name} got 'not found' for {key}")
+                continue
+            except DwpError as exc:
+                if not wiped:
+                    out.append(f"after the heal, {c.name}'s token cannot read {key}: {exc}")
+                continue
+            if not clock.descends(result.state.context, seen) and not any(
+                    node_of(r) and r in world.wiped for r in seen):
+                out.append(f"after the heal, {c.name} read {key} older than it had seen")
+
+
+async def check(world: World, history: History, clients: list[Client]) -> list[str]:
+    out = list(history.violations)
+    finals = _final_states(world, out)
+    _check_acks(world, history, finals, out)
+    _check_views(world, out)
+    _check_convergence(world, out)
+    await _check_tokens(world, history, clients, out)
+    return out

@@ -1,0 +1,189 @@
+"""One seeded simulation: clients, view changes and faults on a small network, then a
+heal, a settling period and the invariant checks (``tests.simulation.checker``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from random import Random
+
+from dwp.errors import DwpError, NotFound
+from dwp.token import Token
+from tests.simulation.checker import Ack, History, check
+from tests.simulation.loop import VirtualLoop
+from tests.simulation.world import World
+
+KEYS = [f"site/k{i}" for i in range(12)]
+SETTLE_SECONDS = 30.0
+
+
+@dataclass
+class Scenario:
+    """Everything one seed decides up front (the rest comes from the same generator)."""
+
+    seed: int
+    nodes: int
+    changes: list[str]
+    clients: int = 3
+    ops: int = 20
+    faults: bool = True
+    kill_coordinator: float = 0.3  # chance that a change's coordinator dies mid-way
+
+    @classmethod
+    def of(cls, seed: int) -> Scenario:
+        rng = Random(seed * 7919)
+        nodes = rng.choice([4, 4, 5])
+        changes = rng.choice([["join"], ["join", "join"], ["leave"], ["join", "leave"],
+                              ["join", "join", "leave", "join"]])
+        return cls(seed, nodes, changes)
+
+
+@dataclass
+class Client:
+    name: str
+    rng: Random
+    token: Token = field(default_factory=Token)
+    count: int = 0
+
+
+async def _client(world: World, history: History, me: Client, ops: int,
+                  log: list[str]) -> None:
+    for _ in range(ops):
+        await asyncio.sleep(me.rng.uniform(0.0, 0.4))
+        key = me.rng.choice(KEYS)
+        kind = me.rng.choices(["put", "get", "delete", "blind"], [5, 4, 1, 1])[0]
+        client = world.client
+        try:
+            if kind == "get":
+                result = await client.get(key, me.token)
+                log.append(f"t={_now():.2f} {me.name} get {key} from {result.node}: "
+                           f"{result.state.context}")
+                history.read(me.name, key, me.token, result.state)
+                me.token = result.token
+                continue
+            if kind == "delete":
+                written = await client.delete(key, me.token)
+                log.append(f"t={_now():.2f} {me.name} delete {key} at {written.node}: "
+                           f"{written.state.context}")
+                history.ack(Ack(me.name, key, None, written.state))
+            else:
+                me.count += 1
+                size = 70_000 if me.rng.random() < 0.1 else 12
+                body = (f"{me.name}-{me.count}|".encode() * size)[:max(size, 12)]
+                token = me.token if kind == "put" else Token(me.token.causal)
+                written = await client.put(key, body, "text/plain", token)
+                log.append(f"t={_now():.2f} {me.name} {kind} {key} at {written.node}: "
+                           f"{written.state.context}")
+                history.ack(Ack(me.name, key, body, written.state,
+                                written.version.write_id if written.version else ""))
+            me.token = written.token
+        except NotFound as exc:
+            log.append(f"t={_now():.2f} {me.name} {kind} {key}: not found (need "
+                       f"{me.token.needs(client.shard_of_key(key))})")
+            if kind == "get":  # a delete of what is already deleted is "not found" too
+                history.not_found(me.name, key, me.token, str(exc))
+        except DwpError as exc:
+            log.append(f"t={_now():.2f} {me.name} {kind} {key}: {exc}")
+
+
+async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]) -> None:
+    hosts = iter(range(100, 200))
+    for change in scenario.changes:
+        await asyncio.sleep(rng.uniform(0.5, 3.0))
+        if change == "join":
+            work = world.membership.join(f"h{next(hosts)}")
+        else:
+            work = world.membership.leave(rng.choice(list(world.client.view.members)))
+        task = asyncio.ensure_future(work)
+        if rng.random() < scenario.kill_coordinator:
+            await asyncio.sleep(rng.uniform(0.0, 2.0))
+            if not task.done():
+                task.cancel()
+                log.append(f"t={_now():.2f} coordinator died during {change}")
+                world.restart_gateway()
+                await asyncio.sleep(rng.uniform(0.5, 2.0))
+                with contextlib.suppress(DwpError):
+                    await world.membership.recover()
+                continue
+        try:
+            view = await task
+            log.append(f"t={_now():.2f} {change} -> epoch {view.epoch}")
+        except DwpError as exc:
+            log.append(f"t={_now():.2f} {change} failed: {exc}")
+
+
+async def _nemesis(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
+    while not until.is_set():
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        nodes = sorted(world.stores)
+        event = rng.choice(["cut", "crash", "loss", "calm", "wipe"] if rng.random() < 0.05
+                           else ["cut", "crash", "loss", "calm"])
+        if event == "cut":
+            group = set(rng.sample(nodes, rng.randint(1, max(1, len(nodes) // 2))))
+            world.faults.cut = {frozenset((a, b)) for a in group for b in nodes if b not in group}
+        elif event == "crash":
+            victim = rng.choice(nodes)
+            world.crash(victim)
+            asyncio.get_running_loop().call_later(rng.uniform(0.3, 3.0), world.restart, victim)
+        elif event == "loss":
+            world.faults.loss = rng.uniform(0.0, 0.15)
+            world.faults.max_delay = rng.uniform(0.001, 0.2)
+        elif event == "wipe":
+            victim = rng.choice(nodes)
+            world.lose_disk(victim)
+        else:
+            world.faults.cut = set()
+            world.faults.loss = 0.0
+        log.append(f"t={_now():.2f} {event}")
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
+    rng = Random(scenario.seed)
+    world = World(scenario.seed, scenario.nodes, 2)
+    history = History()
+    done = asyncio.Event()
+    clients = [Client(f"c{i}", Random(rng.random())) for i in range(scenario.clients)]
+    nemesis = asyncio.ensure_future(_nemesis(world, Random(rng.random()), done, log)
+                                    if scenario.faults else asyncio.sleep(0))
+    await asyncio.gather(_changes(world, scenario, Random(rng.random()), log),
+                         *(_client(world, history, c, scenario.ops, log) for c in clients))
+    done.set()
+    await nemesis
+    world.heal()
+    log.append(f"t={_now():.2f} healed")
+    for _ in range(10):
+        try:
+            await world.membership.recover()
+            break
+        except DwpError as exc:
+            log.append(f"t={_now():.2f} recover: {exc}")
+            await asyncio.sleep(1.0)
+    await asyncio.sleep(SETTLE_SECONDS)
+    return await check(world, history, clients)
+
+
+def simulate(seed: int, verbose: bool = False) -> tuple[list[str], list[str]]:
+    """Run one seed; answers (violations, event log)."""
+    logging.getLogger("dwp").setLevel(logging.CRITICAL)
+    scenario = Scenario.of(seed)
+    log: list[str] = [f"scenario: {scenario}"]
+    loop = VirtualLoop()
+    try:
+        violations = loop.run_until_complete(_simulate(scenario, log))
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    return violations, log
+
+
+def replay_command(seed: int) -> str:
+    return f"python -m tests.simulation --seed {seed} -v"

@@ -1,0 +1,172 @@
+"""The simulated world: nodes, the network between them, and a launcher, all in one
+process on virtual time. The nodes run the real node loop (``dwp.node.Node``) over the
+real replica core and the in-memory store; the gateway side runs the real
+``NetworkClient`` and ``Membership``. Only the wires and the disks are simulated."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from random import Random
+from typing import Any
+
+from dwp.client import NetworkClient
+from dwp.membership import Membership
+from dwp.messages import Commit, Message
+from dwp.node import Node, NodeSettings
+from dwp.replica import Replica
+from dwp.storage import MemoryStore
+from dwp.transport import Unreachable
+from dwp.view import NodeSpec, View
+
+SECRET = "simulated-network-secret"
+SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
+                        hand_off_interval=0.5)
+
+
+@dataclass
+class Faults:
+    """What the wires do now: cut links, how often a message or its reply is lost, and
+    how long a message takes."""
+
+    cut: set[frozenset[str]] = field(default_factory=set)
+    loss: float = 0.0
+    max_delay: float = 0.01
+
+    def cuts(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) in self.cut
+
+
+class SimTransport:
+    """Messages between simulated processes: delayed, lost or cut as ``Faults`` says.
+    A lost reply means the operation ran but its sender never heard back."""
+
+    def __init__(self, world: World, sender: str) -> None:
+        self.world = world
+        self.sender = sender
+
+    async def call(self, node: str, message: Message, timeout: float) -> Any:
+        world, faults = self.world, self.world.faults
+        if isinstance(message, Commit):
+            world.committed.add(_view_id(View.from_json(message.view)))
+        await asyncio.sleep(world.rng.uniform(0, faults.max_delay))
+        target = world.nodes.get(node)
+        if target is None or faults.cuts(self.sender, node) or world.rng.random() < faults.loss:
+            await asyncio.sleep(timeout)
+            raise Unreachable(f"{self.sender} -> {node}: no answer")
+        try:
+            reply = await asyncio.wait_for(target.handle(self.sender, message), timeout)
+        except TimeoutError as exc:
+            raise Unreachable(f"{self.sender} -> {node}: timed out") from exc
+        if world.nodes.get(node) is not target or world.rng.random() < faults.loss:
+            raise Unreachable(f"{self.sender} -> {node}: the reply was lost")
+        await asyncio.sleep(world.rng.uniform(0, faults.max_delay))
+        return reply
+
+
+def _view_id(view: View) -> tuple[int, str]:
+    return view.epoch, view.change
+
+
+class World:
+    def __init__(self, seed: int, nodes: int, replicas: int, partitions: int = 16) -> None:
+        self.rng = Random(seed)
+        self.faults = Faults()
+        self.stores: dict[str, MemoryStore] = {}
+        self.nodes: dict[str, Node] = {}
+        self.incarnations = itertools.count(1)
+        self.ids = itertools.count(1)
+        specs = [NodeSpec(f"n{i}", f"h{i}") for i in range(1, nodes + 1)]
+        self.recorded = View.create("sim", specs, replicas, partitions, network_id="sim")
+        self.committed: set[tuple[int, str]] = {_view_id(self.recorded)}
+        self.adopted: set[tuple[int, str]] = set()
+        self.wiped: set[str] = set()  # replica ids whose disk was lost
+        for spec in specs:
+            self.start(spec.id, self.recorded)
+        self.client = self.new_client()
+        self.membership = Membership(self.client, SimLauncher(self),
+                                     new_change_id=lambda: f"c{next(self.ids)}",
+                                     drain_poll=0.2)
+
+    def new_client(self) -> NetworkClient:
+        """A gateway's client, as a restarted gateway builds it from the recorded view."""
+        loop = asyncio.get_event_loop()
+        client = NetworkClient(self.recorded, SimTransport(self, "gateway"), SECRET,
+                               call_timeout=2.0, read_wait=0.5, read_cache_ttl=0.0,
+                               new_write_id=lambda: f"w{next(self.ids)}",
+                               clock=loop.time, wall_clock=loop.time)
+        adopt = client.adopt
+
+        def adopt_and_note(view: View) -> bool:
+            self.adopted.add(_view_id(view))
+            return adopt(view)
+        client.adopt = adopt_and_note  # type: ignore[method-assign]
+        return client
+
+    def restart_gateway(self) -> None:
+        self.client = self.new_client()
+        self.membership = Membership(self.client, SimLauncher(self),
+                                     new_change_id=lambda: f"c{next(self.ids)}",
+                                     drain_poll=0.2)
+
+    # -- processes ----------------------------------------------------------------------
+
+    def start(self, node_id: str, view: View) -> Node:
+        store = self.stores.setdefault(node_id, MemoryStore())
+        replica = Replica(node_id, view, store, lambda: f"i{next(self.incarnations)}")
+        node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline)
+        node.start()
+        self.nodes[node_id] = node
+        return node
+
+    def crash(self, node_id: str) -> None:
+        node = self.nodes.pop(node_id, None)
+        if node is not None:
+            node.stop()
+
+    def restart(self, node_id: str) -> None:
+        if node_id not in self.nodes and node_id in self.stores:
+            self.start(node_id, self.recorded)
+
+    def lose_disk(self, node_id: str) -> None:
+        """The node dies and comes back on an empty store (a new incarnation)."""
+        if node_id not in self.stores:
+            return
+        self.crash(node_id)
+        old = self.stores.pop(node_id)
+        replica_id = old.meta.get("replica_id")
+        if replica_id:
+            self.wiped.add(replica_id)
+        self.start(node_id, self.recorded)
+
+    def heal(self) -> None:
+        self.faults = Faults()
+        for node_id in sorted(self.stores):
+            self.restart(node_id)
+
+
+async def _inline(fn: Any) -> Any:
+    return fn()
+
+
+class SimLauncher:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def local_host(self) -> str:
+        return "h0"
+
+    async def start(self, view: View, node_id: str, initial: View | None = None) -> None:
+        if node_id not in self.world.nodes:
+            self.world.start(node_id, initial or view)
+
+    async def stop(self, node_id: str) -> None:
+        self.world.crash(node_id)
+
+    async def discard(self, view: View, node_id: str) -> None:
+        self.world.crash(node_id)
+        self.world.stores.pop(node_id, None)
+
+    def record(self, view: View) -> None:
+        self.world.recorded = view
