@@ -74,9 +74,8 @@ class Membership:
             target = self._plan(lambda v: plan_leave(v, node_id))
             gone = frozenset({node_id}) if force else frozenset()
             view = await self._change(target, unavailable=gone)
-            if not force:
-                await self._drain(node_id)
-            await self.launcher.stop(node_id)
+            if force or await self._drain(node_id):
+                await self.launcher.stop(node_id)
             return view
 
     async def recover(self) -> View:
@@ -173,17 +172,19 @@ class Membership:
         if joining is not None:
             await self.launcher.discard(target, joining)
 
-    async def _drain(self, node_id: str) -> None:
-        """Wait (bounded) until a leaving node has handed off everything it held."""
+    async def _drain(self, node_id: str) -> bool:
+        """Wait (bounded) until a leaving node has handed off everything it held; False
+        if it still holds some (it must keep running until it has handed it off)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
         while loop.time() < deadline:
             info = await self.client.node_info(node_id)
-            if info is None or (not info["held"] and not any(info["outbox"].values())):
-                return
+            if info is not None and not info["held"] and not any(info["outbox"].values()):
+                return True
             await asyncio.sleep(self.drain_poll)
-        log.warning("node %s still held data after %.0fs; it keeps handing it off while "
-                    "it runs", node_id, DRAIN_TIMEOUT)
+        log.warning("node %s still held data after %.0fs; it keeps running and handing it "
+                    "off", node_id, DRAIN_TIMEOUT)
+        return False
 
     # -- recovery ---------------------------------------------------------------------
 

@@ -76,9 +76,12 @@ class Replica:
                                   f"{View.from_json(stored).id}), not of {view.id}")
             if store.meta_get("replica_id") is None:
                 self._create(view, new_incarnation())
-            if stored is None or View.from_json(stored).epoch < view.epoch:
+            if stored is None:
                 store.meta_set("view", view.to_json())
         self.reload()
+        if view.epoch > self.view.epoch:  # committed while this replica was down
+            with self.transaction():
+                self.commit(view)
 
     def _create(self, view: View, incarnation: str) -> None:
         """A new store. In a network that never changed, every replica starts empty, so
@@ -104,6 +107,7 @@ class Replica:
         self.acked_seq: dict[str, int] = {}
         self._unflushed: set[str] = set()
         self.lineage = Lineage.from_json(self.store.meta_get("lineage"))
+        self.to_hand_off: set[int] = set(json.loads(self.store.meta_get("hand_off") or "[]"))
         self._lineage_dirty = False
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
@@ -187,7 +191,9 @@ class Replica:
         if self.pending is not None and self.pending.epoch <= view.epoch:
             self._clear_pending()
         old = self.view
+        gave_up = self.owned
         self._use(view)
+        self._set_hand_off(self.to_hand_off | (gave_up - self.owned))
         for p in self.owned:
             gone = set(old.owners_of_partition(p)) - self.shard_nodes
             self.lineage.add_holders([p], gone, self.seen)
@@ -209,10 +215,17 @@ class Replica:
     # -- hand-off: an old owner gives up a partition only once its new owners hold it --
 
     def held_unowned(self) -> list[int]:
-        """Partitions with data here that this replica's shard no longer owns (nor will
-        own once the prepared proposal commits)."""
-        return sorted(p for p, v in self.phash.items()
-                      if v and p not in self.owned and p not in self._owned_next())
+        """Partitions this replica must still hand off: those it gave up in a committed
+        change (even empty ones: the hand-off is what lets new owners vouch for its
+        writes), and any with data here that its shard does not own (nor will once the
+        prepared proposal commits)."""
+        held = {p for p, v in self.phash.items() if v} | self.to_hand_off
+        return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
+
+    def _set_hand_off(self, partitions: set[int]) -> None:
+        if partitions != self.to_hand_off:
+            self.to_hand_off = partitions
+            self.store.meta_set("hand_off", json.dumps(sorted(partitions)))
 
     def _owned_next(self) -> frozenset[int]:
         target = self.pending
@@ -229,6 +242,7 @@ class Replica:
         self.store.drop_partition(partition)
         self.phash.pop(partition, None)
         self._dirty.add(partition)
+        self._set_hand_off(self.to_hand_off - {partition})
         return True
 
     def seal(self, partition: int, replica: str, node: str, applied: dict[str, int]) -> None:

@@ -141,11 +141,25 @@ async def _check_tokens(world: World, history: History, clients: list[Client],
                 continue
             except DwpError as exc:
                 if not wiped:
-                    out.append(f"after the heal, {c.name}'s token cannot read {key}: {exc}")
+                    out.append(f"after the heal, {c.name}'s token cannot read {key}: {exc}"
+                               + _why_stale(world, key, c.token))
                 continue
             if not clock.descends(result.state.context, seen) and not any(
                     node_of(r) and r in world.wiped for r in seen):
                 out.append(f"after the heal, {c.name} read {key} older than it had seen")
+
+
+def _why_stale(world: World, key: str, token: Token) -> str:
+    view = world.client.view
+    p = view.partition_of_key(key)
+    need = token.needs(view.shard_of_partition(p))
+    lines = [f" (partition {p}, need {need})"]
+    for n in view.owners_of_partition(p):
+        r = world.nodes[n].replica
+        lineage = r.lineage.part([p])
+        lines.append(f"  {n}: applied {r.applied()} holders {lineage.holders} claims "
+                     f"{lineage.claims} sealed {lineage.sealed} known {lineage.known}")
+    return "\n".join(lines)
 
 
 async def check(world: World, history: History, clients: list[Client]) -> list[str]:

@@ -162,7 +162,9 @@ class SimLauncher:
             self.world.start(node_id, initial or view)
 
     async def stop(self, node_id: str) -> None:
+        """A node that left: its process ends for good."""
         self.world.crash(node_id)
+        self.world.stores.pop(node_id, None)
 
     async def discard(self, view: View, node_id: str) -> None:
         self.world.crash(node_id)
