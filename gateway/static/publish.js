@@ -80,7 +80,9 @@ document.addEventListener("DOMContentLoaded", () => {
           failed++; note(`${key}: over the upload limit of ${maxUpload} bytes`, "failed");
           continue;
         }
-        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file,
+        // Sent without the browser's own guess of its type: the gateway decides the type
+        // from the key, as it does for every other way of publishing.
+        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file.slice(0, file.size, ""),
                                  (n) => { loaded.set(file, n); update(); });
         loaded.set(file, file.size); update();
         if (reply.ok) { done++; note(key, "ok"); } else { failed++; note(`${key}: ${reason(reply)}`, "failed"); }
