@@ -14,6 +14,7 @@ from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.networks import Network
+from gateway.paths import PathCheck
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 # Any route can meet these: bad input (a key, a token, a parameter), an unknown network
@@ -47,6 +48,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.mount("/static", StaticFiles(packages=[("gateway", "static")]), name="static")
     if settings.fault_injection:
         app.include_router(network.faults_router)
+    app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
