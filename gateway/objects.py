@@ -120,8 +120,7 @@ def sibling_list(key: str, result: ReadResult) -> SiblingList:
 
 
 @get_and_head(router, "/objects/{key:path}", responses={
-    **ERRORS, 200: {"content": {"application/octet-stream": {}, "application/json": {
-        "schema": SiblingList.model_json_schema()}}},
+    **ERRORS, 200: {"model": SiblingList, "content": {"application/octet-stream": {}}},
     206: {"description": "The single byte range the Range header asked for"},
     304: {"description": "Not modified: If-None-Match matched the ETag"},
     416: {"description": "The Range starts past the end of the object"}})
