@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from gateway.content_types import guess
 from tests.conftest import Net
 from tests.test_ui_browser import CHROMIUM, Failures, browser, page, publish, unique
 
@@ -106,6 +107,7 @@ def test_folder_upload_types_files_as_the_cli_does_and_skips_unchanged(
     (folder / "index.html").write_text("<h1>v1</h1>")
     (folder / "notes.md").write_text("# notes")
     (folder / "data.unknownext").write_bytes(b"\x00\x01")
+    (folder / "feed.xml").write_text("<feed/>")  # Chromium's own table says text/xml
 
     def upload() -> str:
         page.goto(net.url + "/ui/publish")
@@ -115,18 +117,19 @@ def test_folder_upload_types_files_as_the_cli_does_and_skips_unchanged(
         page.wait_for_selector("#status[data-done=ok]")
         return page.text_content("#status")
 
-    assert "Published 4 files" in upload()
+    assert "Published 5 files" in upload()
     with httpx.Client(base_url=net.url) as h:
         context = h.get(f"/api/v1/objects/{site}/index.html").headers["x-dwp-context"]
         listed = h.get("/api/v1/objects", params={"prefix": site + "/"},
                        headers={"X-DWP-Context": context}).json()["objects"]
-    assert {o["key"].split("/", 1)[1]: o["content_type"] for o in listed} == {
-        "changelog.html.gz": "application/gzip", "index.html": "text/html",
-        "notes.md": "text/markdown", "data.unknownext": "application/octet-stream"}
+    types = {o["key"].split("/", 1)[1]: o["content_type"] for o in listed}
+    assert types == {name: guess(f"{site}/{name}") for name in types} and len(types) == 5
+    assert types["changelog.html.gz"] == "application/gzip"
+    assert types["data.unknownext"] == "application/octet-stream"
     written = {o["key"]: o["mtime"] for o in listed}
 
     (folder / "index.html").write_text("<h1>v2</h1>")
-    assert "Published 1 file to " + site + ", 3 unchanged" in upload()
+    assert "Published 1 file to " + site + ", 4 unchanged" in upload()
     with httpx.Client(base_url=net.url) as h:
         assert h.get(f"/sites/{site}/index.html").text == "<h1>v2</h1>"
         listed = h.get("/api/v1/objects", params={"prefix": site + "/"}).json()["objects"]
