@@ -126,7 +126,6 @@ class Gateway:
                 if status >= 400:
                     await response.aread()
                 if not _from_dwp(response):
-                    await response.aread()
                     raise self._not_dwp(response)
                 if status >= 400 and status not in accept:
                     if status == 503 and replayable and attempt < RETRIES:

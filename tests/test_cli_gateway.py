@@ -20,6 +20,20 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Keep the CLI's stderr, which the test reads, free of the server's log."""
 
+    def do_PUT(self) -> None:
+        """Refuse with an HTML page, as web servers do, after reading the body: closing
+        with an unread body resets the connection, and the client may then see the reset
+        instead of the answer."""
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            while size := int(self.rfile.readline().split(b";")[0] or b"0", 16):
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+        else:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_error(405)
+
+    do_DELETE = do_PUT
+
 
 @contextlib.contextmanager
 def plain_web_server(root: Path) -> Iterator[str]:
