@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def config_dir() -> Path:
@@ -23,7 +25,21 @@ def _contexts_file() -> Path:
 
 
 def _normal(url: str) -> str:
-    return url.rstrip("/")
+    """One spelling per gateway: ``localhost`` is the loopback address the gateway binds
+    (``dwp up`` records ``127.0.0.1``), the host is lower case, a default port is dropped."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return url.rstrip("/")
+    if host == "localhost":
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def _read(path: Path) -> dict[str, str]:

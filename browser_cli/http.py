@@ -14,6 +14,7 @@ import httpx
 import typer
 
 from browser_cli.config import context_for, record_context, token_for
+from dwp.keys import InvalidKey, validate_key
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"
@@ -33,7 +34,16 @@ class CliError(Exception):
 
 
 def object_path(key: str) -> str:
-    """The object API path of ``key``, each segment percent-encoded (keys may be unicode)."""
+    """The object API path of ``key``, each segment percent-encoded (keys may be unicode).
+
+    The key is checked by the gateway's own rules first: an HTTP client resolves ``.`` and
+    ``..`` segments in a URL path, so ``a/../b`` would silently become ``b``. Refusing them
+    here is what makes every key reach the gateway verbatim.
+    """
+    try:
+        validate_key(key)
+    except InvalidKey as exc:
+        raise CliError(f"invalid key {key!r}: {exc}", EXIT_USAGE) from exc
     return "/api/v1/objects/" + quote(key, safe="/")
 
 
@@ -113,8 +123,11 @@ class Gateway:
                 raise self._transport_error(exc) from exc
             try:
                 status = response.status_code
-                if status >= 400 and status not in accept:
+                if status >= 400:
                     await response.aread()
+                if not _from_dwp(response):
+                    raise self._not_dwp(response)
+                if status >= 400 and status not in accept:
                     if status == 503 and replayable and attempt < RETRIES:
                         attempt += 1
                         await asyncio.sleep(_retry_after(response))
@@ -164,6 +177,11 @@ class Gateway:
         return CliError(f"the gateway at {self.url} failed mid-request "
                         f"({type(exc).__name__}: {exc or 'no detail'})")
 
+    def _not_dwp(self, response: httpx.Response) -> CliError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return CliError(f"{self.url} is not a dwp gateway (it answered {response.status_code} "
+                        f"{response.reason_phrase}, {kind}): check --gateway or DWP_GATEWAY")
+
     def _status_error(self, response: httpx.Response) -> CliError:
         status = response.status_code
         detail = _detail(response)
@@ -180,6 +198,18 @@ class Gateway:
         if status == 413:
             return CliError(f"too large: {detail}", status=413)
         return CliError(f"the gateway answered {status}: {detail}", status=status)
+
+
+def _from_dwp(response: httpx.Response) -> bool:
+    """Whether a dwp gateway sent this: an object's bytes say where they were served, an
+    API answer is JSON, and an error is JSON naming the error (read errors first)."""
+    if response.status_code >= 400:
+        try:
+            return isinstance(response.json(), dict) and "error" in response.json()
+        except ValueError:
+            return False
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return "x-dwp-node" in response.headers or kind == "application/json"
 
 
 def _error_name(response: httpx.Response) -> str:

@@ -13,18 +13,25 @@ class InvalidKey(ValueError):
     """A key broke one of the rules; the message says which."""
 
 
+def check_characters(text: str) -> str:
+    """The character rules alone, for a key or a whole URL path that holds one: UTF-8
+    (a lone surrogate stands for an undecodable byte) and no control characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidKey("the key is not valid UTF-8") from exc
+    for ch in text:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise InvalidKey(f"the key contains the control character U+{ord(ch):04X}")
+    return text
+
+
 def validate_key(key: str) -> str:
     if not key:
         raise InvalidKey("the key is empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise InvalidKey(f"the key is longer than {MAX_KEY_BYTES} bytes")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidKey("the key is not valid UTF-8") from exc
-    for ch in key:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            raise InvalidKey(f"the key contains the control character U+{ord(ch):04X}")
+    check_characters(key)
     for segment in key.split("/"):
         if segment == "":
             raise InvalidKey("the key has an empty path segment (leading, trailing or '//')")

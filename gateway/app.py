@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from gateway import errors, network, objects, sites, ui, ui_forms
+from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.networks import Network
+from gateway.paths import PathCheck
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 # Any route can meet these: bad input (a key, a token, a parameter), an unknown network
@@ -34,6 +35,7 @@ class GatewaySettings:
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
     """The app over one or more networks (the first is the default)."""
     app = FastAPI(title="dwp gateway", version="1", responses=COMMON_ERRORS,
+                  docs_url=None, redoc_url=None,
                   description="Distributed Web Pages: browse and publish pages stored on "
                               "a network of trusted peers.")
     app.state.networks = {n.name: n for n in networks}
@@ -44,9 +46,12 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.include_router(sites.router)
     app.include_router(ui.router)
     app.include_router(ui_forms.router)
+    app.include_router(uploads.router)
+    docs.install(app)
     app.mount("/static", StaticFiles(packages=[("gateway", "static")]), name="static")
     if settings.fault_injection:
         app.include_router(network.faults_router)
+    app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app

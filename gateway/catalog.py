@@ -52,6 +52,12 @@ async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES) -> 
     return found
 
 
+async def nonempty(client: NetworkClient, prefixes: list[str], token: Token) -> list[str]:
+    """The folders (prefixes ending in '/') that hold at least one live key: the ones a
+    link can point to without landing on another 404."""
+    return [p for p in prefixes if (await client.list(p, 1, "", token))[0]]
+
+
 async def walk(client: NetworkClient, prefix: str, cap: int, token: Token
                ) -> tuple[list[ListEntry], bool]:
     """Every live key under ``prefix`` up to ``cap``, and whether more were left."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ErrorBody(BaseModel):
@@ -46,6 +46,22 @@ class SiblingList(BaseModel):
     key: str
     siblings: list[SiblingInfo]
     deleted: int
+
+
+class LocalFile(BaseModel):
+    """A file the browser is about to upload, with its SHA-256 (what browsers compute)."""
+
+    key: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+
+
+class UploadPlan(BaseModel):
+    files: list[LocalFile] = Field(max_length=1000)
+
+
+class Unchanged(BaseModel):
+    unchanged: list[str]
 
 
 class ZipReply(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
@@ -15,6 +14,7 @@ from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token, TokenError
 from gateway.auth import COOKIE, require_token
+from gateway.content_types import content_type_for
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
 from gateway.networks import client_of
@@ -53,14 +53,6 @@ def remember_context(request: Request, response: Response, token: Token) -> Resp
 
 def pinned_of(request: Request) -> str | None:
     return request.headers.get("x-dwp-replica") or None
-
-
-def content_type_for(key: str, given: str | None) -> str:
-    if given:
-        if len(given) > 255 or any(ord(c) < 0x20 for c in given):
-            raise ApiError(400, "bad request", "the Content-Type header is not acceptable")
-        return given
-    return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 async def limited_body(request: Request) -> AsyncIterator[bytes]:
@@ -128,8 +120,7 @@ def sibling_list(key: str, result: ReadResult) -> SiblingList:
 
 
 @get_and_head(router, "/objects/{key:path}", responses={
-    **ERRORS, 200: {"content": {"application/octet-stream": {}, "application/json": {
-        "schema": SiblingList.model_json_schema()}}},
+    **ERRORS, 200: {"model": SiblingList, "content": {"application/octet-stream": {}}},
     206: {"description": "The single byte range the Range header asked for"},
     304: {"description": "Not modified: If-None-Match matched the ETag"},
     416: {"description": "The Range starts past the end of the object"}})

@@ -56,13 +56,12 @@ def page(request: Request, key: str, result: ReadResult, download: bool) -> Resp
                             siblings=len(result.versions), csp=SITE_CSP)
 
 
-def not_found(request: Request, key: str) -> Response:
+async def not_found(request: Request, key: str) -> Response:
     site, _, path = key.partition("/")
-    parents = []
     parts = path.rstrip("/").split("/")[:-1] if path else []
-    for i in range(len(parts) + 1):
-        prefix = "/".join([site, *parts[:i]]) + "/"
-        parents.append((prefix, site_url(prefix)))
+    prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
+    existing = await catalog.nonempty(client_of(request), prefixes, token_of(request))
+    parents = [(prefix, site_url(prefix)) for prefix in existing]
     return render("site_404.html", 404, csp=SITE_CSP, key=key, site=site, parents=parents,
                   ui_url="/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
 
@@ -93,7 +92,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False) 
             return page(request, key + "index.html", index, download)
         listing = await catalog.directory(client_of(request), key, token_of(request))
         if not listing.entries:
-            return not_found(request, key)
+            return await not_found(request, key)
         return render("listing.html", csp=SITE_CSP, listing=listing, key=key,
                       up=site_url(key.rstrip("/").rsplit("/", 1)[0] + "/") if path else None)
     validate_key(key)
@@ -103,4 +102,4 @@ async def serve(site: str, path: str, request: Request, download: bool = False) 
     below, _ = await client_of(request).list(key + "/", 1)
     if below:
         return moved(request, site_url(key) + "/")
-    return not_found(request, key)
+    return await not_found(request, key)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import mimetypes
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
-from gateway import catalog
+from gateway import catalog, content_types
 from gateway.auth import COOKIE
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of, selected_name
@@ -156,7 +155,8 @@ async def edit(key: str, request: Request) -> Response:
     client = client_of(request)
     version = result.winner if result else None
     if version is None:
-        guessed = mimetypes.guess_type(key)[0] or "text/plain"
+        guessed = content_types.guess(key)
+        guessed = "text/plain" if guessed == content_types.UNKNOWN else guessed
         return ui(request, "edit.html", key=key, text="", content_type=guessed,
                   context=client.tokens.encode(result.token) if result else "",
                   eol="lf", is_new=True, siblings=0, q=quoted)

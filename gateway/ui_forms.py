@@ -20,6 +20,7 @@ from dwp.errors import ChangeFailed, NotFound
 from dwp.keys import validate_key, validate_prefix
 from gateway import network, zipsite
 from gateway.auth import COOKIE, require_token
+from gateway.content_types import content_type_for
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import client_of, secret_of
@@ -81,9 +82,7 @@ async def save(key: str, request: Request) -> Response:
     text = field(form, "content")
     if form.get("eol", "lf") == "lf":
         text = text.replace("\r\n", "\n")
-    content_type = form.get("content_type") or "text/plain"
-    if len(content_type) > 255 or any(ord(c) < 0x20 for c in content_type):
-        raise ApiError(400, "bad request", "the content type is not acceptable")
+    content_type = content_type_for(key, form.get("content_type"))
     token = client.tokens.decode(form.get("context"))
     result = await client.put(key, text.encode("utf-8"), content_type, token)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),

@@ -8,13 +8,13 @@ macOS resource forks (``__MACOSX/``) are skipped.
 
 from __future__ import annotations
 
-import mimetypes
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 
 from dwp.keys import InvalidKey, validate_key
+from gateway import content_types
 
 READ_SIZE = 1 << 20
 
@@ -59,8 +59,7 @@ def plan(archive: zipfile.ZipFile, base: str, max_total: int) -> list[Member]:
             key = validate_key(base + name)
         except InvalidKey as exc:
             raise BadZip(f"zip member {info.filename!r}: {exc}") from exc
-        guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        members.append(Member(info, key, guessed))
+        members.append(Member(info, key, content_types.guess(key)))
     return members
 
 

@@ -17,6 +17,7 @@ import pytest
 import ray
 import uvicorn
 from ray.cluster_utils import Cluster
+from typer.testing import CliRunner, Result
 
 from dwp.actor import actor_name
 from dwp.client import NetworkClient
@@ -183,3 +184,20 @@ def healed(net: Net) -> Iterator[Net]:
         h.delete("/api/v1/faults", headers=net.auth)
 
 
+
+
+@pytest.fixture
+def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """The ``dwp`` command, in process, against the session's network, with the token
+    recorded as ``dwp up`` records it and a config dir of the test's own."""
+    from browser_cli import config
+    from browser_cli.main import app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DWP_GATEWAY", net.url)
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    config.record_token(net.url, net.token)
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), input=input)
+    return invoke

@@ -11,25 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from browser_cli import config
-from browser_cli.main import app
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
 from tests.conftest import Net, eventually, free_port
-
-
-@pytest.fixture
-def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("DWP_GATEWAY", net.url)
-    monkeypatch.delenv("DWP_TOKEN", raising=False)
-    config.record_token(net.url, net.token)  # as `dwp up` records it
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, list(args), input=input)
-    return invoke
 
 
 def unique(prefix: str) -> str:

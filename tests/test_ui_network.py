@@ -72,7 +72,8 @@ def test_add_then_remove_a_node_through_the_forms(pair: Pair) -> None:
     before = pair.node_ids(pair.a)
     with pair.ui() as h:
         page = h.get("/").text
-        assert "Add node" in page and "Remove dead node" in page
+        assert "Add node" in page and ">Remove</button>" in page
+        assert "Remove dead node" not in page, "every node is up: none is dead"
         r = h.post("/ui/network/add", data={"host": ""})
         assert r.status_code == 303, r.text
         added = pair.node_ids(pair.a) - before
@@ -99,6 +100,8 @@ def test_remove_dead_node_with_force(pair: Pair) -> None:
         with pair.api(pair.a) as api:
             eventually(lambda: any(n["id"] == node and n["status"] == "down"
                                    for n in api.get("/api/v1/network").json()["nodes"]), 60)
+        page = h.get("/").text
+        assert page.count("Remove dead node") == 1 and f"Remove node {node} as dead?" in page
         r = h.post(f"/ui/network/remove/{node}", data={"force": "0"}, headers=HTML)
         assert r.status_code == 409 and f"removing node {node} failed" in r.text
         assert "unreachable" in r.text and "force" in r.text

@@ -1,8 +1,40 @@
 // Publish: upload files or a folder through the object API (PUT per file, four at a
-// time) or a zip through /ui/zip, with one progress bar over all bytes.
+// time) or a zip through /ui/zip, with one progress bar over all bytes. Files already
+// stored with the same content are skipped, as `dwp publish` skips them.
 "use strict";
 
 const PARALLEL = 4;
+const HASH_MAX = 64 * 1024 * 1024; // larger files are uploaded without asking
+const BATCH = 1000; // files per /ui/unchanged request
+
+function hex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The keys whose stored content equals the local file: the browser hashes with SHA-256
+// (Web Crypto, only in a secure context such as 127.0.0.1) and the gateway compares.
+async function alreadyStored(entries) {
+  if (!globalThis.crypto || !crypto.subtle) return new Set();
+  const found = new Set();
+  const candidates = entries.filter(({ file }) => file.size <= HASH_MAX);
+  for (let i = 0; i < candidates.length; i += BATCH) {
+    const files = [];
+    for (const { key, file } of candidates.slice(i, i + BATCH)) {
+      const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+      files.push({ key, size: file.size, sha256: hex(digest) });
+    }
+    try {
+      const reply = await fetch("/ui/unchanged", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ files }) });
+      if (!reply.ok) return found; // cannot tell: upload the rest
+      (await reply.json()).unchanged.forEach((k) => found.add(k));
+    } catch {
+      return found;
+    }
+  }
+  return found;
+}
 
 function keyPath(key) {
   return key.split("/").map(encodeURIComponent).join("/");
@@ -60,7 +92,11 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!site) { status.textContent = "Name the site first."; return; }
     if (!files.length && !zip) { status.textContent = "Choose a folder, files or a zip."; return; }
 
-    const total = files.reduce((n, f) => n + f.size, 0) + (zip ? zip.size : 0);
+    status.textContent = "Comparing with what is stored…";
+    const entries = files.map((file) => ({ key: base + relativeName(file), file }));
+    const stored = await alreadyStored(entries);
+    const todo = entries.filter(({ key }) => !stored.has(key));
+    const total = todo.reduce((n, e) => n + e.file.size, 0) + (zip ? zip.size : 0);
     const loaded = new Map();
     const update = () => {
       const sum = [...loaded.values()].reduce((a, b) => a + b, 0);
@@ -71,23 +107,24 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     let done = 0, failed = 0;
 
-    const queue = files.slice();
+    const queue = todo.slice();
     async function worker() {
       while (queue.length) {
-        const file = queue.shift();
-        const key = base + relativeName(file);
+        const { key, file } = queue.shift();
         if (file.size > maxUpload) {
           failed++; note(`${key}: over the upload limit of ${maxUpload} bytes`, "failed");
           continue;
         }
-        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file,
+        // Sent without the browser's own guess of its type: the gateway decides the type
+        // from the key, as it does for every other way of publishing.
+        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file.slice(0, file.size, ""),
                                  (n) => { loaded.set(file, n); update(); });
         loaded.set(file, file.size); update();
         if (reply.ok) { done++; note(key, "ok"); } else { failed++; note(`${key}: ${reason(reply)}`, "failed"); }
-        status.textContent = `Uploading… ${done + failed} of ${files.length} files`;
+        status.textContent = `Uploading… ${done + failed} of ${todo.length} files`;
       }
     }
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
 
     if (zip) {
       status.textContent = "Uploading and unpacking the zip…";
@@ -104,9 +141,10 @@ document.addEventListener("DOMContentLoaded", () => {
     bar.value = 1;
     button.disabled = false;
     status.replaceChildren();
-    status.append(`Published ${done} file${done === 1 ? "" : "s"} to ${site}` +
+    const same = stored.size ? `, ${stored.size} unchanged` : "";
+    status.append(`Published ${done} file${done === 1 ? "" : "s"} to ${site}${same}` +
                   (failed ? `; ${failed} failed (see below).` : ". "));
-    if (done) {
+    if (done || stored.size) {
       const browse = document.createElement("a");
       browse.href = "/ui/browse/" + keyPath(base);
       browse.textContent = "Browse them";

@@ -1,0 +1,93 @@
+"""Which gateway the CLI talks to: a server that is not dwp gets one clear line, and the
+two usual spellings of the local gateway find the token ``dwp up`` recorded."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browser_cli import config
+from tests.conftest import Net
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the CLI's stderr, which the test reads, free of the server's log."""
+
+    def do_PUT(self) -> None:
+        """Refuse with an HTML page, as web servers do, after reading the body: closing
+        with an unread body resets the connection, and the client may then see the reset
+        instead of the answer."""
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            while size := int(self.rfile.readline().split(b";")[0] or b"0", 16):
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+        else:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_error(405)
+
+    do_DELETE = do_PUT
+
+
+@contextlib.contextmanager
+def plain_web_server(root: Path) -> Iterator[str]:
+    """Python's own file server: a web server that is not a dwp gateway."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.mark.parametrize("args", [("ls",), ("get", "s/a.html"), ("network", "status"),
+                                  ("put", "FILE", "s/a.html"), ("rm", "s/a.html"),
+                                  ("view", "s/a.html")])
+def test_a_server_that_is_not_dwp_gets_one_clear_line(dwp, tmp_path: Path,
+                                                      args: tuple[str, ...]) -> None:
+    root = tmp_path / "www"
+    (root / "api" / "v1").mkdir(parents=True)
+    (root / "api" / "v1" / "objects").write_text("<html><body>a static page</body></html>")
+    local = tmp_path / "a.html"
+    local.write_text("<p>a</p>")
+    with plain_web_server(root) as url:
+        result = dwp(*[str(local) if a == "FILE" else a for a in args], "--gateway", url)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dwp: {url} is not a dwp gateway ("), lines
+    assert "<" not in lines[0]
+    assert "check --gateway or DWP_GATEWAY" in lines[0]
+
+
+@pytest.mark.parametrize("spelling", ["http://localhost:{port}", "http://LOCALHOST:{port}/",
+                                      "http://127.0.0.1:{port}/"])
+def test_localhost_and_127_0_0_1_are_one_gateway_to_the_token_lookup(
+        dwp, net: Net, tmp_path: Path, spelling: str) -> None:
+    port = net.url.rsplit(":", 1)[1]
+    local = tmp_path / "a.txt"
+    local.write_text("a")
+    result = dwp("put", str(local), "tokens-spelling/a.txt", "--gateway",
+                 spelling.format(port=port))
+    assert result.exit_code == 0, result.output
+    assert config.token_for(spelling.format(port=port)) == net.token
+
+
+def test_token_lookup_keeps_different_gateways_apart(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    config.record_token("http://127.0.0.1:8000", "a")
+    config.record_token("http://127.0.0.1:8001", "b")
+    assert config.token_for("http://localhost:8000/") == "a"
+    assert config.token_for("http://localhost:8001") == "b"
+    assert config.token_for("http://localhost") is None
