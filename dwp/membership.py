@@ -214,7 +214,7 @@ class Membership:
                 if node not in states:
                     await self.launcher.start(best, node)
             self.client.adopt(best)
-            self.launcher.record(best)
+        self.launcher.record(best)  # the client may have learned it from a node, unrecorded
         pending = _pending(states)
         extra = sorted({n for p in pending.values() for n in p.members} - set(asked))
         states |= await self._states(extra)

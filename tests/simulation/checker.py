@@ -19,6 +19,7 @@ from dwp.codec import State
 from dwp.errors import DwpError, NotFound
 from dwp.lineage import node_of
 from dwp.token import Token
+from dwp.view import View
 
 if TYPE_CHECKING:
     from tests.simulation.run import Client
@@ -64,7 +65,7 @@ class History:
 
 def _final_states(world: World, out: list[str]) -> dict[str, State | None]:
     """Each key's state on its owners, which must agree."""
-    view = world.recorded
+    view = _final_view(world)
     keys = sorted({k for node in world.nodes.values()
                    for k, _ in node.replica.store.scan("", "", 10_000)})
     finals: dict[str, State | None] = {}
@@ -85,10 +86,11 @@ def _check_acks(world: World, history: History, finals: dict[str, State | None],
                 if ack.write_id and s.value.write_id == ack.write_id]
         if ack.body is None:
             mine = [s for s in ack.state.siblings if s.value.deleted]
+        if any(s.dot.replica in world.wiped and (
+                final is None or not clock.covers(final.context, s.dot)) for s in mine):
+            continue  # acknowledged by a replica whose disk was lost before it passed it on
         for s in mine:
             if final is None or not clock.covers(final.context, s.dot):
-                if s.dot.replica in world.wiped:
-                    continue  # acknowledged by a replica whose disk was then lost
                 out.append(f"lost: {ack.client}'s {'delete' if ack.body is None else 'write'}"
                            f" of {ack.key} ({s.dot}) is gone")
             elif ack.body is not None:
@@ -119,8 +121,12 @@ def _check_views(world: World, out: list[str]) -> None:
             out.append(f"view epoch {epoch} ({change}) was used but never committed")
 
 
+def _final_view(world: World) -> View:
+    return max((n.replica.view for n in world.nodes.values()), key=lambda v: v.epoch)
+
+
 def _check_convergence(world: World, out: list[str]) -> None:
-    view = world.recorded
+    view = _final_view(world)
     for shard, members in sorted(view.shards.items()):
         digests = {n: world.nodes[n].replica.digest() for n in members if n in world.nodes}
         if len(set(digests.values())) > 1:

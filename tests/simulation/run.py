@@ -104,8 +104,11 @@ async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]
                 log.append(f"t={_now():.2f} coordinator died during {change}")
                 world.restart_gateway()
                 await asyncio.sleep(rng.uniform(0.5, 2.0))
-                with contextlib.suppress(DwpError):
-                    await world.membership.recover()
+                try:
+                    view = await world.membership.recover()
+                    log.append(f"t={_now():.2f} recovered: epoch {view.epoch} ({view.change})")
+                except DwpError as exc:
+                    log.append(f"t={_now():.2f} recover failed: {exc}")
                 continue
         try:
             view = await task
@@ -159,12 +162,18 @@ async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
     log.append(f"t={_now():.2f} healed")
     for _ in range(10):
         try:
-            await world.membership.recover()
+            view = await world.membership.recover()
+            log.append(f"t={_now():.2f} recovered: epoch {view.epoch} ({view.change})")
             break
         except DwpError as exc:
             log.append(f"t={_now():.2f} recover: {exc}")
             await asyncio.sleep(1.0)
     await asyncio.sleep(SETTLE_SECONDS)
+    for node_id, node in sorted(world.nodes.items()):
+        r = node.replica
+        log.append(f"{node_id}: epoch {r.view.epoch} ({r.view.change}) shard {r.shard} "
+                   f"pending {r.pending.change if r.pending else None} held "
+                   f"{r.held_unowned()}")
     return await check(world, history, clients)
 
 
