@@ -172,7 +172,7 @@ class NetworkClient:
 
     async def _get(self, key: str, token: Token, replica: str | None) -> ReadResult:
         shard = self.shard_of_key(key)
-        need = token.needs(shard)
+        need = token.need()
         if replica is None and (hit := self.reads.lookup(key, need)) is not None:
             return ReadResult(hit.shard, hit.node, hit.state, token.observe(
                 shard, key, hit.state.context, deps_of(hit.state)))
@@ -211,7 +211,7 @@ class NetworkClient:
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
         written, node = await self._on_first(order, Put(
-            key, version, token.context_for(key), token.needs(shard), version.write_id))
+            key, version, token.context_for(key), token.need(), version.write_id))
         self.reads.invalidate(key)
         state = decode_state(written.state)
         return WriteResult(shard, node, token.observe(shard, key, state.context,
@@ -228,7 +228,7 @@ class NetworkClient:
         self.reads.invalidate(key)
         written: Written
         written, node = await self._on_first(order, Delete(
-            key, self.wall_clock(), token.causal, token.context_for(key), token.needs(shard),
+            key, self.wall_clock(), token.causal, token.context_for(key), token.need(),
             write_id))
         self.reads.invalidate(key)
         if written.state is None:
@@ -332,7 +332,7 @@ class NetworkClient:
         else:
             shards = [(s, self._order(str(s).encode(), s)) for s in self.view.shards]
         results = await asyncio.gather(*(self._list_shard(s, nodes, prefix, cursor, limit,
-                                                          token.needs(s))
+                                                          token.need())
                                          for s, nodes in shards))
         merged = sorted((e for entries in results for e in entries), key=lambda e: e.key)
         more = any(len(entries) == limit for entries in results) or len(merged) > limit

@@ -46,6 +46,12 @@ class Token:
     def needs(self, shard: int) -> dict[str, int]:
         return self.causal.get(shard, {})
 
+    def need(self) -> dict[str, int]:
+        """Every write this client has seen, whichever shard held it then: a partition
+        may have moved since, so a replica checks all of them (``Replica.fresh`` skips the
+        writers that never held the partition it serves)."""
+        return join(*self.causal.values())
+
     def observe(self, shard: int, key: str, context: dict[str, int],
                 deps: list[Causal]) -> Token:
         """The token after reading or writing ``key``: it now covers that state too."""

@@ -107,7 +107,9 @@ def _check_acks(world: World, history: History, finals: dict[str, State | None],
 
 
 def _check_views(world: World, out: list[str]) -> None:
-    views = {(n.replica.view.epoch, n.replica.view.change) for n in world.nodes.values()}
+    final = _final_view(world)
+    views = {(n.replica.view.epoch, n.replica.view.change) for i, n in world.nodes.items()
+             if i in final.members or n.replica.held_unowned()}  # not a node that left
     if len(views) != 1:
         out.append(f"nodes ended on different views: {sorted(views)}")
     for node_id, node in sorted(world.nodes.items()):
