@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench chaos clean
+.PHONY: up test lint bench chaos sim clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: .venv
 
 chaos: .venv
 	$(BIN)/python -m tests.chaos
+
+SEEDS ?= 5000
+sim: .venv
+	$(BIN)/python -m tests.simulation --seeds $(SEEDS)
 
 clean:
 	rm -rf $(VENV) .dwp .pytest_cache

@@ -1,0 +1,198 @@
+"""View changes meeting faults, one scenario per defect they used to hit (issue: view
+changes that never lose a write). Each runs the real node loop, client and membership in
+the simulator's world on virtual time, with the faults placed by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from dwp.errors import ChangeFailed, NotOwner, Stale
+from dwp.messages import Commit, Put
+from dwp.rebalance import plan_join
+from dwp.token import Token
+from dwp.version import Version
+from dwp.view import NodeSpec, View
+from tests.sim import Shard, version
+from tests.simulation.loop import VirtualLoop
+from tests.simulation.world import World
+
+T = TypeVar("T")
+
+
+def simulate(scenario: Callable[[World], Awaitable[T]], nodes: int = 4) -> T:
+    loop = VirtualLoop()
+    try:
+        async def main() -> T:
+            return await scenario(World(1, nodes, 2))
+        return loop.run_until_complete(main())
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
+def key_in(view: View, shard: int, moving_to: View | None = None, skip: int = 0) -> str:
+    """A key of ``shard`` (that ``moving_to`` gives to another shard, if given)."""
+    found = 0
+    for i in range(10_000):
+        key = f"site/k{i}"
+        p = view.partition_of_key(key)
+        if view.shard_of_partition(p) != shard:
+            continue
+        if moving_to is not None and moving_to.shard_of_partition(p) == shard:
+            continue
+        if found == skip:
+            return key
+        found += 1
+    raise AssertionError("no such key")
+
+
+def test_a_write_queued_behind_a_commit_is_redirected_not_acknowledged() -> None:
+    async def scenario(world: World) -> Any:
+        view = world.recorded
+        target = plan_join(view, NodeSpec("n6", "h6"))
+        key = key_in(view, 0, moving_to=target)
+        p = view.partition_of_key(key)
+        node = world.nodes[next(n for n in view.shards[0]
+                                if n not in target.owners_of_partition(p))]
+        put = Put(key, version("v"), None)
+        return await asyncio.gather(node.handle("gw", Commit(target.to_json())),
+                                    node.handle("gw", put), return_exceptions=True)
+    epoch, answer = simulate(scenario, nodes=5)
+    assert epoch == 2 and isinstance(answer, NotOwner)
+
+
+def test_writes_still_queued_between_old_owners_reach_the_new_owners() -> None:
+    """n1 acknowledges writes while cut off from its shard-mate; the joiner copies from
+    that shard-mate, which lacks them; n1 hands them over before it drops them."""
+    async def scenario(world: World) -> tuple[list[bytes], list[str]]:
+        view = world.recorded
+        shard = next(s for s, m in view.shards.items() if len(m) == 2)
+        a, b = view.shards[shard]
+        target = plan_join(view, NodeSpec("n6", "h6"))
+        keys = [key_in(view, shard, moving_to=target, skip=i) for i in range(5)]
+        world.faults.cut = {frozenset((a, n)) for n in (b, "n5", "n6")}
+        token = Token()
+        for key in keys:
+            token = (await world.client.put(key, key.encode(), "text/plain", token,
+                                            replica=a)).token
+        await world.membership.join("h6")
+        world.heal()
+        await asyncio.sleep(10)
+        bodies = []
+        for key in keys:
+            result = await world.client.get(key, Token())
+            assert result.winner is not None
+            bodies.append(b"".join([p async for p in world.client.body(result.winner)]))
+        assert not world.nodes[a].replica.held_unowned()
+        return bodies, keys
+    bodies, keys = simulate(scenario, nodes=5)
+    assert bodies == [k.encode() for k in keys]
+
+
+def test_an_aborted_join_leaves_every_node_on_the_committed_view() -> None:
+    async def scenario(world: World) -> tuple[set[int], list[Any], int]:
+        world.faults.cut = {frozenset(("n5", n)) for n in world.recorded.members}
+        with pytest.raises(ChangeFailed):
+            await world.membership.join("h5")
+        world.heal()
+        epochs = {n.replica.view.epoch for n in world.nodes.values()}
+        pending = [n.replica.pending for n in world.nodes.values()]
+        view = await world.membership.join("h6")
+        return epochs, pending, view.epoch
+    epochs, pending, epoch = simulate(scenario)
+    assert epochs == {1} and pending == [None] * 4 and epoch == 2
+
+
+def test_a_change_whose_coordinator_died_before_any_commit_is_rolled_back() -> None:
+    async def scenario(world: World) -> tuple[set[tuple[int, str]], int]:
+        task = asyncio.ensure_future(world.membership.join("h5"))
+        while not all(n.replica.pending for i, n in world.nodes.items() if i != "n5"):
+            await asyncio.sleep(0.001)
+        task.cancel()
+        world.restart_gateway()
+        await world.membership.recover()
+        views = {(n.replica.view.epoch, n.replica.pending is None)
+                 for n in world.nodes.values()}
+        return views, (await world.membership.join("h6")).epoch  # type: ignore[return-value]
+    views, epoch = simulate(scenario)
+    assert views == {(1, True)} and epoch == 2
+
+
+def test_a_change_whose_coordinator_died_after_the_first_commit_is_finished() -> None:
+    async def scenario(world: World) -> set[tuple[int, str]]:
+        task = asyncio.ensure_future(world.membership.join("h5"))
+        while not any(n.replica.view.epoch == 2 for n in world.nodes.values()):
+            await asyncio.sleep(0.001)
+        task.cancel()
+        world.restart_gateway()
+        view = await world.membership.recover()
+        assert view.epoch == 2
+        return {(n.replica.view.epoch, n.replica.view.change) for n in world.nodes.values()}
+    views = simulate(scenario)
+    assert len(views) == 1 and next(iter(views))[0] == 2
+
+
+def test_a_token_stays_satisfiable_after_its_keys_move_to_a_new_shard() -> None:
+    """300 writes chained on one token, then 4 -> 6 nodes (2 -> 3 shards): every key
+    reads back with the token, none is answered 'not yet received' for good."""
+    async def scenario(world: World) -> list[str]:
+        token = Token()
+        for i in range(60):
+            token = (await world.client.put(f"site/p{i}", b"x", "text/plain", token)).token
+        await world.membership.join("h5")
+        await world.membership.join("h6")
+        await asyncio.sleep(5)
+        stale = []
+        for i in range(60):
+            try:
+                token = (await world.client.get(f"site/p{i}", token)).token
+            except Stale:
+                stale.append(f"site/p{i}")
+        return stale
+    assert simulate(scenario) == []
+
+
+def test_a_delete_with_a_token_deletes_what_the_coordinator_has_not_received_yet() -> None:
+    """x, then y, then delete x with the token, at a replica that has neither yet."""
+    s = Shard()
+    x = s.write("n1", "site/x", "x1")
+    y = s.write("n1", "site/y", "y1")
+    need = {s["n1"].id: max(x.values()) + max(y.values())}
+    with s["n2"].transaction():
+        state = s["n2"].delete("site/x", Version.tombstone(1.0, {}), None, need)
+    s.deliver_all()
+    assert state is not None and s.values("n1", "site/x") == [] == s.values("n2", "site/x")
+
+
+def test_a_retried_write_adds_no_second_sibling() -> None:
+    s = Shard()
+    v = Version("text/plain", 1, b"h", 1.0, data=b"a", write_id="w1")
+    for _ in range(3):
+        with s["n1"].transaction():
+            s["n1"].write("site/a", v, None)
+    state = s["n1"].get("site/a")
+    assert state is not None and len(state.siblings) == 1 and s["n1"].counter == 1
+
+
+def test_aborted_uploads_give_their_slots_back() -> None:
+    async def failing_body() -> AsyncIterator[bytes]:
+        yield b"x" * 200_000
+        raise ConnectionResetError("the client went away")
+
+    async def scenario(world: World) -> bytes:
+        for _ in range(12):
+            with pytest.raises(ConnectionResetError):
+                await world.client.put("site/big", failing_body(), "text/plain", Token())
+        written = await asyncio.wait_for(
+            world.client.put("site/big", b"y" * 300_000, "text/plain", Token()), 60)
+        assert written.version is not None
+        return b"".join([p async for p in world.client.body(written.version)])
+    assert simulate(scenario) == b"y" * 300_000
