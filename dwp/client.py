@@ -174,8 +174,8 @@ class NetworkClient:
         shard = self.shard_of_key(key)
         need = token.need()
         if replica is None and (hit := self.reads.lookup(key, need)) is not None:
-            return ReadResult(hit.shard, hit.node, hit.state, token.observe(
-                shard, key, hit.state.context, deps_of(hit.state)))
+            return ReadResult(hit.shard, hit.node, hit.state, self._observe(
+                token, shard, key, hit.state))
         generation = self.reads.generation(key)
         errors, stale = [], False
         for node in self._order(key.encode(), shard, replica):
@@ -192,7 +192,7 @@ class NetworkClient:
             state = decode_state(reply.state)
             self.reads.store(key, generation, shard, node, state, reply.applied)
             return ReadResult(shard, node, state,
-                              token.observe(shard, key, state.context, deps_of(state)))
+                              self._observe(token, shard, key, state))
         if stale:
             raise Stale(f"the replicas of shard {shard} have not yet received writes "
                         "this client has seen")
@@ -214,8 +214,8 @@ class NetworkClient:
             key, version, token.context_for(key), token.need(), version.write_id))
         self.reads.invalidate(key)
         state = decode_state(written.state)
-        return WriteResult(shard, node, token.observe(shard, key, state.context,
-                                                      deps_of(state)), version, state)
+        return WriteResult(shard, node, self._observe(token, shard, key, state), version,
+                           state)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
         write_id = self.new_write_id()
@@ -234,8 +234,12 @@ class NetworkClient:
         if written.state is None:
             raise NotFound(f"no object at {key!r}")
         state = decode_state(written.state)
-        return WriteResult(shard, node, token.observe(shard, key, state.context,
-                                                      deps_of(state)), None, state)
+        return WriteResult(shard, node, self._observe(token, shard, key, state), None, state)
+
+    def _observe(self, token: Token, shard: int, key: str, state: State) -> Token:
+        """The client's token once it has seen ``state`` of ``key``, kept compact."""
+        nodes = {n.id for n in self.view.nodes}
+        return token.observe(shard, key, state.context, deps_of(state)).compact(nodes)
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
                              token: Token) -> Version:

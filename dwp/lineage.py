@@ -7,8 +7,8 @@ those nodes never send it their outbox. So, per partition, it records:
 - ``holders``: the nodes that held the partition before (only their dots can touch it);
 - ``claims``: a vector it may vouch for, from the snapshot it copied (what the source
   had applied when the copy started) and from each old holder's hand-off;
-- ``sealed``: replicas whose hand-off completed, after which they can never write the
-  partition again, so every dot of theirs is accounted for.
+- ``sealed``: replicas whose hand-off completed, after which their node can never write
+  the partition again (under any incarnation), so every dot of theirs is accounted for.
 Claims follow data: each entry is earned by copying the data it names, never inherited
 by a replica that lost its disk (a new store starts with ``known`` false and vouches for
 nothing outside its shard until anti-entropy gives it a peer's lineage with its data).
@@ -38,14 +38,16 @@ class Lineage:
     def vouches(self, partition: int, replica: str, counter: int, shard: Iterable[str]) -> bool:
         """True when this replica holds every dot of ``replica`` up to ``counter`` that
         can touch ``partition``, beyond what its own ``seen`` says."""
-        if replica in self.sealed.get(partition, ()):
-            return True
         if self.claims.get(partition, {}).get(replica, 0) >= counter:
             return True
+        node = node_of(replica)
+        if node in shard:
+            return False  # a shard-mate's writes arrive in order: ``seen`` decides
+        if any(node_of(r) == node for r in self.sealed.get(partition, ())):
+            return True  # a later incarnation of a node that handed off cannot write here
         if not self.known:
             return False
-        node = node_of(replica)
-        return node not in shard and node not in self.holders.get(partition, ())
+        return node not in self.holders.get(partition, ())
 
     def add_holders(self, partitions: Iterable[int], nodes: Iterable[str],
                     vouched: Mapping[str, int]) -> None:
@@ -60,9 +62,13 @@ class Lineage:
             if mine:
                 self.claims[p] = join(self.claims.get(p, {}), mine)
 
-    def inherit(self, partition: int, applied: Mapping[str, int], other: Lineage) -> None:
+    def inherit(self, partition: int, applied: Mapping[str, int], other: Lineage,
+                fresh: bool = False) -> None:
         """We now hold everything a replica held of ``partition`` when it had applied
-        ``applied`` (we copied its snapshot): take over what it could vouch for."""
+        ``applied`` (we copied its snapshot): take over what it could vouch for.
+        ``fresh``: the partition is new to us, so nothing we knew of it before holds."""
+        if fresh:
+            self.forget(partition)
         self.claims[partition] = join(self.claims.get(partition, {}), applied,
                                       other.claims.get(partition, {}))
         self.holders[partition] = (self.holders.get(partition, frozenset())
@@ -70,6 +76,10 @@ class Lineage:
         if other.sealed.get(partition):
             self.sealed[partition] = (self.sealed.get(partition, frozenset())
                                       | other.sealed[partition])
+
+    def forget(self, partition: int) -> None:
+        for table in (self.holders, self.claims, self.sealed):
+            table.pop(partition, None)
 
     def seal(self, partition: int, replica: str, node: str, applied: Mapping[str, int]) -> None:
         self.holders[partition] = self.holders.get(partition, frozenset()) | {node}

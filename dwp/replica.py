@@ -243,6 +243,8 @@ class Replica:
         self.phash.pop(partition, None)
         self._dirty.add(partition)
         self._set_hand_off(self.to_hand_off - {partition})
+        self.lineage.forget(partition)
+        self._lineage_dirty = True
         return True
 
     def seal(self, partition: int, replica: str, node: str, applied: dict[str, int]) -> None:
@@ -256,7 +258,7 @@ class Replica:
         vouch for what it could. ``whole``: it was every partition of our own shard, so
         its whole applied vector holds here too."""
         for p in partitions:
-            self.lineage.inherit(p, applied, lineage)
+            self.lineage.inherit(p, applied, lineage, fresh=p not in self.owned)
         if whole:
             self.learn(applied)
             self.lineage.known = self.lineage.known or lineage.known

@@ -13,12 +13,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import msgpack
 
 from dwp.clock import join
 from dwp.codec import Causal, causal_in, causal_out
+from dwp.lineage import node_of
 
 FORMAT = 1
 MAC_BYTES = 12
@@ -45,6 +47,13 @@ class Token:
 
     def needs(self, shard: int) -> dict[str, int]:
         return self.causal.get(shard, {})
+
+    def compact(self, nodes: Collection[str]) -> Token:
+        """The same causal past in one vector, without replicas of nodes that are no
+        longer in the network (they handed everything off before they were stopped):
+        a token stays bounded by the replicas of the network as it is now."""
+        vv = {r: c for r, c in self.need().items() if node_of(r) in nodes}
+        return Token({0: vv} if vv else {}, self.key, self.key_context)
 
     def need(self) -> dict[str, int]:
         """Every write this client has seen, whichever shard held it then: a partition
@@ -76,7 +85,11 @@ class TokenCodec:
         body = msgpack.packb(
             [FORMAT, causal_out(token.causal), token.key,
              sorted(token.key_context.items())], use_bin_type=True)
-        return base64.urlsafe_b64encode(body + self._mac(body)).decode().rstrip("=")
+        text = base64.urlsafe_b64encode(body + self._mac(body)).decode().rstrip("=")
+        if len(text) > MAX_TOKEN_CHARS:
+            raise TokenError(f"the context token would be {len(text)} characters, over the "
+                             f"{MAX_TOKEN_CHARS} this network accepts")
+        return text
 
     def decode(self, text: str | None) -> Token:
         if not text:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from dwp import clock
 from dwp.codec import State
 from dwp.errors import DwpError, NotFound
-from dwp.lineage import node_of
 from dwp.token import Token
 from dwp.view import View
 
@@ -142,25 +141,26 @@ async def _check_tokens(world: World, history: History, clients: list[Client],
         for (name, key), seen in sorted(history.seen.items()):
             if name != c.name:
                 continue
+            lost_with_disk = any(r in world.wiped for r in seen)
             try:
                 result = await world.client.get(key, c.token)
             except NotFound:
-                out.append(f"after the heal, {c.name} got 'not found' for {key}")
+                if not lost_with_disk:
+                    out.append(f"after the heal, {c.name} got 'not found' for {key}")
                 continue
             except DwpError as exc:
                 if not wiped:
                     out.append(f"after the heal, {c.name}'s token cannot read {key}: {exc}"
                                + _why_stale(world, key, c.token))
                 continue
-            if not clock.descends(result.state.context, seen) and not any(
-                    node_of(r) and r in world.wiped for r in seen):
+            if not clock.descends(result.state.context, seen) and not lost_with_disk:
                 out.append(f"after the heal, {c.name} read {key} older than it had seen")
 
 
 def _why_stale(world: World, key: str, token: Token) -> str:
     view = world.client.view
     p = view.partition_of_key(key)
-    need = token.needs(view.shard_of_partition(p))
+    need = token.need()
     lines = [f" (partition {p}, need {need})"]
     for n in view.owners_of_partition(p):
         r = world.nodes[n].replica

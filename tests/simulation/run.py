@@ -81,7 +81,7 @@ async def _client(world: World, history: History, me: Client, ops: int,
             me.token = written.token
         except NotFound as exc:
             log.append(f"t={_now():.2f} {me.name} {kind} {key}: not found (need "
-                       f"{me.token.needs(client.shard_of_key(key))})")
+                       f"{me.token.need()})")
             if kind == "get":  # a delete of what is already deleted is "not found" too
                 history.not_found(me.name, key, me.token, str(exc))
         except DwpError as exc:
