@@ -1,0 +1,136 @@
+"""View changes on real Ray under load, and a whole ``dwp up`` killed during a join:
+every acknowledged write reads back with its bytes, and a client carrying its token reads
+everything it wrote. (The protocol's corner cases run in the simulator, tests/simulation.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dwp.local import start_network
+from tests.conftest import Net, RayCluster, eventually, free_port, serve
+from tests.test_durability import Up, ups  # noqa: F401  (the fixture)
+from tests.test_membership import change
+
+
+@pytest.fixture
+def small(ray_runtime: RayCluster, tmp_path: Path) -> Iterator[Net]:
+    """A fresh 4-node network with R=2 on this machine's host."""
+    client, membership = start_network(tmp_path / "net", name=f"e2e{uuid.uuid4().hex[:4]}",
+                                       nodes=4, replicas=2, anti_entropy_interval=1.0)
+    yield from serve(client, membership, tmp_path / "net")
+
+
+class Writers:
+    """Two clients writing fresh keys (some chunked) and one rewriting a key with its
+    context, each carrying its own token, until stopped."""
+
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self.acked: dict[str, bytes] = {}
+        self.tokens: dict[int, str] = {}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._fresh, args=(i,), daemon=True)
+                        for i in range(2)]
+        self.threads.append(threading.Thread(target=self._rewrite, daemon=True))
+
+    def _put(self, h: httpx.Client, who: int, key: str, body: bytes) -> bool:
+        headers = {**self.net.auth, "X-DWP-Context": self.tokens.get(who, "")}
+        try:
+            r = h.put(f"/api/v1/objects/{key}", content=body, headers=headers)
+        except httpx.HTTPError:
+            return False
+        if r.status_code != 200:
+            return False
+        self.acked[key] = body
+        self.tokens[who] = r.headers["x-dwp-context"]
+        return True
+
+    def _fresh(self, who: int) -> None:
+        with self.net.http() as h:
+            for i in range(100_000):
+                if self.stop.is_set():
+                    return
+                size = 150_000 if i % 7 == 0 else 50 + i % 300
+                self._put(h, who, f"e2e/w{who}/{uuid.uuid4().hex[:6]}-{i}", os.urandom(size))
+
+    def _rewrite(self) -> None:
+        with self.net.http() as h:
+            for i in range(100_000):
+                if self.stop.is_set():
+                    return
+                self._put(h, 2, "e2e/counter", str(i).encode())
+
+    def __enter__(self) -> Writers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+
+def test_writers_lose_nothing_while_the_network_goes_4_6_5_6(small: Net) -> None:
+    with Writers(small) as writers:
+        change(small, "POST", "/api/v1/network/nodes", json={})
+        epoch3 = change(small, "POST", "/api/v1/network/nodes", json={})
+        leaver = epoch3["nodes"][0]["id"]
+        change(small, "DELETE", f"/api/v1/network/nodes/{leaver}")
+        final = change(small, "POST", "/api/v1/network/nodes", json={})
+    assert len(final["shards"]) == 3 and final["epoch"] == 5
+    assert len(writers.acked) > 50
+    eventually(small.digests_equal, 120)
+    with small.http() as h:
+        for key, body in writers.acked.items():
+            r = h.get(f"/api/v1/objects/{key}")
+            assert r.status_code == 200 and r.content == body, key
+        for who in range(3):
+            token = writers.tokens[who]
+            for key in [k for k in writers.acked if k.startswith(f"e2e/w{who}/")] or [
+                    "e2e/counter"]:
+                r = h.get(f"/api/v1/objects/{key}", headers={"X-DWP-Context": token})
+                assert r.status_code == 200 and r.content == writers.acked[key], key
+                token = r.headers["x-dwp-context"]
+
+
+def test_a_dwp_up_killed_during_a_join_restarts_on_one_committed_view(
+        tmp_path: Path, ups: list[Up]) -> None:  # noqa: F811
+    data_dir, port = tmp_path / "net", free_port()
+    ups.append(first := Up(data_dir, port))
+    first.wait_ready()
+    auth = {"Authorization": f"Bearer {(data_dir / 'token').read_text().strip()}"}
+    acked: dict[str, bytes] = {}
+    with httpx.Client(base_url=first.url, timeout=60) as h:
+        for i in range(40):
+            key, body = f"killed/{i}", os.urandom(100_000 if i % 8 == 0 else 200)
+            if h.put(f"/api/v1/objects/{key}", content=body, headers=auth).status_code == 200:
+                acked[key] = body
+    joining = threading.Thread(target=lambda: httpx.post(
+        f"{first.url}/api/v1/network/nodes", json={}, headers=auth, timeout=120), daemon=True)
+    joining.start()
+    eventually(lambda: (data_dir / "nodes" / "n5").exists(), 60, 0.05)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(30)
+    first.kill_group()
+    ups.append(second := Up(data_dir, port))
+    second.wait_ready()
+    with httpx.Client(base_url=second.url, timeout=60) as h:
+        status = h.get("/api/v1/network").json()
+        assert status["epoch"] in (1, 2)
+        for key, body in acked.items():
+            r = h.get(f"/api/v1/objects/{key}")
+            assert r.status_code == 200 and r.content == body, key
+        joined = h.post("/api/v1/network/nodes", json={}, headers=auth, timeout=300)
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["epoch"] == status["epoch"] + 1
+        for key, body in acked.items():
+            assert h.get(f"/api/v1/objects/{key}").content == body, key
