@@ -29,6 +29,7 @@ from dwp.messages import Ping
 from dwp.node import NodeSettings
 from dwp.view import NodeSpec, View
 
+log = logging.getLogger("dwp.local")
 LOCAL_HOST = "local"
 HOST_LABEL = "dwp-host"
 
@@ -130,7 +131,10 @@ def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replic
     ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
     client = NetworkClient(view, RayTransport(settings.namespace), secret)
     membership = Membership(client, RayLauncher(homes, settings))
-    asyncio.run(membership.recover())
+    try:
+        asyncio.run(membership.recover())
+    except ChangeFailed as exc:
+        log.warning("%s", exc)  # serve anyway; the next change or restart tries again
     return client, membership
 
 
