@@ -14,6 +14,7 @@ from gateway import errors, network, objects, sites, ui, ui_forms
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.networks import Network
+from gateway.origins import SiteHosts
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 # Any route can meet these: bad input (a key, a token, a parameter), an unknown network
@@ -29,6 +30,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 class GatewaySettings:
     max_upload: int = DEFAULT_MAX_UPLOAD
     fault_injection: bool = False
+    site_domain: str | None = None  # sites also at {label}.{site_domain}, for a LAN
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
@@ -48,6 +50,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     if settings.fault_injection:
         app.include_router(network.faults_router)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SiteHosts, site_domain=settings.site_domain)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -17,6 +18,7 @@ from browser_cli import config
 from browser_cli.main import app
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
+from dwp.labels import label_of
 from tests.conftest import Net, eventually, free_port
 
 
@@ -142,7 +144,11 @@ def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
     assert dwp("open", "my site/a b.html").exit_code == 0
     assert dwp("open", "blog").exit_code == 0
-    assert opened == [f"{net.url}/sites/my%20site/a%20b.html", f"{net.url}/sites/blog/"]
+    port = urlsplit(net.url).port
+    encoded = label_of("my site")
+    assert encoded is not None and encoded.startswith("u--")
+    assert opened == [f"http://{encoded}.localhost:{port}/a%20b.html",
+                      f"http://blog.localhost:{port}/"]
     monkeypatch.setattr("webbrowser.open", lambda url: False)
     assert dwp("open", "blog").exit_code == 1
 
