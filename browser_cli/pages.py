@@ -60,7 +60,10 @@ async def site_url(gw: Gateway, key: str) -> str:
 
 
 def link_target(gateway: str, key: str, href: str) -> tuple[str | None, str]:
-    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL)."""
+    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL). A
+    site is served at the root of its own origin, so ``/x`` is the site's ``x``."""
+    if href.startswith("/") and not href.startswith("//"):
+        href = page_url(gateway, key.partition("/")[0] + href)
     url = urljoin(page_url(gateway, key), href)
     parts, base = urlsplit(url), urlsplit(gateway)
     if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):

@@ -241,6 +241,11 @@ def test_link_targets_and_candidates() -> None:
     assert link_target(gw, "s/ü.html", "%C3%A9.html#top")[0] == "s/é.html"
     assert link_target(gw, "s/x.html", "mailto:a@b")[0] is None
     assert link_target(gw, "s/x.html", "https://other.org/")[0] is None
+    # a site is served at its origin's root: an absolute path is the site's own
+    assert link_target(gw, "s/a/b.html", "/assets/c.css") == ("s/assets/c.css",
+                                                              f"{gw}/sites/s/assets/c.css")
+    assert link_target(gw, "s/a/b.html", "/docs/")[0] == "s/docs/index.html"
+    assert link_target(gw, "s/a/b.html", "//cdn.example/x.js")[0] is None
     assert candidates("site") == ["site/index.html"]
     assert candidates("site/dir/") == ["site/dir/index.html"]
     assert candidates("site/a.html") == ["site/a.html", "site/a.html/index.html"]

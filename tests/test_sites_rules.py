@@ -128,6 +128,12 @@ def test_a_folder_of_10000_files_lists_in_pages(net: Net) -> None:
     assert seen == expected
     assert pages in (11, 12)  # 1000 entries a page (a last page may be empty)
     print(f"listed {len(expected)} entries in {pages} pages in {elapsed:.2f}s")
+    with net.http() as h:  # the UI's folder view pages the same way
+        first = h.get(f"/ui/browse/{site}/d/").text  # a/ and f00000 to f00998
+        assert first.count('<tr class="file">') + first.count('<tr class="dir">') == 1000
+        assert '<a class="button" href="?after=f00998.txt">Next 1000 entries' in first
+        second = h.get(f"/ui/browse/{site}/d/", params={"after": "f00998.txt"}).text
+        assert f'href="/ui/object/{site}/d/f00999.txt"' in second
 
 
 @contextlib.contextmanager
