@@ -10,7 +10,8 @@ holds has no origin, and the gateway serves it path-style under the sandbox.
 
 ``SiteHosts`` routes a request for a site's host to ``/sites/{site}/{path}``, marking it
 as served from the origin, so every path of a site's origin is the site's and never the
-UI or the API.
+UI or the API. A site of a network other than the gateway's first is at
+``{site}.{network}.localhost``, so every origin names its network.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dwp.labels import label_of, site_of
 from gateway.errors import error_response
+from gateway.networks import ORIGIN_NETWORK, network_of
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 LOCAL_DOMAIN = "localhost"
@@ -66,7 +68,7 @@ def origin_of(request: Request, site: str) -> str | None:
     """``http://{label}.{domain}:{port}``, the origin serving ``site`` to this client, or
     None when it has none here: a client on a LAN address while no site domain is set,
     or a name no label holds."""
-    label = label_of(site)
+    label = network_label(request, site)
     name, port = split_host(request.headers.get("host", ""))
     site_domain: str | None = request.app.state.settings.site_domain
     if label is None:
@@ -80,6 +82,17 @@ def origin_of(request: Request, site: str) -> str | None:
     else:
         return None
     return f"{request.url.scheme}://{label}.{domain}{port}"
+
+
+def network_label(request: Request, site: str) -> str | None:
+    """``site``'s labels: ``{site}`` in the gateway's first network, else
+    ``{site}.{network}``; None when a name has no label."""
+    label = label_of(site)
+    network = network_of(request).name
+    if label is None or network == next(iter(request.app.state.networks)):
+        return label
+    network_part = label_of(network)
+    return f"{label}.{network_part}" if network_part else None
 
 
 def ui_origin(request: Request) -> str:
@@ -119,15 +132,19 @@ class SiteHosts:
         if domain is None:
             await self.app(scope, receive, send)
             return
-        label = name[:-len(domain) - 1]
-        site = site_of(label) if "." not in label else None
-        if site is None:
+        labels = name[:-len(domain) - 1].split(".")
+        names = [site_of(label) for label in labels]
+        if len(labels) > 2 or None in names:
             answer = error_response(404, "not found", f"{name} names no site: a site's "
-                                    f"host is one DNS label before .{domain}")
+                                    f"host is {{site}}.{domain}, or {{site}}.{{network}}."
+                                    f"{domain} for a network other than the first")
             await answer(scope, receive, send)
             return
+        site, network = names[0], names[1] if len(names) == 2 else None
+        assert site is not None
         prefix = "/sites/" + quote(site, safe="")
         scope = {**scope, "path": "/sites/" + site + scope["path"],
                  "raw_path": prefix.encode() + scope.get("raw_path", scope["path"].encode()),
-                 "state": {**scope.get("state", {}), ORIGIN_SITE: site}}
+                 "state": {**scope.get("state", {}), ORIGIN_SITE: site,
+                           ORIGIN_NETWORK: network}}
         await self.app(scope, receive, send)

@@ -208,8 +208,8 @@ def test_not_found_page(net: Net, site: str) -> None:
 def test_unknown_site_hosts_are_404_never_the_ui(net: Net) -> None:
     port = urlsplit(net.url).port
     with net.http() as h:
-        for host in (f"a.b.localhost:{port}", f"u--1.localhost:{port}",
-                     f"a--b.localhost:{port}"):
+        for host in (f"a.b.c.localhost:{port}", f"u--1.localhost:{port}",
+                     f"a--b.localhost:{port}", f"a.u--1.localhost:{port}"):
             r = h.get("/", headers={"Host": host})
             assert r.status_code == 404, host
             assert r.json()["error"] == "not found"
