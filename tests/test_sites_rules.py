@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,7 +20,7 @@ import uvicorn
 
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, free_port
-from tests.sites import LAN_HOST, lan, origin
+from tests.sites import LAN_HOST, lan, origin, origin_host
 from tests.test_sites import put, unique
 
 REDIRECTS = b"""\
@@ -172,3 +175,34 @@ def test_site_domain_serves_sites_to_the_lan(net: Net, ruled: str) -> None:
             assert r.status_code == 404 and r.content == b"own 404"
             r = h.get("/", headers={"Host": f"dwp.lan:{port}", "Accept": "text/html"})
             assert r.status_code == 200 and f'href="http://{ruled}.dwp.lan:{port}/"' in r.text
+
+
+@pytest.mark.skipif(shutil.which("wget") is None, reason="wget is not installed")
+def test_a_second_wget_mirror_revalidates_and_downloads_nothing(net: Net,
+                                                                tmp_path: Path) -> None:
+    site = unique("mirror")
+    pages = {"index.html": b'<a href="a.html">a</a> <a href="docs/">docs</a>'
+                           b'<link rel="stylesheet" href="style.css">',
+             "a.html": b"<p>a</p>", "style.css": b"p{}", "docs/index.html": b"<p>docs</p>"}
+    with net.http() as h:
+        for name, body in pages.items():
+            put(h, net, f"{site}/{name}", body)
+    wget = ["wget", "--server-response", "--no-host-directories", "--header",
+            f"Host: {origin_host(net, site)}", "--directory-prefix", str(tmp_path)]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*wget, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    first = run("--mirror", net.url + "/")
+    assert first.count("HTTP/1.1 200 OK") == len(pages)
+    assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()
+            } == set(pages)
+    # wget stops at a 304 for the root page (as it does against python -m http.server);
+    # asked for every file, it revalidates each and downloads none
+    second = run("--mirror", net.url + "/")
+    assert second.count("HTTP/1.1 304 Not Modified") == 1 and "200 OK" not in second
+    every = [net.url + "/" + name.removesuffix("index.html") for name in pages]
+    third = run("--timestamping", "--force-directories", *every)
+    assert third.count("HTTP/1.1 304 Not Modified") == len(pages), third
+    assert "200 OK" not in third
