@@ -257,6 +257,17 @@ def test_lan_client_without_site_domain_gets_sandboxed_path_pages(net: Net, site
         assert LAN_HOST not in r.text
         raw = h.get(f"/api/v1/objects/{site}/index.html").headers["content-security-policy"]
         assert raw == "sandbox"
+        # the UI's links are path links too
+        found = h.get("/ui/search", params={"q": f"{site}/style"}).text
+        assert f'href="/sites/{site}/style.css"' in found
+
+
+def test_ui_links_open_the_site_origin(net: Net, site: str) -> None:
+    with net.http() as h:
+        found = h.get("/ui/search", params={"q": f"{site}/style"}).text
+        assert f'href="http://{origin_host(net, site)}/style.css"' in found
+        details = h.get(f"/ui/object/{site}/style.css").text
+        assert f'href="http://{origin_host(net, site)}/style.css?download=1"' in details
 
 
 def test_siblings_header(net: Net) -> None:
