@@ -260,6 +260,7 @@ def test_lan_client_without_site_domain_gets_sandboxed_path_pages(net: Net, site
         # the UI's links are path links too
         found = h.get("/ui/search", params={"q": f"{site}/style"}).text
         assert f'href="/sites/{site}/style.css"' in found
+        assert 'data-site-url="/sites/dwp-site-placeholder/"' in h.get("/ui/publish").text
 
 
 def test_ui_links_open_the_site_origin(net: Net, site: str) -> None:
@@ -268,6 +269,8 @@ def test_ui_links_open_the_site_origin(net: Net, site: str) -> None:
         assert f'href="http://{origin_host(net, site)}/style.css"' in found
         details = h.get(f"/ui/object/{site}/style.css").text
         assert f'href="http://{origin_host(net, site)}/style.css?download=1"' in details
+        publish = h.get("/ui/publish").text  # its script puts the site's name in
+        assert f'data-site-url="http://{origin_host(net, "dwp-site-placeholder")}/"' in publish
 
 
 def test_siblings_header(net: Net) -> None:

@@ -149,6 +149,7 @@ def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
     page.wait_for_selector("#status[data-done=ok]")
     assert page.eval_on_selector("#progress", "e => e.value") == 1
     assert "Published 3 files" in page.text_content("#status")
+    assert page.get_attribute("#open-result", "href") == site_origin(net, site) + "/"
 
     page.fill("input[name=q]", marker)
     page.press("input[name=q]", "Enter")
