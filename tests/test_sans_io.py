@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 PURE = ["dwp.clock", "dwp.codec", "dwp.keys", "dwp.placement", "dwp.replica",
-        "dwp.storage", "dwp.token", "dwp.version", "dwp.view"]
+        "dwp.storage", "dwp.token", "dwp.version", "dwp.view", "dwp.labels", "dwp.redirects"]
 FORBIDDEN = ["ray", "sqlite3", "asyncio", "socket", "fastapi", "httpx"]
 
 
