@@ -32,6 +32,7 @@ REDIRECTS = b"""\
 /app/* /app/index.html 200
 /dangling/* /nowhere.html 200
 /exists.html /index.html 302
+/escape/* /../../x/index.html 200
 """
 
 
@@ -66,6 +67,7 @@ def test_redirect_rules(net: Net, ruled: str, path: str, status: int, location: 
     ("/new.html", 200, b"new"),
     ("/dangling/x", 404, b"own 404"),          # a rewrite to nothing: the site's 404 page
     ("/no/rule/here", 404, b"own 404"),
+    ("/escape/x", 404, b"own 404"),            # a rewrite never leaves the site
 ])
 def test_rewrites_and_the_sites_own_404(net: Net, ruled: str, path: str, status: int,
                                         body: bytes) -> None:
