@@ -3,16 +3,15 @@ in the foreground."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from dwp.labels import PLAIN
+
 console = Console(stderr=True)
-DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def up(
@@ -48,7 +47,8 @@ def up(
     from dwp.local import init_ray, open_network, start_network
     from gateway import GatewaySettings, Network, create_app
 
-    if site_domain is not None and not DOMAIN.fullmatch(site_domain.lower()):
+    if site_domain is not None and not all(
+            PLAIN.fullmatch(label) for label in site_domain.lower().split(".")):
         raise typer.BadParameter(f"{site_domain!r} is not a DNS name (labels of letters, "
                                  "digits and hyphens, separated by dots)",
                                  param_hint="--site-domain")
