@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from bench import procs, servers, sitegen, wrk
+from bench.workloads import site_host
 
 SECONDS = 12
 RATE = 250
@@ -92,14 +93,16 @@ def main(workdir: Path, out: Path | None = None) -> None:
         r = httpx.put(f"{d.url}/api/v1/objects/bench/page.html", content=body,
                       headers={**d.auth, "Content-Type": "text/html"}, timeout=30)
         r.raise_for_status()
-        serving = httpx.get(f"{d.url}/sites/bench/page.html").headers.get("x-dwp-node", "")
+        host = site_host(d.url, "bench")
+        serving = httpx.get(f"{d.url}/page.html", headers=dict(host)).headers.get(
+            "x-dwp-node", "")
         nodes = {n["id"]: n["pid"] for n in d.network()["nodes"]}
         shard_of = {n["id"]: n["shard"] for n in d.network()["nodes"]}
         peers = [n for n in nodes if shard_of[n] == shard_of.get(serving) and n != serving]
         get_pids = {"gateway": d.proc.pid, f"node-{serving}": nodes[serving]}
         put_pids = {"gateway": d.proc.pid, f"node-{serving}": nodes[serving],
                     **{f"peer-{p}": nodes[p] for p in peers[:1]}}
-        report = [_phase(d, "get-hot-page", wrk.Spec(path="/sites/bench/page.html"),
+        report = [_phase(d, "get-hot-page", wrk.Spec(path="/page.html", headers=host),
                          get_pids, out),
                   _phase(d, "put-10k", wrk.Spec(
                       "PUT", "/api/v1/objects/prof/{i}", body_size=10 * 1024,

@@ -47,8 +47,23 @@ def page_url(gateway: str, key: str) -> str:
     return f"{gateway}/sites/{quote(key, safe='/')}"
 
 
+async def site_url(gw: Gateway, key: str) -> str:
+    """Where a person opens ``key``: its site's own origin when the gateway redirects
+    there (it decides: ``{site}.localhost`` or ``--site-domain``), else the path URL."""
+    site, _, path = key.partition("/")
+    where = f"/sites/{quote(site, safe='')}/{quote(path, safe='/')}"
+    response = await gw.request("HEAD", where, accept=(404,), keep_context=False)
+    location = response.headers.get("location", "")
+    if response.status_code == 301 and location.startswith(("http://", "https://")):
+        return location
+    return gw.url + where
+
+
 def link_target(gateway: str, key: str, href: str) -> tuple[str | None, str]:
-    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL)."""
+    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL). A
+    site is served at the root of its own origin, so ``/x`` is the site's ``x``."""
+    if href.startswith("/") and not href.startswith("//"):
+        href = page_url(gateway, key.partition("/")[0] + href)
     url = urljoin(page_url(gateway, key), href)
     parts, base = urlsplit(url), urlsplit(gateway)
     if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
@@ -156,7 +171,7 @@ async def _step(console: Console, gw: Gateway, history: list[Shown], choice: str
         history.pop()
         return True
     if choice in ("o", "open"):
-        _browse(page_url(gw.url, current.key))
+        _browse(await site_url(gw, current.key))
         return False
     if not choice.isdigit() or not 1 <= int(choice) <= len(current.links):
         err.print(f"choose a link from 1 to {len(current.links)}, b, o or q")
@@ -181,16 +196,20 @@ def _browse(url: str) -> bool:
     return opened
 
 
+async def _site_url(gateway: str, key: str) -> str:
+    async with Gateway(gateway) as gw:
+        return await site_url(gw, key)
+
+
 def open_page(
     target: Annotated[str, typer.Argument(metavar="SITE[/PATH]", help="The page to open.")],
     gateway: GatewayOption = DEFAULT_GATEWAY,
 ) -> None:
     """Open a page in the system web browser."""
-    site, _, path = target.strip().partition("/")
-    if not site:
+    if not target.strip().partition("/")[0]:
         raise typer.BadParameter("give a site, optionally followed by /PATH",
                                  param_hint="SITE[/PATH]")
-    url = f"{gateway.rstrip('/')}/sites/{quote(site, safe='')}/{quote(path, safe='/')}"
+    url = run(_site_url(gateway, target.strip()))
     print(url)
     if not _browse(url):
         raise typer.Exit(EXIT_FAILED)

@@ -19,10 +19,13 @@ from typing import Annotated, Any
 
 import typer
 
-from browser_cli.http import EXIT_FAILED, CliError, Gateway, object_path, run
+from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
+from browser_cli.pages import site_url
 from browser_cli.terminal import err, out, print_json, size, transfer_progress
+from dwp import redirects
+from dwp.labels import label_of, why_no_label
 from dwp.version import new_hasher
 
 PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
@@ -232,26 +235,46 @@ def publish(
     if not site or "/" in site:
         raise typer.BadParameter("a site name is one non-empty key segment, without '/'",
                                  param_hint="--site")
+    if label_of(site) is None:
+        raise typer.BadParameter(why_no_label(site), param_hint="--site")
+    check_redirects(folder)
     started = time.monotonic()
     found = scan(folder, site)
-    todo, outcome = run(_publish(found, site, delete, dry_run, jobs, gateway))
-    report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json)
+    todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway))
+    report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
+           url)
     if any(p.failed for p in found.problems) or outcome.failed:
         raise typer.Exit(EXIT_FAILED)
 
 
+def check_redirects(folder: Path) -> None:
+    """The gateway ignores a broken ``_redirects``, so refuse one before uploading, naming
+    its bad line (exit 2)."""
+    path = folder / redirects.NAME
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        data = f.read(redirects.MAX_SIZE + 1)
+    try:
+        redirects.parse(data)
+    except redirects.RedirectsError as exc:
+        typer.echo(f"dwp: {exc}; nothing was published", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
 async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,
-                   gateway: str) -> tuple[Plan, Outcome]:
+                   gateway: str) -> tuple[Plan, Outcome, str]:
     async with Gateway(gateway) as gw:
         remote = {e["key"]: e async for e in gw.objects(f"{site}/")}
         todo = plan(found, remote, mirror)
         if dry_run:
-            return todo, Outcome()
-        return todo, await _execute(gw, todo, jobs)
+            return todo, Outcome(), ""
+        outcome = await _execute(gw, todo, jobs)
+        return todo, outcome, await site_url(gw, site + "/")
 
 
 def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
-           dry_run: bool, seconds: float, as_json: bool) -> None:
+           dry_run: bool, seconds: float, as_json: bool, url: str = "") -> None:
     """The summary: JSON (shape in docs/cli.md) or a few lines, problems on stderr."""
     failed = [p for p in found.problems if p.failed] + outcome.failed
     skipped = [p for p in found.problems if not p.failed]
@@ -262,7 +285,8 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
         print_json({"site": site, "dry_run": dry_run, "uploaded": uploaded,
                     "unchanged": len(todo.unchanged), "deleted": deleted, "bytes": sent,
                     "skipped": [{"path": p.rel, "reason": p.reason} for p in skipped],
-                    "failed": [{"path": p.rel, "reason": p.reason} for p in failed]})
+                    "failed": [{"path": p.rel, "reason": p.reason} for p in failed],
+                    "url": url or None})
         return
     for p in skipped:
         err.print(f"[yellow]skipped[/yellow] {p.rel}: {p.reason}")
@@ -279,3 +303,5 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                   f"{verb[0]} {len(uploaded)} ({size(sent)}), {len(todo.unchanged)} unchanged, "
                   f"{verb[1]} {len(deleted)}, {len(skipped)} skipped, {len(failed)} failed"
                   + ("" if dry_run else f" in {seconds:.1f}s"))
+    if url:
+        console.print(f"Site at {url}")

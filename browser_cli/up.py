@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dwp.labels import PLAIN
+
 console = Console(stderr=True)
 
 
@@ -32,6 +34,10 @@ def up(
         help="Seconds between anti-entropy rounds.")] = 5.0,
     fault_injection: Annotated[bool, typer.Option(
         help="Enable PUT|DELETE /api/v1/faults (tests and demos only).")] = False,
+    site_domain: Annotated[str | None, typer.Option(
+        help="Also serve each site at {site}.NAME for LAN users (point a wildcard DNS "
+             "name or hosts entries at this gateway). Loopback users always get "
+             "{site}.localhost.")] = None,
 ) -> None:
     """Start (or reopen from --data-dir) networks and serve their gateway."""
     import ray
@@ -41,6 +47,11 @@ def up(
     from dwp.local import init_ray, open_network, start_network
     from gateway import GatewaySettings, Network, create_app
 
+    if site_domain is not None and not all(
+            PLAIN.fullmatch(label) for label in site_domain.lower().split(".")):
+        raise typer.BadParameter(f"{site_domain!r} is not a DNS name (labels of letters, "
+                                 "digits and hyphens, separated by dots)",
+                                 param_hint="--site-domain")
     if replicas > nodes:
         raise typer.BadParameter(f"{nodes} nodes cannot hold {replicas} replicas",
                                  param_hint="--replicas")
@@ -64,9 +75,12 @@ def up(
         secret = (d / "token").read_text().strip()
         networks.append(Network(client, secret, membership))
     record_token(url, networks[0].secret)
-    app = create_app(networks, GatewaySettings(max_upload, fault_injection))
+    app = create_app(networks, GatewaySettings(max_upload, fault_injection, site_domain))
     console.print(f"Gateway at [bold]{url}[/bold]  (token in {dirs[0] / 'token'}; "
                   "Ctrl-C stops)")
+    sites = f"http://SITE.localhost:{port}/" + (
+        f" and http://SITE.{site_domain}:{port}/" if site_domain else "")
+    console.print(f"Sites at {sites}")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -14,6 +14,7 @@ from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.networks import Network
+from gateway.origins import SiteHosts
 from gateway.paths import PathCheck
 
 DEFAULT_MAX_UPLOAD = 1 << 30
@@ -30,6 +31,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 class GatewaySettings:
     max_upload: int = DEFAULT_MAX_UPLOAD
     fault_injection: bool = False
+    site_domain: str | None = None  # sites also at {label}.{site_domain}, for a LAN
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
@@ -53,6 +55,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
         app.include_router(network.faults_router)
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SiteHosts, site_domain=settings.site_domain)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,7 +1,7 @@
 """Walking the key space for people: the sites, one directory's entries, key search.
 
 The store lists keys in order under a prefix; directories are not stored, they are the
-key prefixes that end in '/'. Each walk is capped so one request stays cheap.
+key prefixes that end in '/'. Each walk is capped or paged so one request stays cheap.
 """
 
 from __future__ import annotations
@@ -14,27 +14,29 @@ from dwp.token import Token
 
 PAGE = 1000
 MAX_SITES = 500
-MAX_LISTED = 5000
 MAX_SCANNED = 20000
-PAST_SITE = "/\U0010ffff\U0010ffff"  # sorts after every key of a site
+PAST_DIR = "\U0010ffff\U0010ffff"  # after "dir/", sorts after every key under dir/
+PAST_SITE = "/" + PAST_DIR  # sorts after every key of a site
+LISTING_PAGE = 1000
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One row of a directory: a file, or a subdirectory with its file count."""
+    """One row of a directory: a file, or a subdirectory."""
 
     name: str
     key: str
     is_dir: bool
-    files: int = 0
     file: ListEntry | None = None
 
 
 @dataclass(frozen=True)
 class Directory:
+    """One page of a directory's entries; ``after`` fetches the next page (None: last)."""
+
     prefix: str
     entries: list[Entry]
-    truncated: bool
+    after: str | None
 
 
 async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES) -> list[str]:
@@ -58,30 +60,25 @@ async def nonempty(client: NetworkClient, prefixes: list[str], token: Token) -> 
     return [p for p in prefixes if (await client.list(p, 1, "", token))[0]]
 
 
-async def walk(client: NetworkClient, prefix: str, cap: int, token: Token
-               ) -> tuple[list[ListEntry], bool]:
-    """Every live key under ``prefix`` up to ``cap``, and whether more were left."""
-    out: list[ListEntry] = []
-    cursor: str | None = ""
-    while cursor is not None and len(out) < cap:
-        page, cursor = await client.list(prefix, min(PAGE, cap - len(out)), cursor, token)
-        out.extend(page)
-    return out, cursor is not None
-
-
-async def directory(client: NetworkClient, prefix: str, token: Token) -> Directory:
-    """The entries right under ``prefix`` (which ends in '/'): subdirectories first."""
-    keys, truncated = await walk(client, prefix, MAX_LISTED, token)
-    dirs: dict[str, int] = {}
-    files: list[Entry] = []
-    for e in keys:
-        name, slash, _ = e.key[len(prefix):].partition("/")
-        if slash:
-            dirs[name] = dirs.get(name, 0) + 1
-        else:
-            files.append(Entry(name, e.key, False, file=e))
-    entries = [Entry(n + "/", prefix + n + "/", True, files=c) for n, c in sorted(dirs.items())]
-    return Directory(prefix, entries + files, truncated)
+async def directory(client: NetworkClient, prefix: str, token: Token, after: str = "",
+                    limit: int = LISTING_PAGE) -> Directory:
+    """Up to ``limit`` entries right under ``prefix`` (which ends in '/') after the entry
+    ``after``, in key order. A subdirectory costs one skip past its keys, so a page
+    costs about one list call per subdirectory on it, whatever the folder's size."""
+    entries: list[Entry] = []
+    cursor: str | None = after + PAST_DIR if after.endswith("/") else after
+    while cursor is not None and len(entries) < limit:
+        page, more = await client.list(prefix, min(PAGE, limit - len(entries)), cursor, token)
+        cursor = more
+        for e in page:
+            name, slash, _ = e.key[len(prefix):].partition("/")
+            if slash:
+                entries.append(Entry(name + "/", prefix + name + "/", True))
+                cursor = prefix + name + "/" + PAST_DIR
+                break
+            entries.append(Entry(name, e.key, False, file=e))
+    last = entries[-1].key if entries else None
+    return Directory(prefix, entries, last if cursor is not None and last else None)
 
 
 async def search(client: NetworkClient, text: str, token: Token, limit: int = 200

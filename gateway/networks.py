@@ -3,7 +3,8 @@
 A person can belong to several networks on one Ray cluster (each in its own Ray
 namespace, with its own token). A request names its network with the header
 ``X-DWP-Network``, the query parameter ``network``, or the UI's ``dwp_network`` cookie;
-without one it goes to the gateway's first network.
+without one it goes to the gateway's first network. On a site's origin the host names
+it instead (``gateway.origins``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from gateway.errors import ApiError
 
 HEADER = "x-dwp-network"
 COOKIE = "dwp_network"
+# scope["state"] key set on a site's origin: the network its host names (None: the
+# first). There the host alone decides, so a site's own query or cookies cannot.
+ORIGIN_NETWORK = "dwp.network"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class Network:
 
 
 def selected_name(request: Request) -> str | None:
+    state = request.scope.get("state", {})
+    if ORIGIN_NETWORK in state:
+        named: str | None = state[ORIGIN_NETWORK]
+        return named
     return (request.headers.get(HEADER) or request.query_params.get("network")
             or request.cookies.get(COOKIE))
 

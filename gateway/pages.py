@@ -48,10 +48,12 @@ TEMPLATES.filters["when"] = when
 
 
 def render(template: str, code: int = 200, headers: dict[str, str] | None = None,
-           csp: str = UI_CSP, **context: Any) -> HTMLResponse:
+           csp: str | None = UI_CSP, **context: Any) -> HTMLResponse:
+    """``csp`` None: no policy (a listing or 404 page on a site's own origin)."""
     html = TEMPLATES.get_template(template).render(**context)
+    policy = {"Content-Security-Policy": csp} if csp else {}
     return HTMLResponse(html, status_code=code, headers={
-        "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+        **policy, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin", **(headers or {})})
 
 

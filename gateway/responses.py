@@ -3,7 +3,7 @@ HEAD and streaming. The object API and site serving both build their responses h
 
 from __future__ import annotations
 
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -24,10 +24,12 @@ def located_headers(request: Request, where: Located, token: Token) -> dict[str,
 
 
 def version_headers(version: Version) -> dict[str, str]:
+    """``Cache-Control: no-cache``: a browser keeps its copy and asks each time, which the
+    ETag and Last-Modified make a cheap 304."""
     return {"ETag": version.etag, "Content-Type": version.content_type,
             "Content-Length": str(version.size), "X-Content-Type-Options": "nosniff",
             "Last-Modified": formatdate(version.mtime, usegmt=True),
-            "Accept-Ranges": "bytes"}
+            "Cache-Control": "no-cache", "Accept-Ranges": "bytes"}
 
 
 def attachment(filename: str) -> str:
@@ -50,19 +52,42 @@ def etag_matches(header: str | None, etag: str) -> bool:
 RAW_CSP = "sandbox"
 
 
+def not_modified(request: Request, version: Version) -> bool:
+    """RFC 9110: If-None-Match decides when present; else If-Modified-Since, to the
+    second (Last-Modified has no finer resolution)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return etag_matches(if_none_match, version.etag)
+    since = request.headers.get("if-modified-since")
+    if not since:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    if when.tzinfo is None:
+        return False
+    return int(version.mtime) <= when.timestamp()
+
+
 def version_response(request: Request, version: Version, headers: dict[str, str],
-                     *, siblings: int = 1, csp: str = RAW_CSP) -> Response:
+                     *, siblings: int = 1, csp: str | None = RAW_CSP,
+                     status: int = 200) -> Response:
     """200, 206, 304, 416 or a HEAD answer for ``version``; bodies of chunked versions
-    stream chunk by chunk, so memory stays flat whatever the size."""
-    headers = {**headers, **version_headers(version), "Content-Security-Policy": csp}
+    stream chunk by chunk, so memory stays flat whatever the size. Another ``status``
+    (a site's 404 page, a ``_redirects`` rule) sends the whole body with it, as is.
+    ``csp`` None sends no policy (a page on its site's own origin)."""
+    headers = {**headers, **version_headers(version)}
+    if csp:
+        headers["Content-Security-Policy"] = csp
     if siblings > 1:
         headers["X-DWP-Siblings"] = str(siblings)
-    if etag_matches(request.headers.get("if-none-match"), version.etag):
+    if status == 200 and not_modified(request, version):
         del headers["Content-Length"]
         return Response(status_code=304, headers=headers)
-    span, status = (0, version.size), 200
+    span = (0, version.size)
     if_range = request.headers.get("if-range")
-    if if_range is None or if_range.strip() == version.etag:
+    if status == 200 and (if_range is None or if_range.strip() == version.etag):
         try:
             wanted = parse_range(request.headers.get("range"), version.size)
         except Unsatisfiable:

@@ -1,42 +1,64 @@
-"""Site serving: a published site works in a browser exactly as it did from disk.
+"""Site serving: a published site works in a browser exactly as from a web server.
 
-``/sites/{site}/{path}`` maps to the key ``site/path``. A directory answers its
-``index.html`` or a listing; ``dir`` redirects to ``dir/`` so relative links resolve.
-Every answer carries a sandboxing Content-Security-Policy: a page's scripts run in an
-opaque origin, so they cannot use the user's token cookie on the gateway's API.
+A site is served at the root of its own origin (``gateway.origins``); the path
+``/sites/{site}/{path}`` redirects there when the client has that origin, and otherwise
+(a LAN client of a gateway without ``--site-domain``) serves the page path-style under a
+sandboxing Content-Security-Policy, so a page's scripts run in an opaque origin and
+cannot use the user's token cookie on the gateway's API.
+
+A directory answers its ``index.html`` or a paged listing; ``dir`` redirects to ``dir/``
+so relative links resolve. A missing path is looked up in the site's ``_redirects``
+(on its origin only, as the spec asks), then answered with the site's own ``404.html``,
+then with the gateway's 404 page.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import logging
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from dwp import redirects
 from dwp.client import ReadResult
 from dwp.errors import NotFound
-from dwp.keys import validate_key
+from dwp.keys import InvalidKey, validate_key
 from gateway import catalog
 from gateway.networks import client_of
 from gateway.objects import pinned_of, token_of
+from gateway.origins import origin_of, served_site, ui_origin
 from gateway.pages import PageRoute, render
 from gateway.responses import attachment, located_headers, version_response
 from gateway.routes import get_and_head
 
+log = logging.getLogger("dwp.gateway")
 router = APIRouter(tags=["sites"], route_class=PageRoute)
 
 SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
             "allow-popups-to-escape-sandbox allow-modals allow-downloads")
 
 
-def site_url(key: str) -> str:
+def csp_of(request: Request) -> str | None:
+    """No sandbox on a site's own origin; the sandbox for path-style serving."""
+    return None if served_site(request) is not None else SITE_CSP
+
+
+def here(request: Request, key: str) -> str:
+    """The URL of ``key`` on the host this request came to."""
+    if served_site(request) is not None:
+        return "/" + quote(key.partition("/")[2])
     return "/sites/" + quote(key)
 
 
-def moved(request: Request, to: str) -> Response:
+def moved(request: Request, to: str, status: int = 301) -> Response:
+    """A redirect to ``to`` that keeps the request's query (unless ``to`` has one)."""
     query = request.url.query
-    return RedirectResponse(to + ("?" + query if query else ""), status_code=301,
-                            headers={"Content-Security-Policy": SITE_CSP})
+    if query and "?" not in to:
+        to += "?" + query
+    csp = csp_of(request)
+    return RedirectResponse(to, status_code=status,
+                            headers={"Content-Security-Policy": csp} if csp else None)
 
 
 async def read(request: Request, key: str) -> ReadResult | None:
@@ -48,58 +70,108 @@ async def read(request: Request, key: str) -> ReadResult | None:
     return result if result.versions else None
 
 
-def page(request: Request, key: str, result: ReadResult, download: bool) -> Response:
+def page(request: Request, key: str, result: ReadResult, download: bool = False,
+         status: int = 200) -> Response:
     headers = located_headers(request, result, result.token)
     if download:
         headers["Content-Disposition"] = attachment(key.rsplit("/", 1)[-1])
-    return version_response(request, result.versions[0], headers,
-                            siblings=len(result.versions), csp=SITE_CSP)
+    return version_response(request, result.versions[0], headers, status=status,
+                            siblings=len(result.versions), csp=csp_of(request))
 
 
 async def not_found(request: Request, key: str) -> Response:
+    """The site's own ``404.html`` with status 404, else the gateway's 404 page."""
     site, _, path = key.partition("/")
+    custom = await read(request, site + "/404.html")
+    if custom is not None:
+        return page(request, site + "/404.html", custom, status=404)
     parts = path.rstrip("/").split("/")[:-1] if path else []
     prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
     existing = await catalog.nonempty(client_of(request), prefixes, token_of(request))
-    parents = [(prefix, site_url(prefix)) for prefix in existing]
-    return render("site_404.html", 404, csp=SITE_CSP, key=key, site=site, parents=parents,
-                  ui_url="/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
+    parents = [(prefix, here(request, prefix)) for prefix in existing]
+    ui = ui_origin(request)
+    csp = csp_of(request)
+    return render("site_404.html", 404, csp=csp, key=key, site=site, parents=parents, ui=ui,
+                  ui_url=ui + "/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
+
+
+async def redirected(request: Request, site: str, path: str) -> Response | None:
+    """What the site's ``_redirects`` says for a path that does not exist, if anything.
+    A broken file is ignored (logged), never a 500: ``dwp publish`` refuses it first."""
+    if served_site(request) is None:
+        return None
+    found = await read(request, f"{site}/{redirects.NAME}")
+    if found is None or found.versions[0].size > redirects.MAX_SIZE:
+        return None
+    data = b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+    try:
+        match = redirects.first_match(redirects.parse(data), "/" + path)
+    except redirects.RedirectsError as exc:
+        log.warning("site %r: ignoring its %s: %s", site, redirects.NAME, exc)
+        return None
+    if match is None:
+        return None
+    rule, to = match
+    if rule.status in redirects.REDIRECTS:
+        return moved(request, to, rule.status)
+    target = unquote(urlsplit(to).path)[1:]
+    if target == "" or target.endswith("/"):
+        target += "index.html"
+    try:
+        validate_key(f"{site}/{target}")
+    except InvalidKey:
+        return None
+    result = await read(request, f"{site}/{target}")
+    if result is None:
+        return None
+    return page(request, f"{site}/{target}", result, status=rule.status)
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
 async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
     validate_key(site)
-    return moved(request, site_url(site) + "/")
+    origin = origin_of(request, site)
+    return moved(request, origin + "/" if origin else here(request, site + "/"))
 
 
 @get_and_head(router, "/sites/{site}/{path:path}",
-                  response_class=Response, responses={
-                      200: {"content": {"text/html": {}, "application/octet-stream": {}}},
-                      206: {"description": "A single byte range"},
-                      301: {"description": "A directory without its trailing slash"},
-                      304: {"description": "Not modified"},
-                      404: {"description": "No such page (an HTML page)"},
-                      416: {"description": "The Range starts past the end"}})
-async def serve(site: str, path: str, request: Request, download: bool = False) -> Response:
-    """A page or file of a site: its bytes, a directory's index.html or listing, or a
-    redirect to the directory form; ``?download=1`` saves instead of displaying."""
+              response_class=Response, responses={
+                  200: {"content": {"text/html": {}, "application/octet-stream": {}}},
+                  206: {"description": "A single byte range"},
+                  301: {"description": "To the site's origin, or a directory without "
+                                       "its trailing slash"},
+                  304: {"description": "Not modified"},
+                  404: {"description": "No such page (an HTML page)"},
+                  416: {"description": "The Range starts past the end"}})
+async def serve(site: str, path: str, request: Request, download: bool = False,
+                after: str = "") -> Response:
+    """A page or file of a site: its bytes, a directory's index.html or listing (paged
+    with ``?after=NAME``), or a redirect to the directory form or the site's origin;
+    ``?download=1`` saves instead of displaying."""
     key = f"{site}/{path}"
+    if served_site(request) is None:
+        validate_key(key.rstrip("/"))
+        origin = origin_of(request, site)
+        if origin is not None:
+            return moved(request, origin + "/" + quote(path))
     if path == "" or path.endswith("/"):
         validate_key(key.rstrip("/"))
         index = await read(request, key + "index.html")
         if index is not None:
             return page(request, key + "index.html", index, download)
-        listing = await catalog.directory(client_of(request), key, token_of(request))
-        if not listing.entries:
-            return await not_found(request, key)
-        return render("listing.html", csp=SITE_CSP, listing=listing, key=key,
-                      up=site_url(key.rstrip("/").rsplit("/", 1)[0] + "/") if path else None)
+        listing = await catalog.directory(client_of(request), key, token_of(request),
+                                          key + after if after else "")
+        if not listing.entries and not after:
+            return await redirected(request, site, path) or await not_found(request, key)
+        return render("listing.html", csp=csp_of(request), listing=listing, key=key,
+                      up=bool(path), ui=ui_origin(request),
+                      next=listing.after[len(key):] if listing.after else None)
     validate_key(key)
     result = await read(request, key)
     if result is not None:
         return page(request, key, result, download)
     below, _ = await client_of(request).list(key + "/", 1)
     if below:
-        return moved(request, site_url(key) + "/")
-    return await not_found(request, key)
+        return moved(request, here(request, key) + "/")
+    return await redirected(request, site, path) or await not_found(request, key)

@@ -6,7 +6,7 @@ the network the request selected, and keeps the UI's cookies on that network."""
 from __future__ import annotations
 
 import hmac
-import ipaddress
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from gateway.auth import COOKIE
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of, selected_name
 from gateway.objects import token_of
+from gateway.origins import is_loopback, site_link
 from gateway.pages import PageRoute, network_names, render
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
@@ -28,18 +29,6 @@ router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 EDITABLE = ("text/", "application/json", "application/javascript", "application/xml",
             "image/svg+xml", "application/x-sh", "application/toml", "application/yaml")
 MAX_EDIT = 2 * 1024 * 1024
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def is_local_user(request: Request) -> bool:
@@ -70,7 +59,7 @@ def ui(request: Request, template: str, code: int = 200, **context: Any) -> Resp
     network = network_of(request)
     signed_in = is_local_user(request) or holds_token(request, network)
     response = render(template, code, signed_in=signed_in, networks=network_names(request),
-                      network=network.name, **context)
+                      network=network.name, open_url=partial(site_link, request), **context)
     named = selected_name(request)
     return with_cookies(request, response, network,
                         remember=named not in (None, request.cookies.get(NETWORK_COOKIE)))
@@ -103,12 +92,14 @@ async def home(request: Request, added: str = "", removed: str = "") -> Response
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
-async def browse(prefix: str, request: Request) -> Response:
-    """One directory of a site: subfolders, files with size and type, and actions."""
+async def browse(prefix: str, request: Request, after: str = "") -> Response:
+    """One directory of a site: subfolders, files with size and type, and actions; paged
+    with ``?after=NAME``."""
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
-    listing = await catalog.directory(client_of(request), prefix, token_of(request))
+    listing = await catalog.directory(client_of(request), prefix, token_of(request),
+                                      prefix + after if after else "")
     parts = prefix.rstrip("/").split("/")
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")

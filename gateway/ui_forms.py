@@ -2,9 +2,9 @@
 sign in with the token, unpack a zip into a site, add or remove a node, and switch the
 UI to another network.
 
-Every write needs the network token (the UI's cookie) and a same-origin request:
-a page served from ``/sites/`` runs in an opaque origin, so its requests say
-``Origin: null`` and are refused here even if a cookie were sent.
+Every write needs the network token (the UI's cookie) and a same-origin request: a
+site's page runs on its own origin (or, served path-style, in an opaque one), so its
+requests name that origin (or ``null``) and are refused here even if a cookie were sent.
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from browser_cli import config
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
+from dwp.labels import label_of
 from tests.conftest import Net, eventually, free_port
 
 
@@ -128,7 +130,11 @@ def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
     assert dwp("open", "my site/a b.html").exit_code == 0
     assert dwp("open", "blog").exit_code == 0
-    assert opened == [f"{net.url}/sites/my%20site/a%20b.html", f"{net.url}/sites/blog/"]
+    port = urlsplit(net.url).port
+    encoded = label_of("my site")
+    assert encoded is not None and encoded.startswith("u--")
+    assert opened == [f"http://{encoded}.localhost:{port}/a%20b.html",
+                      f"http://blog.localhost:{port}/"]
     monkeypatch.setattr("webbrowser.open", lambda url: False)
     assert dwp("open", "blog").exit_code == 1
 
@@ -221,6 +227,11 @@ def test_link_targets_and_candidates() -> None:
     assert link_target(gw, "s/ü.html", "%C3%A9.html#top")[0] == "s/é.html"
     assert link_target(gw, "s/x.html", "mailto:a@b")[0] is None
     assert link_target(gw, "s/x.html", "https://other.org/")[0] is None
+    # a site is served at its origin's root: an absolute path is the site's own
+    assert link_target(gw, "s/a/b.html", "/assets/c.css") == ("s/assets/c.css",
+                                                              f"{gw}/sites/s/assets/c.css")
+    assert link_target(gw, "s/a/b.html", "/docs/")[0] == "s/docs/index.html"
+    assert link_target(gw, "s/a/b.html", "//cdn.example/x.js")[0] is None
     assert candidates("site") == ["site/index.html"]
     assert candidates("site/dir/") == ["site/dir/index.html"]
     assert candidates("site/a.html") == ["site/a.html", "site/a.html/index.html"]

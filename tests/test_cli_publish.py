@@ -7,6 +7,7 @@ import os
 import random
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -160,3 +161,41 @@ def test_fold_keys_covers_each_replicas_latest_writes() -> None:
     # on n1, d was sent last, after a and b were acknowledged: d alone covers them
     assert fold_keys(writes) == ["c", "d", "e"]
     assert fold_keys([]) == []
+
+
+def test_publish_prints_the_site_origin_url(dwp, net: Net, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    port = urlsplit(net.url).port
+    assert publish(dwp, folder, site)["url"] == f"http://{site}.localhost:{port}/"
+    result = dwp("publish", str(folder), "--site", site)
+    assert result.exit_code == 0, result.output
+    assert f"Site at http://{site}.localhost:{port}/" in result.stdout
+
+
+def test_publish_refuses_a_broken_redirects_file_naming_the_line(dwp, net: Net,
+                                                                 tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    (folder / "_redirects").write_text("# moved pages\n/old /new.html 301\n/lost /x.html 418\n")
+    result = dwp("publish", str(folder), "--site", site)
+    assert result.exit_code == 2
+    assert "_redirects line 3 ('/lost /x.html 418')" in result.stderr
+    assert "the status must be one of 200, 301" in result.stderr
+    assert dwp("ls", f"{site}/").stdout.strip() == ""
+    (folder / "_redirects").write_text("/old /new.html 301\n/app/* /app/index.html 200\n")
+    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_redirects",
+                                                       f"{site}/index.html"]
+
+
+def test_publish_refuses_a_site_name_no_origin_can_hold(dwp, tmp_path: Path) -> None:
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    result = dwp("publish", str(folder), "--site", "Ä" * 19)
+    assert result.exit_code == 2
+    message = " ".join(result.output.replace("│", " ").split())
+    assert "cannot be a web origin" in message and "this name has 38" in message
+    assert dwp("publish", str(folder), "--site", "Ä" * 18, "--dry-run").exit_code == 0

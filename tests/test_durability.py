@@ -53,12 +53,12 @@ def test_a_killed_storage_actor_restarts_and_serves_what_it_acknowledged(
 class Up:
     """A ``dwp up`` in its own process group, so everything it started can be ended."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = data_dir.parent / f"up-{port}-{uuid.uuid4().hex[:4]}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "browser_cli.main", "up", "--data-dir", str(data_dir),
-             "--port", str(port), "--nodes", "4", "--replicas", "2"],
+             "--port", str(port), "--nodes", "4", "--replicas", "2", *options],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
             env={**os.environ, "XDG_CONFIG_HOME": str(data_dir / "config")})
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-PURE = ["dwp.clock", "dwp.codec", "dwp.keys", "dwp.lineage", "dwp.messages",
-        "dwp.placement", "dwp.rebalance", "dwp.replica", "dwp.sessions", "dwp.storage",
-        "dwp.token", "dwp.version", "dwp.view"]
+PURE = ["dwp.clock", "dwp.codec", "dwp.keys", "dwp.labels", "dwp.lineage", "dwp.messages",
+        "dwp.placement", "dwp.rebalance", "dwp.redirects", "dwp.replica", "dwp.sessions",
+        "dwp.storage", "dwp.token", "dwp.version", "dwp.view"]
 FORBIDDEN = ["ray", "sqlite3", "asyncio", "socket", "fastapi", "httpx"]
 
 

@@ -169,7 +169,7 @@ def test_zip_upload_unpacks_into_site(net: Net, ui: httpx.Client) -> None:
         r = ui.post(f"/ui/zip/{site}", content=archive, params={"dir": "v1"})
         assert r.status_code == 200, r.text
         assert sorted(r.json()["keys"]) == [f"{site}/v1/css/s.css", f"{site}/v1/index.html"]
-        r = ui.get(f"/sites/{site}/v1/css/s.css")
+        r = ui.get(f"/api/v1/objects/{site}/v1/css/s.css")
         assert r.content == b"a{}" and r.headers["content-type"].startswith("text/css")
 
 

@@ -1,9 +1,11 @@
 """The web browser in a real headless Chromium (Debian's, never a downloaded one):
-a published site renders with zero failed requests, the publish/search/edit flow works
-through the UI, and a hostile page's script cannot write through the gateway."""
+a published site renders on its own origin with zero failed requests, the
+publish/search/edit flow works through the UI, and a hostile page's script, from its own
+origin, cannot write through the gateway."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import Net
+from tests.sites import origin_host
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -99,24 +102,30 @@ SITE = {
 }
 
 
+def site_origin(net: Net, site: str) -> str:
+    return "http://" + origin_host(net, site)
+
+
 def test_published_site_renders_with_zero_failed_requests(net: Net, page: Any) -> None:
     site = unique("pw-site")
     publish(net, site, SITE)
     failures = Failures(page)
+    home = site_origin(net, site)
     page.goto(f"{net.url}/sites/{site}")
-    assert page.url == f"{net.url}/sites/{site}/"
+    assert page.url == f"{home}/"
     assert page.text_content("#out") == "script ran"
     assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(200, 0, 0)"
     assert page.eval_on_selector("#logo", "e => e.complete && e.naturalWidth") == 4
+    assert page.evaluate("() => window.origin") == home
     page.click("#docs")
-    page.wait_for_url(f"{net.url}/sites/{site}/docs/")
+    page.wait_for_url(f"{home}/docs/")
     assert page.text_content("h1") == "Docs"
     assert page.eval_on_selector("#logo", "e => e.complete && e.naturalWidth") == 4
     assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(200, 0, 0)"
     page.click("#guide")
-    page.wait_for_url(f"{net.url}/sites/{site}/docs/guide.html")
+    page.wait_for_url(f"{home}/docs/guide.html")
     page.click("#home")
-    page.wait_for_url(f"{net.url}/sites/{site}/index.html")
+    page.wait_for_url(f"{home}/index.html")
     assert page.text_content("#out") == "script ran"
     assert failures.items == []
 
@@ -140,6 +149,7 @@ def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
     page.wait_for_selector("#status[data-done=ok]")
     assert page.eval_on_selector("#progress", "e => e.value") == 1
     assert "Published 3 files" in page.text_content("#status")
+    assert page.get_attribute("#open-result", "href") == site_origin(net, site) + "/"
 
     page.fill("input[name=q]", marker)
     page.press("input[name=q]", "Enter")
@@ -151,16 +161,19 @@ def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
     page.click("button:text('Save')")
     page.wait_for_selector("text=Saved.")
     with net.http() as h:
-        assert h.get(f"/sites/{site}/notes/{marker}.html").text == "<p>second draft</p>\n"
-    page.goto(f"{net.url}/sites/{site}/notes/{marker}.html")
+        r = h.get(f"/api/v1/objects/{site}/notes/{marker}.html")
+        assert r.text == "<p>second draft</p>\n"
+    page.goto(f"{site_origin(net, site)}/notes/{marker}.html")
     assert page.text_content("p") == "second draft"
     assert failures.items == []
 
 
 HOSTILE = """<!doctype html><html><head><meta charset="utf-8"><title>hostile</title></head>
 <body><p id="out">running</p>
-<iframe name="sink" hidden></iframe>
-<form id="f" method="post" action="/ui/delete/VICTIM/keep.txt" target="sink">
+<iframe name="sink-ip" hidden></iframe><iframe name="sink-name" hidden></iframe>
+<form id="f-ip" method="post" action="UI_IP/ui/delete/VICTIM/keep.txt" target="sink-ip">
+<input name="context" value=""></form>
+<form id="f-name" method="post" action="UI_NAME/ui/delete/VICTIM/keep.txt" target="sink-name">
 <input name="context" value=""></form>
 <script>
 const results = {};
@@ -170,17 +183,25 @@ async function attempt(name, url, init) {
   catch (e) { results[name] = "blocked"; }
 }
 (async () => {
-  await attempt("put", "/api/v1/objects/VICTIM/new.txt", {method: "PUT", body: "pwned"});
-  await attempt("overwrite", "/api/v1/objects/VICTIM/keep.txt", {method: "PUT", body: "pwned"});
-  await attempt("delete", "/api/v1/objects/VICTIM/keep.txt", {method: "DELETE"});
-  await attempt("ui-edit", "/ui/edit/VICTIM/keep.txt",
-                {method: "POST", mode: "no-cors", headers: form, body: "content=pwned"});
-  await attempt("ui-delete", "/ui/delete/VICTIM/keep.txt",
-                {method: "POST", mode: "no-cors", headers: form, body: "context="});
-  await attempt("ui-zip", "/ui/zip/VICTIM", {method: "POST", mode: "no-cors", body: "x"});
-  try { results.cookie = document.cookie; } catch (e) { results.cookie = "blocked"; }
-  try { results.storage = String(localStorage.length); } catch (e) { results.storage = "blocked"; }
-  document.getElementById("f").submit();
+  for (const [tag, ui] of [["ip", "UI_IP"], ["name", "UI_NAME"]]) {
+    await attempt(tag + "-put", ui + "/api/v1/objects/VICTIM/new.txt",
+                  {method: "PUT", body: "pwned"});
+    await attempt(tag + "-overwrite", ui + "/api/v1/objects/VICTIM/keep.txt",
+                  {method: "PUT", body: "pwned"});
+    await attempt(tag + "-delete", ui + "/api/v1/objects/VICTIM/keep.txt", {method: "DELETE"});
+    await attempt(tag + "-read-ui", ui + "/", {});
+    await attempt(tag + "-ui-edit", ui + "/ui/edit/VICTIM/keep.txt",
+                  {method: "POST", mode: "no-cors", headers: form, body: "content=pwned"});
+    await attempt(tag + "-ui-delete", ui + "/ui/delete/VICTIM/keep.txt",
+                  {method: "POST", mode: "no-cors", headers: form, body: "context="});
+    await attempt(tag + "-ui-zip", ui + "/ui/zip/VICTIM",
+                  {method: "POST", mode: "no-cors", body: "x"});
+    document.getElementById("f-" + tag).submit();
+  }
+  await attempt("own-put", "/api/v1/objects/VICTIM/new.txt", {method: "PUT", body: "pwned"});
+  results.cookie = document.cookie;
+  localStorage.setItem("mine", "kept");
+  results.storage = localStorage.getItem("mine");
   await new Promise((done) => setTimeout(done, 500));
   document.getElementById("out").textContent = JSON.stringify(results);
   document.title = "done";
@@ -191,14 +212,22 @@ async function attempt(name, url, init) {
 def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
     victim, attacker = unique("victim"), unique("attacker")
     publish(net, victim, {"keep.txt": b"original"})
-    publish(net, attacker, {"index.html": HOSTILE.replace("VICTIM", victim).encode()})
-    page.goto(net.url + "/")  # the user has the UI open: the browser holds the cookie
-    assert any(c["name"] == "dwp_token" for c in page.context.cookies())
+    ui_ip, ui_name = net.url, net.url.replace("127.0.0.1", "localhost")
+    publish(net, attacker, {"index.html": HOSTILE.replace("VICTIM", victim).replace(
+        "UI_IP", ui_ip).replace("UI_NAME", ui_name).encode()})
+    for ui in (ui_ip, ui_name):  # the user has the UI open: the browser holds the cookies
+        page.goto(ui + "/")
+    assert sum(c["name"] == "dwp_token" for c in page.context.cookies()) == 2
     page.goto(f"{net.url}/sites/{attacker}/")
+    assert page.url == site_origin(net, attacker) + "/"
     page.wait_for_function("document.title === 'done'")
-    results = page.text_content("#out")
-    assert '"put":"blocked"' in results and '"delete":"blocked"' in results
-    assert '"overwrite":"blocked"' in results and '"cookie":"blocked"' in results
+    results = json.loads(page.text_content("#out"))
+    for tag in ("ip", "name"):
+        for attempt in ("put", "overwrite", "delete", "read-ui"):
+            assert results[f"{tag}-{attempt}"] == "blocked", (tag, attempt, results)
+    assert results["own-put"] == 405  # the site's origin serves only the site
+    assert results["cookie"] == ""
+    assert results["storage"] == "kept"  # its own origin: storage works, as on any server
     with httpx.Client(base_url=net.url) as h:
         assert h.get(f"/api/v1/objects/{victim}/keep.txt").content == b"original"
         assert h.get(f"/api/v1/objects/{victim}/new.txt").status_code == 404

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -199,3 +200,26 @@ def test_a_stale_network_cookie_gets_a_page_to_switch(pair: Pair) -> None:
         r = h.get("/", headers=HTML)
         assert r.status_code == 404 and "unknown network" in r.text
         assert 'action="/ui/network/select"' in r.text and pair.a.name in r.text
+
+
+def test_each_networks_sites_have_their_own_origins(pair: Pair) -> None:
+    site = f"twin-{uuid.uuid4().hex[:6]}"
+    for network in (pair.a, pair.b):
+        with pair.api(network) as h:
+            r = h.put(f"/api/v1/objects/{site}/index.html", content=network.name.encode())
+            assert r.status_code == 200
+    port = urlsplit(pair.url).port
+    a_host, b_host = f"{site}.localhost:{port}", f"{site}.{pair.b.name}.localhost:{port}"
+    with httpx.Client(base_url=pair.url) as h:
+        assert h.get(f"/sites/{site}/").headers["location"] == f"http://{a_host}/"
+        r = h.get(f"/sites/{site}/", headers={"X-DWP-Network": pair.b.name})
+        assert r.headers["location"] == f"http://{b_host}/"
+        assert h.get("/", headers={"Host": a_host}).content == pair.a.name.encode()
+        assert h.get("/", headers={"Host": b_host}).content == pair.b.name.encode()
+        # on a site's origin the host alone names the network, not the site's own query
+        r = h.get("/", params={"network": pair.b.name}, headers={"Host": a_host})
+        assert r.content == pair.a.name.encode()
+        r = h.get("/", headers={"Host": f"{site}.nonet.localhost:{port}"})
+        assert r.status_code == 404 and r.json()["error"] == "unknown network"
+        r = h.get("/ui/search", params={"q": site, "network": pair.b.name})
+        assert f'href="http://{b_host}/index.html"' in r.text

@@ -36,8 +36,20 @@ async function alreadyStored(entries) {
   return found;
 }
 
+// The gateway renders where a plain-named site opens (its own origin here, or the
+// path URL) for the placeholder name; other names go through /sites/, which redirects.
+const PLACEHOLDER = "dwp-site-placeholder";
+const PLAIN_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
 function keyPath(key) {
   return key.split("/").map(encodeURIComponent).join("/");
+}
+
+function siteUrl(base) {
+  const site = base.split("/")[0];
+  const pattern = document.getElementById("publish").dataset.siteUrl;
+  if (!pattern || !PLAIN_LABEL.test(site) || site.includes("--")) return "/sites/" + keyPath(base);
+  return pattern.replace(PLACEHOLDER, site) + keyPath(base.slice(site.length + 1));
 }
 
 function send(method, url, body, onProgress) {
@@ -150,7 +162,8 @@ document.addEventListener("DOMContentLoaded", () => {
       browse.textContent = "Browse them";
       browse.id = "browse-result";
       const open = document.createElement("a");
-      open.href = "/sites/" + keyPath(base);
+      open.href = siteUrl(base);
+      open.id = "open-result";
       open.textContent = "open the site ↗";
       open.target = "_blank";
       status.append(browse, " or ", open);

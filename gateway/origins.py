@@ -1,0 +1,150 @@
+"""Each site in its own web origin, as kubo's subdomain gateway does.
+
+A site is served at the root of ``http://{label}.localhost:{port}/`` (and, with
+``dwp up --site-domain NAME``, of ``{label}.NAME``), so its scripts get ``localStorage``,
+``fetch`` of their own files and workers, while the UI and API on ``127.0.0.1`` or
+``localhost`` stay another origin whose host-only token cookie a site never sees.
+
+The label naming a site's origin comes from ``dwp.labels``; a site whose name no label
+holds has no origin, and the gateway serves it path-style under the sandbox.
+
+``SiteHosts`` routes a request for a site's host to ``/sites/{site}/{path}``, marking it
+as served from the origin, so every path of a site's origin is the site's and never the
+UI or the API. A site of a network other than the gateway's first is at
+``{site}.{network}.localhost``, so every origin names its network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import quote
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dwp.labels import label_of, site_of
+from gateway.errors import error_response
+from gateway.networks import ORIGIN_NETWORK, network_of
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+LOCAL_DOMAIN = "localhost"
+ORIGIN_SITE = "dwp.site"  # scope["state"] key: the site whose origin this request is on
+
+
+def is_loopback(host: str | None) -> bool:
+    """``host`` (a name or an address) always means this machine."""
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def split_host(host: str) -> tuple[str, str]:
+    """``Host`` header -> (lowercase name, ':port' or '')."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        return name + "]", rest
+    name, colon, port = host.rpartition(":")
+    return (name, colon + port) if colon and port.isdigit() else (host, "")
+
+
+def domains(site_domain: str | None) -> list[str]:
+    return [LOCAL_DOMAIN] + ([site_domain.lower().strip(".")] if site_domain else [])
+
+
+def served_site(request: Request) -> str | None:
+    """The site whose origin ``request`` arrived on, None for the UI/API host."""
+    site: str | None = request.scope.get("state", {}).get(ORIGIN_SITE)
+    return site
+
+
+def origin_of(request: Request, site: str) -> str | None:
+    """``http://{label}.{domain}:{port}``, the origin serving ``site`` to this client, or
+    None when it has none here: a client on a LAN address while no site domain is set,
+    or a name no label holds."""
+    label = network_label(request, site)
+    name, port = split_host(request.headers.get("host", ""))
+    site_domain: str | None = request.app.state.settings.site_domain
+    if label is None:
+        return None
+    if served_site(request) is not None:
+        domain = next(d for d in domains(site_domain) if name.endswith("." + d))
+    elif is_loopback(name):
+        domain = LOCAL_DOMAIN
+    elif site_domain:
+        domain = site_domain.strip(".")
+    else:
+        return None
+    return f"{request.url.scheme}://{label}.{domain}{port}"
+
+
+def network_label(request: Request, site: str) -> str | None:
+    """``site``'s labels: ``{site}`` in the gateway's first network, else
+    ``{site}.{network}``; None when a name has no label."""
+    label = label_of(site)
+    network = network_of(request).name
+    if label is None or network == next(iter(request.app.state.networks)):
+        return label
+    network_part = label_of(network)
+    return f"{label}.{network_part}" if network_part else None
+
+
+def ui_origin(request: Request) -> str:
+    """Where the UI is, seen from a site's origin: the domain the site's host is under."""
+    name, port = split_host(request.headers.get("host", ""))
+    site_domain: str | None = request.app.state.settings.site_domain
+    if served_site(request) is None:
+        return ""
+    domain = next(d for d in domains(site_domain) if name.endswith("." + d))
+    return f"{request.url.scheme}://{domain}{port}"
+
+
+def site_link(request: Request, key: str) -> str:
+    """The URL a person opens for ``key``: on the site's origin when it has one here,
+    else the sandboxed path ``/sites/{key}``."""
+    site, _, path = key.partition("/")
+    origin = origin_of(request, site)
+    if origin is None:
+        return "/sites/" + quote(key)
+    return origin + "/" + quote(path)
+
+
+class SiteHosts:
+    """ASGI middleware: a request for ``{label}.{domain}`` becomes ``/sites/{site}/...``
+    on the site's origin; an unknown label there is a 404, never the UI."""
+
+    def __init__(self, app: ASGIApp, site_domain: str | None) -> None:
+        self.app = app
+        self.domains = domains(site_domain)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        name, _ = split_host(Headers(scope=scope).get("host", ""))
+        domain = next((d for d in self.domains if name.endswith("." + d)), None)
+        if domain is None:
+            await self.app(scope, receive, send)
+            return
+        labels = name[:-len(domain) - 1].split(".")
+        names = [site_of(label) for label in labels]
+        if len(labels) > 2 or None in names:
+            answer = error_response(404, "not found", f"{name} names no site: a site's "
+                                    f"host is {{site}}.{domain}, or {{site}}.{{network}}."
+                                    f"{domain} for a network other than the first")
+            await answer(scope, receive, send)
+            return
+        site, network = names[0], names[1] if len(names) == 2 else None
+        assert site is not None
+        prefix = "/sites/" + quote(site, safe="")
+        scope = {**scope, "path": "/sites/" + site + scope["path"],
+                 "raw_path": prefix.encode() + scope.get("raw_path", scope["path"].encode()),
+                 "state": {**scope.get("state", {}), ORIGIN_SITE: site,
+                           ORIGIN_NETWORK: network}}
+        await self.app(scope, receive, send)
