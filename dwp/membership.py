@@ -164,13 +164,15 @@ class Membership:
         self.launcher.record(target)
 
     async def _abort(self, prepared: list[str], target: View, joining: str | None) -> None:
-        for node in [*prepared, *([joining] if joining else [])]:
+        """Joiners go first: while any node of the committed view still holds the
+        proposal, a later ``recover`` finds it, and with it every node it added."""
+        if joining is not None:
+            await self.launcher.discard(target, joining)
+        for node in prepared:
             try:
                 await self._ask(node, Abort(target.change))
             except DwpError as exc:
                 log.warning("abort at %s failed: %s", node, exc)
-        if joining is not None:
-            await self.launcher.discard(target, joining)
 
     async def _drain(self, node_id: str) -> bool:
         """Wait (bounded) until a leaving node has handed off everything it held; False
@@ -229,10 +231,10 @@ class Membership:
                     f"{', '.join(sorted(silent))} does not answer, so it can be neither "
                     "finished nor undone yet; try again when it is back")
             log.warning("rolling back change %s (epoch %d)", change, proposal.epoch)
-            await self._abort(sorted({*asked, *proposal.members}), proposal, None)
             for node in proposal.members:
                 if node not in best.members and node not in asked:
                     await self.launcher.discard(proposal, node)
+            await self._abort(sorted(asked), proposal, None)
         behind = [n for n, s in states.items() if s and n in best.members
                   and View.from_json(s.view).epoch < best.epoch]
         for node in behind:

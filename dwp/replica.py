@@ -162,6 +162,16 @@ class Replica:
                                 f"proposal for epoch {target.epoch} does not extend it")
         self.pending = target
         self.store.meta_set("pending", target.to_json())
+        self._new_recipients(n for n in target.members if n not in self.peers)
+
+    def _new_recipients(self, nodes: Iterable[str]) -> None:
+        """From now on every write of ours goes to these nodes too; they hold none of
+        ours yet that we know of, so the chain of claims our batches carry to each one
+        starts at our counter now (writes before it reach them by copy or anti-entropy)."""
+        for node in nodes:
+            if node != self.node_id:
+                self.sent_upto[node] = self.counter
+        self.store.meta_set("sent_upto", json.dumps(self.sent_upto, sort_keys=True))
 
     def abort(self, change: str) -> None:
         """Forget a proposal that will not commit, and what was queued for nodes it would
@@ -187,6 +197,7 @@ class Replica:
         if view.epoch <= self.view.epoch:
             return False
         old_shard = self.shard_nodes
+        prepared = self.pending.members if self.pending is not None else ()
         self.store.meta_set("view", view.to_json())
         if self.pending is not None and self.pending.epoch <= view.epoch:
             self._clear_pending()
@@ -197,11 +208,8 @@ class Replica:
         for p in self.owned:
             gone = set(old.owners_of_partition(p)) - self.shard_nodes
             self.lineage.add_holders([p], gone, self.seen)
-        for peer in self.peers:
-            if peer not in old_shard:
-                self.sent_upto.pop(peer, None)  # a new shard-mate: no claims until a base
+        self._new_recipients(p for p in self.peers if p not in old_shard and p not in prepared)
         self._lineage_dirty = True
-        self.store.meta_set("sent_upto", json.dumps(self.sent_upto, sort_keys=True))
         return True
 
     def recipients(self, partition: int) -> list[str]:
