@@ -17,6 +17,7 @@ from browser_cli import config
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
 from dwp.labels import label_of
+from dwp.version import content_hash
 from tests.conftest import Net, eventually, free_port
 
 
@@ -175,7 +176,8 @@ def test_conflicts_and_resolve(dwp, healed: Net, tmp_path: Path) -> None:
     kept = found[0]["siblings"][1]["hash"]
     assert json.loads(result.stdout)["hash"] == kept
     eventually(lambda: json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout) == [])
-    assert dwp("get", key).stdout_bytes in (b"from a", b"from b")
+    bodies = {content_hash(body).hex(): body for body in (b"from a", b"from b")}
+    assert dwp("get", key).stdout_bytes == bodies[kept]
 
 
 def test_exit_codes_and_messages(dwp, net: Net, tmp_path: Path,
