@@ -238,8 +238,7 @@ class NetworkClient:
 
     def _observe(self, token: Token, shard: int, key: str, state: State) -> Token:
         """The client's token once it has seen ``state`` of ``key``, kept compact."""
-        nodes = {n.id for n in self.view.nodes}
-        return token.observe(shard, key, state.context, deps_of(state)).compact(nodes)
+        return token.observe(shard, key, state.context, deps_of(state)).compact()
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
                              token: Token) -> Version:
