@@ -163,12 +163,14 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class HandOff:
-    """An old owner handed over everything it held of ``partition``, as of ``applied``."""
+    """An old owner handed over everything it held of ``partition``, as of ``applied``,
+    and with it what it could vouch for there (``lineage``, JSON: seals it received)."""
 
     partition: int
     replica: str
     node: str
     applied: dict[str, int]
+    lineage: str = ""
 
 
 # -- view changes ---------------------------------------------------------------------

@@ -255,8 +255,12 @@ class Replica:
         self._lineage_dirty = True
         return True
 
-    def seal(self, partition: int, replica: str, node: str, applied: dict[str, int]) -> None:
-        """An old holder handed over everything it held of ``partition``."""
+    def seal(self, partition: int, replica: str, node: str, applied: dict[str, int],
+             lineage: Lineage | None = None) -> None:
+        """An old holder handed over everything it held of ``partition``, and with it
+        what it could vouch for there (seals of holders before it)."""
+        if lineage is not None:
+            self.lineage.inherit(partition, applied, lineage)
         self.lineage.seal(partition, replica, node, applied)
         self._lineage_dirty = True
 

@@ -73,8 +73,8 @@ def answer(replica: Replica, message: Message) -> Any:
             return ViewState(replica.view.to_json(), pending.to_json() if pending else None)
         case Replicate(origin=origin, states=states, chunks=chunks, upto=upto, after=after):
             return Local(lambda r: r.apply(origin, states, chunks, upto, after))
-        case HandOff(partition=p, replica=origin, node=node, applied=applied):
-            return Local(lambda r: r.seal(p, origin, node, applied))
+        case HandOff(partition=p, replica=origin, node=node, applied=applied, lineage=lineage):
+            return Local(lambda r: r.seal(p, origin, node, applied, Lineage.from_json(lineage)))
     raise TypeError(f"{type(message).__name__} is not a message between replicas")
 
 
@@ -135,12 +135,12 @@ def copy(replica: Replica, partitions: list[int], whole: bool) -> Session:
 def hand_off(replica: Replica, partition: int) -> Session:
     """Give one new owner everything held here of ``partition``; answers the partition's
     fingerprint at the hand-off, for ``Replica.drop_if_unchanged``."""
-    applied = replica.applied()  # taken before the entries: the data holds at least this
+    applied, lineage = replica.snapshot([partition])  # before the entries: data holds this
     mine = replica.entries(partition)
     theirs = yield AeEntries(partition)
     _, pushing = diff(mine, theirs)
     while pushing:
         states, chunks, pushing = replica.export(pushing)
         yield Replicate(None, states, chunks)
-    yield HandOff(partition, replica.id, replica.node_id, applied)
+    yield HandOff(partition, replica.id, replica.node_id, applied, lineage.to_json())
     return reduce(xor, mine.values(), 0)
