@@ -38,6 +38,7 @@ class Ack:
 
 @dataclass
 class History:
+    wiped: set[str]  # the world's replicas whose disk was lost (writes may go with them)
     acks: list[Ack] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
@@ -48,13 +49,15 @@ class History:
 
     def read(self, client: str, key: str, token: Token, state: State) -> None:
         before = self.seen.get((client, key), {})
-        if not clock.descends(state.context, before):
+        lost = {r: c for r, c in before.items() if r in self.wiped}
+        if not clock.descends(clock.join(state.context, lost), before):
             self.violations.append(f"stale read: {client} read {key} as {state.context}, "
                                    f"older than the {before} it had seen")
         self._saw(client, key, state.context)
 
     def not_found(self, client: str, key: str, token: Token, detail: str) -> None:
-        if self.seen.get((client, key)):
+        seen = self.seen.get((client, key), {})
+        if seen and not any(r in self.wiped for r in seen):
             self.violations.append(f"{client} got 'not found' for {key}, which its token "
                                    f"had seen as {self.seen[(client, key)]}: {detail}")
 

@@ -149,7 +149,7 @@ def _now() -> float:
 async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
     rng = Random(scenario.seed)
     world = World(scenario.seed, scenario.nodes, 2)
-    history = History()
+    history = History(world.wiped)
     done = asyncio.Event()
     clients = [Client(f"c{i}", Random(rng.random())) for i in range(scenario.clients)]
     nemesis = asyncio.ensure_future(_nemesis(world, Random(rng.random()), done, log)
