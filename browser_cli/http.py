@@ -18,6 +18,7 @@ from dwp.keys import InvalidKey, validate_key
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"
+GATEWAY = "X-DWP-Gateway"  # on every answer of a dwp gateway (gateway/identity.py)
 RETRIES = 3  # a 503 (replica behind or unavailable) is retried, honouring Retry-After
 MAX_RETRY_WAIT = 5.0
 T = TypeVar("T")
@@ -201,8 +202,13 @@ class Gateway:
 
 
 def _from_dwp(response: httpx.Response) -> bool:
-    """Whether a dwp gateway sent this: an object's bytes say where they were served, an
-    API answer is JSON, and an error is JSON naming the error (read errors first)."""
+    """Whether a dwp gateway sent this. The gateway stamps ``X-DWP-Gateway`` on every
+    answer, which is what tells its redirect to a site's origin (no body) from another
+    server's; an answer without it (the server's own 500) still counts when an object's
+    bytes say where they were served, an API answer is JSON, or an error is JSON naming
+    the error (read errors first)."""
+    if GATEWAY in response.headers:
+        return True
     if response.status_code >= 400:
         try:
             return isinstance(response.json(), dict) and "error" in response.json()

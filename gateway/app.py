@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
+from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.networks import Network
@@ -56,6 +57,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SiteHosts, site_domain=settings.site_domain)
+    app.add_middleware(Identify)  # outermost: it stamps what SiteHosts answers, too
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -69,6 +69,22 @@ def test_a_server_that_is_not_dwp_gets_one_clear_line(dwp, tmp_path: Path,
     assert "check --gateway or DWP_GATEWAY" in lines[0]
 
 
+def test_a_redirect_from_a_server_that_is_not_dwp_is_not_followed(
+        dwp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's own 301 to a site's origin is what ``dwp open`` follows; another
+    server's redirect (the file server's, for a folder without its slash) is not."""
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    root = tmp_path / "www"
+    (root / "sites" / "s" / "a").mkdir(parents=True)
+    with plain_web_server(root) as url:
+        result = dwp("open", "s/a", "--gateway", url)
+    assert result.exit_code == 1 and opened == [], result.output
+    assert result.stderr.strip() == (f"dwp: {url} is not a dwp gateway (it answered 301 "
+                                     "Moved Permanently, no content type): check --gateway "
+                                     "or DWP_GATEWAY")
+
+
 @pytest.mark.parametrize("spelling", ["http://localhost:{port}", "http://LOCALHOST:{port}/",
                                       "http://127.0.0.1:{port}/"])
 def test_localhost_and_127_0_0_1_are_one_gateway_to_the_token_lookup(

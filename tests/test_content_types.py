@@ -14,6 +14,7 @@ import pytest
 
 from gateway.content_types import content_type_for, guess
 from tests.conftest import Net
+from tests.sites import origin
 
 GZIP = gzip.compress(b"<h1>changes</h1>", mtime=0)
 CURL_DEFAULT = "application/x-www-form-urlencoded"
@@ -53,16 +54,19 @@ def test_curl_upload_is_served_with_the_guessed_type(net: Net) -> None:
                     headers={**net.auth, "Content-Type": CURL_DEFAULT})
         assert put.status_code == 200, put.text
         assert put.json()["content_type"] == "text/html"
-        assert h.get(f"/sites/{site}/index.html").headers["content-type"] == "text/html"
+    with origin(net, site) as h:
+        served = h.get("/index.html", headers={"X-DWP-Context": put.headers["x-dwp-context"]})
+        assert served.status_code == 200 and served.headers["content-type"] == "text/html"
 
 
 def test_gzip_file_is_served_as_gzip_not_as_its_contents(net: Net) -> None:
     site = unique("ct-gz")
-    with net.http() as h:
+    with net.http() as api, origin(net, site) as h:
         for name in ("changelog.html.gz", "x.odf.gz"):
-            put = h.put(f"/api/v1/objects/{site}/{name}", content=GZIP, headers=net.auth)
+            put = api.put(f"/api/v1/objects/{site}/{name}", content=GZIP, headers=net.auth)
             assert put.status_code == 200, put.text
-            served = h.get(f"/sites/{site}/{name}")
+            served = h.get(f"/{name}", headers={"X-DWP-Context": put.headers["x-dwp-context"]})
+            assert served.status_code == 200
             assert served.headers["content-type"] == "application/gzip"
             assert "content-encoding" not in served.headers
             assert served.content == GZIP

@@ -3,9 +3,10 @@ prints what the docs say it prints (dates, hashes, timings and process ids aside
 
 The session in docs/cli.md starts with its own ``dwp up --port 54631 --data-dir garden-net``
 (a private Ray in a child process), then the README's session runs against it on a
-fresh copy of the same folder. The commands another test file covers, and the ones that
-need a LAN, are listed in ``ELSEWHERE`` with where they are covered; a command the docs
-gain that is in neither place fails ``test_every_documented_command_is_run``.
+fresh copy of the same folder, its URLs read as on the README's port 8000. The commands
+another test file covers, and the ones that need a LAN, are listed in ``ELSEWHERE`` with
+where they are covered; a command the docs gain that is in neither place fails
+``test_every_documented_command_is_run``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ ELSEWHERE = {
     "dwp node start": "the network commands' own tests",
     "dwp up --data-dir .dwp --data-dir ~/club": "needs `dwp network create club` first",
     "dwp network status --gateway http://192.168.1.10:8000": "a LAN address (docs/deploy.md)",
+    "dwp up --host 192.168.1.10 --site-domain dwp.lan":
+        "binds a LAN address (docs/web.md); tests/test_up_site_domain.py runs `dwp up "
+        "--site-domain dwp.lan` on loopback and reaches it as a LAN client would",
 }
+DOCS_PORT, README_PORT = 54631, 8000  # docs/cli.md's `dwp up --port`; the README's `make up`
 
 
 @dataclass
@@ -113,10 +118,13 @@ def normal(lines: list[str]) -> list[str]:
     return out
 
 
-def run(step: Step) -> None:
+def run(step: Step, port: int = DOCS_PORT) -> None:
+    """Run ``step`` against the docs' gateway, as if it were on ``port`` as the session
+    shows (the README's runs on the default port, which a test cannot count on)."""
     result = CliRunner().invoke(app, shlex.split(step.command)[1:])
     assert result.exit_code == step.exit_code, (step.command, result.output)
-    assert normal(result.output.splitlines()) == normal(step.expected), step.command
+    output = result.output.replace(f":{DOCS_PORT}", f":{port}")
+    assert normal(output.splitlines()) == normal(step.expected), step.command
 
 
 def garden(root: Path) -> None:
@@ -165,7 +173,8 @@ def docs_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[St
     def ready() -> bool:
         assert proc.poll() is None, log.read_text()
         with contextlib.suppress(httpx.HTTPError):
-            return httpx.get("http://127.0.0.1:54631/healthz", timeout=5).status_code == 200
+            health = httpx.get(f"http://127.0.0.1:{DOCS_PORT}/healthz", timeout=5)
+            return health.status_code == 200
         return False
     try:
         eventually(ready, 120, 0.5)
@@ -186,7 +195,7 @@ def test_the_cli_guide_and_the_readme_sessions_as_written(
     up = session(blocks(CLI_DOC)[0])[0]
     # Ray may print its own notices first (token authentication); dwp's lines end it.
     assert normal(docs_gateway.expected)[-len(up.expected):] == normal(up.expected)
-    monkeypatch.setenv("DWP_GATEWAY", "http://127.0.0.1:54631")  # as docs/cli.md exports
+    monkeypatch.setenv("DWP_GATEWAY", f"http://127.0.0.1:{DOCS_PORT}")  # as docs/cli.md does
 
     garden(tmp_path / "garden")
     first, second = (session(b) for b in blocks(CLI_DOC)[1:3])
@@ -206,7 +215,7 @@ def test_the_cli_guide_and_the_readme_sessions_as_written(
     garden(tmp_path / "garden")
     readme = next(b for b in blocks(README) if b and b[0] == "$ dwp publish garden --site garden")
     for step in session(readme):
-        run(step)
+        run(step, README_PORT)
 
 
 def test_every_documented_command_is_run() -> None:

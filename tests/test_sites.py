@@ -54,6 +54,7 @@ def test_path_urls_redirect_to_the_site_origin(net: Net, site: str) -> None:
         r = h.get(f"/sites/{site}")
         assert r.status_code == 301
         assert r.headers["location"] == f"http://{host}/"
+        assert r.headers["x-dwp-gateway"] == "1", "how the CLI tells it from another server"
         r = h.get(f"/sites/{site}/docs/a%20b.html?x=1&y=2")
         assert r.status_code == 301
         assert r.headers["location"] == f"http://{host}/docs/a%20b.html?x=1&y=2"
