@@ -134,6 +134,7 @@ class Replica:
         self._visible_phash = {p: v for p, v in self.phash.items() if v}
         self._visible_owned = self.owned
         self._visible_shard = self.shard_nodes
+        self._visible_pending = self.pending
         self._visible_lineage = self.lineage.part(self.lineage.holders.keys()
                                                   | self.lineage.claims.keys()
                                                   | self.lineage.sealed.keys())
@@ -322,7 +323,8 @@ class Replica:
         if old is None or not live(old):
             seen_here = old.context if old is not None else {}
             if (not context or clock.descends(seen_here, context)) and self._fresh(
-                    p, need or {}, self.applied_now(), self.lineage, self.shard_nodes):
+                    p, need or {}, self.applied_now(), self.lineage, self.shard_nodes,
+                    self.pending):
                 return None
         return self.write(key, tombstone, context, need)
 
@@ -427,13 +429,16 @@ class Replica:
         if clock.descends(applied, need):
             return True
         ps = self._visible_owned if partitions is None else partitions
-        return all(self._fresh(p, need, applied, self._visible_lineage, self._visible_shard)
-                   for p in ps)
+        return all(self._fresh(p, need, applied, self._visible_lineage, self._visible_shard,
+                               self._visible_pending) for p in ps)
 
     @staticmethod
     def _fresh(partition: int, need: dict[str, int], applied: dict[str, int],
-               lineage: Lineage, shard: frozenset[str]) -> bool:
-        return all(applied.get(r, 0) >= c or lineage.vouches(partition, r, c, shard)
+               lineage: Lineage, shard: frozenset[str], pending: View | None) -> bool:
+        """``pending``: a prepared proposal's owners may already write the partition
+        (a node that committed it before us), so their writes count too."""
+        writers = shard | frozenset(pending.owners_of_partition(partition)) if pending else shard
+        return all(applied.get(r, 0) >= c or lineage.vouches(partition, r, c, writers)
                    for r, c in need.items())
 
     def outbox_batch(self, peer: str) -> Batch | None:
