@@ -34,6 +34,18 @@ class NamespacesUnavailable(Exception):
     """This machine (or this user) cannot make network, PID and mount namespaces."""
 
 
+def _passwd() -> str:
+    """The machine's users, with uid 0 (``root``, and ``dwp`` for SSH logins) at home in
+    ``/home/dwp``: ssh finds its keys through the passwd entry, not ``$HOME``."""
+    lines = []
+    for line in Path("/etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) == 7 and fields[2] == "0":
+            fields[5] = HOME
+        lines.append(":".join(fields))
+    return "\n".join([*lines, f"dwp:x:0:0:dwp:{HOME}:/bin/bash", ""])
+
+
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
@@ -72,7 +84,7 @@ class Host:
     def spawn(self, script: str, log: Path) -> subprocess.Popen[bytes]:
         """Start a long-running command line on this host; it ends with the host."""
         with open(log, "wb") as f:
-            return subprocess.Popen(self.command(["bash", "-c", f"cd && exec {script}"]), stdout=f,
+            return subprocess.Popen(self.command(["bash", "-c", f"cd && {script}"]), stdout=f,
                                     stderr=subprocess.STDOUT)
 
 
@@ -115,9 +127,7 @@ class Hosts:
     def _boot(self, host: Host, path: str) -> None:
         for d in ("home/dwp", "tmp-ray", "etc"):
             (host.root / d).mkdir(parents=True, exist_ok=True)
-        passwd = Path("/etc/passwd").read_text()
-        (host.root / "etc" / "passwd").write_text(
-            passwd + f"dwp:x:0:0:dwp:{HOME}:/bin/bash\n")
+        (host.root / "etc" / "passwd").write_text(_passwd())
         Path("/tmp/ray").mkdir(exist_ok=True)
         setup = " && ".join([
             f"hostname {host.name}",
@@ -156,6 +166,24 @@ class Hosts:
                             return int(pid)
             time.sleep(0.1)
         raise NamespacesUnavailable(f"host {host.name} did not start within 30s")
+
+    def start_sshd(self, host: Host, public_key: str, log: Path) -> None:
+        """An sshd on the host's address that lets ``dwp`` in with ``public_key``."""
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation dir
+        ssh = host.home / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        (ssh / "authorized_keys").write_text(public_key)
+        key = host.root / "ssh_host_ed25519_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                       check=True, timeout=30)
+        config = host.root / "sshd_config"
+        config.write_text("\n".join([
+            f"ListenAddress {host.address}", f"HostKey {key}", "PidFile none",
+            "PermitRootLogin yes", "PasswordAuthentication no", "UsePAM no",
+            "KbdInteractiveAuthentication no", "StrictModes no",
+            f"AuthorizedKeysFile {HOME}/.ssh/authorized_keys",
+            "Subsystem sftp internal-sftp", ""]))
+        host.spawn(f"$(command -v sshd || echo /usr/sbin/sshd) -D -e -f {config}", log)
 
     def close(self) -> None:
         """Kill every host (its first process takes the whole PID namespace with it),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import eventually
 from tests.lan_hosts import Hosts, NamespacesUnavailable
@@ -105,6 +107,13 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
         shutil.copy(alice.home / ".ray" / "auth_token", host.home / ".ray" / "auth_token")
     bob.sh(BOB_START)
 
+    # A create that fails (here: the wrong Ray token) leaves nothing behind.
+    refused = alice.sh(f"RAY_AUTH_TOKEN=wrong dwp network create family --nodes 2 "
+                       f"--host-label alice --data-dir ~/family --address {HEAD}",
+                       timeout=120, check=False)
+    assert refused.returncode == 1 and "cannot join the Ray cluster" in refused.stderr, refused
+    assert not (alice.home / "family").exists()
+
     # A network across hosts: two nodes on alice, served by alice's gateway on the LAN.
     created = alice.sh("dwp network create family --replicas 2 --nodes 2 --host-label alice "
                        f"--data-dir ~/family --address {HEAD}")
@@ -172,3 +181,73 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     print(f"reads while bob was away and back: {counts['ok']} ok, 0 failed; "
           f"bob caught up {caught_up:.0f}s after its Ray restarted")
     assert alice.sh(f"dwp get {later[-1]} {lan_gateway}").stdout == later[-1]
+
+
+def wheelhouse(tmp_path: Path) -> Path:
+    """Every wheel `pip install ~/dwp` needs, fetched in the machine's own namespace: the
+    hosts cannot reach a package index."""
+    wheels = tmp_path / "wheelhouse"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels),
+                    str(REPO), "setuptools>=68"], check=True, timeout=600,
+                   capture_output=True)
+    return wheels
+
+
+def launcher_config(hosts: Hosts) -> str:
+    """cluster.yaml with only the addresses and the SSH user and key edited."""
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    config["provider"]["head_ip"] = hosts["alice"].address
+    config["provider"]["worker_ips"] = [hosts["bob"].address, hosts["carol"].address]
+    config["auth"] = {"ssh_user": "dwp", "ssh_private_key": "~/.ssh/id_ed25519"}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+RAY_PROCESSES = "pgrep -af 'site-packages/ray/|raylet|gcs_server'"
+
+
+@pytest.mark.timeout(420)
+def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
+                                                           tmp_path: Path) -> None:
+    alice = hosts["alice"]
+    wheels = wheelhouse(tmp_path)
+    key = alice.home / ".ssh" / "id_ed25519"
+    key.parent.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True, timeout=30)
+    python_bin = Path(sys.base_prefix) / "bin"  # where this machine's python3.11 lives
+    for host in hosts.hosts:
+        hosts.start_sshd(host, key.with_suffix(".pub").read_text(),
+                         tmp_path / f"{host.name}-sshd.log")
+        (host.home / ".bashrc").write_text(f"export PATH={python_bin}:$PATH\n")
+        pip_conf = host.home / ".config" / "pip" / "pip.conf"
+        pip_conf.parent.mkdir(parents=True)
+        pip_conf.write_text(f"[global]\nno-index = true\nfind-links = {wheels}\n"
+                            "[install]\nno-compile = true\n")
+    (alice.home / "cluster.yaml").write_text(launcher_config(hosts))
+    alice.sh("ray get-auth-token --generate")
+    up = alice.sh(f"cd {REPO} && ray up -y ~/cluster.yaml", timeout=240, check=False)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+
+    def every_host_runs_ray() -> bool:
+        """A raylet on each host, and no `ray start` still running on any."""
+        return all(h.sh("pgrep -x raylet", check=False).returncode == 0
+                   and h.sh("pgrep -f 'bin/ray start'", check=False).returncode == 1
+                   for h in hosts.hosts)
+
+    eventually(every_host_runs_ray, 180, 2)
+    for host in hosts.hosts:  # pinned to its own address, labelled with its name
+        raylet = host.sh("pgrep -af raylet").stdout
+        assert f"--node_ip_address={host.address}" in raylet, raylet
+        assert host.name in raylet, raylet
+    down = alice.sh(f"cd {REPO} && ray down -y ~/cluster.yaml", timeout=120, check=False)
+    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+
+    def ray_left() -> dict[str, str]:
+        return {h.name: h.sh(RAY_PROCESSES, check=False).stdout for h in hosts.hosts}
+
+    # The head stops at once; a worker's raylet gives up on the head after Ray's GCS
+    # reconnect timeout (60 s), and then cluster.yaml's last command stops the rest.
+    deadline = time.monotonic() + 120
+    while any((left := ray_left()).values()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not any(left.values()), left
