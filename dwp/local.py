@@ -231,7 +231,7 @@ class RayLauncher:
         """Stop a node that never joined; a local one's data dir goes too."""
         await self.stop(node_id)
         if view.node(node_id).host == self.homes.local_host:
-            shutil.rmtree(self.homes.of(view, node_id), ignore_errors=True)
+            shutil.rmtree(Path(self.homes.of(view, node_id)).expanduser(), ignore_errors=True)
 
     def record(self, view: View) -> None:
         if self.keep_view_file:
