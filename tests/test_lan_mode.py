@@ -146,3 +146,17 @@ def test_a_member_gateway_reads_the_view_from_the_nodes(
     finally:
         stop(second)
         stop(first)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--network", "club"], "give --address"),
+    (["--network", "club", "--address", "auto", "--data-dir", "x"], "no --data-dir"),
+    (["--token-file", "t"], "--token-file goes with --network"),
+    (["--network", "club", "--address", "auto", "--token-file", "missing"], "cannot read"),
+])
+def test_up_refuses_a_member_gateway_it_cannot_serve(
+        args: list[str], says: str, env: dict[str, str], tmp_path: Path) -> None:
+    """Usage errors are found before Ray starts: exit 2 and a line naming the problem."""
+    done = subprocess.run([*DWP, "up", *args], capture_output=True, text=True, timeout=60,
+                          env={**env, "DWP_TOKEN": "", "COLUMNS": "400"}, cwd=tmp_path)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
