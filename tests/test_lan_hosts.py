@@ -239,6 +239,17 @@ def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
         raylet = host.sh("pgrep -af raylet").stdout
         assert f"--node_ip_address={host.address}" in raylet, raylet
         assert host.name in raylet, raylet
+    # On the head, as its user logs in (the venv on PATH): a network with a node on each.
+    created = alice.sh("source ~/.bashrc && dwp network create family --replicas 3 --hosts "
+                       f"alice,bob,carol --data-dir ~/family --address {HEAD}", timeout=180)
+    assert "3 nodes, 1 shards x 3 replicas" in created.stderr, created.stderr
+    alice.spawn(f"source ~/.bashrc && dwp up --address {HEAD} --data-dir family",
+                tmp_path / "alice-up.log")
+    eventually(lambda: alice.sh("dwp network status", check=False).returncode == 0, 120, 1)
+    (alice.home / "index.html").write_text("<h1>family</h1>\n")
+    alice.sh("dwp put index.html family/index.html")
+    assert {n["host"]: n["status"] for n in status(alice)["nodes"]} == {
+        "alice": "up", "bob": "up", "carol": "up"}
     down = alice.sh(f"cd {REPO} && ray down -y ~/cluster.yaml", timeout=120, check=False)
     assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
 
