@@ -146,9 +146,8 @@ class Hosts:
         host.env = {"HOME": HOME, "USER": "dwp", "LOGNAME": "dwp", "PATH": path,
                     "LANG": "C.UTF-8", "TERM": "dumb"}
         hostname = host.sh("hostname", timeout=30, check=False)
-        if hostname.stdout.strip() != host.name:
-            raise NamespacesUnavailable(f"host {host.name} did not come up: "
-                                        f"{hostname.stderr.strip()}")
+        if hostname.stdout.strip() != host.name:  # namespaces work, so this is a bug
+            raise RuntimeError(f"host {host.name} did not come up: {hostname.stderr.strip()}")
 
     @staticmethod
     def _first_process(host: Host) -> int:
@@ -162,10 +161,13 @@ class Hosts:
             with contextlib.suppress(OSError):
                 for pid in children.read_text().split():
                     with contextlib.suppress(OSError):
-                        if b"os.wait" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        # The shell doing the mounts becomes the reaper by exec: same pid,
+                        # and its command line is the reaper's only once the mounts are done.
+                        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                        if argv[0] == sys.executable.encode():
                             return int(pid)
             time.sleep(0.1)
-        raise NamespacesUnavailable(f"host {host.name} did not start within 30s")
+        raise RuntimeError(f"host {host.name} did not start within 30s")
 
     def start_sshd(self, host: Host, public_key: str, log: Path) -> None:
         """An sshd on the host's address that lets ``dwp`` in with ``public_key``."""
