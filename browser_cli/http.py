@@ -103,13 +103,14 @@ class Gateway:
 
     @asynccontextmanager
     async def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                     content: Body = None, headers: dict[str, str] | None = None,
-                     write: bool = False, context: str | None = None,
-                     keep_context: bool = True,
+                     content: Body = None, json: Any = None,
+                     headers: dict[str, str] | None = None, write: bool = False,
+                     context: str | None = None, keep_context: bool = True,
                      accept: tuple[int, ...] = ()) -> AsyncIterator[httpx.Response]:
         """A response whose body is not read yet; statuses >= 400 not in ``accept`` raise.
 
-        ``context`` overrides the kept context token for this one request.
+        ``context`` overrides the kept context token for this one request; ``json`` is a
+        body sent as JSON instead of ``content``.
         """
         sent = context or self.context
         replayable = content is None or isinstance(content, bytes) or callable(content)
@@ -118,6 +119,7 @@ class Gateway:
             body = content() if callable(content) else content
             try:
                 request = self._http.build_request(method, path, params=params, content=body,
+                                                   json=json,
                                                    headers=self._headers(write, sent, headers))
                 response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from browser_cli.http import Gateway, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import err, out, print_json
+from browser_cli.terminal import err, out, print_json, shards_summary
 
 network_app = typer.Typer(help="The network: its nodes, shards and health.",
                           no_args_is_help=True)
@@ -28,8 +28,9 @@ def status(gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False
     console = out()
     health = doc["health"]
     console.print(f"Network [bold]{doc['name']}[/bold]  epoch {doc['epoch']}  "
-                  f"{len(doc['nodes'])} nodes, {len(doc['shards'])} shards x "
-                  f"{doc['replicas']} replicas, {doc['partitions']} partitions  "
+                  f"{len(doc['nodes'])} nodes, "
+                  f"{shards_summary([len(s['replicas']) for s in doc['shards']])}, "
+                  f"{doc['partitions']} partitions  "
                   + ("[green]healthy[/green]" if health["ok"]
                      else f"[red]unhealthy: {health['detail']}[/red]"))
     nodes = Table(title="Nodes", title_justify="left", header_style="bold")
@@ -107,8 +108,9 @@ def create(
     ] = "",
 ) -> None:
     """Create a network: its view and token in --data-dir; with --address, its nodes too.
-    Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster)."""
-    from dwp.local import init_ray, open_network, start_network
+    Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster). A create
+    that fails leaves nothing behind, so it can simply be run again."""
+    from dwp.local import discard_network, init_ray, open_network, start_network
 
     if (data_dir / "view.json").exists():
         raise typer.BadParameter(f"{data_dir} already holds a network", param_hint="--data-dir")
@@ -117,19 +119,37 @@ def create(
     if count < replicas:
         raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
                                  param_hint="--replicas")
+    if address:
+        try:
+            init_ray(address)
+        except Exception as exc:  # Ray raises several kinds; each is one line for the user
+            err.print(f"dwp: cannot join the Ray cluster at {address}: {_first_line(exc)}")
+            raise typer.Exit(1) from None
+    made_dir = not data_dir.exists()
     view, _ = open_network(data_dir, name, nodes, replicas, host_list, host_label, node_root)
     if address:
-        init_ray(address)
-        start_network(data_dir, name=name, hosts=host_list, nodes=nodes, replicas=replicas,
-                      local_host=host_label)
+        try:
+            start_network(data_dir, name=name, hosts=host_list, nodes=nodes,
+                          replicas=replicas, local_host=host_label)
+        except Exception as exc:
+            discard_network(data_dir, view, made_dir, host_label)
+            err.print(f"dwp: the network's nodes did not start, so nothing was kept: "
+                      f"{_first_line(exc)}")
+            raise typer.Exit(1) from None
+    sizes = [len(m) for m in view.shards.values()]
     err.print(f"Created network '{view.name}' (id {view.id}): {len(view.nodes)} nodes, "
-                f"{len(view.shards)} shards x {view.replicas} replicas, in {data_dir}")
+              f"{shards_summary(sizes)}, in {data_dir}")
     err.print(f"Its write token is in {data_dir / 'token'}. Serve it with: dwp up "
-                f"--data-dir {data_dir} --host-label {host_label}"
-                + (f" --address {address}" if address else ""))
+              f"--data-dir {data_dir} --host-label {host_label}"
+              + (f" --address {address}" if address else ""))
     print_json({"name": view.name, "id": view.id, "epoch": view.epoch,
                 "nodes": [n.id for n in view.nodes], "data_dir": str(data_dir),
                 "token_file": str(data_dir / "token"), "started": bool(address)})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
 
 
 def _change(gateway: str, as_json: bool, method: str, path: str, **kwargs: Any) -> None:

@@ -42,6 +42,14 @@ def date(mtime: float) -> str:
     return datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
 
 
+def shards_summary(replica_counts: list[int]) -> str:
+    """Like "2 shards x 2 replicas"; a join can give a shard more replicas than the
+    network's replication factor, so this counts the replicas that exist."""
+    low, high = min(replica_counts, default=0), max(replica_counts, default=0)
+    counts = str(low) if low == high else f"{low}-{high}"
+    return f"{len(replica_counts)} shards x {counts} replicas"
+
+
 def transfer_progress(files: bool = False) -> Progress:
     """Bytes, rate and ETA on stderr (and a files count for publish); silent when piped."""
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),

@@ -4,11 +4,12 @@ in the foreground."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from browser_cli.terminal import shards_summary
 from dwp.labels import PLAIN
 
 console = Console(stderr=True)
@@ -38,24 +39,97 @@ def up(
         help="Also serve each site at {site}.NAME for LAN users (point a wildcard DNS "
              "name or hosts entries at this gateway). Loopback users always get "
              "{site}.localhost.")] = None,
+    network: Annotated[str | None, typer.Option(
+        help="Serve this network, already running in the Ray cluster at --address, with "
+             "the view read from its nodes (no data dir): a member's own gateway.")
+    ] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        help="With --network: a file holding the network's write token (default: "
+             "DWP_TOKEN, else the token recorded for this gateway's URL).")] = None,
 ) -> None:
     """Start (or reopen from --data-dir) networks and serve their gateway."""
     import ray
     import uvicorn
 
     from browser_cli.config import record_token
-    from dwp.local import init_ray, open_network, start_network
-    from gateway import GatewaySettings, Network, create_app
+    from dwp.local import init_ray
+    from gateway import GatewaySettings, create_app
 
     if site_domain is not None and not all(
             PLAIN.fullmatch(label) for label in site_domain.lower().split(".")):
         raise typer.BadParameter(f"{site_domain!r} is not a DNS name (labels of letters, "
                                  "digits and hyphens, separated by dots)",
                                  param_hint="--site-domain")
+    url = f"http://{host}:{port}"
+    if network is not None:
+        if address is None or data_dir:
+            raise typer.BadParameter("--network serves a running network: give --address "
+                                     "and no --data-dir", param_hint="--network")
+        secret = _member_token(url, token_file)
+        init_ray(address, host_label)
+        networks = [_member_network(network, secret, host_label, anti_entropy_interval)]
+        where = "as given; recorded for the CLI"
+    else:
+        if token_file is not None:
+            raise typer.BadParameter("--token-file goes with --network; a data dir holds "
+                                     "its own token", param_hint="--token-file")
+        networks, where = _own_networks(data_dir or [Path(".dwp")], nodes, replicas, name,
+                                        address, host_label, anti_entropy_interval)
+    record_token(url, networks[0].secret)
+    app = create_app(networks, GatewaySettings(max_upload, fault_injection, site_domain))
+    console.print(f"Gateway at [bold]{url}[/bold]  (token {where}; Ctrl-C stops)")
+    sites = f"http://SITE.localhost:{port}/" + (
+        f" and http://SITE.{site_domain}:{port}/" if site_domain else "")
+    console.print(f"Sites at {sites}")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        ray.shutdown()
+
+
+def _member_token(url: str, token_file: Path | None) -> str:
+    """--token-file, else DWP_TOKEN, else the token recorded for this gateway URL."""
+    from browser_cli.config import token_for
+
+    if token_file is not None:
+        try:
+            return token_file.read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {token_file}: {exc.strerror}",
+                                     param_hint="--token-file") from exc
+    secret = token_for(url)
+    if not secret:
+        raise typer.BadParameter(f"no write token for the network: set DWP_TOKEN, pass "
+                                 f"--token-file, or record one for {url}",
+                                 param_hint="--token-file")
+    return secret
+
+
+def _member_network(name: str, secret: str, host_label: str, interval: float) -> Any:
+    from dwp.local import connect_network
+    from gateway import Network
+
+    try:
+        client, membership = connect_network(name, secret, host_label, interval)
+    except LookupError as exc:
+        console.print(f"dwp: {exc}")
+        raise typer.Exit(1) from None
+    view = client.view
+    console.print(f"Network '{view.name}' (epoch {view.epoch}): {len(view.nodes)} nodes, "
+                  f"{shards_summary([len(m) for m in view.shards.values()])}, view from its nodes")
+    return Network(client, secret, membership)
+
+
+def _own_networks(dirs: list[Path], nodes: int, replicas: int, name: str,
+                  address: str | None, host_label: str, interval: float
+                  ) -> tuple[list[Any], str]:
+    """The networks kept in ``dirs``, started (or found) in Ray."""
+    from dwp.local import init_ray, open_network, start_network
+    from gateway import Network
+
     if replicas > nodes:
         raise typer.BadParameter(f"{nodes} nodes cannot hold {replicas} replicas",
                                  param_hint="--replicas")
-    dirs = data_dir or [Path(".dwp")]
     names = [name if i == 0 else d.resolve().name for i, d in enumerate(dirs)]
     views = [open_network(d, n, nodes, replicas, local_host=host_label)[0]
              for d, n in zip(dirs, names, strict=True)]
@@ -64,24 +138,13 @@ def up(
         raise typer.BadParameter(f"two data dirs hold networks of one name: {taken}",
                                  param_hint="--data-dir")
     init_ray(address, host_label)
-    url = f"http://{host}:{port}"
     networks = []
     for d, view in zip(dirs, views, strict=True):
-        console.print(f"Network '{view.name}' (epoch {view.epoch}): {len(view.nodes)} nodes, "
-                      f"{len(view.shards)} shards x {view.replicas} replicas, data in {d}")
         client, membership = start_network(d, name=view.name, nodes=nodes, replicas=replicas,
-                                           anti_entropy_interval=anti_entropy_interval,
+                                           anti_entropy_interval=interval,
                                            local_host=host_label)
-        secret = (d / "token").read_text().strip()
-        networks.append(Network(client, secret, membership))
-    record_token(url, networks[0].secret)
-    app = create_app(networks, GatewaySettings(max_upload, fault_injection, site_domain))
-    console.print(f"Gateway at [bold]{url}[/bold]  (token in {dirs[0] / 'token'}; "
-                  "Ctrl-C stops)")
-    sites = f"http://SITE.localhost:{port}/" + (
-        f" and http://SITE.{site_domain}:{port}/" if site_domain else "")
-    console.print(f"Sites at {sites}")
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        ray.shutdown()
+        view = client.view
+        console.print(f"Network '{view.name}' (epoch {view.epoch}): {len(view.nodes)} nodes, "
+                      f"{shards_summary([len(m) for m in view.shards.values()])}, data in {d}")
+        networks.append(Network(client, (d / "token").read_text().strip(), membership))
+    return networks, f"in {dirs[0] / 'token'}"

@@ -19,13 +19,16 @@ from typing import Any
 
 import ray
 from ray._private import ray_constants
+from ray._private.authentication.authentication_token_setup import (
+    maybe_enable_token_auth_if_token_available,
+)
 from ray.exceptions import RayError
 
 from dwp.actor import RayTransport, StorageNodeActor, actor_name
 from dwp.client import NetworkClient
 from dwp.errors import ChangeFailed
 from dwp.membership import Membership
-from dwp.messages import Ping
+from dwp.messages import GetView, Ping
 from dwp.node import NodeSettings
 from dwp.view import NodeSpec, View
 
@@ -50,6 +53,9 @@ def init_ray(address: str | None = None, host: str = LOCAL_HOST,
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                              "configure_logging": False}
     if address:
+        # Ray turns token auth on for `--address auto` when a token exists, never for an
+        # explicit HEAD:6379; a driver of a token cluster needs it on either way.
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
         ray.init(address=address, **quiet)
     else:
         bind_loopback()
@@ -60,6 +66,28 @@ def init_ray(address: str | None = None, host: str = LOCAL_HOST,
 
 def namespace_of(name: str) -> str:
     return f"dwp-{name}"
+
+
+def view_from_nodes(name: str, network_id: str = "", timeout: float = 10.0) -> View | None:
+    """The newest committed view this network's node actors hold (None if none answers):
+    what a gateway on any host of the cluster serves, with no copy of a data dir.
+    ``network_id`` ignores nodes of another network that had the same name."""
+    namespace = namespace_of(name)
+    pending = []
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == namespace and actor["name"].startswith(actor_name("")):
+            with contextlib.suppress(ValueError):  # gone since it was listed
+                handle = ray.get_actor(actor["name"], namespace=namespace)
+                pending.append(handle.handle.remote("", GetView()))
+    if not pending:
+        return None
+    ready, _ = ray.wait(pending, num_returns=len(pending), timeout=timeout)
+    views = []
+    for ref in ready:
+        with contextlib.suppress(RayError):
+            views.append(View.from_json(ray.get(ref).view))
+    views = [v for v in views if not network_id or v.id == network_id]
+    return max(views, key=lambda v: v.epoch, default=None)
 
 
 def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: int = 2,
@@ -79,6 +107,25 @@ def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: 
     if not token_path.exists():
         _write_private(token_path, secrets.token_urlsafe(32))
     return view, token_path.read_text().strip()
+
+
+def discard_network(data_dir: Path, view: View, remove_dir: bool,
+                    local_host: str = LOCAL_HOST) -> None:
+    """Undo a create that failed: stop any node actor it started, and remove its view,
+    token and local node data (``remove_dir``: the whole data dir, which it made)."""
+    namespace = namespace_of(view.name)
+    for spec in view.nodes:
+        with contextlib.suppress(ValueError, RayError):
+            ray.kill(ray.get_actor(actor_name(spec.id), namespace=namespace), no_restart=True)
+    if remove_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    homes = NodeHomes(data_dir, local_host)
+    for spec in view.nodes:
+        if spec.host == local_host:
+            shutil.rmtree(homes.of(view, spec.id), ignore_errors=True)
+    for leftover in ("view.json", "token"):
+        (data_dir / leftover).unlink(missing_ok=True)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -125,12 +172,34 @@ def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replic
     """Open (or create) the network in ``data_dir``, start every node's actor, and answer
     a client for it and the membership driver that changes it."""
     view, secret = open_network(data_dir, name, nodes, replicas, hosts, local_host, node_root)
-    settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
+    newer = view_from_nodes(view.name, view.id)
+    if newer is not None and newer.epoch > view.epoch:  # changed through another gateway
+        view = newer
+        _write_private(data_dir / "view.json", view.to_json())
     homes = NodeHomes(data_dir, local_host)
+    return _serve(view, secret, homes, anti_entropy_interval, keep_view_file=True)
+
+
+def connect_network(name: str, secret: str, local_host: str = LOCAL_HOST,
+                    anti_entropy_interval: float = 5.0) -> tuple[NetworkClient, Membership]:
+    """A client and membership driver for a network already running in this Ray cluster,
+    with the view read from its nodes: a member's own gateway on any host. Nodes it adds
+    on its host keep their data where the network's other hosts do (``node_root``)."""
+    view = view_from_nodes(name)
+    if view is None:
+        raise LookupError(f"no node of network {name!r} answers in this Ray cluster "
+                          f"(Ray namespace {namespace_of(name)})")
+    homes = NodeHomes(Path(view.node_root or f"~/.dwp/{view.name}"), local_host)
+    return _serve(view, secret, homes, anti_entropy_interval, keep_view_file=False)
+
+
+def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: float,
+           keep_view_file: bool) -> tuple[NetworkClient, Membership]:
+    settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
     client = NetworkClient(view, RayTransport(settings.namespace), secret)
-    membership = Membership(client, RayLauncher(homes, settings))
+    membership = Membership(client, RayLauncher(homes, settings, keep_view_file=keep_view_file))
     try:
         asyncio.run(membership.recover())
     except ChangeFailed as exc:
@@ -142,10 +211,11 @@ class RayLauncher:
     """Starts and stops this network's node actors on the Ray cluster's hosts."""
 
     def __init__(self, homes: NodeHomes, settings: NodeSettings,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, keep_view_file: bool = True) -> None:
         self.homes = homes
         self.settings = settings
         self.start_timeout = start_timeout
+        self.keep_view_file = keep_view_file  # False: the nodes hold the only copy
 
     def local_host(self) -> str:
         return self.homes.local_host
@@ -169,7 +239,8 @@ class RayLauncher:
         """Stop a node that never joined; a local one's data dir goes too."""
         await self.stop(node_id)
         if view.node(node_id).host == self.homes.local_host:
-            shutil.rmtree(self.homes.of(view, node_id), ignore_errors=True)
+            shutil.rmtree(Path(self.homes.of(view, node_id)).expanduser(), ignore_errors=True)
 
     def record(self, view: View) -> None:
-        _write_private(self.homes.data_dir / "view.json", view.to_json())
+        if self.keep_view_file:
+            _write_private(self.homes.data_dir / "view.json", view.to_json())

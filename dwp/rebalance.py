@@ -4,7 +4,9 @@ node must receive before the change is committed.
 Plans move as little as they can: shards keep their members and partitions unless
 balance requires otherwise. After every plan, shards number ``nodes // replicas``,
 shard sizes differ by at most one (each has at least ``replicas`` members), and
-partitions per shard differ by at most one.
+partitions per shard differ by at most one. A shard's replicas sit on as many distinct
+hosts as they can: no exchange of two nodes between two shards would spread either shard
+over more hosts (so one host going down takes as few replicas of a shard as it can).
 """
 
 from __future__ import annotations
@@ -63,15 +65,42 @@ def _rebalance(view: View, nodes: tuple[NodeSpec, ...]) -> View:
               for i, s in enumerate(order)}
     for s in order:
         while len(shards[s]) > target[s]:
-            free.append(shards[s].pop())
+            used = Counter(host[n] for n in shards[s])
+            drop = max(reversed(shards[s]), key=lambda n: used[host[n]])
+            shards[s].remove(drop)
+            free.append(drop)
     for s in sorted(shards, key=lambda s: (len(shards[s]), s)):
         while len(shards[s]) < target[s]:
             used = Counter(host[n] for n in shards[s])
             pick = min(free, key=lambda n: (used[host[n]], n))
             free.remove(pick)
             shards[s].append(pick)
+    _spread_over_hosts(shards, host)
     owners = _balance_partitions(view, set(shards))
     return view.evolve(nodes, {s: tuple(m) for s, m in sorted(shards.items())}, owners)
+
+
+def _spread_over_hosts(shards: dict[int, list[str]], host: dict[str, str]) -> None:
+    """Exchange nodes between shards while an exchange puts the two shards on more
+    distinct hosts; each exchange raises that total, so the loop ends."""
+
+    def hosts(members: list[str]) -> int:
+        return len({host[n] for n in members})
+
+    improved = True
+    while improved:
+        improved = False
+        for s, t in ((s, t) for s in sorted(shards) for t in sorted(shards) if s < t):
+            before = hosts(shards[s]) + hosts(shards[t])
+            for a, b in ((a, b) for a in list(shards[s]) for b in list(shards[t])):
+                ms = [b if n == a else n for n in shards[s]]
+                mt = [a if n == b else n for n in shards[t]]
+                if hosts(ms) + hosts(mt) > before:
+                    shards[s], shards[t] = ms, mt
+                    improved = True
+                    break
+            if improved:
+                break
 
 
 def _balance_partitions(view: View, shard_ids: set[int]) -> tuple[int, ...]:

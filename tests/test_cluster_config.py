@@ -32,8 +32,14 @@ def test_cluster_yaml_is_valid() -> None:
     commands = (config["setup_commands"] + config["head_start_ray_commands"]
                 + config["worker_start_ray_commands"])
     assert all(isinstance(c, str) for c in commands)  # no command parsed as a mapping
-    for start in config["head_start_ray_commands"][-1:] + config["worker_start_ray_commands"][-1:]:
+    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+              if "ray start" in c]
+    assert len(starts) == 2
+    for start in starts:
         assert "--labels=dwp-host=" in start and "RAY_AUTH_MODE=token" in start
+        assert "--node-ip-address=" in start
+    assert "RAY_enable_autoscaler_v2=0" in starts[0]
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
 
 
 BREAKAGES: list[Callable[[dict[str, Any]], object]] = [

@@ -71,3 +71,52 @@ def test_impossible_changes_are_refused() -> None:
         plan_join(view, NodeSpec("n0", "h"))
     with pytest.raises(PlanError):
         plan_leave(view, "nx")
+
+
+def spread(view: View) -> int:
+    """How many distinct hosts the shards span, summed over shards."""
+    host = {n.id: n.host for n in view.nodes}
+    return sum(len({host[n] for n in m}) for m in view.shards.values())
+
+
+def assert_spread_on_hosts(view: View) -> None:
+    """No exchange of two nodes between two shards would put a shard on more hosts."""
+    base = spread(view)
+    shards = list(view.shards)
+    for i, s in enumerate(shards):
+        for t in shards[i + 1:]:
+            for a in view.shards[s]:
+                for b in view.shards[t]:
+                    swapped = dict(view.shards)
+                    swapped[s] = tuple(b if n == a else n for n in view.shards[s])
+                    swapped[t] = tuple(a if n == b else n for n in view.shards[t])
+                    assert spread(View(**{**view.__dict__, "shards": swapped})) <= base, (
+                        f"exchanging {a} and {b} spreads shards {s} and {t} over more hosts")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3), st.lists(st.integers(0, 3), min_size=1, max_size=4),
+       st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 20)),
+                max_size=10))
+def test_a_shards_replicas_stay_on_as_many_hosts_as_they_can(
+        replicas: int, first_hosts: list[int], changes: list[tuple[bool, int, int]]) -> None:
+    specs = [NodeSpec(f"n{i}", f"h{first_hosts[i % len(first_hosts)]}")
+             for i in range(max(replicas, len(first_hosts)))]
+    view = View.create("t", specs, replicas, partitions=16)
+    assert_spread_on_hosts(view)
+    fresh = len(view.nodes)
+    for join, host, pick in changes:
+        if join or len(view.nodes) <= replicas:
+            view = plan_join(view, NodeSpec(f"n{fresh}", f"h{host}"))
+            fresh += 1
+        else:
+            view = plan_leave(view, view.nodes[pick % len(view.nodes)].id)
+        assert_spread_on_hosts(view)
+
+
+def test_two_joins_to_a_one_host_network_put_each_shard_on_two_hosts() -> None:
+    view = View.create("t", [NodeSpec("n1", "alice"), NodeSpec("n2", "alice")], 2,
+                       partitions=8)
+    view = plan_join(plan_join(view, NodeSpec("n3", "bob")), NodeSpec("n4", "carol"))
+    host = {n.id: n.host for n in view.nodes}
+    assert [len({host[n] for n in m}) for m in view.shards.values()] == [2, 2]

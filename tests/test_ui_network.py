@@ -75,6 +75,7 @@ def test_add_then_remove_a_node_through_the_forms(pair: Pair) -> None:
         page = h.get("/").text
         assert "Add node" in page and ">Remove</button>" in page
         assert "Remove dead node" not in page, "every node is up: none is dead"
+        assert "<b>1</b> shards \u00d7 2 replicas" in page
         r = h.post("/ui/network/add", data={"host": ""})
         assert r.status_code == 303, r.text
         added = pair.node_ids(pair.a) - before
@@ -83,6 +84,7 @@ def test_add_then_remove_a_node_through_the_forms(pair: Pair) -> None:
         assert r.headers["location"] == f"/?added={node}#network"
         page = h.get(r.headers["location"]).text
         assert f"Node <code>{node}</code> joined" in page and f"<code>{node}</code>" in page
+        assert "<b>1</b> shards \u00d7 3 replicas" in page  # the replicas that exist
 
         r = h.post(f"/ui/network/remove/{node}", data={"force": "0"})
         assert r.status_code == 303, r.text
