@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from dwp.errors import ChangeFailed, DwpError, NotOwner, Stale
+from dwp.membership import Membership
 from dwp.messages import Commit, Put
 from dwp.rebalance import plan_join
 from dwp.token import Token
@@ -19,7 +20,7 @@ from dwp.version import Version
 from dwp.view import NodeSpec, View
 from tests.sim import Shard, version
 from tests.simulation.loop import VirtualLoop
-from tests.simulation.world import World
+from tests.simulation.world import SimLauncher, World
 
 T = TypeVar("T")
 
@@ -233,3 +234,19 @@ def test_a_chained_token_reads_everything_after_the_network_goes_4_5_6_5_6() -> 
         return len(acked), stale
     count, stale = simulate(scenario)
     assert count > 50 and stale == []
+
+
+def test_two_gateways_changing_at_once_commit_one_change_and_refuse_the_other() -> None:
+    async def scenario(world: World) -> tuple[list[str], set[tuple[int, str]]]:
+        other = Membership(world.new_client(), SimLauncher(world),
+                           new_change_id=lambda: "other")
+        results = await asyncio.gather(world.membership.join("h5"), other.join("h6"),
+                                       return_exceptions=True)
+        await world.membership.recover()
+        await asyncio.sleep(5)
+        outcome = sorted("committed" if isinstance(r, View) else type(r).__name__
+                         for r in results)
+        return outcome, {(n.replica.view.epoch, n.replica.view.change)
+                         for n in world.nodes.values()}
+    outcome, views = simulate(scenario)
+    assert outcome == ["ChangeFailed", "committed"] and len(views) == 1
