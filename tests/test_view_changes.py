@@ -19,24 +19,16 @@ from dwp.token import Token
 from dwp.version import Version
 from dwp.view import NodeSpec, View
 from tests.sim import Shard, version
-from tests.simulation.loop import VirtualLoop
+from tests.simulation.loop import run_virtual
 from tests.simulation.world import SimLauncher, World
 
 T = TypeVar("T")
 
 
 def simulate(scenario: Callable[[World], Awaitable[T]], nodes: int = 4) -> T:
-    loop = VirtualLoop()
-    try:
-        async def main() -> T:
-            return await scenario(World(1, nodes, 2))
-        return loop.run_until_complete(main())
-    finally:
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(asyncio.sleep(0))
-        loop.close()
+    async def main() -> T:
+        return await scenario(World(1, nodes, 2))
+    return run_virtual(main)
 
 
 def key_in(view: View, shard: int, moving_to: View | None = None, skip: int = 0) -> str:

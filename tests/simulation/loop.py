@@ -5,9 +5,12 @@ milliseconds, and the order of events depends only on the program and its seed."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import selectors
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class _NoIO(selectors.BaseSelector):
@@ -51,3 +54,19 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._now += max(seconds, 0.0)
+
+
+def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main()`` on a fresh virtual-time loop, then end whatever it left running
+    (node loops run forever)."""
+    loop = VirtualLoop()
+    try:
+        async def wrapped() -> T:
+            return await main()
+        return loop.run_until_complete(wrapped())
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.sleep(0))
+        loop.close()

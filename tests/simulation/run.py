@@ -4,7 +4,6 @@ heal, a settling period and the invariant checks (``tests.simulation.checker``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from random import Random
@@ -12,7 +11,7 @@ from random import Random
 from dwp.errors import DwpError, NotFound
 from dwp.token import Token
 from tests.simulation.checker import Ack, History, check
-from tests.simulation.loop import VirtualLoop
+from tests.simulation.loop import run_virtual
 from tests.simulation.world import World
 
 KEYS = [f"site/k{i}" for i in range(12)]
@@ -182,15 +181,7 @@ def simulate(seed: int, verbose: bool = False) -> tuple[list[str], list[str]]:
     logging.getLogger("dwp").setLevel(logging.CRITICAL)
     scenario = Scenario.of(seed)
     log: list[str] = [f"scenario: {scenario}"]
-    loop = VirtualLoop()
-    try:
-        violations = loop.run_until_complete(_simulate(scenario, log))
-    finally:
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(asyncio.sleep(0))
-        loop.close()
+    violations = run_virtual(lambda: _simulate(scenario, log))
     return violations, log
 
 
