@@ -229,7 +229,7 @@ class Node:
             return ReadReply(False, None, {})
         if not self.replica.owns(p):
             raise NotOwner(self.view.to_json())
-        applied = {**self.replica.applied(), **_vouched(self.replica, m.need, p)}
+        applied = {**self.replica.applied(), **_vouched(self.replica, m.need)}
         return ReadReply(True, self.replica.store.get_state(m.key), applied)
 
     async def _fresh_within(self, need: dict[str, int], wait: float,
@@ -396,10 +396,8 @@ class _Refused:
     error: DwpError
 
 
-def _vouched(replica: Replica, need: dict[str, int], partition: int) -> dict[str, int]:
-    """The entries of ``need`` this replica vouches for in ``partition`` beyond its
-    applied vector (moved-in partitions), so a cache may serve the same need again."""
-    if not need or not replica.fresh(need, [partition]):
-        return {}
+def _vouched(replica: Replica, need: dict[str, int]) -> dict[str, int]:
+    """The entries of a need this replica was found fresh for that its applied vector
+    does not show (vouched for by lineage), so a cache may serve the same need again."""
     applied = replica.applied()
     return {r: c for r, c in need.items() if applied.get(r, 0) < c}

@@ -109,6 +109,7 @@ class Replica:
         self.lineage = Lineage.from_json(self.store.meta_get("lineage"))
         self.to_hand_off: set[int] = set(json.loads(self.store.meta_get("hand_off") or "[]"))
         self._lineage_dirty = False
+        self._lineage_unpublished = True
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
         self._use(View.from_json(self.store.meta_get("view") or ""))
@@ -135,9 +136,11 @@ class Replica:
         self._visible_owned = self.owned
         self._visible_shard = self.shard_nodes
         self._visible_pending = self.pending
-        self._visible_lineage = self.lineage.part(self.lineage.holders.keys()
-                                                  | self.lineage.claims.keys()
-                                                  | self.lineage.sealed.keys())
+        if self._lineage_unpublished:  # copied only when it changed: commits are hot
+            self._visible_lineage = self.lineage.part(self.lineage.holders.keys()
+                                                      | self.lineage.claims.keys()
+                                                      | self.lineage.sealed.keys())
+            self._lineage_unpublished = False
 
     def _use(self, view: View) -> None:
         self.view = view
@@ -377,6 +380,7 @@ class Replica:
         if self._lineage_dirty:
             self.store.meta_set("lineage", self.lineage.to_json())
             self._lineage_dirty = False
+            self._lineage_unpublished = True
         acked, self._unflushed = self._unflushed, set()
         for peer in acked:
             self.store.outbox_ack(peer, self.acked_seq[peer])
