@@ -23,11 +23,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from dwp.client import NetworkClient
 from dwp.errors import ChangeFailed, ChangeRefused, DwpError
-from dwp.messages import Abort, Commit, GetView, Import, Prepare, ViewState
+from dwp.messages import Abort, Commit, GetView, Import, Message, Prepare, ViewState
 from dwp.rebalance import PlanError, Transfer, plan_join, plan_leave, transfers
 from dwp.view import NodeSpec, View
 
@@ -117,10 +117,10 @@ class Membership:
         await self._commit(target, current)
         return target
 
-    async def _ask(self, node: str, message: object, timeout: float = ASK_TIMEOUT) -> object:
+    async def _ask(self, node: str, message: Message, timeout: float = ASK_TIMEOUT) -> Any:
         """One message to a node, its failure said in words a person can act on."""
         try:
-            return await self.client.transport.call(node, message, timeout)  # type: ignore[arg-type]
+            return await self.client.transport.call(node, message, timeout)
         except ChangeRefused:
             raise
         except DwpError as exc:
