@@ -135,9 +135,8 @@ def ray_runtime() -> Iterator[RayCluster]:
 
 
 @contextlib.contextmanager
-def gateway(networks: list[Network]) -> Iterator[str]:
-    """A real gateway for ``networks`` on a free loopback port; answers its URL."""
-    app = create_app(networks, GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
+def running(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port while the caller runs."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -148,6 +147,16 @@ def gateway(networks: list[Network]) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def gateway(networks: list[Network]) -> Iterator[str]:
+    """A real gateway for ``networks`` on a free loopback port; answers its URL."""
+    app = create_app(networks, GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
+    try:
+        with running(app) as url:
+            yield url
+    finally:
         for network in networks:
             stop_nodes(network.client)
 

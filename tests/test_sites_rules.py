@@ -8,7 +8,6 @@ import contextlib
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from gateway import GatewaySettings, Network, create_app
-from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, free_port
+from tests.conftest import TEST_MAX_UPLOAD, Net, running
 from tests.sites import LAN_HOST, lan, origin, origin_host
 from tests.test_sites import put, unique
 
@@ -147,16 +145,8 @@ def gateway_with_site_domain(net: Net, domain: str) -> Iterator[str]:
     ``dwp up --site-domain``); it leaves the nodes running when it stops."""
     app = create_app([Network(net.client, net.token)],
                      GatewaySettings(TEST_MAX_UPLOAD, site_domain=domain))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    eventually(lambda: server.started, 30)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with running(app) as url:
+        yield url
 
 
 def test_site_domain_serves_sites_to_the_lan(net: Net, ruled: str) -> None:
