@@ -4,6 +4,10 @@ each checked against every invariant. A failure names the command that replays i
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from tests.simulation.run import Scenario, replay_command, simulate
 
 SEEDS = range(1, 501)
@@ -30,3 +34,15 @@ def test_the_seeds_cover_shard_count_changes_and_coordinator_deaths() -> None:
     logs = [simulate(seed)[1] for seed in range(1, 41)]
     assert any("coordinator died" in line for log in logs for line in log)
     assert any("-> epoch 3" in line for log in logs for line in log)
+
+
+def test_the_documented_commands_run_as_written() -> None:
+    """`make sim SEEDS=N` (README) and the replay command a failure prints."""
+    root = Path(__file__).resolve().parent.parent
+    made = subprocess.run(["make", "sim", "SEEDS=3"], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert made.returncode == 0 and "3 passed, 0 failed" in made.stdout, made.stdout
+    replay = subprocess.run([sys.executable, *replay_command(434).split()[1:]], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0 and "scenario: Scenario(seed=434" in replay.stdout
+    assert "1 passed, 0 failed" in replay.stdout
