@@ -74,7 +74,7 @@ class Membership:
             target = self._plan(lambda v: plan_leave(v, node_id))
             gone = frozenset({node_id}) if force else frozenset()
             view = await self._change(target, unavailable=gone)
-            if force or await self._drain(node_id):
+            if force or await self._drain(node_id, view.epoch):
                 await self.launcher.stop(node_id)
             return view
 
@@ -174,14 +174,16 @@ class Membership:
             except DwpError as exc:
                 log.warning("abort at %s failed: %s", node, exc)
 
-    async def _drain(self, node_id: str) -> bool:
-        """Wait (bounded) until a leaving node has handed off everything it held; False
-        if it still holds some (it must keep running until it has handed it off)."""
+    async def _drain(self, node_id: str, epoch: int) -> bool:
+        """Wait (bounded) until a leaving node has committed its removal (before that it
+        believes it still owns its partitions) and handed off everything it held; False
+        if it has not (it must keep running until it has)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
         while loop.time() < deadline:
             info = await self.client.node_info(node_id)
-            if info is not None and not info["held"] and not any(info["outbox"].values()):
+            if (info is not None and info["epoch"] >= epoch and not info["held"]
+                    and not any(info["outbox"].values())):
                 return True
             await asyncio.sleep(self.drain_poll)
         log.warning("node %s still held data after %.0fs; it keeps running and handing it "

@@ -335,7 +335,7 @@ class Node:
         outcome = {}
         for peer in self.replica.peers:
             try:
-                outcome[peer] = await self._drive(peer, sync(self.replica))
+                outcome[peer] = await self._drive(peer, sync(self.replica, peer))
             except Exception as exc:
                 outcome[peer] = f"failed: {exc}"
         return outcome

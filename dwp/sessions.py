@@ -78,14 +78,18 @@ def answer(replica: Replica, message: Message) -> Any:
     raise TypeError(f"{type(message).__name__} is not a message between replicas")
 
 
-def sync(replica: Replica) -> Session:
-    """One anti-entropy round with a shard-mate; answers a line saying what happened."""
+def sync(replica: Replica, peer: str) -> Session:
+    """One anti-entropy round with a shard-mate; answers a line saying what happened.
+    What it vouches for at the end holds only while ``peer`` is still a shard-mate in
+    the view the round began in, which the last step checks inside its commit."""
     root: Root = yield AeRoot(replica.view.epoch)
     if root.epoch != replica.view.epoch:
         if root.epoch > replica.view.epoch:
             state: ViewState = yield GetView()
             yield Local(lambda r: r.commit(View.from_json(state.view)))
         return f"views differ (epoch {root.epoch}); skipped"
+    if peer not in replica.peers:
+        return f"{peer} is no longer a shard-mate; skipped"
     lineage_unknown = not replica.lineage.known
     snapshot: SnapshotInfo | None = None
     if lineage_unknown:
@@ -97,11 +101,17 @@ def sync(replica: Replica) -> Session:
         for p in sorted(set(mine) | set(theirs)):
             if mine.get(p) != theirs.get(p):
                 repaired += yield from repair(replica, p)
-    if snapshot is not None:
-        info = snapshot
-        yield Local(lambda r: r.inherit(sorted(r.owned), info.applied,
-                                        Lineage.from_json(info.lineage), whole=True))
-    yield Local(lambda r: r.learn(root.applied))
+    def vouch(r: Replica) -> bool:
+        if r.view.epoch != root.epoch or peer not in r.peers:
+            return False
+        if snapshot is not None:
+            r.inherit(sorted(r.owned), snapshot.applied, Lineage.from_json(snapshot.lineage),
+                      whole=True)
+        r.learn(root.applied)
+        return True
+
+    if not (yield Local(vouch)):
+        return f"{repaired} entries repaired; the view changed meanwhile, so nothing vouched"
     return f"in sync, {repaired} entries repaired"
 
 

@@ -96,7 +96,7 @@ class Shard:
         """One anti-entropy round of a with b."""
         if frozenset((a, b)) in self.cut:
             return
-        run(sync(self.replicas[a]), self.replicas[a], self.replicas[b])
+        run(sync(self.replicas[a], b), self.replicas[a], self.replicas[b])
 
     def values(self, node: str, key: str) -> list[str]:
         state = self.replicas[node].get(key)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dwp.version import Version
-from tests.sim import Shard, version
+from dwp.view import NodeSpec, View
+from tests.sim import Shard, commit, version
 
 
 def test_a_write_reaches_its_peer_through_the_outbox() -> None:
@@ -77,6 +80,21 @@ def test_anti_entropy_advances_freshness_too() -> None:
     s.stores["n1"].outbox_clear()
     s.sync("n2", "n1")
     assert s["n2"].fresh(ctx)
+
+
+def test_anti_entropy_with_a_former_shard_mate_vouches_for_nothing() -> None:
+    """Both committed a view that parts them: n1 must not claim n2's writes, which it
+    never received (an anti-entropy round that began before the change once did)."""
+    s = Shard()
+    ctx = s.write("n2", "k/x", "v1")
+    nodes = [NodeSpec(f"n{i}", f"h{i}") for i in range(1, 5)]
+    apart = replace(View.create("sim", nodes, 2, partitions=16, network_id=s.view.id),
+                    epoch=2)
+    assert apart.shard_of_node("n1") != apart.shard_of_node("n2")
+    for node in ("n1", "n2"):
+        commit(s[node], lambda r: r.commit(apart))
+    s.sync("n1", "n2")
+    assert not s["n1"].fresh(ctx) and s["n2"].id not in s["n1"].applied()
 
 
 def test_a_crash_keeps_counter_and_seen() -> None:

@@ -16,6 +16,7 @@ from dwp.membership import Membership
 from dwp.messages import Commit, Put
 from dwp.rebalance import plan_join
 from dwp.token import Token
+from dwp.transport import Unreachable
 from dwp.version import Version
 from dwp.view import NodeSpec, View
 from tests.sim import Shard, version
@@ -131,6 +132,42 @@ def test_a_change_whose_coordinator_died_after_the_first_commit_is_finished() ->
         return {(n.replica.view.epoch, n.replica.view.change) for n in world.nodes.values()}
     views = simulate(scenario)
     assert len(views) == 1 and next(iter(views))[0] == 2
+
+
+def test_a_leaving_node_that_missed_its_commit_keeps_running_until_it_hands_off() -> None:
+    """Cut off from every node but the gateway, and the commit of its removal lost: it
+    still believes it owns its partitions (and may take writes in them), so it is not
+    stopped until it has learned the view and handed them off (seed 18859 of the
+    simulator: stopped at once, it never sealed them and tokens that had seen its
+    writes were refused for good)."""
+    async def scenario(world: World) -> tuple[bool, list[str], list[bytes]]:
+        view = world.recorded
+        leaving = "n4"
+        keys = [key_in(view, view.shard_of_node(leaving), skip=i) for i in range(3)]
+        token = Token()
+        for key in keys:
+            token = (await world.client.put(key, key.encode(), "text/plain", token,
+                                            replica=leaving)).token
+        await asyncio.sleep(1)
+        world.faults.cut = {frozenset((leaving, n)) for n in view.members if n != leaving}
+        deliver = world.client.transport.call
+
+        async def commit_lost_at_the_leaver(node: str, message: Any, timeout: float) -> Any:
+            if node == leaving and isinstance(message, Commit):
+                raise Unreachable(f"gateway -> {node}: no answer")
+            return await deliver(node, message, timeout)
+        world.client.transport.call = commit_lost_at_the_leaver  # type: ignore[method-assign]
+        await world.membership.leave(leaving)
+        still_running = leaving in world.nodes
+        world.heal()
+        await asyncio.sleep(10)
+        bodies = []
+        for key in keys:
+            result = await world.client.get(key, token)
+            bodies += [v.data for v in result.versions]
+        return still_running, keys, bodies
+    still_running, keys, bodies = simulate(scenario)
+    assert still_running and bodies == [key.encode() for key in keys]
 
 
 def test_a_token_stays_satisfiable_after_its_keys_move_to_a_new_shard() -> None:
