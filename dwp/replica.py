@@ -19,10 +19,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from dwp import clock
-from dwp.clock import Dot, KeyState
+from dwp.clock import Dot, KeyState, Sibling
 from dwp.codec import Causal, State, chunk_entry_hash, decode_state, encode_state, entry_hash
 from dwp.errors import ChangeRefused, NotOwner
 from dwp.lineage import Lineage, node_of
@@ -61,6 +62,26 @@ def live(state: State) -> list[Version]:
     replica and every reader picks the same one."""
     ordered = sorted(state.siblings, key=lambda s: (s.value.mtime, s.dot), reverse=True)
     return [s.value for s in ordered if not s.value.deleted]
+
+
+def holds_write(state: State | None, write_id: str) -> TypeGuard[State]:
+    """True when ``state`` already holds the write a client retries (same write id)."""
+    return bool(write_id) and state is not None and any(
+        s.value.write_id == write_id for s in state.siblings)
+
+
+def one_per_write(state: State) -> State:
+    """A write retried at a second replica after its first answer was lost is still one
+    write: of siblings sharing a write id, the highest dot stays. The others' dots stay
+    in the context, so every replica treats them as superseded and all converge."""
+    best: dict[str, Sibling[Version]] = {}
+    for s in state.siblings:
+        if s.value.write_id and (s.value.write_id not in best
+                                 or s.dot > best[s.value.write_id].dot):
+            best[s.value.write_id] = s
+    kept = tuple(s for s in state.siblings
+                 if not s.value.write_id or best[s.value.write_id] is s)
+    return state if len(kept) == len(state.siblings) else replace(state, siblings=kept)
 
 
 class Replica:
@@ -303,8 +324,7 @@ class Replica:
         p = self.view.partition_of_key(key)
         self._check_owner(p)
         old, old_hash = self._load(key)
-        if version.write_id and old is not None and any(
-                s.value.write_id == version.write_id for s in old.siblings):
+        if holds_write(old, version.write_id):
             return old
         if context is None and need:
             context = clock.join(old.context if old else {}, need)
@@ -323,6 +343,8 @@ class Replica:
         p = self.view.partition_of_key(key)
         self._check_owner(p)
         old, _ = self._load(key)
+        if holds_write(old, tombstone.write_id):
+            return old
         if old is None or not live(old):
             seen_here = old.context if old is not None else {}
             if (not context or clock.descends(seen_here, context)) and self._fresh(
@@ -352,7 +374,8 @@ class Replica:
         changed = 0
         for key, blob in states:
             old, old_hash = self._load(key)
-            new = clock.merge(old, decode_state(blob)) if old else decode_state(blob)
+            new = one_per_write(clock.merge(old, decode_state(blob)) if old
+                                else decode_state(blob))
             if old != new:
                 self._save(key, old_hash, new)
                 changed += 1

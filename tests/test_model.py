@@ -7,7 +7,7 @@ to have applied a write it does not hold."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -31,6 +31,7 @@ class Acked:
     key: str
     dot: Dot
     covered: dict[str, int]
+    write_id: str = ""
 
 
 class ShardMachine(RuleBasedStateMachine):
@@ -51,11 +52,20 @@ class ShardMachine(RuleBasedStateMachine):
             state = (r.delete(key, value, context) if delete else r.write(key, value, context))
         if state is not None:
             covered = context if context is not None else dict(old.context if old else {})
-            self.acked.append(Acked(key, Dot(r.id, r.counter), covered))
+            dot = next(x.dot for x in state.siblings if x.value == value)
+            self.acked.append(Acked(key, dot, covered, value.write_id))
 
     @rule(node=nodes, key=keys, context_from=st.none() | nodes)
     def write(self, node: str, key: str, context_from: str | None) -> None:
         self._commit(node, key, version(f"v{next(self.texts)}"), context_from, delete=False)
+
+    @rule(node=nodes, other=nodes, key=keys, context_from=st.none() | nodes)
+    def retry_elsewhere(self, node: str, other: str, key: str,
+                        context_from: str | None) -> None:
+        """A write whose answer was lost, retried at another replica with its write id."""
+        value = replace(version(f"v{next(self.texts)}"), write_id=f"w{next(self.texts)}")
+        for at in (node, other):
+            self._commit(at, key, value, context_from, delete=False)
 
     @rule(node=nodes, key=keys, context_from=st.none() | nodes)
     def delete(self, node: str, key: str, context_from: str | None) -> None:
@@ -132,10 +142,15 @@ class ShardMachine(RuleBasedStateMachine):
                 continue
             state = self.shard["n1"].get(w.key)
             assert state is not None, w
-            present = any(s.dot == w.dot for s in state.siblings)
-            superseded = any(o is not w and o.key == w.key and clock.covers(o.covered, w.dot)
-                             for o in self.acked)
+            present = any(s.dot == w.dot or (w.write_id and s.value.write_id == w.write_id)
+                          for s in state.siblings)
+            same = {o.dot for o in self.acked if w.write_id and o.write_id == w.write_id}
+            superseded = any(o.key == w.key and o.dot not in same | {w.dot}
+                             and any(clock.covers(o.covered, d) for d in same | {w.dot})
+                             for o in self.acked)  # it, or its retry at another replica
             assert present or superseded, (w, state)
+            ids = [s.value.write_id for s in state.siblings if s.value.write_id]
+            assert len(ids) == len(set(ids)), state  # a retried write is one sibling
 
     def teardown(self) -> None:
         self.heal_and_check()

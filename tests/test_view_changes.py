@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -19,7 +20,7 @@ from dwp.token import Token
 from dwp.transport import Unreachable
 from dwp.version import Version
 from dwp.view import NodeSpec, View
-from tests.sim import Shard, version
+from tests.sim import Shard, commit, version
 from tests.simulation.loop import run_virtual
 from tests.simulation.world import SimLauncher, World
 
@@ -210,6 +211,27 @@ def test_a_retried_write_adds_no_second_sibling() -> None:
             s["n1"].write("site/a", v, None)
     state = s["n1"].get("site/a")
     assert state is not None and len(state.siblings) == 1 and s["n1"].counter == 1
+
+
+def test_a_write_retried_at_another_replica_is_one_sibling_once_both_meet() -> None:
+    """The first answer was lost, so the client retried at the shard's next replica."""
+    s = Shard()
+    v = Version("text/plain", 1, b"h", 1.0, data=b"a", write_id="w1")
+    for node in ("n1", "n2"):
+        commit(s[node], lambda r: r.write("site/a", v, None))
+    s.deliver_all()
+    states = [s[n].get("site/a") for n in ("n1", "n2")]
+    assert s.converged() and states[0] == states[1] and states[0] is not None
+    assert [x.value for x in states[0].siblings] == [v]
+
+
+def test_a_retried_delete_answers_what_its_first_attempt_did() -> None:
+    s = Shard()
+    s.write("n1", "site/a", "a")
+    tombstone = replace(Version.tombstone(1.0, {}), write_id="d1")
+    first, again = (commit(s["n1"], lambda r: r.delete("site/a", tombstone, None))
+                    for _ in range(2))
+    assert first is not None and again == first and s["n1"].counter == 2
 
 
 def test_aborted_uploads_give_their_slots_back() -> None:
