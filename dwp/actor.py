@@ -69,11 +69,16 @@ class StorageNode:
         writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
         loop = asyncio.get_running_loop()
         self.node = Node(replica, RayTransport(settings.namespace, node_id), settings,
-                         lambda fn: loop.run_in_executor(writer, fn))
+                         lambda fn: loop.run_in_executor(writer, fn), _end_this_actor)
         self.node.start()
 
     async def handle(self, sender: str, message: Message) -> Any:
         return await self.node.handle(sender, message)
+
+
+def _end_this_actor() -> None:
+    """For good: a detached actor with unlimited restarts would come back from an exit."""
+    ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
 StorageNodeActor = ray.remote(StorageNode)

@@ -181,14 +181,17 @@ class Membership:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
         while loop.time() < deadline:
-            info = await self.client.node_info(node_id)
-            if (info is not None and info["epoch"] >= epoch and not info["held"]
-                    and not any(info["outbox"].values())):
+            if await self._drained(node_id, epoch):
                 return True
             await asyncio.sleep(self.drain_poll)
-        log.warning("node %s still held data after %.0fs; it keeps running and handing it "
-                    "off", node_id, DRAIN_TIMEOUT)
+        log.warning("node %s still held data after %.0fs; it keeps running until it has "
+                    "handed it all off, then stops by itself", node_id, DRAIN_TIMEOUT)
         return False
+
+    async def _drained(self, node_id: str, epoch: int) -> bool:
+        info = await self.client.node_info(node_id)
+        return (info is not None and info["epoch"] >= epoch and not info["held"]
+                and not any(info["outbox"].values()))
 
     # -- recovery ---------------------------------------------------------------------
 

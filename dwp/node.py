@@ -72,11 +72,14 @@ class NodeSettings:
 
 class Node:
     """One replica's loop. ``run_in_writer`` runs a function on the store's writer (a
-    thread for SQLite, inline in the simulator)."""
+    thread for SQLite, inline in the simulator); ``on_departed`` ends the process once
+    the node has left and handed everything off."""
 
     def __init__(self, replica: Replica, transport: Transport, settings: NodeSettings,
-                 run_in_writer: Committer) -> None:
+                 run_in_writer: Committer,
+                 on_departed: Callable[[], None] = lambda: None) -> None:
         self.replica = replica
+        self._on_departed = on_departed
         self.node_id = replica.node_id
         self.transport = transport
         self.settings = settings
@@ -359,6 +362,10 @@ class Node:
             if len(prints) == 1:
                 fingerprint = prints.pop()
                 await self._submit(lambda r, p=p, f=fingerprint: r.drop_if_unchanged(p, f))
+        if self.replica.departed():
+            log.info("node %s left the network and handed everything off; stopping",
+                     self.node_id)
+            self._on_departed()
 
     # -- view changes -----------------------------------------------------------------
 

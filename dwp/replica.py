@@ -255,6 +255,12 @@ class Replica:
         held = {p for p, v in self.phash.items() if v} | self.to_hand_off
         return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
 
+    def departed(self) -> bool:
+        """This node left the network and nothing it holds is still needed elsewhere, so
+        its process may end."""
+        return (self.view.has_left(self.node_id) and self.pending is None
+                and not self.held_unowned() and not self.outbox_sizes())
+
     def _set_hand_off(self, partitions: set[int]) -> None:
         if partitions != self.to_hand_off:
             self.to_hand_off = partitions

@@ -85,6 +85,13 @@ class View:
         return replace(self, epoch=self.epoch + 1, nodes=nodes, shards=shards, owners=owners,
                        change="")
 
+    def has_left(self, node_id: str) -> bool:
+        """Ids are never given out twice, so a node that is not a member and whose id is
+        below the next one to be given out has left (or was removed)."""
+        number = node_id[1:]
+        return (node_id not in self.members and number.isdigit()
+                and int(number) < int(self.new_node_id()[1:]))
+
     def new_node_id(self) -> str:
         """The id a joining node gets: never one that was used before."""
         taken = {n.id for n in self.nodes}

@@ -168,6 +168,14 @@ def stop_nodes(client: NetworkClient) -> None:
                      no_restart=True)
 
 
+def running_nodes(namespace: str) -> list[str]:
+    """Ids of the node actors the Ray cluster runs in a network's namespace, members of
+    its view or not."""
+    prefix = actor_name("")
+    return sorted(a["name"][len(prefix):] for a in ray.util.list_named_actors(all_namespaces=True)
+                  if a["namespace"] == namespace and a["name"].startswith(prefix))
+
+
 def serve(client: NetworkClient, membership: Membership, data_dir: Path) -> Iterator[Net]:
     """Run a real gateway for one network while the caller runs."""
     secret = (data_dir / "token").read_text().strip()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dwp.local import start_network
-from tests.conftest import Net, RayCluster, eventually, free_port, serve
+from tests.conftest import Net, RayCluster, eventually, free_port, running_nodes, serve
 from tests.test_durability import Up, ups  # noqa: F401  (the fixture)
 from tests.test_membership import change
 
@@ -88,6 +88,8 @@ def test_writers_lose_nothing_while_the_network_goes_4_6_5_6(small: Net) -> None
         change(small, "DELETE", f"/api/v1/network/nodes/{leaver}")
         final = change(small, "POST", "/api/v1/network/nodes", json={})
     assert len(final["shards"]) == 3 and final["epoch"] == 5
+    members = sorted(n["id"] for n in final["nodes"])  # the leaver ends once handed off
+    eventually(lambda: running_nodes(small.client.transport.namespace) == members, 120)
     assert len(writers.acked) > 50
     eventually(small.digests_equal, 120)
     with small.http() as h:

@@ -115,10 +115,16 @@ class World:
     def start(self, node_id: str, view: View) -> Node:
         store = self.stores.setdefault(node_id, MemoryStore())
         replica = Replica(node_id, view, store, lambda: f"i{next(self.incarnations)}")
-        node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline)
+        node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline,
+                    lambda: self.depart(node_id))
         node.start()
         self.nodes[node_id] = node
         return node
+
+    def depart(self, node_id: str) -> None:
+        """A node that left ends its process for good once it has handed off."""
+        self.crash(node_id)
+        self.stores.pop(node_id, None)
 
     def crash(self, node_id: str) -> None:
         node = self.nodes.pop(node_id, None)
@@ -162,13 +168,10 @@ class SimLauncher:
             self.world.start(node_id, initial or view)
 
     async def stop(self, node_id: str) -> None:
-        """A node that left: its process ends for good."""
-        self.world.crash(node_id)
-        self.world.stores.pop(node_id, None)
+        self.world.depart(node_id)
 
     async def discard(self, view: View, node_id: str) -> None:
-        self.world.crash(node_id)
-        self.world.stores.pop(node_id, None)
+        self.world.depart(node_id)
 
     def record(self, view: View) -> None:
         self.world.recorded = view
