@@ -332,8 +332,8 @@ class Replica:
         old, old_hash = self._load(key)
         if holds_write(old, version.write_id):
             return old
-        if context is None and need:
-            context = clock.join(old.context if old else {}, need)
+        if context is None and need:  # only what it may lack: the rest is in old.context
+            context = clock.join(old.context if old else {}, self._missing_now(p, need))
         self.counter += 1
         new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
         self._save(key, old_hash, new)
@@ -353,9 +353,8 @@ class Replica:
             return old
         if old is None or not live(old):
             seen_here = old.context if old is not None else {}
-            if (not context or clock.descends(seen_here, context)) and self._fresh(
-                    p, need or {}, self.applied_now(), self.lineage, self.shard_nodes,
-                    self.pending):
+            if ((not context or clock.descends(seen_here, context))
+                    and not self._missing_now(p, need or {})):
                 return None
         return self.write(key, tombstone, context, need)
 
@@ -462,17 +461,24 @@ class Replica:
         if clock.descends(applied, need):
             return True
         ps = self._visible_owned if partitions is None else partitions
-        return all(self._fresh(p, need, applied, self._visible_lineage, self._visible_shard,
-                               self._visible_pending) for p in ps)
+        return not any(self._missing(p, need, applied, self._visible_lineage,
+                                     self._visible_shard, self._visible_pending) for p in ps)
+
+    def _missing_now(self, partition: int, need: dict[str, int]) -> dict[str, int]:
+        """The same, inside a transaction."""
+        return self._missing(partition, need, self.applied_now(), self.lineage,
+                             self.shard_nodes, self.pending)
 
     @staticmethod
-    def _fresh(partition: int, need: dict[str, int], applied: dict[str, int],
-               lineage: Lineage, shard: frozenset[str], pending: View | None) -> bool:
-        """``pending``: a prepared proposal's owners may already write the partition
+    def _missing(partition: int, need: dict[str, int], applied: dict[str, int],
+                 lineage: Lineage, shard: frozenset[str], pending: View | None
+                 ) -> dict[str, int]:
+        """The writes ``need`` names that could touch ``partition`` and may not be held
+        here. ``pending``: a prepared proposal's owners may already write the partition
         (a node that committed it before us), so their writes count too."""
         writers = shard | frozenset(pending.owners_of_partition(partition)) if pending else shard
-        return all(applied.get(r, 0) >= c or lineage.vouches(partition, r, c, writers)
-                   for r, c in need.items())
+        return {r: c for r, c in need.items()
+                if applied.get(r, 0) < c and not lineage.vouches(partition, r, c, writers)}
 
     def outbox_batch(self, peer: str) -> Batch | None:
         entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))

@@ -213,6 +213,19 @@ def test_a_retried_write_adds_no_second_sibling() -> None:
     assert state is not None and len(state.siblings) == 1 and s["n1"].counter == 1
 
 
+def test_a_blind_write_keeps_only_the_part_of_the_clients_past_it_may_lack() -> None:
+    """A client's past names every replica it ever read from; stored whole in each key it
+    wrote blind, it doubled the next token (over its size limit on about 160 shards)."""
+    s = Shard()
+    s.write("n1", "site/a", "a")
+    s.deliver_all()
+    lagging = s.write("n1", "site/b", "b")  # not yet at n2
+    elsewhere = {f"n{i}.i1": 7 for i in range(100, 260)}  # never held this partition
+    past = {**elsewhere, **lagging}
+    state = commit(s["n2"], lambda r: r.write("site/b", version("c"), None, past))
+    assert state.context == {**lagging, s["n2"].id: 1}
+
+
 def test_a_write_retried_at_another_replica_is_one_sibling_once_both_meet() -> None:
     """The first answer was lost, so the client retried at the shard's next replica."""
     s = Shard()
