@@ -39,7 +39,7 @@ class Contexts:
         return self._tokens[cookie_id]
 
     def keep(self, cookie_id: str | None, token: str) -> str:
-        """Keep ``token`` under ``cookie_id`` if this store issued it, else under a new id;
+        """Keep ``token`` under ``cookie_id`` if this store holds it, else under a new id;
         answers the id the cookie should hold."""
         if cookie_id is None or cookie_id not in self._tokens:
             cookie_id = secrets.token_urlsafe(ID_BYTES)
