@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
+from gateway.contexts import Contexts
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
@@ -43,6 +44,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
                               "a network of trusted peers.")
     app.state.networks = {n.name: n for n in networks}
     app.state.settings = settings
+    app.state.contexts = Contexts()
     errors.install(app)
     app.include_router(objects.router)
     app.include_router(network.router)

@@ -15,6 +15,7 @@ from dwp.keys import validate_key, validate_prefix
 from dwp.token import Token, TokenError
 from gateway.auth import COOKIE, require_token
 from gateway.content_types import content_type_for
+from gateway.contexts import contexts_of
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
 from gateway.networks import client_of
@@ -31,23 +32,25 @@ CONTEXT_COOKIE = "dwp_context"
 
 def token_of(request: Request) -> Token:
     """The client's causal past: the X-DWP-Context header (refused if invalid), else the
-    UI's context cookie (ignored if stale, e.g. from another network)."""
+    token the UI's context cookie names (none if unknown or stale, e.g. another network's)."""
     tokens = client_of(request).tokens
     header = request.headers.get("x-dwp-context")
     if header is not None:
         return tokens.decode(header)
     try:
-        return tokens.decode(request.cookies.get(CONTEXT_COOKIE))
+        return tokens.decode(contexts_of(request).get(request.cookies.get(CONTEXT_COOKIE)))
     except TokenError:
         return Token()
 
 
 def remember_context(request: Request, response: Response, token: Token) -> Response:
-    """A write by the UI (cookie, not Bearer) keeps its context in a cookie, so the pages
-    the user opens next read what they just wrote."""
+    """A write by the UI (cookie, not Bearer) keeps its context in the gateway and its id
+    in a cookie, so the pages the user opens next read what they just wrote."""
     if "authorization" not in request.headers and COOKIE in request.cookies:
-        response.set_cookie(CONTEXT_COOKIE, client_of(request).tokens.encode(token),
-                            httponly=True, samesite="strict", path="/")
+        cookie_id = contexts_of(request).keep(request.cookies.get(CONTEXT_COOKIE),
+                                              client_of(request).tokens.encode(token))
+        response.set_cookie(CONTEXT_COOKIE, cookie_id, httponly=True, samesite="strict",
+                            path="/")
     return response
 
 

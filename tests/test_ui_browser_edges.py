@@ -1,7 +1,8 @@
 """The rough edges a new user hit in the web UI, in a real headless Chromium: the API docs
 load with no request leaving the gateway, the favicon, the folder icon, the site-name
-pattern, a 1,019-character key, and a folder upload that types files as the CLI does and
-skips the unchanged ones."""
+pattern, a 1,019-character key, a folder upload that types files as the CLI does and
+skips the unchanged ones, and read-your-writes on a network whose context token is over
+a cookie's 4 KB."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 
 from gateway.content_types import guess
 from tests.conftest import Net, eventually
+from tests.test_replication import cut, heal, keys_of_shard
 from tests.test_ui_browser import CHROMIUM, Failures, browser, page, publish, unique
+from tests.test_ui_context import large_past
 
 __all__ = ["browser", "page"]  # the fixtures, shared with test_ui_browser
 
@@ -144,3 +147,27 @@ def test_folder_upload_types_files_as_the_cli_does_and_skips_unchanged(
     second = stored()
     assert second.pop("index.html")["hash"] != first.pop("index.html")["hash"]
     assert second == first, "an unchanged file was written again"
+
+
+def test_the_ui_reads_its_own_write_when_the_context_token_is_over_4_kb(
+        net: Net, page: Any) -> None:
+    """Chromium drops a cookie over 4 KB; the context cookie holds only an id, so the
+    UI's next read still waits for a replica that has its write."""
+    page.goto(net.url + "/")
+    a, lagging = net.shard_members(0)[:2]
+    key = keys_of_shard(net, 0, 1, "pwbig")[0]
+    status = """async ([key, headers]) =>
+                  (await fetch("/api/v1/objects/" + key, {method: "PUT", body: "mine",
+                                                           headers})).status"""
+    read = """async ([key, node]) =>
+                (await fetch("/api/v1/objects/" + key, {headers: {"X-DWP-Replica": node}}))
+                  .status"""
+    cut(net, [a], [lagging])
+    try:
+        past = net.client.tokens.encode(large_past())
+        assert page.evaluate(status, [key, {"X-DWP-Context": past, "X-DWP-Replica": a}]) == 200
+        assert "dwp_context" in {c["name"] for c in page.context.cookies()}
+        assert page.evaluate(read, [key, lagging]) == 503
+        assert page.evaluate(read, [key, a]) == 200
+    finally:
+        heal(net)
