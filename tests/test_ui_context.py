@@ -47,14 +47,14 @@ def test_a_bearer_write_sets_no_cookie_and_a_stale_cookie_is_ignored(net: Net) -
 
 
 BROWSER_COOKIE_LIMIT = 4096
-LARGE_SHARDS = 80
+LARGE_SHARDS = 160
 
 
 def large_past() -> Token:
-    """A UI's causal past on a network of 80 shards of 2 replicas: a blind write's key
-    context takes it in too, so the token after a write is over 4 KB (and 160 shards
-    would pass MAX_TOKEN_CHARS). Its nodes (n1000 up) never held a partition of the test
-    network, so every replica vouches for them."""
+    """A UI's causal past on a network of 160 shards of 2 replicas: a token of about
+    7 KB, under MAX_TOKEN_CHARS and far over a browser's 4 KB cookie limit. Its nodes
+    (n1000 up) never held a partition of the test network, so every replica vouches for
+    them (and a blind write keeps none of them in the key's context)."""
     return Token({s: {f"n{1000 + 2 * s + r}.{s:06x}": 1000 + s for r in range(2)}
                   for s in range(LARGE_SHARDS)}).compact()
 
