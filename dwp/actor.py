@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,22 +64,28 @@ class RayTransport:
 class StorageNode:
     def __init__(self, node_id: str, data_dir: str, view_json: str,
                  settings: NodeSettings) -> None:
-        store = SqliteStore(Path(data_dir).expanduser() / "replica.db")
-        replica = Replica(node_id, View.from_json(view_json), store,
+        self.data_dir = Path(data_dir).expanduser()
+        self.store = SqliteStore(self.data_dir / "replica.db")
+        replica = Replica(node_id, View.from_json(view_json), self.store,
                           lambda: secrets.token_hex(3))
-        writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
         loop = asyncio.get_running_loop()
         self.node = Node(replica, RayTransport(settings.namespace, node_id), settings,
-                         lambda fn: loop.run_in_executor(writer, fn), _end_this_actor)
+                         lambda fn: loop.run_in_executor(self.writer, fn), self._depart)
         self.node.start()
 
     async def handle(self, sender: str, message: Message) -> Any:
         return await self.node.handle(sender, message)
 
-
-def _end_this_actor() -> None:
-    """For good: a detached actor with unlimited restarts would come back from an exit."""
-    ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+    def _depart(self) -> None:
+        """The node left and every other node holds what it held: its data dir goes, and
+        the actor ends for good (a detached actor with unlimited restarts would come back
+        from a plain exit)."""
+        self.node.stop()
+        self.writer.shutdown(wait=True)
+        self.store.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
 StorageNodeActor = ray.remote(StorageNode)

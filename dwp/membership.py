@@ -74,8 +74,10 @@ class Membership:
             target = self._plan(lambda v: plan_leave(v, node_id))
             gone = frozenset({node_id}) if force else frozenset()
             view = await self._change(target, unavailable=gone)
-            if force or await self._drain(node_id, view.epoch):
+            if force:
                 await self.launcher.stop(node_id)
+            else:
+                await self._wait_departed(node_id)
             return view
 
     async def recover(self) -> View:
@@ -174,24 +176,17 @@ class Membership:
             except DwpError as exc:
                 log.warning("abort at %s failed: %s", node, exc)
 
-    async def _drain(self, node_id: str, epoch: int) -> bool:
-        """Wait (bounded) until a leaving node has committed its removal (before that it
-        believes it still owns its partitions) and handed off everything it held; False
-        if it has not (it must keep running until it has)."""
+    async def _wait_departed(self, node_id: str) -> None:
+        """Wait (bounded) for a leaving node to end: it does so by itself once it has
+        committed its removal and handed off everything it held (``Replica.departed``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
         while loop.time() < deadline:
-            if await self._drained(node_id, epoch):
-                return True
+            if await self.client.node_info(node_id) is None:
+                return
             await asyncio.sleep(self.drain_poll)
         log.warning("node %s still held data after %.0fs; it keeps running until it has "
                     "handed it all off, then stops by itself", node_id, DRAIN_TIMEOUT)
-        return False
-
-    async def _drained(self, node_id: str, epoch: int) -> bool:
-        info = await self.client.node_info(node_id)
-        return (info is not None and info["epoch"] >= epoch and not info["held"]
-                and not any(info["outbox"].values()))
 
     # -- recovery ---------------------------------------------------------------------
 

@@ -88,8 +88,9 @@ def test_writers_lose_nothing_while_the_network_goes_4_6_5_6(small: Net) -> None
         change(small, "DELETE", f"/api/v1/network/nodes/{leaver}")
         final = change(small, "POST", "/api/v1/network/nodes", json={})
     assert len(final["shards"]) == 3 and final["epoch"] == 5
-    members = sorted(n["id"] for n in final["nodes"])  # the leaver ends once handed off
+    members = sorted(n["id"] for n in final["nodes"])  # the leaver ends once handed off,
     eventually(lambda: running_nodes(small.client.transport.namespace) == members, 120)
+    assert not (small.data_dir / "nodes" / leaver).exists()  # and its data dir goes
     assert len(writers.acked) > 50
     eventually(small.digests_equal, 120)
     with small.http() as h:
