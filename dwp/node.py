@@ -58,6 +58,7 @@ from dwp.view import View
 T = TypeVar("T")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
+HAND_OFFS_AT_ONCE = 16
 log = logging.getLogger("dwp.node")
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff)
 
@@ -350,22 +351,29 @@ class Node:
 
     async def _hand_off_round(self) -> None:
         """Give up each partition this replica holds but no longer owns, once every one
-        of its owners holds all of it."""
-        for p in self.replica.held_unowned():
-            owners = self.view.owners_of_partition(p)
-            try:
-                prints = {await self._drive(owner, hand_off(self.replica, p))
-                          for owner in owners}
-            except Exception as exc:
-                log.debug("hand-off of partition %d failed: %s", p, exc)
-                continue
-            if len(prints) == 1:
-                fingerprint = prints.pop()
-                await self._submit(lambda r, p=p, f=fingerprint: r.drop_if_unchanged(p, f))
+        of its owners holds all of it; many at once (a leaving node may hold hundreds,
+        most of them empty, and each costs a few round trips)."""
+        slots = asyncio.Semaphore(HAND_OFFS_AT_ONCE)
+
+        async def one(p: int) -> None:
+            async with slots:
+                await self._hand_off(p)
+        await asyncio.gather(*(one(p) for p in self.replica.held_unowned()))
         if self.replica.departed():
             log.info("node %s left the network and handed everything off; stopping",
                      self.node_id)
             self._on_departed()
+
+    async def _hand_off(self, p: int) -> None:
+        owners = self.view.owners_of_partition(p)
+        prints = await asyncio.gather(*(self._drive(o, hand_off(self.replica, p))
+                                        for o in owners), return_exceptions=True)
+        failed = [x for x in prints if isinstance(x, BaseException)]
+        if failed:
+            log.debug("hand-off of partition %d failed: %s", p, failed[0])
+        elif len(set(prints)) == 1:
+            fingerprint = prints[0]
+            await self._submit(lambda r: r.drop_if_unchanged(p, fingerprint))
 
     # -- view changes -----------------------------------------------------------------
 
