@@ -173,6 +173,15 @@ class HandOff:
     lineage: str = ""
 
 
+@dataclass(frozen=True)
+class HandOffRequest:
+    """An owner asks an old holder that has not sealed these partitions to hand them off
+    (again): a holder that lost its disk no longer knows it held them, and without its
+    seal the owner can never vouch for the writes of its new incarnation."""
+
+    partitions: list[int]
+
+
 # -- view changes ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -238,5 +247,6 @@ class Ping:
 
 
 Message = (Put | Delete | PutChunks | Get | GetChunk | ListKeys | Info | Replicate | AeRoot
-           | AePartitions | AeEntries | AeExport | Snapshot | HandOff | GetView | Prepare
+           | AePartitions | AeEntries | AeExport | Snapshot | HandOff | HandOffRequest
+           | GetView | Prepare
            | Import | Commit | Abort | SetFaults | SyncNow | ClearOutbox | Ping)

@@ -33,6 +33,7 @@ from dwp.messages import (
     GetChunk,
     GetView,
     HandOff,
+    HandOffRequest,
     Import,
     Info,
     ListEntry,
@@ -60,7 +61,8 @@ Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
 log = logging.getLogger("dwp.node")
-PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff)
+PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
+                 HandOffRequest)
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,9 @@ class Node:
                 outcome[peer] = await self._drive(peer, sync(self.replica, peer))
             except Exception as exc:
                 outcome[peer] = f"failed: {exc}"
+        await asyncio.gather(*(self._send(holder, HandOffRequest(partitions))
+                               for holder, partitions in self.replica.unsealed_holders().items()),
+                             return_exceptions=True)
         return outcome
 
     async def _sync_now(self, _: SyncNow) -> dict[str, str]:

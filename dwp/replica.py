@@ -255,6 +255,23 @@ class Replica:
         held = {p for p, v in self.phash.items() if v} | self.to_hand_off
         return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
 
+    def request_hand_off(self, partitions: Iterable[int]) -> None:
+        """Hand these partitions off (again) unless this node owns them or is about to."""
+        keep = self.owned | self._owned_next()
+        self._set_hand_off(self.to_hand_off | {p for p in partitions if p not in keep})
+
+    def unsealed_holders(self) -> dict[str, list[int]]:
+        """Old holders of our partitions whose hand-off has not reached us, by node; only
+        members (a node that left writes nothing, whatever its disk holds)."""
+        out: dict[str, list[int]] = {}
+        members = set(self.view.members) - self.shard_nodes
+        for p in sorted(self.owned):
+            sealed = {node_of(r) for r in self.lineage.sealed.get(p, ())}
+            for node in self.lineage.holders.get(p, ()):
+                if node not in sealed and node in members:
+                    out.setdefault(node, []).append(p)
+        return out
+
     def departed(self) -> bool:
         """This node left the network and nothing it holds is still needed elsewhere, so
         its process may end."""

@@ -31,6 +31,7 @@ from dwp.messages import (
     AeRoot,
     GetView,
     HandOff,
+    HandOffRequest,
     Message,
     Replicate,
     Root,
@@ -75,6 +76,8 @@ def answer(replica: Replica, message: Message) -> Any:
             return Local(lambda r: r.apply(origin, states, chunks, upto, after))
         case HandOff(partition=p, replica=origin, node=node, applied=applied, lineage=lineage):
             return Local(lambda r: r.seal(p, origin, node, applied, Lineage.from_json(lineage)))
+        case HandOffRequest(partitions=partitions):
+            return Local(lambda r: r.request_hand_off(partitions))
     raise TypeError(f"{type(message).__name__} is not a message between replicas")
 
 

@@ -171,6 +171,34 @@ def test_a_leaving_node_that_missed_its_commit_runs_until_it_has_handed_off() ->
     assert retired and bodies == [key.encode() for key in keys]
 
 
+def test_a_node_that_lost_its_disk_before_handing_off_still_seals_what_it_held() -> None:
+    """n5 moves to another shard and loses its disk before its hand-off reaches its old
+    shard, so its new incarnation does not know it held anything there. A token that saw
+    a write of the new incarnation must still read the old shard's keys (seed 3072 of
+    the simulator: 503 for good), so the old shard asks n5 to hand off again."""
+    async def scenario(world: World) -> list[str]:
+        view = world.recorded
+        mover = "n5"
+        old_shard = view.shard_of_node(mover)
+        keep = key_in(view, old_shard)
+        others = [n for n in view.shards[old_shard] if n != mover]
+        token = (await world.client.put(keep, b"kept", "text/plain", Token())).token
+        await asyncio.sleep(1)  # at n5 too: nothing of its old shard is left to reach it
+        world.faults.cut = {frozenset((mover, n)) for n in others}
+        leaving = next(n for n in view.members if view.shard_of_node(n) != old_shard)
+        target = await world.membership.leave(leaving)
+        assert target.shard_of_node(mover) != old_shard
+        world.lose_disk(mover)
+        fresh = key_in(target, target.shard_of_node(mover))
+        token = (await world.client.put(fresh, b"new", "text/plain", token,
+                                        replica=mover)).token
+        world.heal()
+        await asyncio.sleep(15)
+        result = await world.client.get(keep, token)
+        return [v.data for v in result.versions]
+    assert simulate(scenario, nodes=5) == [b"kept"]
+
+
 def test_a_token_stays_satisfiable_after_its_keys_move_to_a_new_shard() -> None:
     """300 writes chained on one token, then 4 -> 6 nodes (2 -> 3 shards): every key
     reads back with the token, none is answered 'not yet received' for good."""
