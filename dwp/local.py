@@ -30,6 +30,7 @@ from dwp.errors import ChangeFailed
 from dwp.membership import Membership
 from dwp.messages import GetView, Ping
 from dwp.node import NodeSettings
+from dwp.transport import Unreachable
 from dwp.view import NodeSpec, View
 
 log = logging.getLogger("dwp.local")
@@ -198,8 +199,10 @@ def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: flo
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
-    client = NetworkClient(view, RayTransport(settings.namespace), secret)
-    membership = Membership(client, RayLauncher(homes, settings, keep_view_file=keep_view_file))
+    transport = RayTransport(settings.namespace)
+    client = NetworkClient(view, transport, secret)
+    launcher = RayLauncher(homes, settings, transport, keep_view_file=keep_view_file)
+    membership = Membership(client, launcher)
     try:
         asyncio.run(membership.recover())
     except ChangeFailed as exc:
@@ -210,10 +213,11 @@ def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: flo
 class RayLauncher:
     """Starts and stops this network's node actors on the Ray cluster's hosts."""
 
-    def __init__(self, homes: NodeHomes, settings: NodeSettings,
+    def __init__(self, homes: NodeHomes, settings: NodeSettings, transport: RayTransport,
                  start_timeout: float = 60.0, keep_view_file: bool = True) -> None:
         self.homes = homes
         self.settings = settings
+        self.transport = transport  # the membership's: it must reach what we start
         self.start_timeout = start_timeout
         self.keep_view_file = keep_view_file  # False: the nodes hold the only copy
 
@@ -229,6 +233,11 @@ class RayLauncher:
             raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "
                                f"node labelled {HOST_LABEL}={host} in the cluster? "
                                f"({type(exc).__name__})") from exc
+        with contextlib.suppress(Unreachable):
+            # A handle the transport kept of an earlier actor of this name (a joiner that a
+            # rolled-back change stopped) fails once and is dropped; the next call finds
+            # this actor by name.
+            await self.transport.call(node_id, Ping(), self.start_timeout)
 
     async def stop(self, node_id: str) -> None:
         with contextlib.suppress(ValueError):
@@ -244,3 +253,4 @@ class RayLauncher:
     def record(self, view: View) -> None:
         if self.keep_view_file:
             _write_private(self.homes.data_dir / "view.json", view.to_json())
+
