@@ -245,12 +245,34 @@ class RayLauncher:
                      no_restart=True)
 
     async def discard(self, view: View, node_id: str) -> None:
-        """Stop a node that never joined; a local one's data dir goes too."""
+        """Stop a node that never joined and remove its data dir on its host: its id is
+        given out again, and a node reopening the dir would hold the dead proposal."""
         await self.stop(node_id)
-        if view.node(node_id).host == self.homes.local_host:
-            shutil.rmtree(Path(self.homes.of(view, node_id)).expanduser(), ignore_errors=True)
+        host, path = view.node(node_id).host, self.homes.of(view, node_id)
+        if not _host_is_up(host):
+            log.warning("host %r is not in the Ray cluster: remove %s there before node %s "
+                        "joins again", host, path, node_id)
+            return
+        removal = _remove_dir.options(label_selector={HOST_LABEL: host}).remote(path)
+        try:
+            await asyncio.wait_for(removal, self.start_timeout)
+        except (TimeoutError, RayError) as exc:
+            ray.cancel(removal)
+            log.warning("could not remove %s on host %r (%s): remove it before node %s "
+                        "joins again", path, host, type(exc).__name__, node_id)
 
     def record(self, view: View) -> None:
         if self.keep_view_file:
             _write_private(self.homes.data_dir / "view.json", view.to_json())
 
+
+def _host_is_up(host: str) -> bool:
+    """A live Ray node carries the host's label (a task for a missing host would wait)."""
+    return any(n["Alive"] and (n.get("Labels") or {}).get(HOST_LABEL) == host
+               for n in ray.nodes())
+
+
+@ray.remote(num_cpus=0)
+def _remove_dir(path: str) -> None:
+    """Runs on the host the dir is on (``~`` is that host's home)."""
+    shutil.rmtree(Path(path).expanduser(), ignore_errors=True)
