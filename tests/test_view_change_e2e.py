@@ -162,7 +162,6 @@ def test_a_dwp_up_killed_during_a_join_restarts_on_one_committed_view(
             assert h.get(f"/api/v1/objects/{key}").content == body, key
 
 
-
 @pytest.fixture
 def lan(ray_runtime: RayCluster, tmp_path: Path) -> Iterator[tuple[Path, NetworkClient]]:
     """A network with one node on each LAN host h1-h3 (R=2), created in the session's
@@ -250,8 +249,8 @@ def test_a_lan_gateway_killed_during_a_join_leaves_a_new_one_to_finish_or_undo_i
     running = {n: s for n, s in after.items() if s is not None}
     final = View.from_json(next(iter(running.values())).view)
     assert final.epoch == decided and set(running) == set(final.members)
-    assert all(View.from_json(s.view) == final and s.pending is None
-               for s in running.values()), after
+    assert all(View.from_json(s.view) == final and s.pending is None  # only recover()
+               for s in running.values()), after  # undoes a proposal; nothing else does
     net = Net(second.url, net.token, data_dir, client)
     assert net.status()["epoch"] == final.epoch
     with net.http() as h:
