@@ -30,6 +30,7 @@ from dwp.errors import ChangeFailed
 from dwp.membership import Membership
 from dwp.messages import GetView, Ping
 from dwp.node import NodeSettings
+from dwp.transport import Unreachable
 from dwp.view import NodeSpec, View
 
 log = logging.getLogger("dwp.local")
@@ -198,8 +199,10 @@ def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: flo
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
-    client = NetworkClient(view, RayTransport(settings.namespace), secret)
-    membership = Membership(client, RayLauncher(homes, settings, keep_view_file=keep_view_file))
+    transport = RayTransport(settings.namespace)
+    client = NetworkClient(view, transport, secret)
+    launcher = RayLauncher(homes, settings, transport, keep_view_file=keep_view_file)
+    membership = Membership(client, launcher)
     try:
         asyncio.run(membership.recover())
     except ChangeFailed as exc:
@@ -210,10 +213,11 @@ def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: flo
 class RayLauncher:
     """Starts and stops this network's node actors on the Ray cluster's hosts."""
 
-    def __init__(self, homes: NodeHomes, settings: NodeSettings,
+    def __init__(self, homes: NodeHomes, settings: NodeSettings, transport: RayTransport,
                  start_timeout: float = 60.0, keep_view_file: bool = True) -> None:
         self.homes = homes
         self.settings = settings
+        self.transport = transport  # the membership's: it must reach what we start
         self.start_timeout = start_timeout
         self.keep_view_file = keep_view_file  # False: the nodes hold the only copy
 
@@ -229,6 +233,11 @@ class RayLauncher:
             raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "
                                f"node labelled {HOST_LABEL}={host} in the cluster? "
                                f"({type(exc).__name__})") from exc
+        with contextlib.suppress(Unreachable):
+            # A handle the transport kept of an earlier actor of this name (a joiner that a
+            # rolled-back change stopped) fails once and is dropped; the next call finds
+            # this actor by name.
+            await self.transport.call(node_id, Ping(), self.start_timeout)
 
     async def stop(self, node_id: str) -> None:
         with contextlib.suppress(ValueError):
@@ -236,11 +245,34 @@ class RayLauncher:
                      no_restart=True)
 
     async def discard(self, view: View, node_id: str) -> None:
-        """Stop a node that never joined; a local one's data dir goes too."""
+        """Stop a node that never joined and remove its data dir on its host: its id is
+        given out again, and a node reopening the dir would hold the dead proposal."""
         await self.stop(node_id)
-        if view.node(node_id).host == self.homes.local_host:
-            shutil.rmtree(Path(self.homes.of(view, node_id)).expanduser(), ignore_errors=True)
+        host, path = view.node(node_id).host, self.homes.of(view, node_id)
+        if not _host_is_up(host):
+            log.warning("host %r is not in the Ray cluster: remove %s there before node %s "
+                        "joins again", host, path, node_id)
+            return
+        removal = _remove_dir.options(label_selector={HOST_LABEL: host}).remote(path)
+        try:
+            await asyncio.wait_for(removal, self.start_timeout)
+        except (TimeoutError, RayError) as exc:
+            ray.cancel(removal)
+            log.warning("could not remove %s on host %r (%s): remove it before node %s "
+                        "joins again", path, host, type(exc).__name__, node_id)
 
     def record(self, view: View) -> None:
         if self.keep_view_file:
             _write_private(self.homes.data_dir / "view.json", view.to_json())
+
+
+def _host_is_up(host: str) -> bool:
+    """A live Ray node carries the host's label (a task for a missing host would wait)."""
+    return any(n["Alive"] and (n.get("Labels") or {}).get(HOST_LABEL) == host
+               for n in ray.nodes())
+
+
+@ray.remote(num_cpus=0)
+def _remove_dir(path: str) -> None:
+    """Runs on the host the dir is on (``~`` is that host's home)."""
+    shutil.rmtree(Path(path).expanduser(), ignore_errors=True)

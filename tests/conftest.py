@@ -162,10 +162,11 @@ def gateway(networks: list[Network]) -> Iterator[str]:
 
 
 def stop_nodes(client: NetworkClient) -> None:
-    for spec in client.view.nodes:
+    """Every node actor of the client's network, members of its view or not."""
+    namespace = client.transport.namespace
+    for node in running_nodes(namespace):
         with contextlib.suppress(ValueError):
-            ray.kill(ray.get_actor(actor_name(spec.id), namespace=client.transport.namespace),
-                     no_restart=True)
+            ray.kill(ray.get_actor(actor_name(node), namespace=namespace), no_restart=True)
 
 
 def running_nodes(namespace: str) -> list[str]:

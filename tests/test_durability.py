@@ -51,14 +51,18 @@ def test_a_killed_storage_actor_restarts_and_serves_what_it_acknowledged(
 
 
 class Up:
-    """A ``dwp up`` in its own process group, so everything it started can be ended."""
+    """A ``dwp up`` in its own process group, so everything it started can be ended.
+    ``serve_dir`` False: a member's gateway (``--network`` in ``options``), which serves
+    no data dir but keeps its config and log beside it."""
 
-    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
+    def __init__(self, data_dir: Path, port: int, *options: str,
+                 serve_dir: bool = True) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = data_dir.parent / f"up-{port}-{uuid.uuid4().hex[:4]}.log"
+        where = ["--data-dir", str(data_dir), "--nodes", "4", "--replicas", "2"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "browser_cli.main", "up", "--data-dir", str(data_dir),
-             "--port", str(port), "--nodes", "4", "--replicas", "2", *options],
+            [sys.executable, "-m", "browser_cli.main", "up", "--port", str(port),
+             *(where if serve_dir else []), *options],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
             env={**os.environ, "XDG_CONFIG_HOME": str(data_dir / "config")})
 
