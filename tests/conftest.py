@@ -29,7 +29,7 @@ from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
 from dwp.membership import Membership
 from dwp.messages import Message
 from gateway import GatewaySettings, Network, create_app
-from tests.inprocess import URL, in_process_network
+from tests.inprocess import URL, PortalTransport, in_process_network
 
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
 
@@ -204,7 +204,8 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     with in_process_network(data_dir) as network:
         app = create_app([Network(network.client, network.secret, network.membership)],
                          GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
-        yield Net(URL, network.secret, data_dir, network.client, network.transport(app))
+        transport = PortalTransport(app, network.portal)
+        yield Net(URL, network.secret, data_dir, network.client, transport)
 
 
 @pytest.fixture

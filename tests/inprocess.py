@@ -119,11 +119,7 @@ class InProcessNetwork:
     client: NetworkClient
     secret: str
     membership: Membership
-    portal: BlockingPortal
-
-    def transport(self, app: FastAPI) -> PortalTransport:
-        """Requests into ``app``, a gateway over this network, on the nodes' loop."""
-        return PortalTransport(app, self.portal)
+    portal: BlockingPortal  # runs the nodes' event loop
 
 
 @contextlib.contextmanager
