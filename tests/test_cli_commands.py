@@ -3,6 +3,7 @@ viewer, conflicts, network status, and the exit codes and messages of failures."
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -209,6 +210,34 @@ def test_a_context_token_from_another_network_is_dropped(dwp, net: Net, tmp_path
     result = dwp("get", f"{unique('ctx')}/x")
     assert result.exit_code == 1 and "not found" in result.stderr
     assert config.context_for(net.url) != "bm90IGEgdG9rZW4"
+
+
+def test_put_gives_a_compressed_file_the_type_the_api_gives(dwp, tmp_path: Path) -> None:
+    """One function decides the type (``tests/test_content_types.py``): ``.gz`` is gzip."""
+    local = tmp_path / "changelog.html.gz"
+    local.write_bytes(gzip.compress(b"<h1>changes</h1>", mtime=0))
+    result = dwp("put", str(local), f"{unique('ct-cli')}/changelog.html.gz", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["content_type"] == "application/gzip"
+
+
+@pytest.mark.parametrize("key", ["SITE/../etc/passwd", "SITE/a/./b.html", "SITE/a//b",
+                                 "SITE/.."])
+def test_dot_segments_are_refused_and_change_nothing(dwp, net: Net, tmp_path: Path,
+                                                     key: str) -> None:
+    site = unique("dots")
+    key = key.replace("SITE", site)
+    victim = f"{site}/etc/passwd" if ".." in key else f"{site}/a/b.html"
+    local = tmp_path / "f.txt"
+    local.write_text("original")
+    assert dwp("put", str(local), victim).exit_code == 0
+    local.write_text("overwritten")
+    for args in (("put", str(local), key), ("rm", key), ("get", key)):
+        result = dwp(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith(f"dwp: invalid key {key!r}: the key has ")
+    with net.http() as h:
+        assert h.get(f"/api/v1/objects/{victim}").content == b"original"
 
 
 def test_render_html_structure() -> None:
