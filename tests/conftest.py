@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,16 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, every: float = 0
             return last
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def put_many(net: Net, keys: list[str]) -> None:
+    """Write ``keys``, each holding its own name, 16 at a time (replicas commit them in
+    groups), so a test with many keys does not wait on one fsync after another."""
+    def one(h: httpx.Client, key: str) -> None:
+        r = h.put(f"/api/v1/objects/{key}", content=key.encode())
+        assert r.status_code == 200, r.text
+    with net.http(headers=net.auth) as h, ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: one(h, key), keys))
 
 
 @dataclass

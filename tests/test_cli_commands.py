@@ -169,16 +169,19 @@ def test_conflicts_and_resolve(dwp, healed: Net, tmp_path: Path) -> None:
     found = json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout)
     assert len(found) == 1 and len(found[0]["siblings"]) == 2
     assert set(found[0]["siblings"][0]) == {"index", "size", "content_type", "hash", "mtime"}
+    # numbered winner first (dwp.replica.live): the newest write, "from b", is #0
+    first, second = found[0]["siblings"]
+    assert first["mtime"] > second["mtime"]
+    assert [first["hash"], second["hash"]] == [content_hash(b).hex()
+                                               for b in (b"from b", b"from a")]
 
     assert dwp("resolve", key).exit_code == 2  # neither --keep nor --file
     assert dwp("resolve", key, "--keep", "5").exit_code == 2
     result = dwp("resolve", key, "--keep", "1", "--json")
     assert result.exit_code == 0, result.output
-    kept = found[0]["siblings"][1]["hash"]
-    assert json.loads(result.stdout)["hash"] == kept
+    assert json.loads(result.stdout)["hash"] == content_hash(b"from a").hex()
     eventually(lambda: json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout) == [])
-    bodies = {content_hash(body).hex(): body for body in (b"from a", b"from b")}
-    assert dwp("get", key).stdout_bytes == bodies[kept]
+    assert dwp("get", key).stdout_bytes == b"from a"
 
 
 def test_exit_codes_and_messages(dwp, net: Net, tmp_path: Path,

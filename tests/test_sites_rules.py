@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from gateway import GatewaySettings, Network, create_app
-from tests.conftest import TEST_MAX_UPLOAD, Net, eventually
+from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, put_many
 from tests.inprocess import PortalTransport
 from tests.sites import LAN_HOST, lan, origin
 from tests.test_sites import put, unique
@@ -92,15 +91,6 @@ def test_a_broken_redirects_file_is_ignored_never_a_500(inproc: Net, broken: byt
         assert r.status_code == 404
         assert "404" in r.text and "Search the network" in r.text
         assert h.get("/").content == b"home"
-
-
-def put_many(net: Net, keys: list[str]) -> None:
-    """Write ``keys`` from 16 clients at once, so replicas commit them in groups."""
-    def one(h: httpx.Client, key: str) -> None:
-        r = h.put(f"/api/v1/objects/{key}", content=key.encode())
-        assert r.status_code == 200, r.text
-    with net.http(headers=net.auth) as h, ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda key: one(h, key), keys))
 
 
 def test_a_folder_of_10000_files_lists_in_pages(inproc: Net) -> None:
