@@ -26,7 +26,7 @@ def cluster(ray_runtime: RayCluster) -> Iterator[RayCluster]:
     yield ray_runtime
     for host in HOSTS:
         if host not in ray_runtime.hosts:
-            cluster.add_host(host)
+            ray_runtime.add_host(host)
 
 
 @pytest.fixture
