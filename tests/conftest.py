@@ -1,5 +1,9 @@
-"""Shared fixtures: one real local Ray per session and one real network behind a real
-gateway on a loopback port, started the way ``dwp up`` starts them."""
+"""Shared fixtures, one per layer a test exercises:
+- ``inproc``: the gateway app over in-process nodes (no Ray, no socket), for every test of
+  what the gateway and the nodes do;
+- ``net``: one real local Ray per session and one real network behind a real gateway on a
+  loopback port, started the way ``dwp up`` starts them, for what only Ray or a real HTTP
+  server shows (actors, processes, hosts, the CLI, browsers)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
 from dwp.membership import Membership
 from dwp.messages import Message
 from gateway import GatewaySettings, Network, create_app
+from tests.inprocess import URL, PortalTransport, in_process_network
 
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
 
@@ -47,6 +53,16 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, every: float = 0
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
+def put_many(net: Net, keys: list[str]) -> None:
+    """Write ``keys``, each holding its own name, 16 at a time (replicas commit them in
+    groups), so a test with many keys does not wait on one fsync after another."""
+    def one(h: httpx.Client, key: str) -> None:
+        r = h.put(f"/api/v1/objects/{key}", content=key.encode())
+        assert r.status_code == 200, r.text
+    with net.http(headers=net.auth) as h, ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: one(h, key), keys))
+
+
 @dataclass
 class Net:
     """A running network and its gateway, as a test sees them."""
@@ -55,15 +71,18 @@ class Net:
     token: str
     data_dir: Path
     client: NetworkClient
+    transport: httpx.BaseTransport | None = None  # None: real HTTP to ``url``
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
     def http(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, timeout=60, transport=self.transport,
+                            **kwargs)
 
     def node(self, node_id: str) -> Any:
+        """The node's Ray actor (``net`` only)."""
         return ray.get_actor(actor_name(node_id), namespace=self.client.transport.namespace)
 
     def ask(self, node_id: str, message: Message) -> Any:
@@ -188,10 +207,25 @@ def serve(client: NetworkClient, membership: Membership, data_dir: Path) -> Iter
 
 @pytest.fixture(scope="session")
 def net(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """End to end: Ray actors (SQLite in their data dirs), the gateway on uvicorn on a
+    loopback port, real HTTP. One per session: Ray and four actors take seconds."""
     data_dir = tmp_path_factory.mktemp("network")
     client, membership = start_network(data_dir, name="test", nodes=4, replicas=2,
                                        anti_entropy_interval=1.0)
     yield from serve(client, membership, data_dir)
+
+
+@pytest.fixture(scope="module")
+def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """The gateway app (``create_app``) over real nodes, SQLite stores on disk, the real
+    ``NetworkClient`` and ``Membership``, in this process: no Ray, no HTTP server, no
+    socket (``tests.inprocess``). One per module, so modules share no data."""
+    data_dir = tmp_path_factory.mktemp("inproc")
+    with in_process_network(data_dir) as network:
+        app = create_app([Network(network.client, network.secret, network.membership)],
+                         GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
+        transport = PortalTransport(app, network.portal)
+        yield Net(URL, network.secret, data_dir, network.client, transport)
 
 
 @pytest.fixture
@@ -200,8 +234,6 @@ def healed(net: Net) -> Iterator[Net]:
     yield net
     with net.http() as h:
         h.delete("/api/v1/faults", headers=net.auth)
-
-
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ viewer, conflicts, network status, and the exit codes and messages of failures."
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -168,16 +169,19 @@ def test_conflicts_and_resolve(dwp, healed: Net, tmp_path: Path) -> None:
     found = json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout)
     assert len(found) == 1 and len(found[0]["siblings"]) == 2
     assert set(found[0]["siblings"][0]) == {"index", "size", "content_type", "hash", "mtime"}
+    # numbered winner first (dwp.replica.live): the newest write, "from b", is #0
+    first, second = found[0]["siblings"]
+    assert first["mtime"] > second["mtime"]
+    assert [first["hash"], second["hash"]] == [content_hash(b).hex()
+                                               for b in (b"from b", b"from a")]
 
     assert dwp("resolve", key).exit_code == 2  # neither --keep nor --file
     assert dwp("resolve", key, "--keep", "5").exit_code == 2
     result = dwp("resolve", key, "--keep", "1", "--json")
     assert result.exit_code == 0, result.output
-    kept = found[0]["siblings"][1]["hash"]
-    assert json.loads(result.stdout)["hash"] == kept
+    assert json.loads(result.stdout)["hash"] == content_hash(b"from a").hex()
     eventually(lambda: json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout) == [])
-    bodies = {content_hash(body).hex(): body for body in (b"from a", b"from b")}
-    assert dwp("get", key).stdout_bytes == bodies[kept]
+    assert dwp("get", key).stdout_bytes == b"from a"
 
 
 def test_exit_codes_and_messages(dwp, net: Net, tmp_path: Path,
@@ -209,6 +213,34 @@ def test_a_context_token_from_another_network_is_dropped(dwp, net: Net, tmp_path
     result = dwp("get", f"{unique('ctx')}/x")
     assert result.exit_code == 1 and "not found" in result.stderr
     assert config.context_for(net.url) != "bm90IGEgdG9rZW4"
+
+
+def test_put_gives_a_compressed_file_the_type_the_api_gives(dwp, tmp_path: Path) -> None:
+    """One function decides the type (``tests/test_content_types.py``): ``.gz`` is gzip."""
+    local = tmp_path / "changelog.html.gz"
+    local.write_bytes(gzip.compress(b"<h1>changes</h1>", mtime=0))
+    result = dwp("put", str(local), f"{unique('ct-cli')}/changelog.html.gz", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["content_type"] == "application/gzip"
+
+
+@pytest.mark.parametrize("key", ["SITE/../etc/passwd", "SITE/a/./b.html", "SITE/a//b",
+                                 "SITE/.."])
+def test_dot_segments_are_refused_and_change_nothing(dwp, net: Net, tmp_path: Path,
+                                                     key: str) -> None:
+    site = unique("dots")
+    key = key.replace("SITE", site)
+    victim = f"{site}/etc/passwd" if ".." in key else f"{site}/a/b.html"
+    local = tmp_path / "f.txt"
+    local.write_text("original")
+    assert dwp("put", str(local), victim).exit_code == 0
+    local.write_text("overwritten")
+    for args in (("put", str(local), key), ("rm", key), ("get", key)):
+        result = dwp(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith(f"dwp: invalid key {key!r}: the key has ")
+    with net.http() as h:
+        assert h.get(f"/api/v1/objects/{victim}").content == b"original"
 
 
 def test_render_html_structure() -> None:

@@ -1,5 +1,6 @@
 """Networks that change: join, leave, a host that dies and comes back, and removal of a
-dead node, on a Ray cluster whose raylets are labelled as three LAN hosts."""
+dead node, on a Ray cluster whose raylets are labelled as three LAN hosts. Each test
+builds the network it starts from, so any one runs alone and in any order."""
 
 from __future__ import annotations
 
@@ -7,32 +8,46 @@ import random
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from dwp.local import start_network
-from tests.conftest import Net, RayCluster, eventually, serve
+from tests.conftest import HOSTS, Net, RayCluster, eventually, put_many, serve
 
 KEYS = 1000
+TWO_HOSTS, THREE_HOSTS = ["h1", "h2"], ["h1", "h2", "h3"]
 
 
-@pytest.fixture(scope="module")
-def lan(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    """A network created on hosts h1 and h2 with R=2, holding 1,000 keys."""
-    data_dir = tmp_path_factory.mktemp("lan")
-    client, membership = start_network(data_dir, name="lan", replicas=2, hosts=["h1", "h2"],
-                                       anti_entropy_interval=1.0, node_root=str(data_dir))
+@pytest.fixture
+def cluster(ray_runtime: RayCluster) -> Iterator[RayCluster]:
+    """The session's Ray cluster; a LAN host a test took away is back afterwards."""
+    yield ray_runtime
+    for host in HOSTS:
+        if host not in ray_runtime.hosts:
+            ray_runtime.add_host(host)
+
+
+@pytest.fixture
+def lan(request: pytest.FixtureRequest, cluster: RayCluster, tmp_path: Path
+        ) -> Iterator[Net]:
+    """A network of its own, one node on each host the test names (indirect parameter;
+    default h1 and h2), R=2; its nodes stop when the test ends."""
+    hosts: list[str] = getattr(request, "param", TWO_HOSTS)
+    data_dir = tmp_path / "lan"
+    client, membership = start_network(data_dir, name=f"lan{uuid.uuid4().hex[:6]}",
+                                       replicas=2, hosts=hosts, anti_entropy_interval=1.0,
+                                       node_root=str(data_dir))
     yield from serve(client, membership, data_dir)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stored(lan: Net) -> dict[str, bytes]:
-    values = {f"lan/{i // 100}/k{i:04}.txt": f"value {i}".encode() for i in range(KEYS)}
-    with lan.http() as h:
-        for key, body in values.items():
-            assert h.put(f"/api/v1/objects/{key}", content=body,
-                         headers=lan.auth).status_code == 200
+    """KEYS keys written to the test's network, each holding its own name."""
+    values = {f"lan/{i // 100}/k{i:04}.txt": f"lan/{i // 100}/k{i:04}.txt".encode()
+              for i in range(KEYS)}
+    put_many(lan, list(values))
     return values
 
 
@@ -104,6 +119,7 @@ def test_join_a_third_host_streams_every_key_to_it(lan: Net, stored: dict[str, b
     assert all(n["keys"] == KEYS for n in status["nodes"])  # one shard, three replicas
 
 
+@pytest.mark.parametrize("lan", [THREE_HOSTS], indirect=True, ids=["h1+h2+h3"])
 def test_a_node_leaves_after_handing_off(lan: Net, stored: dict[str, bytes]) -> None:
     with Readers(lan, stored) as readers:
         status = change(lan, "DELETE", "/api/v1/network/nodes/n1")
@@ -141,14 +157,14 @@ def test_a_view_change_while_writes_run_loses_no_acknowledged_write(lan: Net) ->
 
 
 def test_a_host_dies_reads_go_on_and_its_node_comes_back(
-        lan: Net, stored: dict[str, bytes], ray_runtime: RayCluster) -> None:
+        lan: Net, stored: dict[str, bytes], cluster: RayCluster) -> None:
     before = {n["id"]: n for n in lan.status()["nodes"]}
     victim = next(n for n in before.values() if n["host"] == "h2")
-    ray_runtime.remove_host("h2")
+    cluster.remove_host("h2")
     eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim["id"])
                ["status"] == "down", 90)
     assert_all_readable(lan, stored)
-    ray_runtime.add_host("h2")
+    cluster.add_host("h2")
     back = eventually(lambda: (n := next(n for n in lan.status()["nodes"]
                                          if n["id"] == victim["id"]))["status"] == "up" and n,
                       120)
@@ -156,22 +172,20 @@ def test_a_host_dies_reads_go_on_and_its_node_comes_back(
     eventually(lan.digests_equal, 90)
 
 
+@pytest.mark.parametrize("lan", [THREE_HOSTS], indirect=True, ids=["h1+h2+h3"])
 def test_removing_a_dead_node_restores_r_copies(
-        lan: Net, stored: dict[str, bytes], ray_runtime: RayCluster) -> None:
+        lan: Net, stored: dict[str, bytes], cluster: RayCluster) -> None:
     victim = next(n for n in lan.status()["nodes"] if n["host"] == "h2")["id"]
-    ray_runtime.remove_host("h2")
-    try:
-        eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim)
-                   ["status"] == "down", 90)
-        with lan.http() as h:
-            refused = h.post("/api/v1/network/nodes", json={"host": "h3"}, headers=lan.auth,
-                             timeout=120)
-            assert refused.status_code == 409 and victim in refused.json()["detail"]
-        status = change(lan, "DELETE", f"/api/v1/network/nodes/{victim}",
-                        params={"force": "true"})
-        assert victim not in [n["id"] for n in status["nodes"]]
-        assert_all_readable(lan, stored)
-        status = assert_balanced_and_converged(lan, KEYS)
-        assert all(n["status"] == "up" for n in status["nodes"])
-    finally:
-        ray_runtime.add_host("h2")
+    cluster.remove_host("h2")
+    eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim)
+               ["status"] == "down", 90)
+    with lan.http() as h:
+        refused = h.post("/api/v1/network/nodes", json={"host": "h3"}, headers=lan.auth,
+                         timeout=120)
+        assert refused.status_code == 409 and victim in refused.json()["detail"]
+    status = change(lan, "DELETE", f"/api/v1/network/nodes/{victim}",
+                    params={"force": "true"})
+    assert victim not in [n["id"] for n in status["nodes"]]
+    assert_all_readable(lan, stored)
+    status = assert_balanced_and_converged(lan, KEYS)
+    assert all(n["status"] == "up" for n in status["nodes"])

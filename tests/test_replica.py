@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
+from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dwp import clock
+from dwp.clock import Dot
+from dwp.codec import State
 from dwp.version import Version
 from dwp.view import NodeSpec, View
 from tests.sim import Shard, commit, version
@@ -162,3 +170,74 @@ def test_progress_is_visible_to_readers_only_after_the_commit() -> None:
         r.write("k/x", version("v1"), None)
         assert (r.applied(), r.digest()) == before  # not committed yet
     assert r.applied()[r.id] == 1 and r.digest() != before[1]
+
+
+NODES, KEYS = ("n1", "n2"), ("k/a", "k/b")
+# A history of a two-replica shard: a write (its context read at a replica, or blind),
+# a delivery of one replica's outbox to the other, an anti-entropy round, a restart.
+steps = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NODES), st.sampled_from(KEYS),
+              st.sampled_from((None, *NODES))),
+    st.tuples(st.just("deliver"), st.permutations(NODES)),
+    st.tuples(st.just("sync"), st.permutations(NODES)),
+    st.tuples(st.just("crash"), st.sampled_from(NODES))), max_size=30)
+
+
+def play(s: Shard, n: int, step: tuple[Any, ...]) -> dict[str, list[str]]:
+    """Run one step; answer whose states each replica merged in it."""
+    if step[0] == "write":
+        _, node, key, read_at = step
+        read = s[read_at].get(key) if read_at else None
+        s.write(node, key, f"v{n}", None if read_at is None else read.context if read else {})
+        return {}
+    if step[0] == "deliver":
+        src, dst = step[1]
+        s.deliver(src, dst)
+        return {dst: [src]}
+    if step[0] == "sync":
+        a, b = step[1]
+        s.sync(a, b)
+        return {a: [b], b: [a]}
+    s.crash(step[1])
+    return {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_a_replica_never_lags(history: list[tuple[Any, ...]]) -> None:
+    """After any history, a replica's state of a key descends from every state it held or
+    merged; it claims (applied vector) only writes it has; and once the two replicas have
+    run an anti-entropy round each, as every node does in the background, its claims
+    cover every sibling it holds."""
+    s = Shard()
+    absorbed: dict[tuple[str, str], list[State]] = defaultdict(list)
+    writes: dict[Dot, str] = {}
+    for n, step in enumerate([*history, ("sync", NODES), ("sync", NODES[::-1])]):
+        before = {(node, key): s[node].get(key) for node in NODES for key in KEYS}
+        merged = play(s, n, step)
+        if step[0] == "write":
+            writes[Dot(s[step[1]].id, s[step[1]].counter)] = step[2]
+        for node, key in before:
+            for src in [node, *merged.get(node, [])]:
+                if (old := before[src, key]) is not None:
+                    absorbed[node, key].append(old)
+        for (node, key), states in absorbed.items():
+            now = s[node].get(key)
+            assert now is not None and all(clock.merge(now, old) == now for old in states)
+        assert_claims_follow_data(s, writes)
+    for node in NODES:
+        for key in KEYS:
+            state = s[node].get(key)
+            held = [sibling.dot for sibling in state.siblings] if state else []
+            assert all(clock.covers(s[node].applied(), dot) for dot in held), (node, key)
+
+
+def assert_claims_follow_data(s: Shard, writes: dict[Dot, str]) -> None:
+    """Every write a replica's applied vector covers is in its state of that key (held,
+    or superseded by what it holds)."""
+    for node in NODES:
+        applied = s[node].applied()
+        for dot, key in writes.items():
+            if clock.covers(applied, dot):
+                state = s[node].get(key)
+                assert state is not None and clock.covers(state.context, dot), (node, dot)

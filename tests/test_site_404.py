@@ -19,14 +19,14 @@ from tests.sites import lan, origin
     (lambda net, site: origin(net, site), ""),
     (lambda net, site: lan(net), "/sites/{site}")], ids=["origin", "path-style"])
 def test_404_suggests_only_parents_that_exist(
-        net: Net, way: Callable[[Net, str], httpx.Client], base: str) -> None:
+        inproc: Net, way: Callable[[Net, str], httpx.Client], base: str) -> None:
     site = f"p404-{uuid.uuid4().hex[:8]}"
-    with net.http() as api:
+    with inproc.http() as api:
         put = api.put(f"/api/v1/objects/{site}/docs/a.html", content=b"<p>a</p>",
-                      headers=net.auth)
+                      headers=inproc.auth)
     at = base.format(site=site)
     context = {"X-DWP-Context": put.headers["x-dwp-context"], "Accept": "text/html"}
-    with way(net, site) as h:
+    with way(inproc, site) as h:
         r = h.get(f"{at}/docs/sub/deeper/missing.html", headers=context)
         assert r.status_code == 404
         links = re.findall(r'<li><a href="([^"]+)">', r.text)
@@ -35,6 +35,6 @@ def test_404_suggests_only_parents_that_exist(
             assert h.get(link, headers=context).status_code == 200
 
     gone = f"nosite-{uuid.uuid4().hex[:8]}"
-    with way(net, gone) as h:
+    with way(inproc, gone) as h:
         r = h.get(f"{base.format(site=gone)}/a/b.html", headers={"Accept": "text/html"})
         assert r.status_code == 404 and re.findall(r'<li><a href="([^"]+)">', r.text) == []

@@ -1,5 +1,6 @@
-"""The UI's pages and forms over real HTTP: the token cookie, rendering, edit with
-context, keep a sibling, delete, zip upload, and readable errors instead of 500s."""
+"""The UI's pages and forms, in process (the gateway app over real nodes): the token
+cookie, rendering, edit with context, keep a sibling, delete, zip upload, and readable
+errors instead of 500s."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ def unique(name: str) -> str:
 
 
 @pytest.fixture
-def ui(net: Net) -> httpx.Client:
+def ui(inproc: Net) -> httpx.Client:
     """A client that opened the UI as the local user, so it holds the token cookie."""
-    with net.http() as first:
+    with inproc.http() as first:
         assert first.get("/").status_code == 200
-        return net.http(cookies=first.cookies)
+        return inproc.http(cookies=first.cookies)
 
 
 def make_zip(files: dict[str, bytes]) -> bytes:
@@ -36,27 +37,27 @@ def make_zip(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def test_home_sets_strict_httponly_cookie_for_local_user(net: Net) -> None:
-    with net.http() as h:
+def test_home_sets_strict_httponly_cookie_for_local_user(inproc: Net) -> None:
+    with inproc.http() as h:
         r = h.get("/")
         assert r.status_code == 200
         cookie = r.headers["set-cookie"].lower()
         assert cookie.startswith("dwp_token=") and "httponly" in cookie
         assert "samesite=strict" in cookie
         assert "Network" in r.text and "test" in r.text
-        for node in net.client.view.nodes:
+        for node in inproc.client.view.nodes:
             assert node.id in r.text
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
-def test_no_cookie_for_other_host_names(net: Net) -> None:
-    with net.http() as h:
+def test_no_cookie_for_other_host_names(inproc: Net) -> None:
+    with inproc.http() as h:
         r = h.get("/", headers={"Host": "evil.example:8000"})
         assert r.status_code == 200 and "set-cookie" not in r.headers
         assert "Sign in to write" in r.text
 
 
-def test_pages_render(net: Net, ui: httpx.Client) -> None:
+def test_pages_render(inproc: Net, ui: httpx.Client) -> None:
     site = unique("pages")
     with ui:
         ui.put(f"/api/v1/objects/{site}/dir/page.html", content=b"<p>x</p>").raise_for_status()
@@ -77,7 +78,7 @@ def test_pages_render(net: Net, ui: httpx.Client) -> None:
         assert ui.get("/static/publish.js").status_code == 200
 
 
-def test_edit_saves_with_context_and_races_become_siblings(net: Net, ui: httpx.Client) -> None:
+def test_edit_saves_with_context_and_races_become_siblings(inproc: Net, ui: httpx.Client) -> None:
     key = f"{unique('edit')}/notes.md"
     with ui:
         r = ui.post(f"/ui/edit/{key}", data={"content": "# one\r\n", "context": "",
@@ -104,7 +105,7 @@ def test_edit_saves_with_context_and_races_become_siblings(net: Net, ui: httpx.C
         assert r.content == b"# three" and "x-dwp-siblings" not in r.headers
 
 
-def test_delete_form(net: Net, ui: httpx.Client) -> None:
+def test_delete_form(inproc: Net, ui: httpx.Client) -> None:
     site = unique("del")
     with ui:
         ui.put(f"/api/v1/objects/{site}/a.txt", content=b"a").raise_for_status()
@@ -113,9 +114,9 @@ def test_delete_form(net: Net, ui: httpx.Client) -> None:
         assert ui.get(f"/api/v1/objects/{site}/a.txt").status_code == 404
 
 
-def test_writes_without_token_get_a_readable_401(net: Net) -> None:
+def test_writes_without_token_get_a_readable_401(inproc: Net) -> None:
     key = f"{unique('anon')}/a.txt"
-    with net.http() as h:
+    with inproc.http() as h:
         r = h.post(f"/ui/edit/{key}", content=b"content=x", headers={**FORM, **HTML})
         assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
         assert "network token" in r.text and "Sign in" in r.text
@@ -126,26 +127,26 @@ def test_writes_without_token_get_a_readable_401(net: Net) -> None:
         assert h.get(f"/api/v1/objects/{key}").status_code == 404
 
 
-def test_cross_origin_and_sandboxed_writes_are_refused(net: Net, ui: httpx.Client) -> None:
+def test_cross_origin_and_sandboxed_writes_are_refused(inproc: Net, ui: httpx.Client) -> None:
     key = f"{unique('csrf')}/a.txt"
     with ui:
         for headers in ({"Origin": "null"}, {"Origin": "http://evil.example"},
                         {"Sec-Fetch-Site": "cross-site"}):
             r = ui.post(f"/ui/edit/{key}", data={"content": "x"}, headers=headers)
             assert r.status_code == 403, headers
-        r = ui.post(f"/ui/edit/{key}", data={"content": "x"}, headers={"Origin": net.url})
+        r = ui.post(f"/ui/edit/{key}", data={"content": "x"}, headers={"Origin": inproc.url})
         assert r.status_code == 303
 
 
-def test_login_form(net: Net) -> None:
-    with net.http() as h:
+def test_login_form(inproc: Net) -> None:
+    with inproc.http() as h:
         r = h.post("/ui/login", data={"token": "wrong"}, headers=HTML)
         assert r.status_code == 401 and "token is wrong" in r.text
-        r = h.post("/ui/login", data={"token": net.token})
+        r = h.post("/ui/login", data={"token": inproc.token})
         assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
 
 
-def test_bad_form_input_is_400_not_500(net: Net, ui: httpx.Client) -> None:
+def test_bad_form_input_is_400_not_500(inproc: Net, ui: httpx.Client) -> None:
     with ui:
         r = ui.post("/ui/edit/x/a.txt", content=b"{}", headers={
             "Content-Type": "application/json", **HTML})
@@ -161,7 +162,7 @@ def test_bad_form_input_is_400_not_500(net: Net, ui: httpx.Client) -> None:
         assert r.status_code == 413 and "limit" in r.text
 
 
-def test_zip_upload_unpacks_into_site(net: Net, ui: httpx.Client) -> None:
+def test_zip_upload_unpacks_into_site(inproc: Net, ui: httpx.Client) -> None:
     site = unique("zip")
     archive = make_zip({"mysite/index.html": b"<h1>z</h1>", "mysite/css/s.css": b"a{}",
                         "__MACOSX/mysite/._index.html": b"junk"})
@@ -175,7 +176,7 @@ def test_zip_upload_unpacks_into_site(net: Net, ui: httpx.Client) -> None:
 
 @pytest.mark.parametrize("name", ["../escape.html", "/abs.html", "a//b.html", "c:\\x.html",
                                   "ok/\x01.html"])
-def test_zip_with_bad_names_writes_nothing(net: Net, ui: httpx.Client, name: str) -> None:
+def test_zip_with_bad_names_writes_nothing(inproc: Net, ui: httpx.Client, name: str) -> None:
     site = unique("badzip")
     with ui:
         r = ui.post(f"/ui/zip/{site}", content=make_zip({"good.html": b"g", name: b"x"}))
@@ -184,7 +185,7 @@ def test_zip_with_bad_names_writes_nothing(net: Net, ui: httpx.Client, name: str
         assert ui.get("/api/v1/objects", params={"prefix": site + "/"}).json()["objects"] == []
 
 
-def test_zip_errors(net: Net, ui: httpx.Client) -> None:
+def test_zip_errors(inproc: Net, ui: httpx.Client) -> None:
     with ui:
         r = ui.post(f"/ui/zip/{unique('z')}", content=b"not a zip")
         assert r.status_code == 400 and "not a readable zip" in r.json()["detail"]

@@ -17,10 +17,10 @@ from tests.test_ui import ui  # noqa: F401  (the fixture)
 
 
 def test_a_ui_write_sets_the_context_cookie_and_pages_honour_it(
-        net: Net, ui: httpx.Client) -> None:  # noqa: F811
-    a, lagging = net.shard_members(0)[:2]
-    key = keys_of_shard(net, 0, 1, "uictx")[0]
-    cut(net, [a], [lagging])
+        inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
+    a, lagging = inproc.shard_members(0)[:2]
+    key = keys_of_shard(inproc, 0, 1, "uictx")[0]
+    cut(inproc, [a], [lagging])
     try:
         r = ui.put(f"/api/v1/objects/{key}", content=b"<p>mine</p>",
                    headers={"Content-Type": "text/html", **pinned(a)})
@@ -34,15 +34,15 @@ def test_a_ui_write_sets_the_context_cookie_and_pages_honour_it(
         listing = ui.get(f"/ui/browse/{key.rsplit('/', 1)[0]}/", headers={"Accept": "text/html"})
         assert listing.status_code == 200 and key.rsplit("/", 1)[1] in listing.text
     finally:
-        heal(net)
+        heal(inproc)
 
 
-def test_a_bearer_write_sets_no_cookie_and_a_stale_cookie_is_ignored(net: Net) -> None:
-    with net.http() as h:
+def test_a_bearer_write_sets_no_cookie_and_a_stale_cookie_is_ignored(inproc: Net) -> None:
+    with inproc.http() as h:
         r = h.put(f"/api/v1/objects/ctx-{uuid.uuid4().hex[:6]}/x.txt", content=b"x",
-                  headers=net.auth)
+                  headers=inproc.auth)
         assert r.status_code == 200 and "set-cookie" not in r.headers
-    with net.http(cookies={"dwp_context": "not-a-token"}) as h:
+    with inproc.http(cookies={"dwp_context": "not-a-token"}) as h:
         assert h.get("/").status_code == 200
 
 
