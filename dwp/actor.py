@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from dwp.messages import Message
 from dwp.node import Node, NodeSettings
 from dwp.replica import Replica
 from dwp.store import SqliteStore
-from dwp.transport import Unreachable
+from dwp.transport import Transport, Unreachable
 from dwp.view import View
 
 
@@ -62,30 +63,45 @@ class RayTransport:
 
 
 class StorageNode:
-    def __init__(self, node_id: str, data_dir: str, view_json: str,
-                 settings: NodeSettings) -> None:
+    """A node over its SQLite store in its data dir, with one writer thread for it; in a
+    Ray actor (``StorageNodeActor``) or, for tests, in process over another transport,
+    ended by ``end`` instead of by Ray."""
+
+    def __init__(self, node_id: str, data_dir: str, view_json: str, settings: NodeSettings,
+                 transport: Transport | None = None,
+                 end: Callable[[], None] | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.store = SqliteStore(self.data_dir / "replica.db")
         replica = Replica(node_id, View.from_json(view_json), self.store,
                           lambda: secrets.token_hex(3))
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="dwp-writer")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"dwp-writer-{node_id}")
+        self._end = end or _end_this_actor
         loop = asyncio.get_running_loop()
-        self.node = Node(replica, RayTransport(settings.namespace, node_id), settings,
-                         lambda fn: loop.run_in_executor(self.writer, fn), self._depart)
+        self.node = Node(replica, transport or RayTransport(settings.namespace, node_id),
+                         settings, lambda fn: loop.run_in_executor(self.writer, fn),
+                         self._depart)
         self.node.start()
 
     async def handle(self, sender: str, message: Message) -> Any:
         return await self.node.handle(sender, message)
 
-    def _depart(self) -> None:
-        """The node left and every other node holds what it held: its data dir goes, and
-        the actor ends for good (a detached actor with unlimited restarts would come back
-        from a plain exit)."""
+    def close(self) -> None:
+        """Stop the loop, let the last commit finish, close the store."""
         self.node.stop()
         self.writer.shutdown(wait=True)
         self.store.close()
+
+    def _depart(self) -> None:
+        """The node left and every other node holds what it held: its data dir goes, and
+        the node ends for good."""
+        self.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        self._end()
+
+
+def _end_this_actor() -> None:
+    """For good: a detached actor with unlimited restarts would come back from an exit."""
+    ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
 StorageNodeActor = ray.remote(StorageNode)

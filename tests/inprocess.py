@@ -1,8 +1,8 @@
 """A network in this test process, without Ray or a socket: the product's own nodes,
 client, membership and gateway app, wired as ``dwp up`` wires them.
 
-Each node is a real ``dwp.node.Node`` over a real ``Replica`` and SQLite store in its
-data dir, with one writer thread, as ``dwp.actor.StorageNode`` builds it; nodes reach
+Each node is the product's ``dwp.actor.StorageNode`` (a ``Node`` over a ``Replica`` and
+a SQLite store in its data dir, with one writer thread), here not in a Ray actor; nodes reach
 each other, and the gateway's ``NetworkClient`` reaches them, through
 ``dwp.transport.LocalTransport``. Nodes and app share one event loop, run by a blocking
 portal in a background thread, so tests stay synchronous: their httpx client hands each
@@ -11,12 +11,9 @@ request to the app on that loop (``PortalTransport``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import secrets
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +22,11 @@ import httpx
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 
+from dwp.actor import StorageNode
 from dwp.client import NetworkClient
 from dwp.local import LOCAL_HOST, NodeHomes, open_network
 from dwp.membership import Membership
-from dwp.node import Node, NodeSettings
-from dwp.replica import Replica
-from dwp.store import SqliteStore
+from dwp.node import NodeSettings
 from dwp.transport import Handler, LocalTransport
 from dwp.view import View
 
@@ -39,20 +35,13 @@ URL = "http://127.0.0.1:8000"
 SETTINGS = NodeSettings("test", anti_entropy_interval=1.0)
 
 
-@dataclass
-class _Running:
-    node: Node
-    writer: ThreadPoolExecutor
-    store: SqliteStore
-
-
 class InProcessNodes:
     """The nodes, and the ``Launcher`` a ``Membership`` starts and stops them with."""
 
     def __init__(self, data_dir: Path) -> None:
         self.homes = NodeHomes(data_dir)
         self.nodes: dict[str, Handler] = {}  # LocalTransport's: a node not in it is down
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, StorageNode] = {}
 
     def transport(self, sender: str) -> LocalTransport:
         return LocalTransport(sender, self.nodes)
@@ -64,24 +53,22 @@ class InProcessNodes:
         """Open the node's store and start its loop (a running node is left as it is)."""
         if node_id in self.nodes:
             return
-        store = SqliteStore(Path(self.homes.of(view, node_id)) / "replica.db")
-        replica = Replica(node_id, initial or view, store, lambda: secrets.token_hex(3))
-        writer = ThreadPoolExecutor(1, thread_name_prefix=f"dwp-writer-{node_id}")
-        loop = asyncio.get_running_loop()
-        node = Node(replica, self.transport(node_id), SETTINGS,
-                    lambda fn: loop.run_in_executor(writer, fn))
-        node.start()
+        node = StorageNode(node_id, self.homes.of(view, node_id), (initial or view).to_json(),
+                           SETTINGS, self.transport(node_id), lambda: self._forget(node_id))
         self.nodes[node_id] = node
-        self._running[node_id] = _Running(node, writer, store)
+        self._running[node_id] = node
+
+    def _forget(self, node_id: str) -> None:
+        """A node that left ended by itself (its store is closed, its dir gone)."""
+        self.nodes.pop(node_id, None)
+        self._running.pop(node_id, None)
 
     async def stop(self, node_id: str) -> None:
         """The node goes down: its loop stops, its last commit finishes, its store closes."""
         self.nodes.pop(node_id, None)
         running = self._running.pop(node_id, None)
         if running is not None:
-            running.node.stop()
-            running.writer.shutdown(wait=True)
-            running.store.close()
+            running.close()
 
     async def stop_all(self) -> None:
         for node_id in list(self._running):

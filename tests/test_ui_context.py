@@ -71,11 +71,11 @@ def context_cookie(r: httpx.Response) -> str:
 
 
 def test_a_ui_write_with_a_large_past_sets_small_cookies_and_keeps_the_past(
-        net: Net, ui: httpx.Client) -> None:  # noqa: F811
-    past = net.client.tokens.encode(large_past())
-    a, lagging = net.shard_members(0)[:2]
-    key = keys_of_shard(net, 0, 1, "uibig")[0]
-    cut(net, [a], [lagging])
+        inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
+    past = inproc.client.tokens.encode(large_past())
+    a, lagging = inproc.shard_members(0)[:2]
+    key = keys_of_shard(inproc, 0, 1, "uibig")[0]
+    cut(inproc, [a], [lagging])
     try:
         r = ui.put(f"/api/v1/objects/{key}", content=b"big past",
                    headers={"Content-Type": "text/plain", "X-DWP-Context": past,
@@ -86,53 +86,53 @@ def test_a_ui_write_with_a_large_past_sets_small_cookies_and_keeps_the_past(
         assert ui.get(f"/api/v1/objects/{key}", headers=pinned(lagging)).status_code == 503
         read = ui.get(f"/api/v1/objects/{key}", headers=pinned(a))
         assert read.status_code == 200 and read.content == b"big past"
-        seen = net.client.tokens.decode(read.headers["x-dwp-context"]).need()
+        seen = inproc.client.tokens.decode(read.headers["x-dwp-context"]).need()
         assert all(seen.get(r, 0) >= c for r, c in large_past().need().items())
     finally:
-        heal(net)
+        heal(inproc)
 
 
 def test_an_unknown_context_id_reads_as_none_and_the_next_write_gets_a_new_one(
-        net: Net, ui: httpx.Client) -> None:  # noqa: F811
+        inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
     """As after a gateway restart or an eviction: the UI works, without a past, until
     its next write."""
     gone = "forgotten-" + uuid.uuid4().hex
     host = next(c.domain for c in ui.cookies.jar if c.name == "dwp_token")
     ui.cookies.set("dwp_context", gone, domain=host)  # where the gateway's would go
     assert ui.get("/", headers={"Accept": "text/html"}).status_code == 200
-    a, lagging = net.shard_members(0)[:2]
-    key = keys_of_shard(net, 0, 1, "uigone")[0]
-    cut(net, [a], [lagging])
+    a, lagging = inproc.shard_members(0)[:2]
+    key = keys_of_shard(inproc, 0, 1, "uigone")[0]
+    cut(inproc, [a], [lagging])
     try:
         r = ui.put(f"/api/v1/objects/{key}", content=b"after restart", headers=pinned(a))
         assert r.status_code == 200, r.text
         assert context_cookie(r) not in ("", gone)
         assert ui.get(f"/api/v1/objects/{key}", headers=pinned(lagging)).status_code == 503
     finally:
-        heal(net)
+        heal(inproc)
 
 
 @pytest.mark.parametrize("lost", [True, False], ids=["missing", "stale"])
 def test_a_ui_write_keeps_what_its_context_never_saw_as_a_sibling(
-        net: Net, ui: httpx.Client, lost: bool) -> None:  # noqa: F811
+        inproc: Net, ui: httpx.Client, lost: bool) -> None:  # noqa: F811
     """A missing context makes a UI write blind (it supersedes only what its coordinator
     has seen) and a stale one supersedes only what it saw: either way a concurrent
     version at another replica survives beside it."""
-    a, b = net.shard_members(0)[:2]
-    key = keys_of_shard(net, 0, 1, "uiblind")[0]
+    a, b = inproc.shard_members(0)[:2]
+    key = keys_of_shard(inproc, 0, 1, "uiblind")[0]
     assert ui.put(f"/api/v1/objects/{key}", content=b"first").status_code == 200
-    eventually(net.digests_equal)
-    cut(net, [a], [b])
+    eventually(inproc.digests_equal)
+    cut(inproc, [a], [b])
     try:
         assert ui.put(f"/api/v1/objects/{key}", content=b"elsewhere",
-                      headers={**net.auth, **pinned(b)}).status_code == 200
+                      headers={**inproc.auth, **pinned(b)}).status_code == 200
         if lost:
             ui.cookies.delete("dwp_context")
         assert ui.put(f"/api/v1/objects/{key}", content=b"from the ui",
                       headers=pinned(a)).status_code == 200
     finally:
-        heal(net)
-    with net.http() as h:
+        heal(inproc)
+    with inproc.http() as h:
         def siblings(node: str) -> set[bytes]:
             r = h.get(f"/api/v1/objects/{key}?siblings=true", headers=pinned(node))
             return {h.get(s["url"], headers=pinned(node)).content
