@@ -92,9 +92,9 @@ def _check_acks(world: World, history: History, finals: dict[str, State | None],
                 if ack.write_id and s.value.write_id == ack.write_id]
         if ack.body is None:
             mine = [s for s in ack.state.siblings if s.value.deleted]
-        if any(s.dot.replica in world.wiped and (
+        if any((s.dot.replica in world.wiped or world.lost_with_disk(ack.key, s.dot)) and (
                 final is None or not clock.covers(final.context, s.dot)) for s in mine):
-            continue  # acknowledged by a replica whose disk was lost before it passed it on
+            continue  # every copy it had was on disks that were lost
         for s in mine:
             if final is None or not clock.covers(final.context, s.dot):
                 out.append(f"lost: {ack.client}'s {'delete' if ack.body is None else 'write'}"

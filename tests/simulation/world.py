@@ -12,6 +12,8 @@ from random import Random
 from typing import Any
 
 from dwp.client import NetworkClient
+from dwp.clock import Dot
+from dwp.codec import decode_state
 from dwp.membership import Membership
 from dwp.messages import Commit, Message
 from dwp.node import Node, NodeSettings
@@ -82,6 +84,7 @@ class World:
         self.committed: set[tuple[int, str]] = {_view_id(self.recorded)}
         self.adopted: set[tuple[int, str]] = set()
         self.wiped: set[str] = set()  # replica ids whose disk was lost
+        self.lost: list[tuple[str, str, int, int]] = []  # (key, replica, after, upto)
         for spec in specs:
             self.start(spec.id, self.recorded)
         self.client = self.new_client()
@@ -144,7 +147,24 @@ class World:
         replica_id = old.meta.get("replica_id")
         if replica_id:
             self.wiped.add(replica_id)
+        self._note_lost(old)
         self.start(node_id, self.recorded)
+
+    def _note_lost(self, gone: MemoryStore) -> None:
+        """What of each key only this disk had seen: every other store, running or not,
+        still has what its state of the key covers."""
+        for key, (_, blob, _) in gone.states.items():
+            kept = [decode_state(b).context for s in self.stores.values()
+                    if (b := s.get_state(key)) is not None]
+            for replica, upto in decode_state(blob).context.items():
+                after = max((k.get(replica, 0) for k in kept), default=0)
+                if after < upto:
+                    self.lost.append((key, replica, after, upto))
+
+    def lost_with_disk(self, key: str, dot: Dot) -> bool:
+        """The write was held only by disks that were then lost (all of its copies)."""
+        return any(k == key and r == dot.replica and after < dot.counter <= upto
+                   for k, r, after, upto in self.lost)
 
     def heal(self) -> None:
         self.faults = Faults()
