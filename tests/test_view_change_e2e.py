@@ -119,6 +119,7 @@ def assert_read_back(h: httpx.Client, writers: Writers) -> None:
             token = r.headers["x-dwp-context"]
 
 
+@pytest.mark.timeout(900)  # four changes of 1,024 partitions under writers: 4-6 minutes
 def test_writers_lose_nothing_while_the_network_goes_4_6_5_6(small: Net) -> None:
     with Writers(small) as writers:
         change(small, "POST", "/api/v1/network/nodes", json={})
