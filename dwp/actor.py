@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from dwp.errors import DwpError
 from dwp.messages import Message
@@ -54,8 +54,9 @@ class RayTransport:
         try:
             ref = self.handle_of(node).handle.remote(self.sender, message)
             return await asyncio.wait_for(ref, timeout)
-        except DwpError:
-            raise
+        except DwpError as exc:  # the node's own error, which Ray wraps with its traceback
+            cause = exc.cause if isinstance(exc, RayTaskError) else exc
+            raise cause from None
         except (RayError, TimeoutError) as exc:
             if isinstance(exc, RayActorError):
                 self._handles.pop(node, None)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import ray
 
+from dwp.errors import NotOwner
 from dwp.local import NodeHomes, start_node
-from dwp.messages import ClearOutbox, Info
+from dwp.messages import ClearOutbox, Info, Put
 from dwp.node import NodeSettings
+from dwp.view import View
 from tests.conftest import Net, eventually
+from tests.sim import version
 
 
 def keys_of_shard(net: Net, shard: int, n: int, tag: str = "") -> list[str]:
@@ -199,3 +203,15 @@ def test_read_your_writes_and_monotonic_reads(healed: Net) -> None:
         heal(net)
         eventually(lambda: h.get(f"/api/v1/objects/{key}", headers=pinned(
             lagging, read.headers["x-dwp-context"])).content == b"v2")
+
+
+def test_a_nodes_refusal_reaches_the_caller_as_its_own_error_not_a_traceback(net: Net) -> None:
+    """Ray wraps an actor's exception with the actor's traceback; the transport passes on
+    the node's own error, whose words end up in the 409 or 503 a user reads."""
+    key = keys_of_shard(net, 0, 1, "refused")[0]
+    elsewhere = net.shard_members(1)[0]
+    put = Put(key, version("x"), None)
+    with pytest.raises(NotOwner) as refused:
+        asyncio.run(net.client.transport.call(elsewhere, put, 30))
+    assert type(refused.value) is NotOwner and "Traceback" not in str(refused.value)
+    assert View.from_json(refused.value.view_json).epoch >= 1
