@@ -50,6 +50,10 @@ class RayTransport:
             self._handles[node] = handle
         return handle
 
+    def forget(self, node: str) -> None:
+        """Drop the handle of a stopped actor: one started later under its name is new."""
+        self._handles.pop(node, None)
+
     async def call(self, node: str, message: Message, timeout: float) -> Any:
         try:
             ref = self.handle_of(node).handle.remote(self.sender, message)

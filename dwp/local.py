@@ -30,7 +30,6 @@ from dwp.errors import ChangeFailed
 from dwp.membership import Membership
 from dwp.messages import GetView, Ping
 from dwp.node import NodeSettings
-from dwp.transport import Unreachable
 from dwp.view import NodeSpec, View
 
 log = logging.getLogger("dwp.local")
@@ -233,13 +232,9 @@ class RayLauncher:
             raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "
                                f"node labelled {HOST_LABEL}={host} in the cluster? "
                                f"({type(exc).__name__})") from exc
-        with contextlib.suppress(Unreachable):
-            # A handle the transport kept of an earlier actor of this name (a joiner that a
-            # rolled-back change stopped) fails once and is dropped; the next call finds
-            # this actor by name.
-            await self.transport.call(node_id, Ping(), self.start_timeout)
 
     async def stop(self, node_id: str) -> None:
+        self.transport.forget(node_id)
         with contextlib.suppress(ValueError):
             ray.kill(ray.get_actor(actor_name(node_id), namespace=self.settings.namespace),
                      no_restart=True)
