@@ -7,7 +7,9 @@ with the dot ``(replica, counter)`` of the write that made it.
 Invariants kept by every function here:
 - every sibling's dot is covered by the context;
 - no two siblings share a dot; siblings are kept sorted by dot (a canonical form, so
-  equal histories encode to equal bytes and hash equally on every replica).
+  equal histories encode to equal bytes and hash equally on every replica);
+- ``history`` holds superseded siblings kept for reading back (see ``dwp.history``);
+  the functions here carry none of it over: the replica decides what to keep.
 
 A replica's counter is per replica, not per key; a coordinator always holds all of its
 own earlier dots for a key, which is what lets a plain vector stand for a set of dots.
@@ -41,6 +43,7 @@ class Sibling(Generic[V]):
 class KeyState(Generic[V]):
     context: dict[str, int] = field(default_factory=dict)
     siblings: tuple[Sibling[V], ...] = ()
+    history: tuple[Sibling[V], ...] = ()
 
 
 def covers(vv: VersionVector, dot: Dot) -> bool:

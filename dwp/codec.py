@@ -48,22 +48,47 @@ def _version_in(row: list[object]) -> Version:
                    str(rest[0]) if rest else "")
 
 
+def _siblings_out(siblings: tuple[Sibling[Version], ...]) -> list[list[object]]:
+    return [[s.dot.replica, s.dot.counter, _version_out(s.value)] for s in siblings]
+
+
+def _siblings_in(rows: list[list[object]]) -> tuple[Sibling[Version], ...]:
+    return tuple(Sibling(Dot(r, c), _version_in(v)) for r, c, v in rows)  # type: ignore[arg-type, misc]
+
+
 def encode_state(state: State) -> bytes:
-    sibs = [[s.dot.replica, s.dot.counter, _version_out(s.value)] for s in state.siblings]
-    return msgpack.packb([_vv_out(state.context), sibs], use_bin_type=True)
+    """The state as reads and writes answer it: context and current siblings only."""
+    return msgpack.packb([_vv_out(state.context), _siblings_out(state.siblings)],
+                         use_bin_type=True)
 
 
-def decode_state(blob: bytes) -> State:
-    context, sibs = msgpack.unpackb(blob, raw=False)
-    return KeyState(
-        context=_vv_in(context),
-        siblings=tuple(Sibling(Dot(r, c), _version_in(v)) for r, c, v in sibs),
-    )
+def encode_history(state: State) -> bytes | None:
+    """The superseded versions a replica keeps beside the state (None: none kept)."""
+    if not state.history:
+        return None
+    return msgpack.packb(_siblings_out(state.history), use_bin_type=True)
 
 
-def entry_hash(key: str, blob: bytes) -> int:
+def encode_whole(state: State) -> bytes:
+    """State and history in one blob, as replicas send keys to each other."""
+    if not state.history:
+        return encode_state(state)
+    return msgpack.packb([_vv_out(state.context), _siblings_out(state.siblings),
+                          _siblings_out(state.history)], use_bin_type=True)
+
+
+def decode_state(blob: bytes, history: bytes | None = None) -> State:
+    """Either encoding above; ``history`` is a blob from ``encode_history``."""
+    context, sibs, *rest = msgpack.unpackb(blob, raw=False)
+    hist = rest[0] if rest else (msgpack.unpackb(history, raw=False) if history else [])
+    return KeyState(context=_vv_in(context), siblings=_siblings_in(sibs),
+                    history=_siblings_in(hist))
+
+
+def entry_hash(key: str, blob: bytes, history: bytes | None = None) -> int:
     """A key's fingerprint in its partition's hash (XOR-combined, so updates are O(1))."""
-    h = hashlib.blake2b(key.encode() + b"\0" + blob, digest_size=16).digest()
+    tail = b"\0" + history if history else b""
+    h = hashlib.blake2b(key.encode() + b"\0" + blob + tail, digest_size=16).digest()
     return int.from_bytes(h, "big")
 
 

@@ -17,14 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeGuard
 
-from dwp import clock
+from dwp import clock, history
 from dwp.clock import Dot, KeyState, Sibling
-from dwp.codec import Causal, State, chunk_entry_hash, decode_state, encode_state, entry_hash
+from dwp.codec import (
+    Causal,
+    State,
+    chunk_entry_hash,
+    decode_state,
+    encode_history,
+    encode_state,
+    encode_whole,
+    entry_hash,
+)
 from dwp.errors import ChangeRefused, NotOwner
 from dwp.lineage import Lineage, node_of
 from dwp.messages import Export, Replicate
@@ -86,9 +96,12 @@ def one_per_write(state: State) -> State:
 
 class Replica:
     def __init__(self, node_id: str, view: View, store: Store,
-                 new_incarnation: Callable[[], str]) -> None:
+                 new_incarnation: Callable[[], str],
+                 now: Callable[[], float] = time.time) -> None:
         self.node_id = node_id
         self.store = store
+        self.now = now
+        self.peer_applied: dict[str, dict[str, int]] = {}  # shard-mate -> its last vector
         with store.transaction():
             stored = store.meta_get("view")
             if stored is not None and View.from_json(stored).id != view.id:
@@ -229,6 +242,7 @@ class Replica:
         old = self.view
         gave_up = self.owned
         self._use(view)
+        self.peer_applied = {}
         self._set_hand_off(self.to_hand_off | (gave_up - self.owned))
         for p in self.owned:
             gone = set(old.owners_of_partition(p)) - self.shard_nodes
@@ -353,6 +367,7 @@ class Replica:
             context = clock.join(old.context if old else {}, self._missing_now(p, need))
         self.counter += 1
         new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
+        new = history.keep(new, [old] if old else [], self.view.versions)
         self._save(key, old_hash, new)
         for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_KEY, key, self.counter)
@@ -376,11 +391,14 @@ class Replica:
         return self.write(key, tombstone, context, need)
 
     def put_chunk(self, chunk: bytes, data: bytes) -> None:
+        """Store a chunk, or renew one already here: an upload that names it again must
+        find it on every replica for a grace period (garbage collection's rule)."""
         p = self.view.partition_of_chunk(chunk)
         self._check_owner(p)
         if self.store.has_chunk(chunk):
-            return
-        self._save_chunk(chunk, data)
+            self.store.touch_chunk(chunk, self.now())
+        else:
+            self._save_chunk(chunk, data)
         for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_CHUNK, chunk, None)
 
@@ -396,8 +414,11 @@ class Replica:
         changed = 0
         for key, blob in states:
             old, old_hash = self._load(key)
-            new = one_per_write(clock.merge(old, decode_state(blob)) if old
-                                else decode_state(blob))
+            theirs = decode_state(blob)
+            if old is None and self._reapable(key, theirs):
+                continue  # reaped here already: storing it again would only undo that
+            new = one_per_write(clock.merge(old, theirs) if old else theirs)
+            new = history.keep(new, [old, theirs] if old else [theirs], self.view.versions)
             if old != new:
                 self._save(key, old_hash, new)
                 changed += 1
@@ -405,6 +426,8 @@ class Replica:
             if not self.store.has_chunk(chunk):
                 self._save_chunk(chunk, data)
                 changed += 1
+            else:
+                self.store.touch_chunk(chunk, self.now())
         if (origin is not None and upto is not None and after is not None
                 and node_of(origin) in self.peers and self.seen.get(origin, 0) >= after):
             self.learn({origin: upto})
@@ -507,7 +530,7 @@ class Replica:
         for e in entries:
             if e.kind == KIND_KEY and isinstance(e.ref, str):
                 if e.ref not in states:
-                    blob = self.store.get_state(e.ref)
+                    blob = self.whole(e.ref)
                     if blob is not None:
                         states[e.ref] = blob
                         size += len(blob)
@@ -548,8 +571,7 @@ class Replica:
         chunks: list[tuple[bytes, bytes]] = []
         size = 0
         for i, ref in enumerate(refs):
-            item = (self.store.get_state(ref) if isinstance(ref, str)
-                    else self.store.get_chunk(ref))
+            item = self.whole(ref) if isinstance(ref, str) else self.store.get_chunk(ref)
             if item is None:
                 continue
             if size and size + len(item) > MAX_BATCH_BYTES:
@@ -561,29 +583,128 @@ class Replica:
                 chunks.append((ref, item))
         return states, chunks, []
 
+    # -- garbage ----------------------------------------------------------------------
+
+    def note_peer_applied(self, peer: str, applied: dict[str, int]) -> None:
+        """What a shard-mate had applied when an anti-entropy round with it began, in this
+        view (in memory: after a restart, reaping waits for a round with each peer)."""
+        self.peer_applied[peer] = applied
+
+    def settled(self) -> bool:
+        """No change under way and no hand-off due either way: every state that names a
+        chunk of ours is on a member that garbage collection asks."""
+        held = self.lineage.holders
+        sealed = self.lineage.sealed
+        return (self.pending is None and not self.held_unowned()
+                and all({node_of(r) for r in sealed.get(p, ())} >= held.get(p, frozenset())
+                        for p in self.owned))
+
+    def _reapable(self, key: str, state: State) -> bool:
+        """A deleted key whose history has aged out may go once every replica of its shard
+        has applied the delete and all it superseded, so none can ever send back a value
+        it deleted (Riak's and Garage's rule). Only in a partition that never moved: an
+        old holder could still hand back what it held."""
+        if (self.pending is not None
+                or not history.expired(state, self.now(), self.view.keep_deleted_days)):
+            return False
+        p = self.view.partition_of_key(key)
+        if p not in self.owned or self.lineage.holders.get(p):
+            return False
+        vectors = [self.applied_now(), *(self.peer_applied.get(q) for q in self.peers)]
+        return all(v is not None and clock.descends(v, state.context) for v in vectors)
+
+    def reap(self, keys: Iterable[str], dry_run: bool = False) -> list[str]:
+        """Remove these deleted keys where the rule above allows; answers those removed."""
+        out = []
+        for key in keys:
+            state, e = self._load(key)
+            if state is not None and self._reapable(key, state):
+                out.append(key)
+                if not dry_run:
+                    p = self.view.partition_of_key(key)
+                    self.phash[p] = self.phash.get(p, 0) ^ e
+                    self._dirty.add(p)
+                    self.store.drop_state(key)
+        return out
+
+    def chunk_refs(self, after: str, budget: int) -> tuple[list[bytes], str | None]:
+        """Chunks that the states held here name (current and kept versions), scanning
+        keys after ``after`` until ``budget`` refs; and the key to go on from (None: done)."""
+        refs: list[bytes] = []
+        while len(refs) < budget:
+            rows = self.store.states_after(after, 256)
+            for key, blob, kept in rows:
+                state = decode_state(blob, kept)
+                for s in (*state.siblings, *state.history):
+                    refs += s.value.chunks or ()
+                after = key
+            if len(rows) < 256:
+                return refs, None
+        return refs, after
+
+    def sweep(self, before: float, lo: bytes, hi: bytes | None, referenced: set[bytes],
+              limit: int, dry_run: bool = False) -> list[tuple[bytes, int]]:
+        """Remove chunks of ours in [lo, hi) stored before ``before`` that no state on any
+        member names (``referenced``: all of them in that range); answers (hash, size)."""
+        if not self.settled():
+            return []
+        out: list[tuple[bytes, int]] = []
+        after = lo
+        while len(out) < limit:
+            rows = self.store.chunks_stored_before(before, after, 512)
+            for chunk, size in rows:
+                if hi is not None and chunk >= hi:
+                    return out
+                after = chunk
+                if (chunk >= lo and chunk not in referenced
+                        and self.view.partition_of_chunk(chunk) in self.owned):
+                    out.append((chunk, size))
+                    if not dry_run:
+                        self._drop_chunk(chunk)
+                    if len(out) >= limit:
+                        return out
+            if len(rows) < 512:
+                break
+        return out
+
     # -- internals --------------------------------------------------------------------
+
+    def whole(self, key: str) -> bytes | None:
+        """The key's state with its history, as replicas send it to each other."""
+        blob = self.store.get_state(key)
+        if blob is None:
+            return None
+        kept = self.store.get_history(key)
+        return encode_whole(decode_state(blob, kept)) if kept else blob
 
     def _load(self, key: str) -> tuple[State | None, int]:
         """The key's state and its fingerprint (0 when absent)."""
         blob = self.store.get_state(key)
         if blob is None:
             return None, 0
-        return decode_state(blob), entry_hash(key, blob)
+        kept = self.store.get_history(key)
+        return decode_state(blob, kept), entry_hash(key, blob, kept)
 
     def _save(self, key: str, old_hash: int, new: State) -> int:
         p = self.view.partition_of_key(key)
-        blob = encode_state(new)
-        e = entry_hash(key, blob)
+        blob, kept = encode_state(new), encode_history(new)
+        e = entry_hash(key, blob, kept)
         self.phash[p] = self.phash.get(p, 0) ^ old_hash ^ e
         self._dirty.add(p)
-        self.store.put_state(key, p, blob, e)
+        self.store.put_state(key, p, blob, e, kept)
         return p
+
+    def _drop_chunk(self, chunk: bytes) -> None:
+        p = self.view.partition_of_chunk(chunk)
+        self.phash[p] = self.phash.get(p, 0) ^ chunk_entry_hash(chunk)
+        self._dirty.add(p)
+        self.store.drop_chunk(chunk)
 
     def _save_chunk(self, chunk: bytes, data: bytes) -> int:
         p = self.view.partition_of_chunk(chunk)
         self.phash[p] = self.phash.get(p, 0) ^ chunk_entry_hash(chunk)
         self._dirty.add(p)
-        self.store.put_chunk(chunk, p, data)
+        self.store.put_chunk(chunk, p, data, self.now())
         return p
 
 

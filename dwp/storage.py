@@ -25,15 +25,36 @@ class OutboxEntry:
     counter: int | None  # the dot counter of a key write, None for chunks
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a store holds, in bytes of payload (``disk``: its files, overhead included)."""
+
+    keys: int
+    state_bytes: int
+    history_bytes: int
+    chunks: int
+    chunk_bytes: int
+    disk: int
+
+
 class Store(Protocol):
     def transaction(self) -> Iterator[None]: ...
     def meta_get(self, name: str) -> str | None: ...
     def meta_set(self, name: str, value: str) -> None: ...
     def get_state(self, key: str) -> bytes | None: ...
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None: ...
+    def get_history(self, key: str) -> bytes | None: ...
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
+                  history: bytes | None = None) -> None: ...
+    def drop_state(self, key: str) -> None: ...
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]: ...
     def get_chunk(self, chunk: bytes) -> bytes | None: ...
     def has_chunk(self, chunk: bytes) -> bool: ...
-    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None: ...
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None: ...
+    def touch_chunk(self, chunk: bytes, now: float) -> None: ...
+    def drop_chunk(self, chunk: bytes) -> None: ...
+    def chunks_stored_before(self, when: float, after: bytes, limit: int
+                             ) -> list[tuple[bytes, int]]: ...
+    def usage(self) -> Usage: ...
     def partition_hashes(self) -> dict[int, int]: ...
     def set_partition_hash(self, partition: int, value: int) -> None: ...
     def drop_partition_hash(self, partition: int) -> None: ...
@@ -56,7 +77,9 @@ class MemoryStore:
 
     meta: dict[str, str] = field(default_factory=dict)
     states: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
+    histories: dict[str, bytes] = field(default_factory=dict)
     chunks: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
+    stored_at: dict[bytes, float] = field(default_factory=dict)
     phash: dict[int, int] = field(default_factory=dict)
     outbox: dict[str, list[OutboxEntry]] = field(default_factory=dict)
     seq: int = 0
@@ -75,8 +98,24 @@ class MemoryStore:
         row = self.states.get(key)
         return row[1] if row else None
 
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
+    def get_history(self, key: str) -> bytes | None:
+        return self.histories.get(key)
+
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
+                  history: bytes | None = None) -> None:
         self.states[key] = (partition, blob, ehash)
+        if history:
+            self.histories[key] = history
+        else:
+            self.histories.pop(key, None)
+
+    def drop_state(self, key: str) -> None:
+        self.states.pop(key, None)
+        self.histories.pop(key, None)
+
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]:
+        keys = sorted(k for k in self.states if k > after)[:limit]
+        return [(k, self.states[k][1], self.histories.get(k)) for k in keys]
 
     def get_chunk(self, chunk: bytes) -> bytes | None:
         row = self.chunks.get(chunk)
@@ -85,8 +124,28 @@ class MemoryStore:
     def has_chunk(self, chunk: bytes) -> bool:
         return chunk in self.chunks
 
-    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None:
-        self.chunks[chunk] = (partition, data)
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None:
+        if chunk not in self.chunks:
+            self.chunks[chunk] = (partition, data)
+            self.stored_at[chunk] = now
+
+    def touch_chunk(self, chunk: bytes, now: float) -> None:
+        if chunk in self.chunks:
+            self.stored_at[chunk] = max(self.stored_at[chunk], now)
+
+    def drop_chunk(self, chunk: bytes) -> None:
+        self.chunks.pop(chunk, None)
+        self.stored_at.pop(chunk, None)
+
+    def chunks_stored_before(self, when: float, after: bytes, limit: int
+                             ) -> list[tuple[bytes, int]]:
+        old = sorted(c for c, t in self.stored_at.items() if c > after and t < when)[:limit]
+        return [(c, len(self.chunks[c][1])) for c in old]
+
+    def usage(self) -> Usage:
+        return Usage(len(self.states), sum(len(b) for _, b, _ in self.states.values()),
+                     sum(map(len, self.histories.values())), len(self.chunks),
+                     sum(len(d) for _, d in self.chunks.values()), 0)
 
     def partition_hashes(self) -> dict[int, int]:
         return dict(self.phash)
@@ -99,7 +158,9 @@ class MemoryStore:
 
     def drop_partition(self, partition: int) -> None:
         self.states = {k: v for k, v in self.states.items() if v[0] != partition}
+        self.histories = {k: h for k, h in self.histories.items() if k in self.states}
         self.chunks = {c: v for c, v in self.chunks.items() if v[0] != partition}
+        self.stored_at = {c: t for c, t in self.stored_at.items() if c in self.chunks}
 
     def partition_entries(self, partition: int) -> dict[str | bytes, int]:
         out: dict[str | bytes, int] = {

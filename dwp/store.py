@@ -15,16 +15,17 @@ from pathlib import Path
 
 from dwp.codec import chunk_entry_hash
 from dwp.keys import prefix_end
-from dwp.storage import OutboxEntry
+from dwp.storage import OutboxEntry, Usage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, partition INTEGER NOT NULL, state BLOB NOT NULL,
-    ehash BLOB NOT NULL) WITHOUT ROWID;
+    ehash BLOB NOT NULL, history BLOB) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_partition ON objects (partition);
 CREATE TABLE IF NOT EXISTS chunks (
-    hash BLOB PRIMARY KEY, partition INTEGER NOT NULL, data BLOB NOT NULL);
+    hash BLOB PRIMARY KEY, partition INTEGER NOT NULL, data BLOB NOT NULL,
+    stored_at REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS chunks_partition ON chunks (partition);
 CREATE TABLE IF NOT EXISTS partitions (partition INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
@@ -32,6 +33,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     ref BLOB NOT NULL, counter INTEGER);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer, seq);
 """
+COLUMNS_ADDED = {  # to a store made before them: (table, column) -> its definition
+    ("objects", "history"): "BLOB",
+    ("chunks", "stored_at"): "REAL NOT NULL DEFAULT 0",
+}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -50,9 +55,16 @@ class SqliteStore:
         self.path = path
         self._writer = _connect(path)
         self._writer.executescript(SCHEMA)
+        self._add_columns()
         self._reader = _connect(path)
         self._writer_thread: int | None = None
         self._lock = threading.Lock()
+
+    def _add_columns(self) -> None:
+        for (table, column), kind in COLUMNS_ADDED.items():
+            have = {row[1] for row in self._writer.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._reader.close()
@@ -90,9 +102,23 @@ class SqliteStore:
         row = self._conn().execute("SELECT state FROM objects WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
-        self._writer.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
-                             (key, partition, blob, ehash.to_bytes(16, "big")))
+    def get_history(self, key: str) -> bytes | None:
+        row = self._conn().execute("SELECT history FROM objects WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
+                  history: bytes | None = None) -> None:
+        self._writer.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
+                             (key, partition, blob, ehash.to_bytes(16, "big"), history))
+
+    def drop_state(self, key: str) -> None:
+        self._writer.execute("DELETE FROM objects WHERE key=?", (key,))
+
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]:
+        """Keys in order after ``after``, with state and history: a scan in bounded steps."""
+        return self._conn().execute(
+            "SELECT key, state, history FROM objects WHERE key > ? ORDER BY key LIMIT ?",
+            (after, limit)).fetchall()
 
     def get_chunk(self, chunk: bytes) -> bytes | None:
         row = self._conn().execute("SELECT data FROM chunks WHERE hash=?", (chunk,)).fetchone()
@@ -102,9 +128,33 @@ class SqliteStore:
         return self._conn().execute(
             "SELECT 1 FROM chunks WHERE hash=?", (chunk,)).fetchone() is not None
 
-    def put_chunk(self, chunk: bytes, partition: int, data: bytes) -> None:
-        self._writer.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?)",
-                             (chunk, partition, data))
+    def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None:
+        self._writer.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?)",
+                             (chunk, partition, data, now))
+
+    def touch_chunk(self, chunk: bytes, now: float) -> None:
+        self._writer.execute("UPDATE chunks SET stored_at=max(stored_at, ?) WHERE hash=?",
+                             (now, chunk))
+
+    def drop_chunk(self, chunk: bytes) -> None:
+        self._writer.execute("DELETE FROM chunks WHERE hash=?", (chunk,))
+
+    def chunks_stored_before(self, when: float, after: bytes, limit: int
+                             ) -> list[tuple[bytes, int]]:
+        """Chunks (hash, size) last stored before ``when``, in hash order after ``after``."""
+        return self._conn().execute(
+            "SELECT hash, length(data) FROM chunks WHERE hash > ? AND stored_at < ? "
+            "ORDER BY hash LIMIT ?", (after, when, limit)).fetchall()
+
+    def usage(self) -> Usage:
+        conn = self._conn()
+        keys, states, history = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(state)), 0), "
+            "COALESCE(SUM(length(history)), 0) FROM objects").fetchone()
+        chunks, chunk_bytes = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks").fetchone()
+        files = sum(f.stat().st_size for f in self.path.parent.glob(self.path.name + "*"))
+        return Usage(keys, states, history, chunks, chunk_bytes, files)
 
     def partition_hashes(self) -> dict[int, int]:
         rows = self._conn().execute("SELECT partition, hash FROM partitions")

@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 
+from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
 
 
@@ -35,16 +36,20 @@ class View:
     node_root: str = ""  # where LAN hosts keep node data; "" means ~/.dwp/<name>
     change: str = ""  # the proposal that made this view: no two views share an epoch
     next_node: int = 0  # node ids are n1, n2, ...; an id is never given out twice
+    versions: int = DEFAULT_VERSIONS  # how many versions of a key its history lists
+    keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS  # a delete stays undoable so long
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
                partitions: int = DEFAULT_PARTITIONS, network_id: str = "",
-               node_root: str = "") -> View:
+               node_root: str = "", versions: int = DEFAULT_VERSIONS,
+               keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS) -> View:
         groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
         return cls(name, network_id or uuid.uuid4().hex[:12], 1, replicas, partitions, tuple(nodes),
                    {i: tuple(g) for i, g in enumerate(groups)},
                    tuple(p % len(groups) for p in range(partitions)), node_root,
-                   next_node=len(nodes) + 1)
+                   next_node=len(nodes) + 1, versions=versions,
+                   keep_deleted_days=keep_deleted_days)
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -110,7 +115,8 @@ class View:
             "nodes": [{"id": n.id, "host": n.host} for n in self.nodes],
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
             "owners": list(self.owners), "node_root": self.node_root,
-            "change": self.change, "next_node": self.next_node,
+            "change": self.change, "next_node": self.next_node, "versions": self.versions,
+            "keep_deleted_days": self.keep_deleted_days,
         })
 
     @classmethod
@@ -120,4 +126,5 @@ class View:
                    tuple(NodeSpec(n["id"], n["host"]) for n in d["nodes"]),
                    {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
                    tuple(d["owners"]), d.get("node_root", ""), d.get("change", ""),
-                   d.get("next_node", 0))
+                   d.get("next_node", 0), d.get("versions", DEFAULT_VERSIONS),
+                   d.get("keep_deleted_days", DEFAULT_KEEP_DELETED_DAYS))
