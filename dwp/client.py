@@ -166,21 +166,26 @@ class NetworkClient:
                 return await attempt()
         raise Unavailable("the network's view kept changing; try again")
 
-    async def get(self, key: str, token: Token, replica: str | None = None) -> ReadResult:
-        """The key's state from a replica that has seen everything ``token`` covers."""
-        return await self._rerouting(lambda: self._get(key, token, replica))
+    async def get(self, key: str, token: Token, replica: str | None = None,
+                  history: bool = False) -> ReadResult:
+        """The key's state from a replica that has seen everything ``token`` covers;
+        ``history``: with the versions it keeps (``State.history``)."""
+        return await self._rerouting(lambda: self._get(key, token, replica, history))
 
-    async def _get(self, key: str, token: Token, replica: str | None) -> ReadResult:
+    async def _get(self, key: str, token: Token, replica: str | None, history: bool
+                   ) -> ReadResult:
         shard = self.shard_of_key(key)
         need = token.need()
-        if replica is None and (hit := self.reads.lookup(key, need)) is not None:
+        if (replica is None and not history
+                and (hit := self.reads.lookup(key, need)) is not None):
             return ReadResult(hit.shard, hit.node, hit.state, self._observe(
                 token, shard, key, hit.state))
         generation = self.reads.generation(key)
         errors, stale = [], False
         for node in self._order(key.encode(), shard, replica):
             try:
-                reply: ReadReply = await self.call(node, Get(key, need, self.read_wait))
+                reply: ReadReply = await self.call(node, Get(key, need, self.read_wait,
+                                                             history))
             except _NodeFailed as exc:
                 errors.append(str(exc))
                 continue
@@ -190,7 +195,8 @@ class NetworkClient:
             if reply.state is None:
                 raise NotFound(f"no object at {key!r}")
             state = decode_state(reply.state)
-            self.reads.store(key, generation, shard, node, state, reply.applied)
+            if not history:
+                self.reads.store(key, generation, shard, node, state, reply.applied)
             return ReadResult(shard, node, state,
                               self._observe(token, shard, key, state))
         if stale:
@@ -380,7 +386,7 @@ class NetworkClient:
                 status = "joining" if info["epoch"] < self.view.epoch else "up"
                 base.update(status=status, pid=info["pid"], keys=info["keys"],
                             digest=info["digest"], replica_id=info["replica_id"],
-                            outbox=sum(info["outbox"].values()))
+                            outbox=sum(info["outbox"].values()), bytes=info.get("bytes"))
             nodes.append(base)
         shards = [{"id": s, "replicas": list(members),
                    "partitions": len(self.view.partitions_of_shard(s))}

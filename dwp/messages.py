@@ -60,6 +60,7 @@ class Get:
     key: str
     need: dict[str, int]
     wait: float
+    history: bool = False  # the state with its kept versions (``dwp.codec.encode_whole``)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,58 @@ class Abort:
     change: str
 
 
+# -- garbage collection ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkRefs:
+    """Answers ``RefsPage``: chunks named by the states held here, keys after ``after``."""
+
+    after: str
+    budget: int
+
+
+@dataclass(frozen=True)
+class RefsPage:
+    refs: list[bytes]  # named by a current version
+    kept: list[bytes]  # named only by kept (history) versions here
+    next: str | None  # where the next page starts; None: that was the last
+    epoch: int
+    settled: bool  # no change or hand-off under way (``Replica.settled``)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Remove chunks in [lo, hi) stored before ``before`` and not in ``referenced`` (every
+    chunk of that range any member's states name); answers ``Swept``. Refused (nothing
+    swept) unless the node is at ``epoch`` and settled."""
+
+    epoch: int
+    before: float
+    lo: bytes
+    hi: bytes | None
+    referenced: list[bytes]
+    kept: list[bytes]  # those of ``referenced`` only history names, to count its bytes
+    limit: int
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Swept:
+    chunks: int
+    bytes: int
+    waiting: int  # bytes of unnamed chunks still inside the grace period, or over limit
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class Reap:
+    """Remove deleted keys whose time is up and every replica has seen, at most ``limit``
+    (``Replica.reap``); answers how many (or would, with ``dry_run``)."""
+
+    limit: int
+    dry_run: bool
+
+
 # -- operators and tests --------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -249,4 +302,5 @@ class Ping:
 Message = (Put | Delete | PutChunks | Get | GetChunk | ListKeys | Info | Replicate | AeRoot
            | AePartitions | AeEntries | AeExport | Snapshot | HandOff | HandOffRequest
            | GetView | Prepare
-           | Import | Commit | Abort | SetFaults | SyncNow | ClearOutbox | Ping)
+           | Import | Commit | Abort | ChunkRefs | Sweep | Reap | SetFaults | SyncNow
+           | ClearOutbox | Ping)

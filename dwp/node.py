@@ -26,6 +26,7 @@ from dwp.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    ChunkRefs,
     ClearOutbox,
     Commit,
     Delete,
@@ -44,14 +45,19 @@ from dwp.messages import (
     Put,
     PutChunks,
     ReadReply,
+    Reap,
+    RefsPage,
     Replicate,
     SetFaults,
     Snapshot,
+    Sweep,
+    Swept,
     SyncNow,
     Written,
 )
 from dwp.replica import Replica, live
 from dwp.sessions import Local, Session, answer, copy, hand_off, sync
+from dwp.storage import Usage
 from dwp.transport import Transport
 from dwp.version import Version
 from dwp.view import View
@@ -60,6 +66,8 @@ T = TypeVar("T")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
+USAGE_SECONDS = 5.0
+REAP_SCAN = 2048  # keys a background reaping pass looks at
 log = logging.getLogger("dwp.node")
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
@@ -71,6 +79,31 @@ class NodeSettings:
     anti_entropy_interval: float = 5.0
     peer_timeout: float = 5.0
     hand_off_interval: float = 1.0
+    reap_interval: float = 60.0
+
+
+@dataclass
+class Tally:
+    """What the last whole collection round found here, in bytes: chunks no version
+    names (awaiting collection) and chunks only kept versions name. A round sweeps
+    ranges in hash order, from the start (``lo`` empty) to the end (``hi`` None)."""
+
+    garbage: int = 0
+    history: int = 0
+    _running: tuple[int, int] = (0, 0)
+
+    def note(self, lo: bytes, hi: bytes | None, garbage: int, history: int) -> None:
+        g, h = (0, 0) if not lo else self._running
+        self._running = (g + garbage, h + history)
+        if hi is None:
+            self.garbage, self.history = self._running
+
+    def bytes(self, usage: Usage) -> dict[str, int]:
+        kept = min(self.history, usage.chunk_bytes)
+        garbage = min(self.garbage, usage.chunk_bytes - kept)
+        return {"live": usage.state_bytes + usage.chunk_bytes - kept - garbage,
+                "history": usage.history_bytes + kept, "garbage": garbage,
+                "disk": usage.disk}
 
 
 class Node:
@@ -93,13 +126,17 @@ class Node:
         self._outbox_ready: dict[str, asyncio.Event] = {}
         self._blocked: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._reap_from = ""
+        self.tally = Tally()
+        self._usage_at: tuple[float, Usage] | None = None
         self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
             Put: self._put, Delete: self._delete, PutChunks: self._put_chunks,
             Get: self._get, GetChunk: self._get_chunk, ListKeys: self._list,
             Info: self._info, Ping: self._ping, Prepare: self._prepare,
             Import: self._import, Commit: self._commit,
             Abort: self._abort, SetFaults: self._set_faults, SyncNow: self._sync_now,
-            ClearOutbox: self._clear_outbox,
+            ClearOutbox: self._clear_outbox, ChunkRefs: self._chunk_refs, Sweep: self._sweep,
+            Reap: self._reap,
         }
 
     @property
@@ -113,7 +150,9 @@ class Node:
                                                      self._sync_round)),
                         loop.create_task(self._every(self.settings.hand_off_interval,
                                                      self._hand_off_round)),
-                        loop.create_task(self._every(ACK_FLUSH_SECONDS, self._flush_acks))]
+                        loop.create_task(self._every(ACK_FLUSH_SECONDS, self._flush_acks)),
+                        loop.create_task(self._every(self.settings.reap_interval,
+                                                     lambda: self._reap(Reap(REAP_SCAN, False))))]
         self._ensure_senders()
 
     def stop(self) -> None:
@@ -236,7 +275,9 @@ class Node:
         if not self.replica.owns(p):
             raise NotOwner(self.view.to_json())
         applied = {**self.replica.applied(), **_vouched(self.replica, m.need)}
-        return ReadReply(True, self.replica.store.get_state(m.key), applied)
+        blob = (self.replica.whole(m.key) if m.history
+                else self.replica.store.get_state(m.key))
+        return ReadReply(True, blob, applied)
 
     async def _fresh_within(self, need: dict[str, int], wait: float,
                             partitions: list[int] | None = None) -> bool:
@@ -284,7 +325,39 @@ class Node:
             "partitions": len(owned), "keys": keys, "digest": r.digest(),
             "outbox": r.outbox_sizes(), "epoch": self.view.epoch,
             "changing": r.pending is not None, "held": len(r.held_unowned()),
+            "bytes": self.tally.bytes(self._usage()),
         }
+
+    def _usage(self) -> Usage:
+        """The store's sizes, counted at most every few seconds (a scan of its tables)."""
+        now = asyncio.get_running_loop().time()
+        if self._usage_at is None or now - self._usage_at[0] > USAGE_SECONDS:
+            self._usage_at = (now, self.replica.store.usage())
+        return self._usage_at[1]
+
+    # -- garbage collection -----------------------------------------------------------
+
+    async def _chunk_refs(self, m: ChunkRefs) -> RefsPage:
+        refs, kept, after = self.replica.chunk_refs(m.after, m.budget)
+        return RefsPage(sorted(refs), sorted(kept), after, self.view.epoch,
+                        self.replica.settled())
+
+    async def _sweep(self, m: Sweep) -> Swept:
+        referenced, kept = set(m.referenced), set(m.kept)
+        result = await self._submit(lambda r: r.sweep(
+            m.epoch, m.before, m.lo, m.hi, referenced, kept, m.limit, m.dry_run))
+        if result.refused:
+            return Swept(0, 0, 0, f"{self.node_id}: {result.refused}")
+        reclaimed = sum(size for _, size in result.chunks)
+        self.tally.note(m.lo, m.hi, result.waiting + (reclaimed if m.dry_run else 0),
+                        result.history)
+        return Swept(len(result.chunks), reclaimed, result.waiting)
+
+    async def _reap(self, m: Reap) -> int:
+        """Deleted keys from where the last pass stopped, a bounded scan at a time."""
+        keys, self._reap_from = self.replica.deleted_after(self._reap_from, REAP_SCAN)
+        reaped = await self._submit(lambda r: r.reap(keys[:m.limit], m.dry_run))
+        return len(reaped)
 
     # -- replication between peers ----------------------------------------------------
 

@@ -63,6 +63,14 @@ class Batch:
         return Replicate(self.origin, self.states, self.chunks, self.upto, self.after)
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    chunks: list[tuple[bytes, int]]  # (hash, size) removed, or that would be
+    waiting: int  # bytes of unnamed chunks kept for now: inside the grace period, or over limit
+    history: int  # bytes of chunks only kept versions name
+    refused: str = ""
+
+
 class ForeignData(RuntimeError):
     """A node was pointed at another network's data; it refuses to mix them."""
 
@@ -627,45 +635,69 @@ class Replica:
                     self.store.drop_state(key)
         return out
 
-    def chunk_refs(self, after: str, budget: int) -> tuple[list[bytes], str | None]:
-        """Chunks that the states held here name (current and kept versions), scanning
-        keys after ``after`` until ``budget`` refs; and the key to go on from (None: done)."""
-        refs: list[bytes] = []
-        while len(refs) < budget:
+    def chunk_refs(self, after: str, budget: int) -> tuple[set[bytes], set[bytes], str | None]:
+        """Chunks that the states held here name: by a current version, and only by a
+        kept one; scanning keys after ``after`` until ``budget`` refs; and the key to go
+        on from (None: done)."""
+        refs: set[bytes] = set()
+        kept: set[bytes] = set()
+        while len(refs) + len(kept) < budget:
             rows = self.store.states_after(after, 256)
-            for key, blob, kept in rows:
-                state = decode_state(blob, kept)
-                for s in (*state.siblings, *state.history):
-                    refs += s.value.chunks or ()
+            for key, blob, history_blob in rows:
+                state = decode_state(blob, history_blob)
+                for s in state.siblings:
+                    refs.update(s.value.chunks or ())
+                for s in state.history:
+                    kept.update(s.value.chunks or ())
                 after = key
             if len(rows) < 256:
-                return refs, None
-        return refs, after
+                return refs, kept - refs, None
+        return refs, kept - refs, after
 
-    def sweep(self, before: float, lo: bytes, hi: bytes | None, referenced: set[bytes],
-              limit: int, dry_run: bool = False) -> list[tuple[bytes, int]]:
+    def sweep(self, epoch: int, before: float, lo: bytes, hi: bytes | None,
+              referenced: set[bytes], kept: set[bytes], limit: int, dry_run: bool = False
+              ) -> SweepResult:
         """Remove chunks of ours in [lo, hi) stored before ``before`` that no state on any
-        member names (``referenced``: all of them in that range); answers (hash, size)."""
+        member names (``referenced``: all of them in that range, as marked at ``epoch``;
+        ``kept``: those only history names, whose bytes are counted)."""
+        if self.view.epoch != epoch:
+            return SweepResult([], 0, 0, f"at epoch {self.view.epoch}, not {epoch}")
         if not self.settled():
-            return []
+            return SweepResult([], 0, 0, "a change or hand-off is under way")
         out: list[tuple[bytes, int]] = []
-        after = lo
-        while len(out) < limit:
-            rows = self.store.chunks_stored_before(before, after, 512)
-            for chunk, size in rows:
+        waiting, history_bytes, after = 0, 0, lo
+        while True:
+            rows = self.store.chunks_after(after, 512)
+            for chunk, size, stored_at in rows:
                 if hi is not None and chunk >= hi:
-                    return out
+                    return SweepResult(out, waiting, history_bytes)
                 after = chunk
-                if (chunk >= lo and chunk not in referenced
-                        and self.view.partition_of_chunk(chunk) in self.owned):
+                if self.view.partition_of_chunk(chunk) not in self.owned:
+                    continue
+                if chunk in referenced:
+                    history_bytes += size if chunk in kept else 0
+                elif stored_at >= before or len(out) >= limit:
+                    waiting += size
+                else:
                     out.append((chunk, size))
                     if not dry_run:
                         self._drop_chunk(chunk)
-                    if len(out) >= limit:
-                        return out
             if len(rows) < 512:
-                break
-        return out
+                return SweepResult(out, waiting, history_bytes)
+
+    def deleted_after(self, after: str, scan: int) -> tuple[list[str], str]:
+        """Keys after ``after`` whose every current sibling is a tombstone, looking at up to
+        ``scan`` keys; and where to go on ("" once the end was reached)."""
+        keys: list[str] = []
+        while scan > 0:
+            rows = self.store.states_after(after, min(256, scan))
+            keys += [key for key, blob, _ in rows
+                     if all(s.value.deleted for s in decode_state(blob).siblings)]
+            scan -= len(rows)
+            if len(rows) < 256 or not rows:
+                return keys, ""
+            after = rows[-1][0]
+        return keys, after
 
     # -- internals --------------------------------------------------------------------
 

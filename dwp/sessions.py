@@ -111,6 +111,7 @@ def sync(replica: Replica, peer: str) -> Session:
             r.inherit(sorted(r.owned), snapshot.applied, Lineage.from_json(snapshot.lineage),
                       whole=True)
         r.learn(root.applied)
+        r.note_peer_applied(peer, root.applied)
         return True
 
     if not (yield Local(vouch)):

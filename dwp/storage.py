@@ -52,8 +52,10 @@ class Store(Protocol):
     def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None: ...
     def touch_chunk(self, chunk: bytes, now: float) -> None: ...
     def drop_chunk(self, chunk: bytes) -> None: ...
-    def chunks_stored_before(self, when: float, after: bytes, limit: int
-                             ) -> list[tuple[bytes, int]]: ...
+    def chunks_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, float]]:
+        hashes = sorted(c for c in self.chunks if c > after)[:limit]
+        return [(c, len(self.chunks[c][1]), self.stored_at[c]) for c in hashes]
+
     def usage(self) -> Usage: ...
     def partition_hashes(self) -> dict[int, int]: ...
     def set_partition_hash(self, partition: int, value: int) -> None: ...
@@ -137,10 +139,9 @@ class MemoryStore:
         self.chunks.pop(chunk, None)
         self.stored_at.pop(chunk, None)
 
-    def chunks_stored_before(self, when: float, after: bytes, limit: int
-                             ) -> list[tuple[bytes, int]]:
-        old = sorted(c for c, t in self.stored_at.items() if c > after and t < when)[:limit]
-        return [(c, len(self.chunks[c][1])) for c in old]
+    def chunks_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, float]]:
+        hashes = sorted(c for c in self.chunks if c > after)[:limit]
+        return [(c, len(self.chunks[c][1]), self.stored_at[c]) for c in hashes]
 
     def usage(self) -> Usage:
         return Usage(len(self.states), sum(len(b) for _, b, _ in self.states.values()),

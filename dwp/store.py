@@ -139,12 +139,11 @@ class SqliteStore:
     def drop_chunk(self, chunk: bytes) -> None:
         self._writer.execute("DELETE FROM chunks WHERE hash=?", (chunk,))
 
-    def chunks_stored_before(self, when: float, after: bytes, limit: int
-                             ) -> list[tuple[bytes, int]]:
-        """Chunks (hash, size) last stored before ``when``, in hash order after ``after``."""
+    def chunks_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, float]]:
+        """Chunks (hash, size, when last stored) in hash order after ``after``."""
         return self._conn().execute(
-            "SELECT hash, length(data) FROM chunks WHERE hash > ? AND stored_at < ? "
-            "ORDER BY hash LIMIT ?", (after, when, limit)).fetchall()
+            "SELECT hash, length(data), stored_at FROM chunks WHERE hash > ? "
+            "ORDER BY hash LIMIT ?", (after, limit)).fetchall()
 
     def usage(self) -> Usage:
         conn = self._conn()

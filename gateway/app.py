@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
+from dwp import gc
 from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
 from gateway.contexts import Contexts
 from gateway.identity import Identify
@@ -20,6 +24,8 @@ from gateway.origins import SiteHosts
 from gateway.paths import PathCheck
 
 DEFAULT_MAX_UPLOAD = 1 << 30
+DEFAULT_GC_INTERVAL = 600.0
+log = logging.getLogger("dwp.gateway")
 # Any route can meet these: bad input (a key, a token, a parameter), an unknown network
 # named by X-DWP-Network, and no replica able to answer.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -34,12 +40,15 @@ class GatewaySettings:
     max_upload: int = DEFAULT_MAX_UPLOAD
     fault_injection: bool = False
     site_domain: str | None = None  # sites also at {label}.{site_domain}, for a LAN
+    gc_interval: float = DEFAULT_GC_INTERVAL  # seconds between collection rounds; 0: none
+    gc_grace: float = gc.GRACE_SECONDS  # a chunk younger than this is never collected
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
     """The app over one or more networks (the first is the default)."""
     app = FastAPI(title="dwp gateway", version="1", responses=COMMON_ERRORS,
                   docs_url=None, redoc_url=None,
+                  lifespan=lambda _: collecting(networks, settings),
                   description="Distributed Web Pages: browse and publish pages stored on "
                               "a network of trusted peers.")
     app.state.networks = {n.name: n for n in networks}
@@ -62,6 +71,32 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.add_middleware(Identify)  # outermost: it stamps what SiteHosts answers, too
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def collecting(networks: Sequence[Network], settings: GatewaySettings
+                     ) -> AsyncIterator[None]:
+    """Garbage collection in the background while the app serves (``dwp.gc``)."""
+    tasks = [asyncio.create_task(_collect_every(n, settings)) for n in networks
+             if settings.gc_interval]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _collect_every(network: Network, settings: GatewaySettings) -> None:
+    while True:
+        await asyncio.sleep(settings.gc_interval)
+        try:
+            report = await gc.collect(network.client, grace=settings.gc_grace)
+        except Exception:
+            log.exception("garbage collection round failed")
+            continue
+        if report.chunks or report.deleted_keys:
+            log.info("collected %d chunks (%d bytes) and %d deleted keys in %s",
+                     report.chunks, report.bytes, report.deleted_keys, network.name)
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:

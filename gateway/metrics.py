@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +14,16 @@ REQUESTS = Counter("dwp_http_requests_total", "HTTP requests answered",
                    ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram("dwp_http_request_seconds", "Time to the response's first byte",
                     ["method", "route"], registry=REGISTRY)
+BYTES = Gauge("dwp_bytes", "Bytes a node stores, by kind (live, history, garbage, disk)",
+              ["network", "node", "kind"], registry=REGISTRY)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def set_bytes(network: str, nodes: list[dict[str, Any]]) -> None:
+    """Gauges from ``NetworkClient.status``; a node that did not answer keeps none."""
+    for node in nodes:
+        for kind, value in (node.get("bytes") or {}).items():
+            BYTES.labels(network, node["id"], kind).set(value)
 
 
 def route_of(path: str) -> str:

@@ -48,6 +48,25 @@ class SiblingList(BaseModel):
     deleted: int
 
 
+class HistoryEntry(BaseModel):
+    version: str = Field(description="pass as ?version= to read it, or to `dwp restore`")
+    current: bool = Field(description="a current version (a sibling), not a replaced one")
+    deleted: bool
+    content_type: str
+    size: int
+    hash: str
+    mtime: float
+    replica: str = Field(description="the replica that took the write")
+    node: str
+    url: str | None = Field(description="where to read it; none for a delete")
+
+
+class HistoryList(BaseModel):
+    key: str
+    limit: int = Field(description="versions a key keeps in this network")
+    versions: list[HistoryEntry] = Field(description="newest first")
+
+
 class LocalFile(BaseModel):
     """A file the browser is about to upload, with its SHA-256 (what browsers compute)."""
 
@@ -80,6 +99,17 @@ class NodeStatus(BaseModel):
     digest: str | None
     replica_id: str | None = None
     outbox: int | None = None
+    bytes: NodeBytes | None = None
+
+
+class NodeBytes(BaseModel):
+    """What a node stores, by what it is for (payload bytes; ``disk`` is its files)."""
+
+    live: int = Field(description="current versions: states and the chunks they name")
+    history: int = Field(description="kept older versions, inline contents included")
+    garbage: int = Field(description="chunks no version names, awaiting collection "
+                                     "(as of the last collection round)")
+    disk: int = Field(description="the store's files on disk, overhead included")
 
 
 class ShardStatus(BaseModel):
@@ -95,6 +125,16 @@ class NetworkStatus(BaseModel):
     partitions: int
     shards: list[ShardStatus]
     nodes: list[NodeStatus]
+
+
+class GcReport(BaseModel):
+    dry_run: bool
+    chunks: int = Field(description="chunks removed (or that would be, in a dry run)")
+    bytes: int = Field(description="their bytes")
+    waiting: int = Field(description="bytes of unnamed chunks kept for now: stored inside "
+                                     "the grace period, or over a round's limit")
+    deleted_keys: int = Field(description="deleted keys reaped (or that would be)")
+    skipped: list[str] = Field(description="why some or all of it was not collected")
 
 
 class Faults(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from dwp import gc
 from dwp.membership import Membership
 from gateway.auth import require_token
 from gateway.errors import ApiError
-from gateway.metrics import CONTENT_TYPE, generate_latest
-from gateway.models import ErrorBody, Faults, NetworkStatus, NewNode
+from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes
+from gateway.models import ErrorBody, Faults, GcReport, NetworkStatus, NewNode
 from gateway.networks import client_of, network_of
 
 router = APIRouter(tags=["network"])
@@ -50,6 +53,16 @@ def membership_of(request: Request) -> Membership:
     return membership
 
 
+@router.post("/api/v1/gc", response_model=GcReport, dependencies=[Depends(require_token)],
+             responses={401: {"model": ErrorBody}})
+async def collect_garbage(request: Request, dry_run: bool = False) -> dict[str, object]:
+    """One garbage collection round now (one also runs in the background): chunks no
+    kept version names, and deleted keys whose time is up. ``dry_run=true`` only counts
+    what the round would remove."""
+    grace = request.app.state.settings.gc_grace
+    return asdict(await gc.collect(client_of(request), dry_run, grace))
+
+
 @router.get("/healthz", responses={503: {"model": ErrorBody}})
 async def healthz(request: Request) -> JSONResponse:
     """200 once every shard has a live replica, else 503 saying which has none."""
@@ -60,7 +73,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus text; the bytes gauges are read from the nodes as it is scraped."""
+    status = await client_of(request).status()
+    set_bytes(status["name"], status["nodes"])  # type: ignore[arg-type]
     return Response(generate_latest(), media_type=CONTENT_TYPE)
 
 

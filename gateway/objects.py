@@ -10,14 +10,26 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client import ReadResult
+from dwp.clock import Dot
 from dwp.errors import NotFound
+from dwp.history import find, listed, parse_version_id, version_id
 from dwp.keys import validate_key, validate_prefix
+from dwp.lineage import node_of
 from dwp.token import Token, TokenError
 from gateway.auth import COOKIE, require_token
 from gateway.content_types import content_type_for
 from gateway.contexts import contexts_of
 from gateway.errors import ApiError
-from gateway.models import ErrorBody, ObjectEntry, ObjectList, SiblingInfo, SiblingList, WriteReply
+from gateway.models import (
+    ErrorBody,
+    HistoryEntry,
+    HistoryList,
+    ObjectEntry,
+    ObjectList,
+    SiblingInfo,
+    SiblingList,
+    WriteReply,
+)
 from gateway.networks import client_of
 from gateway.responses import located_headers, version_response
 from gateway.routes import get_and_head
@@ -113,6 +125,28 @@ async def list_objects(request: Request, prefix: str = "",
                       next_cursor=next_cursor)
 
 
+def history_list(request: Request, key: str, result: ReadResult) -> HistoryList:
+    base = f"/api/v1/objects/{quote(key)}?version="
+    return HistoryList(key=key, limit=client_of(request).view.versions, versions=[
+        HistoryEntry(version=version_id(s.dot), current=current, deleted=s.value.deleted,
+                     content_type=s.value.content_type, size=s.value.size,
+                     hash=s.value.hash.hex(), mtime=s.value.mtime, replica=s.dot.replica,
+                     node=node_of(s.dot.replica),
+                     url=None if s.value.deleted else base + quote(version_id(s.dot)))
+        for s, current in listed(result.state)])
+
+
+def kept_version(request: Request, key: str, result: ReadResult, wanted: Dot,
+                 headers: dict[str, str]) -> Response:
+    """One version the key keeps (current or replaced), as a GET of the key answers it."""
+    found = find(result.state, wanted)
+    if found is None:
+        raise NotFound(f"{key!r} keeps no version {version_id(wanted)!r} (any more)")
+    if found.deleted:
+        raise NotFound(f"version {version_id(wanted)!r} of {key!r} is a delete")
+    return version_response(request, found, {**headers, "X-DWP-Version": version_id(wanted)})
+
+
 def sibling_list(key: str, result: ReadResult) -> SiblingList:
     versions = result.versions
     deleted = len(result.state.siblings) - len(versions)
@@ -128,13 +162,23 @@ def sibling_list(key: str, result: ReadResult) -> SiblingList:
     304: {"description": "Not modified: If-None-Match matched the ETag"},
     416: {"description": "The Range starts past the end of the object"}})
 async def get_object(key: str, request: Request, siblings: bool = False,
-                     sibling: Annotated[int | None, Query(ge=0)] = None) -> Response:
+                     sibling: Annotated[int | None, Query(ge=0)] = None,
+                     history: bool = False, version: str | None = None) -> Response:
     """The object's bytes (the deterministic winner when in conflict, counted in
-    ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON. A single
-    ``Range`` answers 206."""
+    ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON; ``history=true``
+    lists the versions the key keeps (a delete among them), ``version=ID`` reads one.
+    A single ``Range`` answers 206."""
     validate_key(key)
-    result = await client_of(request).get(key, token_of(request), pinned_of(request))
+    wanted = None
+    if version is not None and (wanted := parse_version_id(version)) is None:
+        raise ApiError(400, "bad request", f"{version!r} is not a version id (see ?history=true)")
+    result = await client_of(request).get(key, token_of(request), pinned_of(request),
+                                          history=history or wanted is not None)
     headers = located_headers(request, result, result.token)
+    if history:
+        return JSONResponse(history_list(request, key, result).model_dump(), headers=headers)
+    if wanted is not None:
+        return kept_version(request, key, result, wanted, headers)
     versions = result.versions
     if siblings:
         return JSONResponse(sibling_list(key, result).model_dump(), headers=headers)

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio.from_thread
 import httpx
@@ -110,11 +111,12 @@ class InProcessNetwork:
 
 
 @contextlib.contextmanager
-def in_process_network(data_dir: Path, nodes: int = 4, replicas: int = 2
+def in_process_network(data_dir: Path, nodes: int = 4, replicas: int = 2, **create: Any
                        ) -> Iterator[InProcessNetwork]:
     """Create (or reopen) the network in ``data_dir`` and run its nodes until the caller
-    is done, then stop them."""
-    view, secret = open_network(data_dir, name="test", nodes=nodes, replicas=replicas)
+    is done, then stop them. ``create``: more of ``open_network``'s settings."""
+    view, secret = open_network(data_dir, name="test", nodes=nodes, replicas=replicas,
+                                **create)
     launcher = InProcessNodes(data_dir)
     with anyio.from_thread.start_blocking_portal() as portal:
         try:

@@ -1,0 +1,122 @@
+"""Garbage collection: chunks no version names, and deleted keys whose time is up.
+
+A chunk is content-addressed and shared between keys and versions, so only the whole
+network knows whether any version still names it. A round asks every member for the
+chunks its states name (current and kept versions: the mark), then tells each member
+which chunks of its partitions are named; each removes the others stored before the
+grace period began (the sweep). It is safe because:
+- every member answers the mark at one epoch with no change or hand-off under way
+  (``Replica.settled``), or the round removes nothing; each sweep checks the same again
+  inside the transaction that removes;
+- a version written after its member answered names chunks stored (or stored again:
+  ``Replica.put_chunk`` renews a chunk it has) within the grace period, which is longer
+  than any upload, and no sweep removes those.
+Deleted keys are reaped by each replica under its own rule (``Replica.reap``); a round
+runs a pass of that on every member too, so ``dwp gc --dry-run`` can count them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dwp.client import NetworkClient
+from dwp.messages import ChunkRefs, Reap, RefsPage, Sweep, Swept
+
+GRACE_SECONDS = 3600.0  # longer than any upload takes
+PAGE = 2048  # chunk hashes per message (~70 KB: under Ray's inline limit)
+LIMIT = 10_000  # chunks a member removes per round
+REAP_LIMIT = 10_000  # deleted keys a member reaps per round
+CALL_TIMEOUT = 60.0
+
+
+@dataclass
+class Report:
+    """What a round removed, or would have (``dry_run``), over the whole network."""
+
+    dry_run: bool
+    chunks: int = 0
+    bytes: int = 0
+    waiting: int = 0  # bytes of unnamed chunks kept for now (grace period, or limit)
+    deleted_keys: int = 0
+    skipped: list[str] = field(default_factory=list)  # why some or all was not collected
+
+
+async def collect(client: NetworkClient, dry_run: bool = False,
+                  grace: float = GRACE_SECONDS, now: Callable[[], float] = time.time
+                  ) -> Report:
+    """One round over the network as ``client`` sees it."""
+    view = client.view
+    report = Report(dry_run)
+    before = now() - grace
+    reaped = await asyncio.gather(*(client.transport.call(n, Reap(REAP_LIMIT, dry_run),
+                                                          CALL_TIMEOUT)
+                                    for n in view.members), return_exceptions=True)
+    for node, result in zip(view.members, reaped, strict=True):
+        if isinstance(result, BaseException):
+            report.skipped.append(f"{node} did not reap: {result}")
+        else:
+            report.deleted_keys += result
+    named, only_kept = await _mark(client, report)
+    if named is None or only_kept is None:
+        return report
+    for shard, members in sorted(view.shards.items()):
+        shard_named = sorted(c for c in named if _shard_of(client, c) == shard)
+        for node in members:
+            try:
+                await _sweep(client, node, shard_named, only_kept, before, dry_run, report)
+            except Exception as exc:  # one member's failure leaves the others to sweep
+                report.skipped.append(f"{node} did not sweep: {exc}")
+    return report
+
+
+def _shard_of(client: NetworkClient, chunk: bytes) -> int:
+    return client.view.shard_of_partition(client.view.partition_of_chunk(chunk))
+
+
+async def _mark(client: NetworkClient, report: Report
+                ) -> tuple[set[bytes], set[bytes]] | tuple[None, None]:
+    """Every chunk any member's states name, and those only kept versions name; Nones
+    when a member did not answer or was not settled (then nothing may be swept)."""
+    named: set[bytes] = set()
+    kept: set[bytes] = set()
+    epoch = client.view.epoch
+    for node in client.view.members:
+        after: str | None = ""
+        while after is not None:
+            try:
+                page: RefsPage = await client.transport.call(node, ChunkRefs(after, PAGE),
+                                                             CALL_TIMEOUT)
+            except Exception as exc:
+                report.skipped.append(f"no chunk collected: {node} did not answer ({exc})")
+                return None, None
+            if page.epoch != epoch or not page.settled:
+                report.skipped.append(f"no chunk collected: {node} is changing views or "
+                                      "handing off; the next round will")
+                return None, None
+            named.update(page.refs)
+            kept.update(page.kept)
+            after = page.next
+    return named | kept, kept - named
+
+
+async def _sweep(client: NetworkClient, node: str, named: list[bytes], only_kept: set[bytes],
+                 before: float, dry_run: bool, report: Report) -> None:
+    """Sweep one member's chunks range by range, each with the named chunks in it."""
+    starts = [b"", *(named[i] for i in range(PAGE, len(named), PAGE))]
+    left = LIMIT
+    for i, lo in enumerate(starts):
+        hi = starts[i + 1] if i + 1 < len(starts) else None
+        part = named[i * PAGE:(i + 1) * PAGE]
+        swept: Swept = await client.transport.call(node, Sweep(
+            client.view.epoch, before, lo, hi, part, [c for c in part if c in only_kept],
+            left, dry_run), CALL_TIMEOUT)
+        if swept.refused:
+            report.skipped.append(swept.refused)
+            return
+        report.chunks += swept.chunks
+        report.bytes += swept.bytes
+        report.waiting += swept.waiting
+        left = max(0, left - swept.chunks)
