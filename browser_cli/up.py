@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from browser_cli.terminal import shards_summary
+from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.labels import PLAIN
 
 console = Console(stderr=True)
@@ -18,6 +19,12 @@ console = Console(stderr=True)
 def up(
     nodes: Annotated[int, typer.Option(min=1, help="Storage nodes on first start.")] = 4,
     replicas: Annotated[int, typer.Option(min=1, help="Replicas of each shard.")] = 2,
+    history: Annotated[int, typer.Option(
+        min=1, help="Versions each key keeps, its current one included (on first start).")
+    ] = DEFAULT_VERSIONS,
+    keep_deleted_days: Annotated[float, typer.Option(
+        min=0, help="Days a deleted key can still be restored before garbage collection "
+                    "removes it (on first start).")] = DEFAULT_KEEP_DELETED_DAYS,
     data_dir: Annotated[list[Path] | None, typer.Option(
         help="Where a network keeps its data; repeat to serve several networks (the "
              "first is the default).")] = None,
@@ -74,7 +81,9 @@ def up(
             raise typer.BadParameter("--token-file goes with --network; a data dir holds "
                                      "its own token", param_hint="--token-file")
         networks, where = _own_networks(data_dir or [Path(".dwp")], nodes, replicas, name,
-                                        address, host_label, anti_entropy_interval)
+                                        address, host_label, anti_entropy_interval,
+                                        {"versions": history,
+                                         "keep_deleted_days": keep_deleted_days})
     record_token(url, networks[0].secret)
     app = create_app(networks, GatewaySettings(max_upload, fault_injection, site_domain))
     console.print(f"Gateway at [bold]{url}[/bold]  (token {where}; Ctrl-C stops)")
@@ -121,9 +130,10 @@ def _member_network(name: str, secret: str, host_label: str, interval: float) ->
 
 
 def _own_networks(dirs: list[Path], nodes: int, replicas: int, name: str,
-                  address: str | None, host_label: str, interval: float
-                  ) -> tuple[list[Any], str]:
-    """The networks kept in ``dirs``, started (or found) in Ray."""
+                  address: str | None, host_label: str, interval: float,
+                  created: dict[str, Any]) -> tuple[list[Any], str]:
+    """The networks kept in ``dirs``, started (or found) in Ray; ``created``: settings of
+    a network made now."""
     from dwp.local import init_ray, open_network, start_network
     from gateway import Network
 
@@ -131,7 +141,7 @@ def _own_networks(dirs: list[Path], nodes: int, replicas: int, name: str,
         raise typer.BadParameter(f"{nodes} nodes cannot hold {replicas} replicas",
                                  param_hint="--replicas")
     names = [name if i == 0 else d.resolve().name for i, d in enumerate(dirs)]
-    views = [open_network(d, n, nodes, replicas, local_host=host_label)[0]
+    views = [open_network(d, n, nodes, replicas, local_host=host_label, **created)[0]
              for d, n in zip(dirs, names, strict=True)]
     taken = [v.name for v in views]
     if len(set(taken)) != len(taken):

@@ -351,6 +351,8 @@ class Node:
         reclaimed = sum(size for _, size in result.chunks)
         self.tally.note(m.lo, m.hi, result.waiting + (reclaimed if m.dry_run else 0),
                         result.history)
+        if m.hi is None:
+            self._usage_at = None  # counted afresh, to match the round just finished
         return Swept(len(result.chunks), reclaimed, result.waiting)
 
     async def _reap(self, m: Reap) -> int:
