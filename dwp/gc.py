@@ -11,6 +11,8 @@ grace period began (the sweep). It is safe because:
 - a version written after its member answered names chunks stored (or stored again:
   ``Replica.put_chunk`` renews a chunk it has) within the grace period, which is longer
   than any upload, and no sweep removes those.
+Every replica of a shard removes the same chunks (those all of them found they may), so
+the sweep leaves their anti-entropy digests equal.
 Deleted keys are reaped by each replica under its own rule (``Replica.reap``); a round
 runs a pass of that on every member too, so ``dwp gc --dry-run`` can count them.
 """
@@ -20,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dwp.client import NetworkClient
 from dwp.messages import ChunkRefs, Reap, RefsPage, Sweep, Swept
+from dwp.view import View
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 2048  # chunk hashes per message (~70 KB: under Ray's inline limit)
@@ -47,7 +50,9 @@ class Report:
 async def collect(client: NetworkClient, dry_run: bool = False,
                   grace: float = GRACE_SECONDS, now: Callable[[], float] = time.time
                   ) -> Report:
-    """One round over the network as ``client`` sees it."""
+    """One round over the network as ``client`` sees it when the round begins: the mark,
+    the sweeps and every check use that one view (a view adopted meanwhile would send a
+    member the named chunks of another shard)."""
     view = client.view
     report = Report(dry_run)
     before = now() - grace
@@ -59,31 +64,27 @@ async def collect(client: NetworkClient, dry_run: bool = False,
             report.skipped.append(f"{node} did not reap: {result}")
         else:
             report.deleted_keys += result
-    named, only_kept = await _mark(client, report)
+    named, only_kept = await _mark(client, view, report)
     if named is None or only_kept is None:
         return report
     for shard, members in sorted(view.shards.items()):
-        shard_named = sorted(c for c in named if _shard_of(client, c) == shard)
-        for node in members:
-            try:
-                await _sweep(client, node, shard_named, only_kept, before, dry_run, report)
-            except Exception as exc:  # one member's failure leaves the others to sweep
-                report.skipped.append(f"{node} did not sweep: {exc}")
+        shard_named = sorted(c for c in named
+                             if view.shard_of_partition(view.partition_of_chunk(c)) == shard)
+        try:
+            await _sweep(client, view, members, shard_named, only_kept, before, dry_run,
+                         report)
+        except Exception as exc:  # one shard's failure leaves the others to sweep
+            report.skipped.append(f"shard {shard} did not sweep: {exc}")
     return report
 
 
-def _shard_of(client: NetworkClient, chunk: bytes) -> int:
-    return client.view.shard_of_partition(client.view.partition_of_chunk(chunk))
-
-
-async def _mark(client: NetworkClient, report: Report
+async def _mark(client: NetworkClient, view: View, report: Report
                 ) -> tuple[set[bytes], set[bytes]] | tuple[None, None]:
     """Every chunk any member's states name, and those only kept versions name; Nones
     when a member did not answer or was not settled (then nothing may be swept)."""
     named: set[bytes] = set()
     kept: set[bytes] = set()
-    epoch = client.view.epoch
-    for node in client.view.members:
+    for node in view.members:
         after: str | None = ""
         while after is not None:
             try:
@@ -92,7 +93,7 @@ async def _mark(client: NetworkClient, report: Report
             except Exception as exc:
                 report.skipped.append(f"no chunk collected: {node} did not answer ({exc})")
                 return None, None
-            if page.epoch != epoch or not page.settled:
+            if page.epoch != view.epoch or not page.settled:
                 report.skipped.append(f"no chunk collected: {node} is changing views or "
                                       "handing off; the next round will")
                 return None, None
@@ -102,21 +103,35 @@ async def _mark(client: NetworkClient, report: Report
     return named | kept, kept - named
 
 
-async def _sweep(client: NetworkClient, node: str, named: list[bytes], only_kept: set[bytes],
-                 before: float, dry_run: bool, report: Report) -> None:
-    """Sweep one member's chunks range by range, each with the named chunks in it."""
+async def _sweep(client: NetworkClient, view: View, members: tuple[str, ...],
+                 named: list[bytes], only_kept: set[bytes], before: float, dry_run: bool,
+                 report: Report) -> None:
+    """Sweep one shard range by range, each with the named chunks in it: first every
+    replica says what it may remove, then each removes what all of them may (so their
+    digests stay equal; a range a replica did not answer for is left for the next round)."""
     starts = [b"", *(named[i] for i in range(PAGE, len(named), PAGE))]
     left = LIMIT
     for i, lo in enumerate(starts):
         hi = starts[i + 1] if i + 1 < len(starts) else None
         part = named[i * PAGE:(i + 1) * PAGE]
-        swept: Swept = await client.transport.call(node, Sweep(
-            client.view.epoch, before, lo, hi, part, [c for c in part if c in only_kept],
-            left, dry_run), CALL_TIMEOUT)
-        if swept.refused:
-            report.skipped.append(swept.refused)
+        kept = [c for c in part if c in only_kept]
+        ask = Sweep(view.epoch, before, lo, hi, part, kept, min(left, PAGE), True)
+        answers = await asyncio.gather(*(client.transport.call(n, ask, CALL_TIMEOUT)
+                                         for n in members), return_exceptions=True)
+        problems = [f"{n}: {a}" if isinstance(a, BaseException) else a.refused
+                    for n, a in zip(members, answers, strict=True)
+                    if isinstance(a, BaseException) or a.refused]
+        if problems:
+            report.skipped += problems
             return
-        report.chunks += swept.chunks
-        report.bytes += swept.bytes
-        report.waiting += swept.waiting
-        left = max(0, left - swept.chunks)
+        swept = [a for a in answers if isinstance(a, Swept)]
+        common = set.intersection(*({c for c, _ in a.chunks} for a in swept))
+        report.waiting += sum(a.waiting for a in swept)
+        if not dry_run and common:
+            act = replace(ask, dry_run=False, only=sorted(common))
+            swept = [await client.transport.call(n, act, CALL_TIMEOUT) for n in members]
+        for answer in swept:
+            mine = [(c, size) for c, size in answer.chunks if c in common]
+            report.chunks += len(mine)
+            report.bytes += sum(size for _, size in mine)
+        left = max(0, left - len(common))

@@ -258,12 +258,12 @@ class Sweep:
     kept: list[bytes]  # those of ``referenced`` only history names, to count its bytes
     limit: int
     dry_run: bool
+    only: list[bytes] | None = None  # remove none but these (``Replica.sweep``)
 
 
 @dataclass(frozen=True)
 class Swept:
-    chunks: int
-    bytes: int
+    chunks: list[tuple[bytes, int]]  # (hash, size) removed, or that would be
     waiting: int  # bytes of unnamed chunks still inside the grace period, or over limit
     refused: str = ""
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dwp.codec import decode_state, encode_state
@@ -86,17 +86,20 @@ class NodeSettings:
 class Tally:
     """What the last whole collection round found here, in bytes: chunks no version
     names (awaiting collection) and chunks only kept versions name. A round sweeps
-    ranges in hash order, from the start (``lo`` empty) to the end (``hi`` None)."""
+    ranges in hash order, from the start (``lo`` empty) to the end (``hi`` None), each
+    once or twice (what may go, then what goes): the last word on a range counts."""
 
     garbage: int = 0
     history: int = 0
-    _running: tuple[int, int] = (0, 0)
+    _ranges: dict[bytes, tuple[int, int]] = field(default_factory=dict)
 
     def note(self, lo: bytes, hi: bytes | None, garbage: int, history: int) -> None:
-        g, h = (0, 0) if not lo else self._running
-        self._running = (g + garbage, h + history)
+        if not lo:
+            self._ranges.clear()
+        self._ranges[lo] = (garbage, history)
         if hi is None:
-            self.garbage, self.history = self._running
+            self.garbage = sum(g for g, _ in self._ranges.values())
+            self.history = sum(h for _, h in self._ranges.values())
 
     def bytes(self, usage: Usage) -> dict[str, int]:
         kept = min(self.history, usage.chunk_bytes)
@@ -344,16 +347,17 @@ class Node:
 
     async def _sweep(self, m: Sweep) -> Swept:
         referenced, kept = set(m.referenced), set(m.kept)
+        only = set(m.only) if m.only is not None else None
         result = await self._submit(lambda r: r.sweep(
-            m.epoch, m.before, m.lo, m.hi, referenced, kept, m.limit, m.dry_run))
+            m.epoch, m.before, m.lo, m.hi, referenced, kept, m.limit, m.dry_run, only))
         if result.refused:
-            return Swept(0, 0, 0, f"{self.node_id}: {result.refused}")
+            return Swept([], 0, f"{self.node_id}: {result.refused}")
         reclaimed = sum(size for _, size in result.chunks)
         self.tally.note(m.lo, m.hi, result.waiting + (reclaimed if m.dry_run else 0),
                         result.history)
         if m.hi is None:
             self._usage_at = None  # counted afresh, to match the round just finished
-        return Swept(len(result.chunks), reclaimed, result.waiting)
+        return Swept(result.chunks, result.waiting)
 
     async def _reap(self, m: Reap) -> int:
         """Deleted keys from where the last pass stopped, a bounded scan at a time."""

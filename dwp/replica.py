@@ -44,6 +44,7 @@ from dwp.view import View
 
 MAX_BATCH_BYTES = 96 * 1024
 MAX_BATCH_ITEMS = 512
+SWEPT_MEMORY = 3600.0  # seconds a swept chunk is refused from anti-entropy (see ``sweep``)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Replica:
         self.store = store
         self.now = now
         self.peer_applied: dict[str, dict[str, int]] = {}  # shard-mate -> its last vector
+        self.swept: dict[bytes, float] = {}  # chunk -> when this replica collected it
         with store.transaction():
             stored = store.meta_get("view")
             if stored is not None and View.from_json(stored).id != view.id:
@@ -403,6 +405,7 @@ class Replica:
         find it on every replica for a grace period (garbage collection's rule)."""
         p = self.view.partition_of_chunk(chunk)
         self._check_owner(p)
+        self.swept.pop(chunk, None)
         if self.store.has_chunk(chunk):
             self.store.touch_chunk(chunk, self.now())
         else:
@@ -431,6 +434,9 @@ class Replica:
                 self._save(key, old_hash, new)
                 changed += 1
         for chunk, data in chunks:
+            if origin is None and self._swept_lately(chunk):
+                continue  # garbage a shard-mate has not collected yet: it will
+            self.swept.pop(chunk, None)
             if not self.store.has_chunk(chunk):
                 self._save_chunk(chunk, data)
                 changed += 1
@@ -655,35 +661,57 @@ class Replica:
         return refs, kept - refs, after
 
     def sweep(self, epoch: int, before: float, lo: bytes, hi: bytes | None,
-              referenced: set[bytes], kept: set[bytes], limit: int, dry_run: bool = False
-              ) -> SweepResult:
+              referenced: set[bytes], kept: set[bytes], limit: int, dry_run: bool = False,
+              only: set[bytes] | None = None) -> SweepResult:
         """Remove chunks of ours in [lo, hi) stored before ``before`` that no state on any
         member names (``referenced``: all of them in that range, as marked at ``epoch``;
-        ``kept``: those only history names, whose bytes are counted)."""
+        ``kept``: those only history names, whose bytes are counted). ``only``: remove
+        none but these (those every replica of the shard found it may remove), so all of
+        them remove the same and their digests stay equal."""
         if self.view.epoch != epoch:
             return SweepResult([], 0, 0, f"at epoch {self.view.epoch}, not {epoch}")
         if not self.settled():
             return SweepResult([], 0, 0, "a change or hand-off is under way")
+        now = self.now()
+        self.swept = {c: t for c, t in self.swept.items() if t >= now - SWEPT_MEMORY}
         out: list[tuple[bytes, int]] = []
-        waiting, history_bytes, after = 0, 0, lo
+        waiting = history_bytes = 0
+        for chunk, size, stored_at in self._chunks_in(lo, hi):
+            if chunk in referenced:
+                history_bytes += size if chunk in kept else 0
+            elif (stored_at >= before or len(out) >= limit
+                    or (only is not None and chunk not in only)):
+                waiting += size
+            else:
+                out.append((chunk, size))
+                if not dry_run:
+                    self._drop_chunk(chunk)
+                    self.swept[chunk] = now
+        return SweepResult(out, waiting, history_bytes)
+
+    def _chunks_in(self, lo: bytes, hi: bytes | None) -> Iterator[tuple[bytes, int, float]]:
+        """Chunks of owned partitions in [lo, hi), in hash order."""
+        after = lo
         while True:
             rows = self.store.chunks_after(after, 512)
             for chunk, size, stored_at in rows:
                 if hi is not None and chunk >= hi:
-                    return SweepResult(out, waiting, history_bytes)
+                    return
                 after = chunk
-                if self.view.partition_of_chunk(chunk) not in self.owned:
-                    continue
-                if chunk in referenced:
-                    history_bytes += size if chunk in kept else 0
-                elif stored_at >= before or len(out) >= limit:
-                    waiting += size
-                else:
-                    out.append((chunk, size))
-                    if not dry_run:
-                        self._drop_chunk(chunk)
+                if chunk >= lo and self.view.partition_of_chunk(chunk) in self.owned:
+                    yield chunk, size, stored_at
             if len(rows) < 512:
-                return SweepResult(out, waiting, history_bytes)
+                return
+
+    def _swept_lately(self, chunk: bytes) -> bool:
+        """Collected here lately: anti-entropy must not bring it back from a shard-mate
+        whose sweep has not run yet, or the two would hand garbage back and forth for
+        ever. A new upload of it (``put_chunk``, or an outbox batch) is stored again."""
+        when = self.swept.get(chunk)
+        if when is not None and when < self.now() - SWEPT_MEMORY:
+            del self.swept[chunk]
+            return False
+        return when is not None
 
     def deleted_after(self, after: str, scan: int) -> tuple[list[str], str]:
         """Keys after ``after`` whose every current sibling is a tombstone, looking at up to

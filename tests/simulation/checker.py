@@ -6,15 +6,18 @@
 - after the heal, every shard's replicas hold the same data, every node is on the same
   committed view with nothing prepared, no old owner still holds a partition, and every
   client's token is satisfiable again;
-- no view that was never committed was served to a client or adopted by a node.
+- no view that was never committed was served to a client or adopted by a node;
+- garbage collection never removed a chunk that a current or kept version names, and
+  no delete that was reaped let anything it superseded come back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from dwp import clock
+from dwp.clock import KeyState
 from dwp.codec import State
 from dwp.errors import DwpError, NotFound
 from dwp.token import Token
@@ -39,6 +42,7 @@ class Ack:
 @dataclass
 class History:
     wiped: set[str]  # the world's replicas whose disk was lost (writes may go with them)
+    reaped: dict[str, dict[str, int]]  # the world's reaped deletes: key -> their contexts
     acks: list[Ack] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
@@ -54,16 +58,25 @@ class History:
             # name any dot its writer had seen), so no older state counts as stale.
             self._saw(client, key, state.context)
             return
-        if not clock.descends(state.context, before):
+        if not clock.descends(self.with_reaped(key, state.context), before):
             self.violations.append(f"stale read: {client} read {key} as {state.context}, "
                                    f"older than the {before} it had seen")
         self._saw(client, key, state.context)
 
     def not_found(self, client: str, key: str, token: Token, detail: str) -> None:
         seen = self.seen.get((client, key), {})
-        if seen and not any(r in self.wiped for r in seen):
+        if seen and not any(r in self.wiped for r in seen) and not self.gone(key, seen):
             self.violations.append(f"{client} got 'not found' for {key}, which its token "
                                    f"had seen as {self.seen[(client, key)]}: {detail}")
+
+    def with_reaped(self, key: str, context: dict[str, int]) -> dict[str, int]:
+        """A key's context with its reaped deletes' (a write after a reap cannot name
+        them: the replica no longer has them), which the writes after them descend."""
+        return clock.join(context, self.reaped.get(key, {}))
+
+    def gone(self, key: str, seen: dict[str, int]) -> bool:
+        """A delete of everything ``seen`` names was reaped: "not found" is the answer."""
+        return clock.descends(self.reaped.get(key, {}), seen)
 
     def _saw(self, client: str, key: str, context: dict[str, int]) -> None:
         self.seen[(client, key)] = clock.join(self.seen.get((client, key), {}), context)
@@ -86,8 +99,12 @@ def _final_states(world: World, out: list[str]) -> dict[str, State | None]:
 
 def _check_acks(world: World, history: History, finals: dict[str, State | None],
                 out: list[str]) -> None:
+    """A reaped delete counts as held where it was reaped: its context joins the final
+    state's, so what it superseded is neither lost nor allowed back."""
     for ack in history.acks:
         final = finals.get(ack.key)
+        if ack.key in world.reaped:
+            final = clock_state(final, world.reaped[ack.key])
         mine = [s for s in ack.state.siblings
                 if ack.write_id and s.value.write_id == ack.write_id]
         if ack.body is None:
@@ -110,6 +127,41 @@ def _check_acks(world: World, history: History, finals: dict[str, State | None],
             if clock.covers(ack.state.context, s.dot) and s.dot not in superseded:
                 out.append(f"resurrected: {ack.key} {s.dot} came back after "
                            f"{ack.client}'s acknowledged write superseded it")
+
+
+def clock_state(final: State | None, reaped: dict[str, int]) -> State:
+    """The final state as if the reaped deletes were still in it."""
+    if final is None:
+        return KeyState(context=reaped)
+    for s in final.siblings:
+        if clock.covers(reaped, s.dot) and not s.value.deleted:
+            return final  # came back: the resurrection check reports it
+    return replace(final, context=clock.join(final.context, reaped))
+
+
+def _check_reaped(world: World, finals: dict[str, State | None], out: list[str]) -> None:
+    for key, reaped in sorted(world.reaped.items()):
+        final = finals.get(key)
+        for s in final.siblings if final else ():
+            if clock.covers(reaped, s.dot) and not s.value.deleted:
+                out.append(f"resurrected: {key} {s.dot} came back after a delete that "
+                           "superseded it was reaped")
+
+
+def _check_chunks(world: World, finals: dict[str, State | None], out: list[str]) -> None:
+    """Every chunk a current or kept version names is on every owner of its partition."""
+    view = _final_view(world)
+    for key, final in sorted(finals.items()):
+        for s in (*final.siblings, *final.history) if final else ():
+            for chunk in s.value.chunks or ():
+                if chunk in world.lost_chunks:
+                    continue
+                owners = view.owners_of_partition(view.partition_of_chunk(chunk))
+                missing = [n for n in owners
+                           if n in world.nodes and not world.stores[n].has_chunk(chunk)]
+                if missing:
+                    out.append(f"chunk {chunk.hex()[:12]} of {key} {s.dot} is gone from "
+                               f"{missing}")
 
 
 def _check_views(world: World, out: list[str]) -> None:
@@ -152,7 +204,7 @@ async def _check_tokens(world: World, history: History, clients: list[Client],
             try:
                 result = await world.client.get(key, c.token)
             except NotFound:
-                if not lost_with_disk:
+                if not lost_with_disk and not history.gone(key, seen):
                     out.append(f"after the heal, {c.name} got 'not found' for {key}")
                 continue
             except DwpError as exc:
@@ -160,7 +212,8 @@ async def _check_tokens(world: World, history: History, clients: list[Client],
                     out.append(f"after the heal, {c.name}'s token cannot read {key}: {exc}"
                                + _why_stale(world, key, c.token))
                 continue
-            if not clock.descends(result.state.context, seen) and not lost_with_disk:
+            if (not clock.descends(history.with_reaped(key, result.state.context), seen)
+                    and not lost_with_disk):
                 out.append(f"after the heal, {c.name} read {key} older than it had seen")
 
 
@@ -181,6 +234,8 @@ async def check(world: World, history: History, clients: list[Client]) -> list[s
     out = list(history.violations)
     finals = _final_states(world, out)
     _check_acks(world, history, finals, out)
+    _check_reaped(world, finals, out)
+    _check_chunks(world, finals, out)
     _check_views(world, out)
     _check_convergence(world, out)
     await _check_tokens(world, history, clients, out)

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from random import Random
 
+from dwp import gc
 from dwp.errors import DwpError, NotFound
 from dwp.token import Token
 from tests.simulation.checker import Ack, History, check
@@ -16,6 +17,8 @@ from tests.simulation.world import World
 
 KEYS = [f"site/k{i}" for i in range(12)]
 SETTLE_SECONDS = 30.0
+GC_EVERY = 3.0
+GC_GRACE = 20.0  # longer than any simulated upload takes
 
 
 @dataclass
@@ -116,6 +119,20 @@ async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]
             log.append(f"t={_now():.2f} {change} failed: {exc}")
 
 
+async def _collector(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
+    """Garbage collection rounds from the gateway, all through the run and the settling."""
+    while not until.is_set():
+        await asyncio.sleep(rng.uniform(0.5, 2 * GC_EVERY))
+        try:
+            report = await gc.collect(world.client, grace=GC_GRACE, now=_now)
+        except DwpError as exc:
+            log.append(f"t={_now():.2f} gc failed: {exc}")
+            continue
+        if report.chunks or report.deleted_keys:
+            log.append(f"t={_now():.2f} gc: {report.chunks} chunks, "
+                       f"{report.deleted_keys} deleted keys")
+
+
 async def _nemesis(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
     while not until.is_set():
         await asyncio.sleep(rng.uniform(0.5, 2.0))
@@ -148,11 +165,13 @@ def _now() -> float:
 async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
     rng = Random(scenario.seed)
     world = World(scenario.seed, scenario.nodes, 2)
-    history = History(world.wiped)
+    history = History(world.wiped, world.reaped)
     done = asyncio.Event()
     clients = [Client(f"c{i}", Random(rng.random())) for i in range(scenario.clients)]
     nemesis = asyncio.ensure_future(_nemesis(world, Random(rng.random()), done, log)
                                     if scenario.faults else asyncio.sleep(0))
+    settled = asyncio.Event()
+    collector = asyncio.ensure_future(_collector(world, Random(rng.random()), settled, log))
     await asyncio.gather(_changes(world, scenario, Random(rng.random()), log),
                          *(_client(world, history, c, scenario.ops, log) for c in clients))
     done.set()
@@ -168,6 +187,8 @@ async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
             log.append(f"t={_now():.2f} recover: {exc}")
             await asyncio.sleep(1.0)
     await asyncio.sleep(SETTLE_SECONDS)
+    settled.set()
+    await collector
     for node_id, node in sorted(world.nodes.items()):
         r = node.replica
         log.append(f"{node_id}: epoch {r.view.epoch} ({r.view.change}) shard {r.shard} "

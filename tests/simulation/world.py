@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
 
+from dwp import clock
 from dwp.client import NetworkClient
 from dwp.clock import Dot
 from dwp.codec import decode_state
@@ -24,7 +26,8 @@ from dwp.view import NodeSpec, View
 
 SECRET = "simulated-network-secret"
 SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
-                        hand_off_interval=0.5)
+                        hand_off_interval=0.5, reap_interval=2.0)
+VERSIONS = 3  # few, so versions age out of history and their chunks become garbage
 
 
 @dataclass
@@ -80,11 +83,14 @@ class World:
         self.incarnations = itertools.count(1)
         self.ids = itertools.count(1)
         specs = [NodeSpec(f"n{i}", f"h{i}") for i in range(1, nodes + 1)]
-        self.recorded = View.create("sim", specs, replicas, partitions, network_id="sim")
+        self.recorded = View.create("sim", specs, replicas, partitions, network_id="sim",
+                                    versions=VERSIONS, keep_deleted_days=0)
         self.committed: set[tuple[int, str]] = {_view_id(self.recorded)}
         self.adopted: set[tuple[int, str]] = set()
         self.wiped: set[str] = set()  # replica ids whose disk was lost
         self.lost: list[tuple[str, str, int, int]] = []  # (key, replica, after, upto)
+        self.lost_chunks: set[bytes] = set()  # chunks only a lost disk had
+        self.reaped: dict[str, dict[str, int]] = {}  # key -> contexts of reaped deletes
         for spec in specs:
             self.start(spec.id, self.recorded)
         self.client = self.new_client()
@@ -117,12 +123,28 @@ class World:
 
     def start(self, node_id: str, view: View) -> Node:
         store = self.stores.setdefault(node_id, MemoryStore())
-        replica = Replica(node_id, view, store, lambda: f"i{next(self.incarnations)}")
+        replica = Replica(node_id, view, store, lambda: f"i{next(self.incarnations)}",
+                          now=asyncio.get_event_loop().time)
+        self._note_reaps(replica)
         node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline,
                     lambda: self.depart(node_id))
         node.start()
         self.nodes[node_id] = node
         return node
+
+    def _note_reaps(self, replica: Replica) -> None:
+        """Remember what each reaped delete had superseded: none of it may come back."""
+        reap = replica.reap
+
+        def noting(keys: Iterable[str], dry_run: bool = False) -> list[str]:
+            before = {k: replica.get(k) for k in keys}
+            out = reap(before, dry_run)
+            for key in [] if dry_run else out:
+                state = before[key]
+                assert state is not None
+                self.reaped[key] = clock.join(self.reaped.get(key, {}), state.context)
+            return out
+        replica.reap = noting  # type: ignore[method-assign]
 
     def depart(self, node_id: str) -> None:
         """A node that left ends its process for good once it has handed off."""
@@ -160,6 +182,8 @@ class World:
                 after = max((k.get(replica, 0) for k in kept), default=0)
                 if after < upto:
                     self.lost.append((key, replica, after, upto))
+        self.lost_chunks |= {c for c in gone.chunks
+                             if not any(s.has_chunk(c) for s in self.stores.values())}
 
     def lost_with_disk(self, key: str, dot: Dot) -> bool:
         """The write was held only by disks that were then lost (all of its copies)."""
