@@ -31,7 +31,7 @@ from dwp.view import View
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 2048  # chunk hashes per message (~70 KB: under Ray's inline limit)
 LIMIT = 10_000  # chunks a member removes per round
-REAP_LIMIT = 10_000  # deleted keys a member reaps per round
+REAP_LIMIT = 1000  # deleted keys a member reaps per round (their names fill the reply)
 CALL_TIMEOUT = 60.0
 
 
@@ -43,7 +43,7 @@ class Report:
     chunks: int = 0
     bytes: int = 0
     waiting: int = 0  # bytes of unnamed chunks kept for now (grace period, or limit)
-    deleted_keys: int = 0
+    deleted_keys: int = 0  # reaped from at least one replica
     skipped: list[str] = field(default_factory=list)  # why some or all was not collected
 
 
@@ -59,11 +59,13 @@ async def collect(client: NetworkClient, dry_run: bool = False,
     reaped = await asyncio.gather(*(client.transport.call(n, Reap(REAP_LIMIT, dry_run),
                                                           CALL_TIMEOUT)
                                     for n in view.members), return_exceptions=True)
+    keys: set[str] = set()
     for node, result in zip(view.members, reaped, strict=True):
         if isinstance(result, BaseException):
             report.skipped.append(f"{node} did not reap: {result}")
         else:
-            report.deleted_keys += result
+            keys.update(result)
+    report.deleted_keys = len(keys)
     named, only_kept = await _mark(client, view, report)
     if named is None or only_kept is None:
         return report

@@ -271,7 +271,7 @@ class Swept:
 @dataclass(frozen=True)
 class Reap:
     """Remove deleted keys whose time is up and every replica has seen, at most ``limit``
-    (``Replica.reap``); answers how many (or would, with ``dry_run``)."""
+    (``Replica.reap``); answers those removed (or that would be, with ``dry_run``)."""
 
     limit: int
     dry_run: bool

@@ -359,11 +359,13 @@ class Node:
             self._usage_at = None  # counted afresh, to match the round just finished
         return Swept(result.chunks, result.waiting)
 
-    async def _reap(self, m: Reap) -> int:
-        """Deleted keys from where the last pass stopped, a bounded scan at a time."""
-        keys, self._reap_from = self.replica.deleted_after(self._reap_from, REAP_SCAN)
-        reaped = await self._submit(lambda r: r.reap(keys[:m.limit], m.dry_run))
-        return len(reaped)
+    async def _reap(self, m: Reap) -> list[str]:
+        """Deleted keys from where the last pass stopped, a bounded scan at a time (a dry
+        run looks at the same keys the next pass will)."""
+        keys, after = self.replica.deleted_after(self._reap_from, REAP_SCAN)
+        if not m.dry_run:
+            self._reap_from = after
+        return await self._submit(lambda r: r.reap(keys[:m.limit], m.dry_run))
 
     # -- replication between peers ----------------------------------------------------
 

@@ -643,11 +643,12 @@ class Replica:
 
     def chunk_refs(self, after: str, budget: int) -> tuple[set[bytes], set[bytes], str | None]:
         """Chunks that the states held here name: by a current version, and only by a
-        kept one; scanning keys after ``after`` until ``budget`` refs; and the key to go
-        on from (None: done)."""
+        kept one; scanning keys after ``after`` until ``budget`` refs or keys (a page);
+        and the key to go on from (None: done)."""
         refs: set[bytes] = set()
         kept: set[bytes] = set()
-        while len(refs) + len(kept) < budget:
+        scanned = 0
+        while len(refs) + len(kept) < budget and scanned < budget:
             rows = self.store.states_after(after, 256)
             for key, blob, history_blob in rows:
                 state = decode_state(blob, history_blob)
@@ -656,6 +657,7 @@ class Replica:
                 for s in state.history:
                     kept.update(s.value.chunks or ())
                 after = key
+            scanned += len(rows)
             if len(rows) < 256:
                 return refs, kept - refs, None
         return refs, kept - refs, after
