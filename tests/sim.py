@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from dwp.history import DEFAULT_VERSIONS
 from dwp.replica import Replica
 from dwp.sessions import Local, Session, answer, sync
 from dwp.storage import MemoryStore
@@ -47,6 +48,7 @@ class Shard:
     """Replicas of one shard; ``cut`` holds pairs that cannot talk."""
 
     size: int = 2
+    versions: int = DEFAULT_VERSIONS
     view: View = field(init=False)
     stores: dict[str, MemoryStore] = field(default_factory=dict)
     replicas: dict[str, Replica] = field(default_factory=dict)
@@ -55,7 +57,8 @@ class Shard:
 
     def __post_init__(self) -> None:
         nodes = [NodeSpec(f"n{i}", f"h{i}") for i in range(1, self.size + 1)]
-        self.view = View.create("sim", nodes, self.size, partitions=16)
+        self.view = View.create("sim", nodes, self.size, partitions=16,
+                                versions=self.versions)
         for n in nodes:
             self.open(n.id, MemoryStore())
 

@@ -234,6 +234,31 @@ def test_a_replica_never_lags(history: list[tuple[Any, ...]]) -> None:
             assert all(clock.covers(s[node].applied(), dot) for dot in held), (node, key)
 
 
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_replicas_keep_one_history_whatever_order_writes_arrive_in(
+        history: list[tuple[Any, ...]]) -> None:
+    """Once the replicas have exchanged everything, each key keeps the same history on
+    every replica: the newest ``versions - 1`` of the writes its current ones replaced."""
+    s = Shard(versions=3)
+    writes: dict[str, list[Dot]] = defaultdict(list)
+    for n, step in enumerate(history):
+        play(s, n, step)
+        if step[0] == "write":
+            writes[step[2]].append(Dot(s[step[1]].id, s[step[1]].counter))
+    s.deliver_all()
+    s.sync(*NODES)
+    s.sync(*NODES[::-1])
+    for key in KEYS:
+        states = [s[node].get(key) for node in NODES]
+        assert all(state == states[0] for state in states), key
+        if states[0] is None:
+            continue
+        current = {sibling.dot for sibling in states[0].siblings}
+        replaced = sorted((d for d in writes[key] if d not in current), reverse=True)
+        assert sorted(h.dot for h in states[0].history) == sorted(replaced[:2]), key
+
+
 def assert_claims_follow_data(s: Shard, writes: dict[Dot, str]) -> None:
     """Every write a replica's applied vector covers is in its state of that key (held,
     or superseded by what it holds)."""
