@@ -174,7 +174,7 @@ def test_republishing_a_site_keeps_disk_bounded(hnet: Net) -> None:
     small = {f"site/page{i}.html": os.urandom(2048) for i in range(150)}
     published: dict[str, list[bytes]] = {f"site/img{i}.bin": [] for i in range(50)}
     contexts: dict[str, str] = {}
-    totals = []
+    totals, disks = [], []
     with hnet.http() as h:
         settle(hnet)
         collect(h, hnet)
@@ -196,7 +196,9 @@ def test_republishing_a_site_keeps_disk_bounded(hnet: Net) -> None:
             expected = 2 * (len(small) * 2048 + len(published) * kept * BIG)
             assert expected <= stored <= expected * 1.05 + 300_000, (round_, stored, expected)
             totals.append(stored)
+            disks.append(sum(n["bytes"]["disk"] for n in nodes))
         assert max(totals[VERSIONS:]) <= min(totals[VERSIONS:]) * 1.02
+        assert disks[-1] <= disks[VERSIONS] * 1.5, disks  # freed pages are used again
         for key, bodies in published.items():
             versions = history(h, key)["versions"]
             assert len(versions) == VERSIONS
