@@ -66,7 +66,6 @@ T = TypeVar("T")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
-USAGE_SECONDS = 5.0
 REAP_SCAN = 2048  # keys a background reaping pass looks at
 log = logging.getLogger("dwp.node")
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
@@ -131,7 +130,6 @@ class Node:
         self._tasks: list[asyncio.Task[Any]] = []
         self._reap_from = ""
         self.tally = Tally()
-        self._usage_at: tuple[float, Usage] | None = None
         self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
             Put: self._put, Delete: self._delete, PutChunks: self._put_chunks,
             Get: self._get, GetChunk: self._get_chunk, ListKeys: self._list,
@@ -328,15 +326,8 @@ class Node:
             "partitions": len(owned), "keys": keys, "digest": r.digest(),
             "outbox": r.outbox_sizes(), "epoch": self.view.epoch,
             "changing": r.pending is not None, "held": len(r.held_unowned()),
-            "bytes": self.tally.bytes(self._usage()),
+            "bytes": self.tally.bytes(r.store.usage()),
         }
-
-    def _usage(self) -> Usage:
-        """The store's sizes, counted at most every few seconds (a scan of its tables)."""
-        now = asyncio.get_running_loop().time()
-        if self._usage_at is None or now - self._usage_at[0] > USAGE_SECONDS:
-            self._usage_at = (now, self.replica.store.usage())
-        return self._usage_at[1]
 
     # -- garbage collection -----------------------------------------------------------
 
@@ -355,8 +346,6 @@ class Node:
         reclaimed = sum(size for _, size in result.chunks)
         self.tally.note(m.lo, m.hi, result.waiting + (reclaimed if m.dry_run else 0),
                         result.history)
-        if m.hi is None:
-            self._usage_at = None  # counted afresh, to match the round just finished
         return Swept(result.chunks, result.waiting)
 
     async def _reap(self, m: Reap) -> list[str]:

@@ -33,6 +33,43 @@ CREATE TABLE IF NOT EXISTS outbox (
     ref BLOB NOT NULL, counter INTEGER);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer, seq);
 """
+# What the tables hold, kept by triggers in the transaction that changes them, so asking
+# costs one read however large the store is. Rows are written by upsert (an UPDATE),
+# never INSERT OR REPLACE, whose implicit delete fires no trigger.
+USAGE = """
+CREATE TABLE usage (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO usage SELECT 'keys', COUNT(*) FROM objects;
+INSERT INTO usage SELECT 'state_bytes', COALESCE(SUM(length(state)), 0) FROM objects;
+INSERT INTO usage SELECT 'history_bytes', COALESCE(SUM(length(history)), 0) FROM objects;
+INSERT INTO usage SELECT 'chunks', COUNT(*) FROM chunks;
+INSERT INTO usage SELECT 'chunk_bytes', COALESCE(SUM(length(data)), 0) FROM chunks;
+CREATE TRIGGER IF NOT EXISTS objects_in AFTER INSERT ON objects BEGIN
+  UPDATE usage SET value = value + CASE name WHEN 'keys' THEN 1
+    WHEN 'state_bytes' THEN length(NEW.state)
+    ELSE COALESCE(length(NEW.history), 0) END
+  WHERE name IN ('keys', 'state_bytes', 'history_bytes');
+END;
+CREATE TRIGGER IF NOT EXISTS objects_up AFTER UPDATE ON objects BEGIN
+  UPDATE usage SET value = value + CASE name
+    WHEN 'state_bytes' THEN length(NEW.state) - length(OLD.state)
+    ELSE COALESCE(length(NEW.history), 0) - COALESCE(length(OLD.history), 0) END
+  WHERE name IN ('state_bytes', 'history_bytes');
+END;
+CREATE TRIGGER IF NOT EXISTS objects_out AFTER DELETE ON objects BEGIN
+  UPDATE usage SET value = value - CASE name WHEN 'keys' THEN 1
+    WHEN 'state_bytes' THEN length(OLD.state)
+    ELSE COALESCE(length(OLD.history), 0) END
+  WHERE name IN ('keys', 'state_bytes', 'history_bytes');
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_in AFTER INSERT ON chunks BEGIN
+  UPDATE usage SET value = value + CASE name WHEN 'chunks' THEN 1 ELSE length(NEW.data) END
+  WHERE name IN ('chunks', 'chunk_bytes');
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_out AFTER DELETE ON chunks BEGIN
+  UPDATE usage SET value = value - CASE name WHEN 'chunks' THEN 1 ELSE length(OLD.data) END
+  WHERE name IN ('chunks', 'chunk_bytes');
+END;
+"""
 COLUMNS_ADDED = {  # to a store made before them: (table, column) -> its definition
     ("objects", "history"): "BLOB",
     ("chunks", "stored_at"): "REAL NOT NULL DEFAULT 0",
@@ -56,6 +93,7 @@ class SqliteStore:
         self._writer = _connect(path)
         self._writer.executescript(SCHEMA)
         self._add_columns()
+        self._add_usage()
         self._reader = _connect(path)
         self._writer_thread: int | None = None
         self._lock = threading.Lock()
@@ -65,6 +103,12 @@ class SqliteStore:
             have = {row[1] for row in self._writer.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _add_usage(self) -> None:
+        """Counted once from the tables when the store first opens with this code."""
+        exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='usage'"
+        if self._writer.execute(exists).fetchone() is None:
+            self._writer.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
 
     def close(self) -> None:
         self._reader.close()
@@ -108,8 +152,11 @@ class SqliteStore:
 
     def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
                   history: bytes | None = None) -> None:
-        self._writer.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
-                             (key, partition, blob, ehash.to_bytes(16, "big"), history))
+        self._writer.execute(
+            "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "partition=excluded.partition, state=excluded.state, ehash=excluded.ehash, "
+            "history=excluded.history",
+            (key, partition, blob, ehash.to_bytes(16, "big"), history))
 
     def drop_state(self, key: str) -> None:
         self._writer.execute("DELETE FROM objects WHERE key=?", (key,))
@@ -146,14 +193,10 @@ class SqliteStore:
             "ORDER BY hash LIMIT ?", (after, limit)).fetchall()
 
     def usage(self) -> Usage:
-        conn = self._conn()
-        keys, states, history = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(length(state)), 0), "
-            "COALESCE(SUM(length(history)), 0) FROM objects").fetchone()
-        chunks, chunk_bytes = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks").fetchone()
+        totals = dict(self._conn().execute("SELECT name, value FROM usage").fetchall())
         files = sum(f.stat().st_size for f in self.path.parent.glob(self.path.name + "*"))
-        return Usage(keys, states, history, chunks, chunk_bytes, files)
+        return Usage(totals["keys"], totals["state_bytes"], totals["history_bytes"],
+                     totals["chunks"], totals["chunk_bytes"], files)
 
     def partition_hashes(self) -> dict[int, int]:
         rows = self._conn().execute("SELECT partition, hash FROM partitions")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dwp.keys import prefix_end
 from dwp.replica import ForeignData, Replica
+from dwp.storage import Usage
 from dwp.store import SqliteStore
 from dwp.view import NodeSpec, View
 from tests.sim import version
@@ -60,3 +61,52 @@ def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:
     Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "x")
     with pytest.raises(ForeignData):
         Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "y")
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.sampled_from("abcd"), st.binary(max_size=40),
+              st.none() | st.binary(min_size=1, max_size=40)),
+    st.tuples(st.just("drop"), st.sampled_from("abcd")),
+    st.tuples(st.just("chunk"), st.sampled_from([b"x", b"y", b"z"]), st.binary(max_size=40)),
+    st.tuples(st.just("unchunk"), st.sampled_from([b"x", b"y", b"z"])),
+    st.tuples(st.just("partition"), st.integers(0, 1))), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops)
+def test_usage_counted_by_the_store_matches_its_tables(steps: list[tuple[object, ...]]
+                                                       ) -> None:
+    """What ``usage`` answers (kept by triggers, write by write) is what counting the
+    tables says, after any writes and removals, and on a store made before it existed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "r.db")
+        for step in steps:
+            with store.transaction():
+                match step:
+                    case ("put", key, blob, history):
+                        store.put_state(str(key), ord(str(key)) % 2, bytes(blob), 1,
+                                        history)  # type: ignore[arg-type]
+                    case ("drop", key):
+                        store.drop_state(str(key))
+                    case ("chunk", chunk, data):
+                        store.put_chunk(chunk, 1, data, 0.0)  # type: ignore[arg-type]
+                    case ("unchunk", chunk):
+                        store.drop_chunk(chunk)  # type: ignore[arg-type]
+                    case ("partition", p):
+                        store.drop_partition(p)  # type: ignore[arg-type]
+        assert counted(store) == store.usage()
+        store._writer.executescript("DROP TABLE usage")
+        store.close()
+        again = SqliteStore(Path(tmp) / "r.db")
+        assert counted(again) == again.usage()
+        again.close()
+
+
+def counted(store: SqliteStore) -> object:
+    conn = store._reader
+    keys, states, history = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(length(state)), 0), "
+        "COALESCE(SUM(length(history)), 0) FROM objects").fetchone()
+    chunks, chunk_bytes = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks").fetchone()
+    return Usage(keys, states, history, chunks, chunk_bytes, store.usage().disk)
