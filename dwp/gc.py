@@ -13,8 +13,9 @@ grace period began (the sweep). It is safe because:
   than any upload, and no sweep removes those.
 Every replica of a shard removes the same chunks (those all of them found they may), so
 the sweep leaves their anti-entropy digests equal.
-Deleted keys are reaped by each replica under its own rule (``Replica.reap``); a round
-runs a pass of that on every member too, so ``dwp gc --dry-run`` can count them.
+Deleted keys are reaped the same way, shard by shard: each replica names the deleted
+keys its own rule lets it remove (``Replica.reap``), and each removes those all named.
+Every replica of a shard then holds the same keys, so their digests stay equal.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from dwp.client import NetworkClient
-from dwp.messages import ChunkRefs, Reap, RefsPage, Sweep, Swept
+from dwp.messages import ChunkRefs, Message, Reap, Reapable, RefsPage, Sweep, Swept
 from dwp.view import View
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 2048  # chunk hashes per message (~70 KB: under Ray's inline limit)
 LIMIT = 10_000  # chunks a member removes per round
-REAP_LIMIT = 1000  # deleted keys a member reaps per round (their names fill the reply)
+REAP_PAGES = 8  # pages of keys (``dwp.node.REAP_SCAN`` each) a round looks at per shard
 CALL_TIMEOUT = 60.0
 
 
@@ -43,29 +45,27 @@ class Report:
     chunks: int = 0
     bytes: int = 0
     waiting: int = 0  # bytes of unnamed chunks kept for now (grace period, or limit)
-    deleted_keys: int = 0  # reaped from at least one replica
+    deleted_keys: int = 0  # reaped (or that would be) from every replica of their shard
     skipped: list[str] = field(default_factory=list)  # why some or all was not collected
 
 
 async def collect(client: NetworkClient, dry_run: bool = False,
-                  grace: float = GRACE_SECONDS, now: Callable[[], float] = time.time
-                  ) -> Report:
+                  grace: float = GRACE_SECONDS, now: Callable[[], float] = time.time,
+                  cursors: dict[int, str] | None = None) -> Report:
     """One round over the network as ``client`` sees it when the round begins: the mark,
     the sweeps and every check use that one view (a view adopted meanwhile would send a
-    member the named chunks of another shard)."""
+    member the named chunks of another shard). ``cursors``: where each shard's look for
+    deleted keys goes on from, kept across rounds by whoever runs them."""
     view = client.view
     report = Report(dry_run)
     before = now() - grace
-    reaped = await asyncio.gather(*(client.transport.call(n, Reap(REAP_LIMIT, dry_run),
-                                                          CALL_TIMEOUT)
-                                    for n in view.members), return_exceptions=True)
-    keys: set[str] = set()
-    for node, result in zip(view.members, reaped, strict=True):
-        if isinstance(result, BaseException):
-            report.skipped.append(f"{node} did not reap: {result}")
-        else:
-            keys.update(result)
-    report.deleted_keys = len(keys)
+    cursors = {} if cursors is None else cursors
+    for shard, members in sorted(view.shards.items()):
+        try:
+            cursors[shard] = await _reap(client, members, cursors.get(shard, ""), dry_run,
+                                         report)
+        except Exception as exc:  # one shard's failure leaves the others to reap
+            report.skipped.append(f"shard {shard} did not reap: {exc}")
     named, only_kept = await _mark(client, view, report)
     if named is None or only_kept is None:
         return report
@@ -78,6 +78,39 @@ async def collect(client: NetworkClient, dry_run: bool = False,
         except Exception as exc:  # one shard's failure leaves the others to sweep
             report.skipped.append(f"shard {shard} did not sweep: {exc}")
     return report
+
+
+async def _reap(client: NetworkClient, members: tuple[str, ...], after: str,
+                dry_run: bool, report: Report) -> str:
+    """Reap a shard's deleted keys page by page; answers where the next round goes on."""
+    for _ in range(REAP_PAGES):
+        answers: list[Reapable] = await _on_all(client, members, Reap(after), report)
+        if not answers:
+            return after
+        lasts = [a.last for a in answers if a.last is not None]
+        end = min(lasts) if lasts else None
+        common = set.intersection(*({k for k in a.keys if end is None or k <= end}
+                                    for a in answers))
+        if common and not dry_run:
+            done = await _on_all(client, members, Reap(after, sorted(common)), report)
+            common = set().union(*(a.keys for a in done))
+        report.deleted_keys += len(common)
+        if end is None:
+            return ""
+        after = end
+    return after
+
+
+async def _on_all(client: NetworkClient, members: tuple[str, ...], message: Message,
+                  report: Report) -> list[Any]:
+    """One message to every replica of a shard; [] (and why, in the report) unless all
+    of them answered."""
+    answers = await asyncio.gather(*(client.transport.call(n, message, CALL_TIMEOUT)
+                                     for n in members), return_exceptions=True)
+    failed = [f"{n}: {a}" for n, a in zip(members, answers, strict=True)
+              if isinstance(a, BaseException)]
+    report.skipped += failed
+    return [] if failed else list(answers)
 
 
 async def _mark(client: NetworkClient, view: View, report: Report
@@ -118,15 +151,11 @@ async def _sweep(client: NetworkClient, view: View, members: tuple[str, ...],
         part = named[i * PAGE:(i + 1) * PAGE]
         kept = [c for c in part if c in only_kept]
         ask = Sweep(view.epoch, before, lo, hi, part, kept, min(left, PAGE), True)
-        answers = await asyncio.gather(*(client.transport.call(n, ask, CALL_TIMEOUT)
-                                         for n in members), return_exceptions=True)
-        problems = [f"{n}: {a}" if isinstance(a, BaseException) else a.refused
-                    for n, a in zip(members, answers, strict=True)
-                    if isinstance(a, BaseException) or a.refused]
-        if problems:
-            report.skipped += problems
+        swept: list[Swept] = await _on_all(client, members, ask, report)
+        refused = [a.refused for a in swept if a.refused]
+        report.skipped += refused
+        if not swept or refused:
             return
-        swept = [a for a in answers if isinstance(a, Swept)]
         common = set.intersection(*({c for c, _ in a.chunks} for a in swept))
         report.waiting += sum(a.waiting for a in swept)
         if not dry_run and common:

@@ -270,11 +270,18 @@ class Swept:
 
 @dataclass(frozen=True)
 class Reap:
-    """Remove deleted keys whose time is up and every replica has seen, at most ``limit``
-    (``Replica.reap``); answers those removed (or that would be, with ``dry_run``)."""
+    """Deleted keys this replica may remove (``Replica.reap``), looking at keys after
+    ``after``; answers ``Reapable``. With ``only``, remove those of them it still may
+    (and answer them): a round removes on every replica of a shard what all found."""
 
-    limit: int
-    dry_run: bool
+    after: str
+    only: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Reapable:
+    keys: list[str]
+    last: str | None  # the last key looked at; None: the end of the store was reached
 
 
 # -- operators and tests --------------------------------------------------------------

@@ -46,6 +46,7 @@ from dwp.messages import (
     PutChunks,
     ReadReply,
     Reap,
+    Reapable,
     RefsPage,
     Replicate,
     SetFaults,
@@ -66,7 +67,7 @@ T = TypeVar("T")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
-REAP_SCAN = 2048  # keys a background reaping pass looks at
+REAP_SCAN = 2048  # keys a replica looks at for deleted ones to reap, per message
 log = logging.getLogger("dwp.node")
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
@@ -78,7 +79,6 @@ class NodeSettings:
     anti_entropy_interval: float = 5.0
     peer_timeout: float = 5.0
     hand_off_interval: float = 1.0
-    reap_interval: float = 60.0
 
 
 @dataclass
@@ -128,7 +128,6 @@ class Node:
         self._outbox_ready: dict[str, asyncio.Event] = {}
         self._blocked: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._reap_from = ""
         self.tally = Tally()
         self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
             Put: self._put, Delete: self._delete, PutChunks: self._put_chunks,
@@ -151,9 +150,7 @@ class Node:
                                                      self._sync_round)),
                         loop.create_task(self._every(self.settings.hand_off_interval,
                                                      self._hand_off_round)),
-                        loop.create_task(self._every(ACK_FLUSH_SECONDS, self._flush_acks)),
-                        loop.create_task(self._every(self.settings.reap_interval,
-                                                     lambda: self._reap(Reap(REAP_SCAN, False))))]
+                        loop.create_task(self._every(ACK_FLUSH_SECONDS, self._flush_acks))]
         self._ensure_senders()
 
     def stop(self) -> None:
@@ -348,13 +345,12 @@ class Node:
                         result.history)
         return Swept(result.chunks, result.waiting)
 
-    async def _reap(self, m: Reap) -> list[str]:
-        """Deleted keys from where the last pass stopped, a bounded scan at a time (a dry
-        run looks at the same keys the next pass will)."""
-        keys, after = self.replica.deleted_after(self._reap_from, REAP_SCAN)
-        if not m.dry_run:
-            self._reap_from = after
-        return await self._submit(lambda r: r.reap(keys[:m.limit], m.dry_run))
+    async def _reap(self, m: Reap) -> Reapable:
+        if m.only is not None:
+            keys = m.only
+            return Reapable(await self._submit(lambda r: r.reap(keys)), None)
+        keys, last = self.replica.deleted_after(m.after, REAP_SCAN)
+        return Reapable(await self._submit(lambda r: r.reap(keys, dry_run=True)), last)
 
     # -- replication between peers ----------------------------------------------------
 

@@ -715,9 +715,9 @@ class Replica:
             return False
         return when is not None
 
-    def deleted_after(self, after: str, scan: int) -> tuple[list[str], str]:
+    def deleted_after(self, after: str, scan: int) -> tuple[list[str], str | None]:
         """Keys after ``after`` whose every current sibling is a tombstone, looking at up to
-        ``scan`` keys; and where to go on ("" once the end was reached)."""
+        ``scan`` keys; and the last key looked at (None once the end was reached)."""
         keys: list[str] = []
         while scan > 0:
             rows = self.store.states_after(after, min(256, scan))
@@ -725,7 +725,7 @@ class Replica:
                      if all(s.value.deleted for s in decode_state(blob).siblings)]
             scan -= len(rows)
             if len(rows) < 256 or not rows:
-                return keys, ""
+                return keys, None
             after = rows[-1][0]
         return keys, after
 

@@ -87,10 +87,12 @@ async def collecting(networks: Sequence[Network], settings: GatewaySettings
 
 
 async def _collect_every(network: Network, settings: GatewaySettings) -> None:
+    cursors: dict[int, str] = {}
     while True:
         await asyncio.sleep(settings.gc_interval)
         try:
-            report = await gc.collect(network.client, grace=settings.gc_grace)
+            report = await gc.collect(network.client, grace=settings.gc_grace,
+                                      cursors=cursors)
         except Exception:
             log.exception("garbage collection round failed")
             continue

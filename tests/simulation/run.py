@@ -121,10 +121,12 @@ async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]
 
 async def _collector(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
     """Garbage collection rounds from the gateway, all through the run and the settling."""
+    cursors: dict[int, str] = {}
     while not until.is_set():
         await asyncio.sleep(rng.uniform(0.5, 2 * GC_EVERY))
         try:
-            report = await gc.collect(world.client, grace=GC_GRACE, now=_now)
+            report = await gc.collect(world.client, grace=GC_GRACE, now=_now,
+                                      cursors=cursors)
         except DwpError as exc:
             log.append(f"t={_now():.2f} gc failed: {exc}")
             continue

@@ -26,7 +26,7 @@ from dwp.view import NodeSpec, View
 
 SECRET = "simulated-network-secret"
 SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
-                        hand_off_interval=0.5, reap_interval=2.0)
+                        hand_off_interval=0.5)
 VERSIONS = 3  # few, so versions age out of history and their chunks become garbage
 
 
