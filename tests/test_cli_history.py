@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -218,13 +219,18 @@ def test_gc_dry_run_says_what_the_round_then_removes(dwp, served: Net, tmp_path:
 
 def test_network_status_shows_bytes_per_node(dwp, served: Net, tmp_path: Path) -> None:
     put(dwp, tmp_path, f"{unique('bytes')}/f.bin", b"x" * (3 * CHUNK_SIZE))
-    result = dwp("network", "status", "--json")
-    assert result.exit_code == 0, result.output
-    nodes = json.loads(result.stdout)["nodes"]
+
+    def counted() -> list[dict[str, Any]] | None:
+        """The nodes, once they count the write (each counts every few seconds)."""
+        result = dwp("network", "status", "--json")
+        assert result.exit_code == 0, result.output
+        nodes: list[dict[str, Any]] = json.loads(result.stdout)["nodes"]
+        return nodes if sum(n["bytes"]["live"] for n in nodes) >= 3 * CHUNK_SIZE else None
+
+    nodes = eventually(counted, 15)
     for n in nodes:
         assert set(n["bytes"]) == {"live", "history", "garbage", "disk"}
         assert all(isinstance(v, int) and v >= 0 for v in n["bytes"].values())
-    assert sum(n["bytes"]["live"] for n in nodes) >= 3 * CHUNK_SIZE
     table = dwp("network", "status")
     assert table.exit_code == 0, table.output
     header = next(line for line in table.stdout.splitlines() if "NODE" in line)
