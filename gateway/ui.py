@@ -92,9 +92,11 @@ async def home(request: Request, added: str = "", removed: str = "") -> Response
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
-async def browse(prefix: str, request: Request, after: str = "") -> Response:
+async def browse(prefix: str, request: Request, after: str = "", deleted: str = ""
+                 ) -> Response:
     """One directory of a site: subfolders, files with size and type, and actions; paged
-    with ``?after=NAME``."""
+    with ``?after=NAME``. ``deleted``: a file of it the user just deleted, linked to its
+    history so the delete can be undone (a deleted file is in no listing)."""
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
@@ -104,7 +106,8 @@ async def browse(prefix: str, request: Request, after: str = "") -> Response:
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
     return ui(request, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
-              site=site, folder=folder, q=quoted)
+              site=site, folder=folder, q=quoted,
+              deleted=deleted if deleted.startswith(prefix) else "")
 
 
 @router.get("/ui/search", response_class=HTMLResponse)

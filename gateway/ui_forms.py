@@ -141,8 +141,8 @@ async def delete(key: str, request: Request) -> Response:
     client = client_of(request)
     result = await client.delete(key, client.tokens.decode(form.get("context")))
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-    return remember_context(request, RedirectResponse(
-        f"/ui/browse/{quote(parent)}" if parent else "/", status_code=303), result.token)
+    gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
+    return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)

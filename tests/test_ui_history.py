@@ -101,7 +101,9 @@ def test_a_deleted_page_shows_its_history_and_comes_back(inproc: Net,
     key = f"{unique('uiundelete')}/index.html"
     with ui:
         write(ui, key, b"<h1>back</h1>")
-        assert ui.post(f"/ui/delete/{key}", data={"context": ""}).status_code == 303
+        deleted = ui.post(f"/ui/delete/{key}", data={"context": ""}, follow_redirects=True)
+        assert deleted.status_code == 200
+        assert f'<a href="/ui/object/{key}#history">Its history</a>' in deleted.text
         gone = ui.get(f"/ui/object/{key}", headers=HTML)
         assert gone.status_code == 404
         assert "This file was deleted" in gone.text
