@@ -199,3 +199,25 @@ def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any) -> N
     page.goto(f"{served.url}/sites/{site}/")
     assert page.text_content("h1") == "The original"
     assert failures.items == []
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+def test_undo_a_delete_in_the_browser(served: Net, page: Any) -> None:  # noqa: F811
+    site = unique("pw-undelete")
+    key = f"{site}/notes/plan.html"
+    with served.http(headers=served.auth) as h:
+        write(h, key, b"<h1>The plan</h1>")
+    failures = Failures(page)
+    page.on("dialog", lambda dialog: dialog.accept())  # the forms ask to confirm
+    page.goto(f"{served.url}/ui/object/{key}")
+    page.click("button:text('Delete')")
+    page.wait_for_url(f"{served.url}/ui/browse/{site}/notes/?deleted={quote(key)}")
+    page.click("text=Its history")
+    assert page.text_content(".notice.deleted").startswith("This file was deleted.")
+    page.click("tr.version-replaced button:text('Restore')")
+    page.wait_for_selector("text=it is the current version again")
+    page.goto(f"{served.url}/sites/{site}/notes/plan.html")
+    assert page.text_content("h1") == "The plan"
+    assert failures.items == [f"404 {served.url}/ui/object/{key}"], (
+        "only the deleted file's own page answers 404")
