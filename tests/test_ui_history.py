@@ -5,7 +5,9 @@ real Chromium, an overwritten page restored from its details page."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from html import unescape
@@ -20,7 +22,7 @@ from dwp.version import CHUNK_SIZE
 from tests.conftest import Net, eventually
 from tests.test_cli_history import served  # noqa: F401  (the fixture)
 from tests.test_ui import FORM, HTML, ui  # noqa: F401  (the fixture)
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures
+from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
 
 PARTS = ("live", "history", "garbage", "disk")
 
@@ -181,7 +183,9 @@ def page() -> Iterator[Any]:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
                     reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any) -> None:  # noqa: F811
+def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    """With DWP_SCREENSHOTS=1 it refreshes docs/screenshots/details-history.png."""
     site = unique("pw-restore")
     key = f"{site}/index.html"
     with served.http(headers=served.auth) as h:
@@ -196,6 +200,11 @@ def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any) -> N
     assert page.eval_on_selector_all("table.history tbody tr", "rs => rs.map(r => r.className)"
                                      ) == ["version-current", "version-replaced",
                                            "version-replaced"]
+    shot = tmp_path / "details-history.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("DWP_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, SCREENSHOTS / shot.name)
     page.goto(f"{served.url}/sites/{site}/")
     assert page.text_content("h1") == "The original"
     assert failures.items == []
