@@ -12,7 +12,7 @@ from rich.table import Table
 
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import date, err, out, print_json, size
+from browser_cli.terminal import date, out, print_json, size
 from dwp.history import parse_version_id
 
 GC_TIMEOUT = 900.0  # a round visits every node; on a large network it takes a while
@@ -125,7 +125,7 @@ def gc(
                 f"{report['deleted_keys']} deleted keys; {size(report['waiting'])} of "
                 "unnamed chunks wait for a later round")
     for reason in report["skipped"]:
-        err.print(f"skipped: {reason}")
+        typer.echo(f"skipped: {reason}", err=True)  # one unwrapped line each, for scripts
 
 
 async def _gc(dry_run: bool, gateway: str) -> dict[str, Any]:

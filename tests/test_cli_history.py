@@ -242,3 +242,22 @@ def test_network_status_shows_bytes_per_node(dwp, served: Net, tmp_path: Path) -
 def size_of(n: int) -> str:
     from browser_cli.terminal import size
     return size(n)
+
+
+def test_gc_says_why_a_round_was_skipped(dwp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round that a node's view change held back removes nothing; the reasons go to
+    stderr, one a line, and the round still counts as run (exit 0)."""
+    from browser_cli import history
+
+    async def held_back(dry_run: bool, gateway: str) -> dict[str, Any]:
+        return {"dry_run": dry_run, "chunks": 0, "bytes": 0, "waiting": 2_000_000,
+                "deleted_keys": 3, "skipped": [
+                    "no chunk collected: n2 is changing views or handing off; the next "
+                    "round will"]}
+    monkeypatch.setattr(history, "_gc", held_back)
+    result = dwp("gc")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("Removed 0 chunks (0 bytes); reaped 3 deleted keys; 2.0 MB of "
+                             "unnamed chunks wait for a later round\n")
+    assert result.stderr == ("skipped: no chunk collected: n2 is changing views or handing "
+                             "off; the next round will\n")
