@@ -70,7 +70,10 @@ def test_details_lists_the_history_with_view_and_restore(
         for (_, version, body), text in zip(replaced, (b"<p>two</p>", b"<p>one</p>"),
                                             strict=True):
             link = unescape(re.search(r'<a href="([^"]+)"[^>]*>view</a>', body).group(1))
-            assert ui.get(link).content == text
+            viewed = ui.get(link)
+            assert viewed.content == text and viewed.headers["x-dwp-version"] == version
+            assert viewed.headers["content-security-policy"] == "sandbox", (
+                "an old page opened from the UI's origin runs in an opaque one")
             assert f'name="version" value="{version}"' in unescape(body)
             assert "Restore</button>" in body
 
