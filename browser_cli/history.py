@@ -4,7 +4,7 @@ normal write with the key's current context, so it supersedes what is current), 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import date, out, print_json, size
+from browser_cli.terminal import LARGE, date, out, print_json, size, transfer_progress
 from dwp.history import parse_version_id
 
 GC_TIMEOUT = 900.0  # a round visits every node; on a large network it takes a while
@@ -90,20 +90,27 @@ async def _restore(key: str, version: str, gateway: str) -> dict[str, Any]:
             raise CliError(f"version {version} of {key} is a delete; restore a version "
                            "before it")
 
-        def old() -> AsyncIterator[bytes]:
-            return _version_bytes(gw, path, version, context)
+        total = entry["size"]
+        with transfer_progress() as progress:
+            task = progress.add_task(key, total=total, visible=total >= LARGE)
 
-        reply = (await gw.request("PUT", path, content=old, write=True, context=context,
-                                  headers={"Content-Type": entry["content_type"]})).json()
+            def old() -> AsyncIterator[bytes]:
+                return _version_bytes(gw, path, version, context,
+                                      lambda n: progress.advance(task, n))
+
+            reply = (await gw.request("PUT", path, content=old, write=True, context=context,
+                                      headers={"Content-Type": entry["content_type"]})).json()
         return {**reply, "restored": version}
 
 
-async def _version_bytes(gw: Gateway, path: str, version: str, context: str
-                         ) -> AsyncIterator[bytes]:
-    """The old version's bytes, streamed from the gateway into the write."""
+async def _version_bytes(gw: Gateway, path: str, version: str, context: str,
+                         advance: Callable[[int], None]) -> AsyncIterator[bytes]:
+    """The old version's bytes, streamed from the gateway into the write (a write that
+    is retried reads them again)."""
     async with gw.stream("GET", path, params={"version": version}, context=context,
                          keep_context=False) as response:
         async for piece in response.aiter_bytes():
+            advance(len(piece))
             yield piece
 
 
