@@ -164,11 +164,14 @@ def test_a_deleted_page_can_be_restored(dwp, tmp_path: Path) -> None:
 
 def test_restore_refusals_and_exit_codes(dwp, tmp_path: Path) -> None:
     key = f"{unique('refuse')}/page.html"
-    for text in (b"1", b"2", b"3", b"4"):
+    put(dwp, tmp_path, key, b"1")
+    first = str(history_of(dwp, key)[0]["version"])
+    for text in (b"2", b"3", b"4"):
         put(dwp, tmp_path, key, text)
-    replica = str(history_of(dwp, key)[0]["version"]).rpartition(":")[0]
+    assert first not in [v["version"] for v in history_of(dwp, key)]
+    replica = first.rpartition(":")[0]
 
-    aged = dwp("restore", key, f"{replica}:1")  # the first write: past the 3 kept
+    aged = dwp("restore", key, first)  # the first write: past the 3 kept
     assert aged.exit_code == 1 and "keeps no version" in aged.stderr
     assert aged.stderr.count("\n") == 1
     malformed = dwp("restore", key, "not-a-version")
