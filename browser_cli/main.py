@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from browser_cli.conflicts import conflicts, resolve
+from browser_cli.history import gc, history, restore
 from browser_cli.network import network_app
 from browser_cli.node import node_app
 from browser_cli.objects import get, ls, put, rm, search
@@ -23,7 +24,7 @@ def main() -> None:
 
 app.command()(up)
 app.command()(publish)
-for command in (put, get, rm, ls, search, view, conflicts, resolve):
+for command in (put, get, rm, ls, search, view, conflicts, resolve, history, restore, gc):
     app.command()(command)
 app.command("open")(open_page)
 app.add_typer(network_app, name="network")

@@ -11,16 +11,18 @@ from rich.table import Table
 
 from browser_cli.http import Gateway, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import err, out, print_json, shards_summary
+from browser_cli.terminal import err, out, print_json, shards_summary, size
 
 network_app = typer.Typer(help="The network: its nodes, shards and health.",
                           no_args_is_help=True)
+BYTES_COLUMNS = ("LIVE", "HISTORY", "GARBAGE", "DISK")  # the fields of a node's ``bytes``
 STATUS_STYLE = {"up": "green", "down": "red", "joining": "yellow", "leaving": "yellow"}
 
 
 @network_app.command()
 def status(gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
-    """Show every node with its health, shard and partitions, and the shard map."""
+    """Show every node with its health, shard, partitions and bytes stored (live, kept
+    history, garbage awaiting collection, on disk), and the shard map."""
     doc = run(_status(gateway))
     if as_json:
         print_json(doc)
@@ -35,14 +37,16 @@ def status(gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False
                      else f"[red]unhealthy: {health['detail']}[/red]"))
     nodes = Table(title="Nodes", title_justify="left", header_style="bold")
     for name in ("NODE", "HOST", "SHARD", "STATUS", "PID", "PARTITIONS", "KEYS", "OUTBOX",
-                 "DIGEST"):
-        nodes.add_column(name, no_wrap=True)
+                 "DIGEST", *BYTES_COLUMNS):
+        nodes.add_column(name, no_wrap=True,
+                         justify="right" if name in BYTES_COLUMNS else "left")
     for n in doc["nodes"]:
         style = STATUS_STYLE.get(n["status"], "")
         nodes.add_row(n["id"], n["host"], str(n["shard"]),
                       f"[{style}]{n['status']}[/{style}]" if style else n["status"],
                       _opt(n.get("pid")), str(n["partitions"]), _opt(n.get("keys")),
-                      _opt(n.get("outbox")), (n.get("digest") or "-")[:12])
+                      _opt(n.get("outbox")), (n.get("digest") or "-")[:12],
+                      *_bytes(n.get("bytes")))
     shards = Table(title="Shards", title_justify="left", header_style="bold")
     for name in ("SHARD", "REPLICAS", "PARTITIONS"):
         shards.add_column(name, no_wrap=True)
@@ -54,6 +58,13 @@ def status(gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False
 
 def _opt(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _bytes(stored: dict[str, int] | None) -> list[str]:
+    """A node's bytes by what they are for, or dashes when it did not say (down)."""
+    if stored is None:
+        return ["-"] * len(BYTES_COLUMNS)
+    return [size(stored[name.lower()]) for name in BYTES_COLUMNS]
 
 
 async def _status(gateway: str) -> dict[str, Any]:

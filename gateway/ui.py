@@ -20,7 +20,7 @@ from gateway import catalog, content_types
 from gateway.auth import COOKIE
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of, selected_name
-from gateway.objects import token_of
+from gateway.objects import history_list, token_of
 from gateway.origins import is_loopback, site_link
 from gateway.pages import PageRoute, network_names, render
 
@@ -92,9 +92,11 @@ async def home(request: Request, added: str = "", removed: str = "") -> Response
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
-async def browse(prefix: str, request: Request, after: str = "") -> Response:
+async def browse(prefix: str, request: Request, after: str = "", deleted: str = ""
+                 ) -> Response:
     """One directory of a site: subfolders, files with size and type, and actions; paged
-    with ``?after=NAME``."""
+    with ``?after=NAME``. ``deleted``: a file of it the user just deleted, linked to its
+    history so the delete can be undone (a deleted file is in no listing)."""
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
@@ -104,7 +106,8 @@ async def browse(prefix: str, request: Request, after: str = "") -> Response:
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
     return ui(request, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
-              site=site, folder=folder, q=quoted)
+              site=site, folder=folder, q=quoted,
+              deleted=deleted if deleted.startswith(prefix) else "")
 
 
 @router.get("/ui/search", response_class=HTMLResponse)
@@ -121,18 +124,24 @@ async def read_fresh(request: Request, key: str) -> ReadResult:
 
 @router.get("/ui/object/{key:path}", response_class=HTMLResponse)
 async def details(key: str, request: Request) -> Response:
-    """Size, type, hash, version and siblings of one file, with keep, edit and delete."""
-    result = await read_fresh(request, key)
+    """Size, type, hash, version and siblings of one file, with keep, edit and delete,
+    and the versions it keeps, each to view or restore. A deleted file answers 404 but
+    still shows its history, so it can be brought back."""
+    validate_key(key)
+    client = client_of(request)
+    result = await client.get(key, token_of(request), history=True)
     versions = result.versions
-    if not versions:
-        raise NotFound(f"{key!r} was deleted")
-    context = client_of(request).tokens.encode(result.token)
-    winner = versions[0]
+    history = history_list(request, key, result)
     parent = key.rsplit("/", 1)[0] + "/"
-    return ui(request, "details.html", key=key, result=result, versions=versions,
-              winner=winner, context=context, parent=parent, q=quoted,
-              editable=is_editable(winner.content_type, winner.size),
-              saved=request.query_params.get("saved") == "1")
+    return ui(request, "details.html", 200 if versions else 404, key=key, result=result,
+              versions=versions, winner=versions[0] if versions else None,
+              history=history.versions, limit=history.limit,
+              keep_days=client.view.keep_deleted_days,
+              context=client.tokens.encode(result.token), parent=parent, q=quoted,
+              editable=bool(versions) and is_editable(versions[0].content_type,
+                                                      versions[0].size),
+              saved=request.query_params.get("saved") == "1",
+              restored=request.query_params.get("restored", ""))
 
 
 @router.get("/ui/edit/{key:path}", response_class=HTMLResponse)

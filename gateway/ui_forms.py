@@ -1,6 +1,6 @@
-"""What the UI's forms and uploads change: save an edit, keep one sibling, delete,
-sign in with the token, unpack a zip into a site, add or remove a node, and switch the
-UI to another network.
+"""What the UI's forms and uploads change: save an edit, keep one sibling, restore a
+kept version, delete, sign in with the token, unpack a zip into a site, add or remove a
+node, and switch the UI to another network.
 
 Every write needs the network token (the UI's cookie) and a same-origin request: a
 site's page runs on its own origin (or, served path-style, in an opaque one), so its
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from dwp.errors import ChangeFailed, NotFound
+from dwp.history import find, parse_version_id
 from dwp.keys import validate_key, validate_prefix
 from gateway import network, zipsite
 from gateway.auth import COOKIE, require_token
@@ -108,6 +109,30 @@ async def keep(key: str, request: Request) -> Response:
                                                       status_code=303), written.token)
 
 
+@router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def restore(key: str, request: Request) -> Response:
+    """Make a kept version current again, as ``dwp restore`` does: read the key now (after
+    all the page showed) and write the version's bytes with that read's context, so the
+    restore supersedes whatever is current, a delete included."""
+    validate_key(key)
+    form = await form_of(request)
+    given = field(form, "version")
+    wanted = parse_version_id(given)
+    if wanted is None:
+        raise ApiError(400, "bad request", f"{given!r} is not a version id")
+    client = client_of(request)
+    result = await client.get(key, client.tokens.decode(form.get("context")), history=True)
+    found = find(result.state, wanted)
+    if found is None:
+        raise NotFound(f"{key!r} keeps no version {given!r} (any more); reload the page")
+    if found.deleted:
+        raise NotFound(f"version {given!r} of {key!r} is a delete; restore one before it")
+    written = await client.put(key, client.body(found), found.content_type, result.token)
+    return remember_context(request, RedirectResponse(details_url(key, restored=given),
+                                                      status_code=303), written.token)
+
+
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def delete(key: str, request: Request) -> Response:
@@ -116,8 +141,8 @@ async def delete(key: str, request: Request) -> Response:
     client = client_of(request)
     result = await client.delete(key, client.tokens.decode(form.get("context")))
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-    return remember_context(request, RedirectResponse(
-        f"/ui/browse/{quote(parent)}" if parent else "/", status_code=303), result.token)
+    gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
+    return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)

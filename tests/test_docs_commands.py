@@ -96,8 +96,12 @@ def documented() -> set[str]:
     return commands
 
 
+# A version id names a replica, whose incarnation is random: the ids a session prints
+# differ from run to run, so the ids the docs show stand for the ones the run made.
+VERSION_ID = re.compile(r"\b[\w-]+\.[0-9a-f]{6}:\d+\b")
 VARYING = [
     (re.compile(r"\b[0-9a-f]{64}\b"), "<hash>"),
+    (VERSION_ID, "<version>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"), "<date>"),
     (re.compile(r"\bin \d+\.\ds$"), "in <t>s"),
     (re.compile(r'"mtime": [0-9.]+'), '"mtime": <t>'),
@@ -118,12 +122,18 @@ def normal(lines: list[str]) -> list[str]:
     return out
 
 
-def run(step: Step, port: int = DOCS_PORT) -> None:
+def run(step: Step, port: int = DOCS_PORT, ids: dict[str, str] | None = None) -> None:
     """Run ``step`` against the docs' gateway, as if it were on ``port`` as the session
-    shows (the README's runs on the default port, which a test cannot count on)."""
-    result = CliRunner().invoke(app, shlex.split(step.command)[1:])
-    assert result.exit_code == step.exit_code, (step.command, result.output)
+    shows (the README's runs on the default port, which a test cannot count on).
+    ``ids``: the version ids the docs show mapped to those this run printed in their
+    place, learnt from each step's output and used in the commands that follow."""
+    ids = {} if ids is None else ids
+    command = VERSION_ID.sub(lambda m: ids.get(m.group(), m.group()), step.command)
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert result.exit_code == step.exit_code, (command, result.output)
     output = result.output.replace(f":{DOCS_PORT}", f":{port}")
+    for shown, printed in zip(step.expected, output.splitlines(), strict=False):
+        ids.update(zip(VERSION_ID.findall(shown), VERSION_ID.findall(printed), strict=False))
     assert normal(output.splitlines()) == normal(step.expected), step.command
 
 
@@ -199,11 +209,12 @@ def test_the_cli_guide_and_the_readme_sessions_as_written(
 
     garden(tmp_path / "garden")
     first, second = (session(b) for b in blocks(CLI_DOC)[1:3])
+    ids: dict[str, str] = {}
     for step in first:
-        run(step)
+        run(step, ids=ids)
     change_garden(tmp_path / "garden")
     for step in second:
-        run(step)
+        run(step, ids=ids)
 
     # The README's session, on a fresh copy of the folder and an empty site; the deletes
     # go through the CLI so its saved context token covers them.

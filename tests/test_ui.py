@@ -110,7 +110,8 @@ def test_delete_form(inproc: Net, ui: httpx.Client) -> None:
     with ui:
         ui.put(f"/api/v1/objects/{site}/a.txt", content=b"a").raise_for_status()
         r = ui.post(f"/ui/delete/{site}/a.txt", data={"context": ""})
-        assert r.status_code == 303 and r.headers["location"] == f"/ui/browse/{site}/"
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/ui/browse/{site}/?deleted={site}/a.txt"
         assert ui.get(f"/api/v1/objects/{site}/a.txt").status_code == 404
 
 
