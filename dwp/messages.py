@@ -272,7 +272,7 @@ class Swept:
 class Reap:
     """Deleted keys this replica may remove (``Replica.reap``), looking at keys after
     ``after``; answers ``Reapable``. With ``only``, remove those of them it still may
-    (and answer them): a round removes on every replica of a shard what all found."""
+    (and answer them): a round removes what no replica of the shard keeps."""
 
     after: str
     only: list[str] | None = None
@@ -280,7 +280,8 @@ class Reap:
 
 @dataclass(frozen=True)
 class Reapable:
-    keys: list[str]
+    keys: list[str]  # deleted keys its rule lets it remove
+    kept: list[str]  # deleted keys its rule keeps for now
     last: str | None  # the last key looked at; None: the end of the store was reached
 
 

@@ -347,10 +347,11 @@ class Node:
 
     async def _reap(self, m: Reap) -> Reapable:
         if m.only is not None:
-            keys = m.only
-            return Reapable(await self._submit(lambda r: r.reap(keys)), None)
+            only = m.only
+            return Reapable(await self._submit(lambda r: r.reap(only)), [], None)
         keys, last = self.replica.deleted_after(m.after, REAP_SCAN)
-        return Reapable(await self._submit(lambda r: r.reap(keys, dry_run=True)), last)
+        removable = await self._submit(lambda r: r.reap(keys, dry_run=True))
+        return Reapable(removable, sorted(set(keys) - set(removable)), last)
 
     # -- replication between peers ----------------------------------------------------
 

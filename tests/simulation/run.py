@@ -126,7 +126,7 @@ async def _collector(world: World, rng: Random, until: asyncio.Event, log: list[
         await asyncio.sleep(rng.uniform(0.5, 2 * GC_EVERY))
         try:
             report = await gc.collect(world.client, grace=GC_GRACE, now=_now,
-                                      cursors=cursors)
+                                      cursors=cursors, timeout=2.0)
         except DwpError as exc:
             log.append(f"t={_now():.2f} gc failed: {exc}")
             continue
