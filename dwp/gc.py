@@ -11,8 +11,8 @@ grace period began (the sweep). It is safe because:
 - a version written after its member answered names chunks stored (or stored again:
   ``Replica.put_chunk`` renews a chunk it has) within the grace period, which is longer
   than any upload, and no sweep removes those.
-Every replica of a shard removes the same chunks (those all of them found they may), so
-the sweep leaves their anti-entropy digests equal.
+Every replica of a shard removes the same chunks (those none of them keeps), so the
+sweep leaves their anti-entropy digests equal.
 Deleted keys are reaped the same way, shard by shard: each replica names the deleted
 keys its own rule lets it remove (``Replica.reap``) and those it keeps, and each removes
 what no replica keeps (one that reaped it already, or never had it, keeps nothing).
@@ -135,8 +135,9 @@ class _Round:
     async def sweep(self, members: tuple[str, ...], named: list[bytes],
                     only_kept: set[bytes], before: float) -> None:
         """Sweep one shard range by range, each with the named chunks in it: first every
-        replica says what it may remove, then each removes what all of them may (so their
-        digests stay equal; a range a replica did not answer for waits for the next round)."""
+        replica says what it may remove and what it keeps for now, then each removes what
+        none keeps (one that removed it already, or never had it, keeps nothing), so their
+        digests stay equal; a range a replica did not answer for waits for the next round."""
         report = self.report
         starts = [b"", *(named[i] for i in range(PAGE, len(named), PAGE))]
         left = LIMIT
@@ -150,8 +151,9 @@ class _Round:
             report.skipped += refused
             if not swept or refused:
                 return
-            common = set.intersection(*({c for c, _ in a.chunks} for a in swept))
-            report.waiting += sum(a.waiting for a in swept)
+            waiting = set().union(*(a.waiting for a in swept))
+            common = {c for a in swept for c, _ in a.chunks if c not in waiting}
+            report.waiting += sum(a.waiting_bytes for a in swept)
             if not report.dry_run and common:
                 swept = await self.on_all(members, replace(ask, dry_run=False,
                                                            only=sorted(common)))

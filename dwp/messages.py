@@ -264,7 +264,8 @@ class Sweep:
 @dataclass(frozen=True)
 class Swept:
     chunks: list[tuple[bytes, int]]  # (hash, size) removed, or that would be
-    waiting: int  # bytes of unnamed chunks still inside the grace period, or over limit
+    waiting: list[bytes]  # unnamed chunks it keeps for now: grace period, or over limit
+    waiting_bytes: int
     refused: str = ""
 
 

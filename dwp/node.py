@@ -339,11 +339,11 @@ class Node:
         result = await self._submit(lambda r: r.sweep(
             m.epoch, m.before, m.lo, m.hi, referenced, kept, m.limit, m.dry_run, only))
         if result.refused:
-            return Swept([], 0, f"{self.node_id}: {result.refused}")
+            return Swept([], [], 0, f"{self.node_id}: {result.refused}")
         reclaimed = sum(size for _, size in result.chunks)
-        self.tally.note(m.lo, m.hi, result.waiting + (reclaimed if m.dry_run else 0),
-                        result.history)
-        return Swept(result.chunks, result.waiting)
+        waiting = sum(size for _, size in result.waiting)
+        self.tally.note(m.lo, m.hi, waiting + (reclaimed if m.dry_run else 0), result.history)
+        return Swept(result.chunks, [c for c, _ in result.waiting], waiting)
 
     async def _reap(self, m: Reap) -> Reapable:
         if m.only is not None:

@@ -67,7 +67,7 @@ class Batch:
 @dataclass(frozen=True)
 class SweepResult:
     chunks: list[tuple[bytes, int]]  # (hash, size) removed, or that would be
-    waiting: int  # bytes of unnamed chunks kept for now: inside the grace period, or over limit
+    waiting: list[tuple[bytes, int]]  # unnamed chunks kept for now (grace period, limit)
     history: int  # bytes of chunks only kept versions name
     refused: str = ""
 
@@ -671,19 +671,20 @@ class Replica:
         none but these (those every replica of the shard found it may remove), so all of
         them remove the same and their digests stay equal."""
         if self.view.epoch != epoch:
-            return SweepResult([], 0, 0, f"at epoch {self.view.epoch}, not {epoch}")
+            return SweepResult([], [], 0, f"at epoch {self.view.epoch}, not {epoch}")
         if not self.settled():
-            return SweepResult([], 0, 0, "a change or hand-off is under way")
+            return SweepResult([], [], 0, "a change or hand-off is under way")
         now = self.now()
         self.swept = {c: t for c, t in self.swept.items() if t >= now - SWEPT_MEMORY}
         out: list[tuple[bytes, int]] = []
-        waiting = history_bytes = 0
+        waiting: list[tuple[bytes, int]] = []
+        history_bytes = 0
         for chunk, size, stored_at in self._chunks_in(lo, hi):
             if chunk in referenced:
                 history_bytes += size if chunk in kept else 0
             elif (stored_at >= before or len(out) >= limit
                     or (only is not None and chunk not in only)):
-                waiting += size
+                waiting.append((chunk, size))
             else:
                 out.append((chunk, size))
                 if not dry_run:
