@@ -159,8 +159,8 @@ def test_the_network_page_shows_bytes_per_node(inproc: Net, ui: httpx.Client) ->
                 for part in PARTS]
 
     def agree() -> bool:
-        """The page shows what the API says (read right after it: a node recounts its
-        bytes every few seconds, and one may recount in between)."""
+        """The page shows what the API says (read right after it: the files' sizes on
+        disk can move in between, as the write-ahead log grows or is checkpointed)."""
         page = ui.get("/").text
         status = ui.get("/api/v1/network").json()
         head = page[page.index("<table class=\"nodes\">"):page.index("</thead>")]
