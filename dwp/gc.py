@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dwp.client import NetworkClient
-from dwp.messages import ChunkRefs, Message, Reap, Reapable, RefsPage, Sweep, Swept
+from dwp.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Sweep, Swept
 from dwp.view import View
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
@@ -60,6 +60,11 @@ async def collect(client: NetworkClient, dry_run: bool = False,
     deleted keys goes on from, kept across rounds by whoever runs them; ``timeout``: how
     long a node may take to answer one message."""
     round_ = _Round(client, client.view, Report(dry_run), timeout)
+    if outsider := await round_.outsider():
+        round_.report.skipped.append(f"nothing collected: node {outsider} runs outside the "
+                                     "view (a change not decided yet, or left over from one "
+                                     "that was not); the next round will")
+        return round_.report
     cursors = {} if cursors is None else cursors
     for shard, members in sorted(round_.view.shards.items()):
         try:
@@ -87,6 +92,18 @@ class _Round:
     view: View
     report: Report
     timeout: float
+
+    async def outsider(self) -> str | None:
+        """A node that runs but is not in the view: a joiner whose change is not decided.
+        It holds copies the view does not account for (a state a delete superseded, a
+        manifest naming chunks), so nothing may be collected until the change is. Its id
+        is the next the view would give out (an undecided change commits none)."""
+        node = self.view.new_node_id()
+        try:
+            await self.client.transport.call(node, Ping(), self.timeout)
+        except Exception:
+            return None
+        return node
 
     async def reap(self, members: tuple[str, ...], after: str) -> str:
         """Reap a shard's deleted keys page by page; answers where the next round goes on."""

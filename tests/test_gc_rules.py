@@ -58,3 +58,22 @@ def test_a_round_begun_on_an_older_view_removes_nothing() -> None:
         return report, chunks
     report, chunks = simulate(scenario)
     assert report.chunks == 0 and report.skipped and chunks > 0
+
+
+def test_nothing_is_collected_while_a_node_outside_the_view_runs() -> None:
+    """A joiner whose change is not decided holds copies the view does not account for
+    (here: a node started on the view but in no shard, as a prepared joiner is)."""
+    async def scenario(world: World) -> tuple[gc.Report, gc.Report]:
+        token = Token()
+        for i in range(5):  # 3 versions kept: the first two's chunks are garbage
+            token = (await world.client.put("site/big", bytes([i]) * 100_000,
+                                            "application/x", token)).token
+        await asyncio.sleep(3)
+        world.start(world.recorded.new_node_id(), world.recorded)
+        now = asyncio.get_running_loop().time
+        held_back = await gc.collect(world.client, grace=0, now=now)
+        world.crash(world.recorded.new_node_id())
+        return held_back, await gc.collect(world.client, grace=0, now=now)
+    held_back, done = simulate(scenario)
+    assert held_back.chunks == 0 and "runs outside the view" in held_back.skipped[0]
+    assert done.chunks > 0 and done.skipped == []
