@@ -2,11 +2,14 @@
 
 WAL mode with ``synchronous=FULL``: a transaction is on disk (fsync) when ``commit``
 returns, so the node acknowledges only after it. One writer connection, used by one
-thread; readers get their own connection and never block the writer.
+thread; readers get their own connection and never block the writer. WAL checkpoints
+run on a background thread with its own connection (``PASSIVE``: they never block the
+writer), so no client's commit pays for copying the WAL into the database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -39,7 +42,23 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
     return conn
+
+
+CHECKPOINT_EVERY = 0.5  # seconds
+
+
+def _checkpoint_loop(path: Path, stop: threading.Event) -> None:
+    """Copy committed WAL pages into the database off the commit path; a busy or failed
+    round is retried on the next tick (the WAL just grows meanwhile)."""
+    conn = _connect(path)
+    try:
+        while not stop.wait(CHECKPOINT_EVERY):
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
 
 
 class SqliteStore:
@@ -53,8 +72,15 @@ class SqliteStore:
         self._reader = _connect(path)
         self._writer_thread: int | None = None
         self._lock = threading.Lock()
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=_checkpoint_loop, args=(path, self._stop_checkpoints),
+            name=f"dwp-checkpoint-{path.parent.name}", daemon=True)
+        self._checkpointer.start()
 
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        self._checkpointer.join()
         self._reader.close()
         self._writer.close()
 
