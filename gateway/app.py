@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
 from gateway.contexts import Contexts
+from gateway.hot import HotReads
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
@@ -34,6 +35,7 @@ class GatewaySettings:
     max_upload: int = DEFAULT_MAX_UPLOAD
     fault_injection: bool = False
     site_domain: str | None = None  # sites also at {label}.{site_domain}, for a LAN
+    hot_path: bool = True  # cache hits answered before routing (gateway.hot)
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
@@ -56,6 +58,8 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.mount("/static", StaticFiles(packages=[("gateway", "static")]), name="static")
     if settings.fault_injection:
         app.include_router(network.faults_router)
+    if settings.hot_path:
+        app.add_middleware(HotReads, networks=app.state.networks)  # innermost
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SiteHosts, site_domain=settings.site_domain)
