@@ -91,7 +91,7 @@ class NetworkClient:
     def __init__(self, view: View, transport: Transport, secret: str, *,
                  call_timeout: float = 10.0, read_wait: float = 2.0,
                  chunk_parallelism: int = 8, read_cache_ttl: float = 1.0,
-                 chunk_cache_bytes: int = 64 * 2**20, batch_in_flight: int = 1,
+                 chunk_cache_bytes: int = 32 * 2**20, batch_in_flight: int = 1,
                  new_write_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:

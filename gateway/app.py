@@ -58,12 +58,13 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.mount("/static", StaticFiles(packages=[("gateway", "static")]), name="static")
     if settings.fault_injection:
         app.include_router(network.faults_router)
-    if settings.hot_path:
-        app.add_middleware(HotReads, networks=app.state.networks)  # innermost
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SiteHosts, site_domain=settings.site_domain)
-    app.add_middleware(Identify)  # outermost: it stamps what SiteHosts answers, too
+    app.add_middleware(Identify)  # it stamps what SiteHosts answers, too
+    if settings.hot_path:  # outermost: a hit needs none of the layers above
+        app.add_middleware(HotReads, networks=app.state.networks,
+                           site_domain=settings.site_domain)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,18 +1,22 @@
-"""The hot read path: cache hits answered before FastAPI's routing.
+"""The hot read path: cache hits answered before any other layer of the gateway.
 
-A GET or HEAD of a page on its site's origin (``/sites/{site}/{path}`` after
-``gateway.origins.SiteHosts``) or of ``/api/v1/objects/{key}``, from a reader that sent
-no token, cookie, query, range or condition, asks the client's read cache only; when it
-holds the key with a small (inline) winner, the answer is the one the route would send,
-byte for byte: its header list is built once per cached state by the same functions the
-routes use (``gateway.responses``), token included (a reader with no past gets the same
-token for the same state), and kept until the cache holds a newer state. Everything
-else, and every miss, goes on to the app. This middleware sits inside the others, so
-their stamps and metrics apply to both paths alike.
+A GET or HEAD of a page on its site's origin or of ``/api/v1/objects/{key}``, from a
+reader that sent no token, cookie, query, range or condition, asks the client's read
+cache only; when it holds the key with a small (inline) winner, the answer is the one
+the app would send, byte for byte: its header list is built once per cached state by
+the functions the routes use (``gateway.responses``), token included (a reader with no
+past gets the same token for the same state), with the stamp ``gateway.identity`` adds,
+and it is counted in the metrics as the app counts it. Everything else, and every miss,
+goes on to the app, whose layers then do their own work: this one sits outside them
+(inside Starlette's error handler), so a hit costs no routing and no middleware.
+What those layers decide for a hit is decided here the same way: the site a host
+names (``gateway.origins.site_of_host``), and the raw path check (``gateway.paths``),
+which a path without escapes passes exactly when its key is valid.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,15 +29,18 @@ from dwp.client import Located, NetworkClient
 from dwp.keys import InvalidKey, validate_key
 from dwp.replica import live
 from dwp.token import Token
-from gateway.networks import ORIGIN_NETWORK, Network
-from gateway.origins import ORIGIN_SITE
+from gateway import identity, metrics
+from gateway.networks import Network
+from gateway.origins import NoSuchSite, domains, site_of_host
 from gateway.responses import RAW_CSP, answer_headers, located
 
 OBJECTS = "/api/v1/objects/"
-# A request with any of these may need more than the cached winner's 200: the slow path.
+# A request with any of these may need more than the cached winner's 200: the app.
 DECLINE = frozenset({b"x-dwp-context", b"x-dwp-replica", b"x-dwp-network", b"cookie",
                      b"range", b"if-range", b"if-none-match", b"if-modified-since"})
-MAX_PREPARED = 10_000
+MAX_ENTRIES = 10_000
+Site = tuple[str, str | None] | None  # (site, network) a host names; None: the UI/API
+NO_SITE = ("", None)  # a host that names no site: the app answers 404
 
 
 @dataclass(frozen=True)
@@ -41,22 +48,31 @@ class _Prepared:
     entry: CachedRead  # the cached state this answer was built from
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    route: str  # its metrics label (gateway.metrics.route_of)
 
 
 class HotReads:
-    def __init__(self, app: ASGIApp, networks: Mapping[str, Network]) -> None:
+    def __init__(self, app: ASGIApp, networks: Mapping[str, Network],
+                 site_domain: str | None) -> None:
         self.app = app
         self.networks = networks
         self.first = next(iter(networks))
+        self.domains = domains(site_domain)
+        self._sites: dict[bytes, Site] = {}
         self._prepared: dict[tuple[str, bool, str], _Prepared] = {}
+        self._meters: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.served = 0  # answers given here (tests check the path was taken)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
                 and not scope.get("query_string")):
+            started = time.perf_counter()
             prepared = self._lookup(scope)
             if prepared is not None:
                 self.served += 1
+                requests, latency = self._meters_of(scope["method"], prepared.route)
+                requests.inc()
+                latency.observe(time.perf_counter() - started)
                 await send({"type": "http.response.start", "status": 200,
                             "headers": prepared.headers})
                 await send({"type": "http.response.body",
@@ -65,43 +81,73 @@ class HotReads:
         await self.app(scope, receive, send)
 
     def _lookup(self, scope: Scope) -> _Prepared | None:
-        """The prepared answer for this request's key, or None: not ours to answer."""
+        """The prepared answer for this request, or None: not one for this path."""
+        raw: bytes | None = scope.get("raw_path")
+        if raw is None or b"%" in raw or not raw.isascii():
+            return None  # escapes: gateway.paths decides on the raw bytes
+        host = b""
+        for name, value in scope["headers"]:
+            if name in DECLINE:
+                return None
+            if name == b"host":
+                host = value
+        found = self._site(host)
         path: str = scope["path"]
-        state: dict[str, Any] = scope.get("state") or {}
-        site = state.get(ORIGIN_SITE)
-        if site is not None:
-            prefix = f"/sites/{site}/"
-            if not path.startswith(prefix) or path.endswith("/"):
-                return None  # a directory: index or listing
-            key, name, on_site = site + "/" + path[len(prefix):], state.get(ORIGIN_NETWORK), True
+        if found is NO_SITE:
+            return None
+        if found is not None:
+            if path.endswith("/"):
+                return None  # a directory: its index or a listing
+            site, network = found
+            key, name, on_site = site + path, network or self.first, True
         elif path.startswith(OBJECTS):
-            key, name, on_site = path[len(OBJECTS):], None, False
+            key, name, on_site = path[len(OBJECTS):], self.first, False
         else:
             return None
-        if any(h in DECLINE for h, _ in scope["headers"]):
+        net = self.networks.get(name)
+        if net is None:
             return None
-        network = self.networks.get(name or self.first)
-        if network is None:
-            return None
-        client = network.client
-        entry = client.reads.lookup(key, {})
+        entry = net.client.reads.lookup(key, {})
         if entry is None:
             return None
-        slot = (name or self.first, on_site, key)
+        slot = (name, on_site, key)
         prepared = self._prepared.get(slot)
         if prepared is None or prepared.entry is not entry:
-            prepared = _prepare(client, key, entry, on_site)
+            prepared = _prepare(net.client, key, entry, on_site)
             if prepared is None:
                 return None
-            if len(self._prepared) >= MAX_PREPARED:
-                self._prepared.clear()
-            self._prepared[slot] = prepared
+            _bounded_put(self._prepared, slot, prepared)
         return prepared
+
+    def _meters_of(self, method: str, route: str) -> tuple[Any, Any]:
+        """The request counter and latency histogram MetricsMiddleware would use."""
+        meters = self._meters.get((method, route))
+        if meters is None:
+            meters = (metrics.REQUESTS.labels(method, route, "200"),
+                      metrics.LATENCY.labels(method, route))
+            self._meters[(method, route)] = meters
+        return meters
+
+    def _site(self, host: bytes) -> Site:
+        found = self._sites.get(host, False)
+        if found is False:
+            try:
+                found = site_of_host(host.decode("latin-1"), self.domains)
+            except NoSuchSite:
+                found = NO_SITE
+            _bounded_put(self._sites, host, found)
+        return found  # type: ignore[return-value]
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= MAX_ENTRIES:
+        cache.clear()
+    cache[key] = value
 
 
 def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
              ) -> _Prepared | None:
-    """What the route answers a reader with no token for this cached state, or None when
+    """What the app answers a reader with no token for this cached state, or None when
     that is not a plain 200 with the body at hand (no live version, a chunked body)."""
     try:
         validate_key(key)
@@ -114,5 +160,7 @@ def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
     token = client.observe(Token(), client.shard_of_key(key), key, entry.state)
     headers = answer_headers(winner, located(client, Located(entry.shard, entry.node), token),
                              len(versions), None if on_site else RAW_CSP)
-    return _Prepared(entry, Response(status_code=200, headers=headers).raw_headers,
-                     winner.data)
+    raw = [*Response(status_code=200, headers=headers).raw_headers,
+           (identity.HEADER, identity.VERSION)]
+    route = metrics.route_of(f"/sites/{key}" if on_site else OBJECTS + key)
+    return _Prepared(entry, raw, winner.data, route)

@@ -166,3 +166,34 @@ def test_an_unknown_site_network_goes_to_the_routes(pair: Pair) -> None:
     fast, slow = pair.both("GET", "/page.html", headers={"Host": "hot.elsewhere.localhost"})
     assert pair.served() == before
     same(fast, slow)
+
+
+def test_an_escaped_path_goes_to_the_routes(pair: Pair) -> None:
+    put(pair, "hot/escaped.txt", b"escaped")
+    pair.slow.get("/api/v1/objects/hot/escaped.txt")
+    before = pair.served()
+    fast, slow = pair.both("GET", "/api/v1/objects/hot/%65scaped.txt")
+    assert pair.served() == before
+    same(fast, slow)
+
+
+def _count(client: httpx.Client, method: str, route: str) -> float:
+    text = client.get("/metrics").text
+    line = next((ln for ln in text.splitlines() if ln.startswith(
+        f'dwp_http_requests_total{{method="{method}",route="{route}",status="200"}}')), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+@pytest.mark.parametrize(("url", "headers", "route"), [
+    ("/api/v1/objects/hot/counted.txt", {}, "/api/v1/objects"),
+    ("/counted.txt", SITE_HOST, "/sites")])
+def test_a_hot_answer_is_counted_as_the_app_counts_it(
+        pair: Pair, url: str, headers: dict[str, str], route: str) -> None:
+    put(pair, "hot/counted.txt", b"counted")
+    pair.slow.get(url, headers=headers)
+    served = pair.served()
+    for client in (pair.fast, pair.slow):
+        before = _count(client, "GET", route)
+        assert client.get(url, headers=headers).status_code == 200
+        assert _count(client, "GET", route) == before + 1
+    assert pair.served() == served + 1  # the fast app's answer was the hot path's
