@@ -26,6 +26,7 @@ DEFAULT = w.Settings()
 QUICK = w.Settings(rounds=1, seconds=2, latency_seconds=2, cold_objects=1_000,
                    scale_sizes=(1_000, 5_000), site_files=300, site_bytes=10 * 10**6,
                    stream_bytes=100 * 10**6)
+GATEWAY_WORKERS = 2  # `dwp up --workers`: one per core of this 2-core machine
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 LAST = Path(__file__).with_name("last_run.json")  # the raw numbers behind docs/benchmarks.md
@@ -111,7 +112,7 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
     nginx = servers.start_nginx(workdir, www)
     run.command(" ".join(nginx.proc.proc.args))  # type: ignore[arg-type]
     log("starting dwp (4 nodes, R=2)")
-    d2 = servers.start_dwp(workdir, "r2", 4, 2)
+    d2 = servers.start_dwp(workdir, "r2", 4, 2, workers=GATEWAY_WORKERS)
     run.command(_dwp_cmd(d2, 2))
     attempt(run, "1 hot page", lambda: w.hot_page(ctx, d2, nginx))
     attempt(run, "2 cold reads", lambda: w.cold_reads(ctx, d2, nginx))
@@ -131,7 +132,7 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
     etcd = servers.start_etcd(workdir)
     run.command(" ".join(etcd.members[0].proc.args) + "   # and m2, m3 alike")  # type: ignore[arg-type]
     log("starting dwp (4 nodes, R=3)")
-    d3 = servers.start_dwp(workdir, "r3", 4, 3)
+    d3 = servers.start_dwp(workdir, "r3", 4, 3, workers=GATEWAY_WORKERS)
     run.command(_dwp_cmd(d3, 3))
     shards = d3.network()["shards"]
     run.notes.append(f"R=3 on 4 nodes: the view has {len(shards)} shard(s) with "
@@ -153,14 +154,16 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
         run.judge(w.STREAM_GOAL, None, "", lambda v: True, "the streaming run failed (notes)")
     run.notes.append("Load generator: wrk (C, epoll) runs on the same 2 cores as the "
                      "servers, as do dwp's gateway, Ray's raylet/GCS and 4 storage actors; "
-                     "dwp's gateway is one uvicorn process (one core at most), nginx runs "
-                     "2 workers. Every run is bounded by a duration or a request budget "
-                     "plus a timeout.")
+                     f"dwp's gateway is {GATEWAY_WORKERS} uvicorn processes on one port "
+                     f"(`dwp up --workers {GATEWAY_WORKERS}`, each its own Ray driver; the "
+                     "streaming network runs one, so its RSS is the one process's), nginx "
+                     "runs 2 workers. Every run is bounded by a duration or a request "
+                     "budget plus a timeout.")
 
 
 def _dwp_cmd(d: servers.Dwp, replicas: int) -> str:
     return (f"{d.launcher} --data-dir <scratch>/r{replicas} --port {d.port} "
-            f"--host 127.0.0.1 --nodes 4 --replicas {replicas}")
+            f"--host 127.0.0.1 --nodes 4 --replicas {replicas} --workers {GATEWAY_WORKERS}")
 
 
 def streaming(ctx: w.Ctx) -> object:

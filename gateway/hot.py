@@ -56,7 +56,7 @@ class HotReads:
                  site_domain: str | None) -> None:
         self.app = app
         self.networks = networks
-        self.first = next(iter(networks))
+        self.first: str = next(iter(networks), "")  # "": an app with no network
         self.domains = domains(site_domain)
         self._sites: dict[bytes, Site] = {}
         self._prepared: dict[tuple[str, bool, str], _Prepared] = {}
