@@ -89,7 +89,7 @@ def up(
     console.print(f"Sites at {sites}")
     try:
         if workers == 1:
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         else:
             _serve_with_workers(app, networks, settings, host, port, host_label,
                                 anti_entropy_interval, workers)
@@ -115,7 +115,8 @@ def _serve_with_workers(app: Any, networks: list[Any], settings: Any, host: str,
     console.print(f"{workers} gateway processes on the port (pids {os.getpid()}, "
                   f"{', '.join(str(p.pid) for p in extra)})")
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
+            sockets=[sock])
     finally:
         stop(extra)
 

@@ -114,7 +114,8 @@ def main() -> None:
     app = create_app(networks, GatewaySettings(**plan.settings))
     sock = listening_socket(plan.host, plan.port)
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
+            sockets=[sock])
     finally:
         ray.shutdown()
 
