@@ -47,16 +47,22 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 CHECKPOINT_EVERY = 0.5  # seconds
+RESTART_FRAMES = 4000  # ~16 MB of WAL: then make the next writer start it over
 
 
 def _checkpoint_loop(path: Path, stop: threading.Event) -> None:
     """Copy committed WAL pages into the database off the commit path; a busy or failed
-    round is retried on the next tick (the WAL just grows meanwhile)."""
+    round is retried on the next tick. A PASSIVE checkpoint racing a busy writer never
+    lets the WAL start over (new frames keep arriving), so once it is large a RESTART
+    checkpoint (which waits for the writer, briefly: PASSIVE copied nearly all) resets
+    it; a growing WAL makes every commit's fsync dearer."""
     conn = _connect(path)
     try:
         while not stop.wait(CHECKPOINT_EVERY):
             with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames > RESTART_FRAMES:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
     finally:
         conn.close()
 
