@@ -4,7 +4,9 @@ While a call to a node is in flight, further writes for that node queue here; wh
 returns, whatever queued goes in one ``Batch`` message (up to ``max_bytes`` and
 ``max_writes``), which the node applies in one group commit. A lone write still goes
 at once and alone, so a single client pays nothing for it; 32 concurrent clients cost
-a few calls per round trip instead of 32. Each write is answered, or fails, on its own:
+a few calls per round trip instead of 32. A write over half a message (a full 64 KiB
+chunk) always goes at once and alone, as before: it could share a message with nothing
+its size, and several of them travel in parallel. Each write is answered, or fails, on its own:
 a refusal is that write's alone, and a node that cannot be reached fails every write
 of the call, each of which then moves on to another replica as it would have alone.
 """
@@ -63,10 +65,15 @@ class Batcher:
         self._lanes: dict[str, _Lane] = {}
 
     async def call(self, node: str, write: Write, timeout: float) -> Any:
-        """``write``'s reply from ``node``, sent alone or with others queued for it."""
+        """``write``'s reply from ``node``, sent alone or with others queued for it. A
+        write too large to share a message with another its size (a full chunk) goes at
+        once: queueing it would only serialize the large writes for a node."""
+        size = size_of(write)
+        if size > self.max_bytes // 2:
+            return await self._send(node, write, timeout)
         lane = self._lanes.setdefault(node, _Lane())
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        lane.queued.append(_Queued(write, size_of(write), timeout, answer))
+        lane.queued.append(_Queued(write, size, timeout, answer))
         if lane.in_flight < self.in_flight:
             lane.in_flight += 1
             asyncio.get_running_loop().create_task(self._drain(node, lane))

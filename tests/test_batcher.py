@@ -97,6 +97,22 @@ def test_an_unreachable_node_fails_every_write_of_the_call() -> None:
     run(scenario())
 
 
+def test_a_full_chunk_goes_at_once_beside_a_call_in_flight() -> None:
+    async def scenario() -> None:
+        node = ScriptedNode()
+        batcher = Batcher(node.send)
+        small = asyncio.create_task(batcher.call("n1", put("a"), 1.0))
+        big = PutChunks([(b"c" * 32, b"x" * (64 * 1024))])
+        chunks = [asyncio.create_task(batcher.call("n1", big, 1.0)) for _ in range(2)]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert len(node.calls) == 3  # none waited for another
+        node.release.set()
+        assert await small == "a"
+        assert await asyncio.gather(*chunks) == [None, None]
+    run(scenario())
+
+
 def test_a_call_stays_under_the_byte_bound() -> None:
     async def scenario() -> None:
         node = ScriptedNode()
