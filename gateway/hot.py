@@ -28,7 +28,7 @@ from dwp.cache import CachedRead
 from dwp.client import Located, NetworkClient
 from dwp.keys import InvalidKey, validate_key
 from dwp.replica import live
-from dwp.token import Token
+from dwp.token import Token, TokenError
 from gateway import identity, metrics
 from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
@@ -158,8 +158,11 @@ def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
         return None
     winner = versions[0]
     token = client.observe(Token(), client.shard_of_key(key), key, entry.state)
-    headers = answer_headers(winner, located(client, Located(entry.shard, entry.node), token),
-                             len(versions), None if on_site else RAW_CSP)
+    try:
+        where = located(client, Located(entry.shard, entry.node), token)
+    except TokenError:
+        return None  # a token over the size limit: the route answers the error
+    headers = answer_headers(winner, where, len(versions), None if on_site else RAW_CSP)
     raw = [*Response(status_code=200, headers=headers).raw_headers,
            (identity.HEADER, identity.VERSION)]
     route = metrics.route_of(f"/sites/{key}" if on_site else OBJECTS + key)
