@@ -183,7 +183,7 @@ class NetworkClient:
         shard = self.shard_of_key(key)
         need = token.need()
         if replica is None and (hit := self.reads.lookup(key, need)) is not None:
-            return ReadResult(hit.shard, hit.node, hit.state, self.observe(
+            return ReadResult(hit.shard, hit.node, hit.state, self._observe(
                 token, shard, key, hit.state))
         generation = self.reads.generation(key)
         errors, stale = [], False
@@ -201,7 +201,7 @@ class NetworkClient:
             state = decode_state(reply.state)
             self.reads.store(key, generation, shard, node, state, reply.applied)
             return ReadResult(shard, node, state,
-                              self.observe(token, shard, key, state))
+                              self._observe(token, shard, key, state))
         if stale:
             raise Stale(f"the replicas of shard {shard} have not yet received writes "
                         "this client has seen")
@@ -223,7 +223,7 @@ class NetworkClient:
             key, version, token.context_for(key), token.need(), version.write_id))
         self.reads.invalidate(key)
         state = decode_state(written.state)
-        return WriteResult(shard, node, self.observe(token, shard, key, state), version,
+        return WriteResult(shard, node, self._observe(token, shard, key, state), version,
                            state)
 
     async def delete(self, key: str, token: Token, replica: str | None = None) -> WriteResult:
@@ -243,11 +243,16 @@ class NetworkClient:
         if written.state is None:
             raise NotFound(f"no object at {key!r}")
         state = decode_state(written.state)
-        return WriteResult(shard, node, self.observe(token, shard, key, state), None, state)
+        return WriteResult(shard, node, self._observe(token, shard, key, state), None, state)
 
-    def observe(self, token: Token, shard: int, key: str, state: State) -> Token:
+    def _observe(self, token: Token, shard: int, key: str, state: State) -> Token:
         """The client's token once it has seen ``state`` of ``key``, kept compact."""
         return token.observe(shard, key, state.context, deps_of(state)).compact()
+
+    def token_after(self, token: Token, key: str, state: State) -> Token:
+        """What a read of ``key`` answering ``state`` gives a reader who had ``token``
+        (the gateway's hot path builds its answers with it)."""
+        return self._observe(token, self.shard_of_key(key), key, state)
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
                              token: Token) -> Version:

@@ -157,7 +157,7 @@ def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
     if not versions or versions[0].data is None:
         return None
     winner = versions[0]
-    token = client.observe(Token(), client.shard_of_key(key), key, entry.state)
+    token = client.token_after(Token(), key, entry.state)
     try:
         where = located(client, Located(entry.shard, entry.node), token)
     except TokenError:
