@@ -1,12 +1,13 @@
 """The hot read path: cache hits answered before any other layer of the gateway.
 
-A GET or HEAD of a page on its site's origin or of ``/api/v1/objects/{key}``, from a
-reader that sent no token, cookie, query, range or condition, asks the client's read
-cache only; when it holds the key with a small (inline) winner, the answer is the one
-the app would send, byte for byte: its header list is built once per cached state by
-the functions the routes use (``gateway.responses``), token included (a reader with no
-past gets the same token for the same state), with the stamp ``gateway.identity`` adds,
-and it is counted in the metrics as the app counts it. Everything else, and every miss,
+A GET or HEAD of a page (or a directory's ``index.html``) on its site's origin or of
+``/api/v1/objects/{key}``, from a reader that sent no token, cookie, query, range or
+condition, asks the client's read cache only; when it holds the key with a small
+(inline) winner, the answer is the one the app would send, byte for byte: its header
+list is built once per cached state by the functions the routes use
+(``gateway.responses``), token included (a reader with no past gets the same token for
+the same state), with the stamp ``gateway.identity`` adds, and it is counted in the
+metrics as the app counts it. Everything else, and every miss,
 goes on to the app, whose layers then do their own work: this one sits outside them
 (inside Starlette's error handler), so a hit costs no routing and no middleware.
 What those layers decide for a hit is decided here the same way: the site a host
@@ -96,10 +97,10 @@ class HotReads:
         if found is NO_SITE:
             return None
         if found is not None:
-            if path.endswith("/"):
-                return None  # a directory: its index or a listing
             site, network = found
             key, name, on_site = site + path, network or self.first, True
+            if path.endswith("/"):
+                key += "index.html"  # a directory: its index (else a listing, not here)
         elif path.startswith(OBJECTS):
             key, name, on_site = path[len(OBJECTS):], self.first, False
         else:

@@ -93,6 +93,17 @@ def test_a_page_hit_on_its_sites_origin_is_answered_as_the_route_answers(
     assert fast.headers["x-dwp-gateway"] == "1"
 
 
+@pytest.mark.parametrize("path", ["/", "/docs/"])
+def test_a_directory_index_hit_is_answered_as_the_route_answers(pair: Pair, path: str) -> None:
+    put(pair, f"hot{path}index.html", b"<h1>index</h1>", **{"Content-Type": "text/html"})
+    pair.slow.get(path, headers=SITE_HOST)
+    before = pair.served()
+    fast, slow = pair.both("GET", path, headers=SITE_HOST)
+    assert pair.served() == before + 1
+    same(fast, slow)
+    assert fast.content == b"<h1>index</h1>"
+
+
 def test_the_same_state_gets_the_same_token_and_a_new_state_a_new_answer(pair: Pair) -> None:
     put(pair, "hot/changing.txt", b"one")
     pair.slow.get("/api/v1/objects/hot/changing.txt")
