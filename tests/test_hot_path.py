@@ -141,8 +141,24 @@ def test_siblings_are_counted_as_the_route_counts_them(pair: Pair) -> None:
     assert fast.headers["x-dwp-siblings"] == "2"
 
 
+@pytest.mark.parametrize(("method", "condition", "status"), [
+    ("GET", "{etag}", 304), ("HEAD", "{etag}", 304), ("GET", "W/{etag}", 304),
+    ("GET", '"other", {etag}', 304), ("GET", "*", 304), ("GET", '"other"', 200),
+    ("HEAD", '"other"', 200)])
+def test_a_conditional_hit_is_answered_as_the_route_answers(
+        pair: Pair, method: str, condition: str, status: int) -> None:
+    put(pair, "hot/cond.html", b"<p>cond</p>", **{"Content-Type": "text/html"})
+    etag = pair.slow.get("/cond.html", headers=SITE_HOST).headers["etag"]
+    headers = {**SITE_HOST, "If-None-Match": condition.format(etag=etag)}
+    before = pair.served()
+    fast, slow = pair.both(method, "/cond.html", headers=headers)
+    assert pair.served() == before + 1
+    same(fast, slow)
+    assert fast.status_code == status
+
+
 @pytest.mark.parametrize("headers", [
-    {"X-DWP-Context": "not-a-token"}, {"Range": "bytes=0-3"}, {"If-None-Match": '"x"'},
+    {"X-DWP-Context": "not-a-token"}, {"Range": "bytes=0-3"},
     {"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Cookie": "dwp_context=x"},
     {"X-DWP-Network": "nope"}, {"X-DWP-Replica": "n1"}])
 def test_requests_that_need_more_than_the_winner_go_to_the_routes(
