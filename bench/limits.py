@@ -69,7 +69,8 @@ def scale(run: Run, t: Target) -> str:
     minutes = 1e6 / rate / 60 if rate == rate and rate > 0 else float("nan")
     size = ("1M keys not measured in this run: filling at "
             f"{_f(rate, 'PUT/s')} (this run's fill rate) takes ~{minutes:.0f} minutes "
-            "(`python -m bench --scale-only --million` does it on its own). "
+            "(`python -m bench --scale-only --million` does it on its own; last run in "
+            "[benchmarks-1m.md](benchmarks-1m.md)). "
             if "1M keys" in t.goal and "1,000,000" not in t.measured else "")
     return (f"**Scale** ({t.measured}). {size}Between the sizes measured a GET or PUT is "
             "a B-tree lookup in SQLite, which barely grows with the key count; the swing "
@@ -83,7 +84,9 @@ def node_rss(run: Run, t: Target) -> str:
     note = t.note[:1].upper() + t.note[1:]
     return (f"**Node RSS at 1M keys** (not measured in this run). {note}. An idle storage "
             "actor is ~88 MiB (the Ray worker itself); SQLite's page cache is bounded, and "
-            "RSS grew only a few MiB between the sizes measured.")
+            "RSS grew only a few MiB between the sizes measured. The 1M-key run on its own "
+            "(`python -m bench --scale-only --million`, last written to "
+            "[benchmarks-1m.md](benchmarks-1m.md)) measures it.")
 
 
 def durable_32(run: Run, t: Target) -> str:
