@@ -94,17 +94,18 @@ class HotReads:
         raw: bytes | None = scope.get("raw_path")
         if raw is None or b"%" in raw or not raw.isascii():
             return None  # escapes: gateway.paths decides on the raw bytes
-        host, if_none_match = b"", None
+        host: bytes | None = None
+        if_none_match: bytes | None = None
         for name, value in scope["headers"]:
             if name in DECLINE:
                 return None
             if name == b"host":
-                host = value
+                host = value if host is None else host  # the first, as Starlette reads
             elif name == b"if-none-match":
                 if if_none_match is not None:
                     return None  # repeated: the app joins them
                 if_none_match = value
-        found = self._site(host)
+        found = self._site(host or b"")
         path: str = scope["path"]
         if found is NO_SITE:
             return None

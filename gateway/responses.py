@@ -73,11 +73,11 @@ def not_modified(request: Request, version: Version) -> bool:
     return int(version.mtime) <= when.timestamp()
 
 
-def answer_headers(version: Version, located: dict[str, str], siblings: int,
+def answer_headers(version: Version, where: dict[str, str], siblings: int,
                    csp: str | None) -> dict[str, str]:
-    """Every header of a 200 for ``version`` (the hot path in ``gateway.hot`` sends
-    the same ones, built here once per cached state)."""
-    headers = {**located, **version_headers(version)}
+    """Every header of a 200 for ``version`` after ``where`` (``located``'s); the hot
+    path in ``gateway.hot`` sends the same ones, built here once per cached state."""
+    headers = {**where, **version_headers(version)}
     if csp:
         headers["Content-Security-Policy"] = csp
     if siblings > 1:
