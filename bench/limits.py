@@ -51,16 +51,20 @@ def publish(run: Run, t: Target) -> str:
     ray, fsync = _med(run, "6 Ray actor call"), _med(run, "6 append 512 B")
     return (f"**Publish** ({t.measured}). Each file is one HTTP PUT through the gateway "
             "(the `dwp publish` CLI is unchanged); its 64 KiB chunks and its key go to the "
-            f"nodes in actor calls (~{_f(ray)} each) that the gateway's per-node batcher "
-            "now shares between concurrent uploads (under ~96 KiB a message, so a full "
-            "64 KiB chunk still travels alone), each write committed at its coordinator "
+            f"nodes in actor calls (~{_f(ray)} each; the gateway's per-node batcher shares "
+            "calls between concurrent uploads' small writes, but a full chunk travels "
+            "alone under the ~100 KiB rule), each write committed at its coordinator "
             f"(fsync ~{_f(fsync)} here), then replicated and committed again; the copy "
             "baseline is two local write+fsync per file with no HTTP, serialization or "
-            "hashing. The `dwp publish` process start and its hashing pass (~1 s) are "
-            f"inside the time; {_shared(run)}. *Tried:* per-node write batching in the "
-            "gateway, WAL checkpoints off the commit path, two gateway processes. *Next:* "
-            "larger messages for chunks (one 64 KiB chunk per call is the floor under the "
-            "~100 KiB rule), or several files per request in `dwp publish`.")
+            "hashing. Of a publish's time, about 2.5 s is outside the uploads (the CLI's "
+            "start, its hashing pass, the listing and the closing reads: a plain httpx "
+            "uploader took 7.5 s where `dwp publish` took 10 s, by hand); "
+            f"{_shared(run)}. *Tried:* per-node write batching, WAL checkpoints off the "
+            "commit path, two gateway processes: together about 5-20% in a same-time A/B "
+            "(publish 9.9-10.4 s against main's 10.5-11.0 s; the uploads alone 6.9-7.5 s "
+            "against 9.0-10.4 s), far from the 1.7x the target needs. *Next:* several "
+            "files per request in `dwp publish` (the CLI is another engineer's this "
+            "round), larger chunk messages.")
 
 
 def scale(run: Run, t: Target) -> str:
@@ -69,8 +73,8 @@ def scale(run: Run, t: Target) -> str:
     minutes = 1e6 / rate / 60 if rate == rate and rate > 0 else float("nan")
     size = ("1M keys not measured in this run: filling at "
             f"{_f(rate, 'PUT/s')} (this run's fill rate) takes ~{minutes:.0f} minutes "
-            "(`python -m bench --scale-only --million` does it on its own; last run in "
-            "[benchmarks-1m.md](benchmarks-1m.md)). "
+            "(`python -m bench --scale-only --million` does it on its own, filling from a "
+            "Ray driver; last run in [benchmarks-1m.md](benchmarks-1m.md)). "
             if "1M keys" in t.goal and "1,000,000" not in t.measured else "")
     return (f"**Scale** ({t.measured}). {size}Between the sizes measured a GET or PUT is "
             "a B-tree lookup in SQLite, which barely grows with the key count; the swing "
@@ -96,15 +100,17 @@ def durable_32(run: Run, t: Target) -> str:
             f"coordinator (~{_f(ray)} p50 for a lone call; concurrent writes for one node "
             f"now share one) and a group commit with fsync (~{_f(fsync)} p50 on this disk), "
             "then replication: with R=3 on 4 nodes the single shard has 4 replicas, so every "
-            "node commits every key, and the nodes' CPU per write (Ray's call machinery, "
-            "SQLite, decoding states), about 2.5-5 ms summed over the 4 nodes in the A/B "
-            "below, is what the 2 cores run out of, where etcd's 3 members batch all "
+            "node commits every key. What the 2 cores run out of is CPU per write: by hand "
+            "at R=2 (2 nodes commit each write), 1.1-1.2 ms in the gateway and 1.8-2.1 ms "
+            "summed over the nodes (Ray's call machinery, SQLite, decoding states), down "
+            "from 2.0-2.5 ms and 4.1-4.7 ms before batching; etcd's 3 members batch all "
             "concurrent proposals into one raft append + fsync each, in Go. W=1 (ack after "
             f"one fsync) against etcd's quorum should favour dwp; {_shared(run)}. *Tried:* "
             "per-node write batching in the gateway (a `Batch` message, one group commit), "
-            "WAL checkpoints off the commit path, two gateway processes. *Next:* cheaper "
-            "replication per write (one Replicate encoding for all peers, fewer state "
-            "decodes when applying), which lives in the replica core and codec.")
+            "WAL checkpoints off the commit path, two gateway processes, no worker-thread "
+            "hop for the auth check. *Next:* cheaper replication per write (one Replicate "
+            "encoding for all peers, fewer state decodes when applying), which lives in the "
+            "replica core and codec.")
 
 
 def put_p50(run: Run, t: Target) -> str:
@@ -115,14 +121,17 @@ def put_p50(run: Run, t: Target) -> str:
     return (f"**Single-client PUT p50** ({t.measured}; dwp {_f(dwp)}, etcd {_f(etcd)}). "
             f"One write is HTTP + FastAPI in the gateway, one Ray actor call ({_f(ray)} p50 "
             f"here, {ray / etcd:.0%} of etcd's whole PUT) and one fsync'd commit "
-            f"({_f(fsync)}); the other ~{_f(rest)} is where the R=3 profile below puts it: "
-            "the gateway's request handling, the coordinator's Ray receive and reply, and "
-            "the CPU the previous write's replication still takes on the 2 shared cores "
-            "(3 Replicate calls from the coordinator, 3 peers applying and committing) when "
-            "the next write arrives. *Tried:* WAL checkpoints off the commit path (no "
-            "write waits for one). *Next:* the gateway-to-node actor call is a floor that "
-            "only a direct socket to the coordinator would remove; cheaper replication "
-            "would leave the cores free sooner.")
+            f"({_f(fsync)} for a bare fdatasync); the other ~{_f(rest)}, timed by hand at "
+            "R=3 (findings below): ~2 ms HTTP and the gateway (3 ms of its CPU per lone "
+            "write), ~4 ms at the coordinator (2.6 ms of it SQLite's fsync'd transaction "
+            "under the shared disk's load, the rest queueing behind a peer's apply of the "
+            "previous write), and the rest waiting for a core: the 4 nodes run 3.8 "
+            "transactions and 7 Ray call ends per write on 2 cores shared with the load "
+            "generator and other test runs. *Tried:* WAL checkpoints off the commit path, "
+            "no worker-thread hop for the auth check (same-time p50 8.2-9.1 ms against "
+            "9.0-9.1 ms at R=2). *Next:* the gateway-to-node actor call is a floor that only "
+            "a direct socket to the coordinator would remove; cheaper replication would "
+            "leave the cores free sooner.")
 
 
 def get_p50(run: Run, t: Target) -> str:
