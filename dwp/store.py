@@ -3,8 +3,9 @@
 WAL mode with ``synchronous=FULL``: a transaction is on disk (fsync) when ``commit``
 returns, so the node acknowledges only after it. One writer connection, used by one
 thread; readers get their own connection and never block the writer. WAL checkpoints
-run on a background thread with its own connection (``PASSIVE``: they never block the
-writer), so no client's commit pays for copying the WAL into the database.
+run on a background thread with its own connection (``PASSIVE``, which never blocks the
+writer, and now and then a short ``RESTART`` so the WAL starts over), so no client's
+commit pays for copying the WAL into the database.
 """
 
 from __future__ import annotations
