@@ -1,8 +1,10 @@
 """``python -m bench --profile``: where dwp spends its time on the hot paths.
 
 py-spy (installed into the venv by hand, not a project dependency) samples the gateway
-and the storage nodes while wrk drives a hot-page GET load and a 10 KB PUT load; the
-collapsed stacks are summed per function (self and inclusive) into a text summary.
+and the storage nodes while wrk drives a hot-page GET load and a 10 KB PUT load (R=2,
+32 connections), then one client's 10 KB PUTs at R=3 (every node a replica, so every
+node is sampled); the collapsed stacks are summed per function (self and inclusive)
+into a text summary.
 """
 
 from __future__ import annotations
@@ -67,11 +69,11 @@ def summarize(raw: Path, top: int = 22) -> str:
     return "\n".join(out) + "\n"
 
 
-def _phase(d: servers.Dwp, name: str, spec: wrk.Spec, pids: dict[str, int], out: Path
-           ) -> str:
+def _phase(d: servers.Dwp, name: str, spec: wrk.Spec, pids: dict[str, int], out: Path,
+           connections: int = 32) -> str:
     spies = {who: _spy(f"{name}-{who}", pid, out / f"{name}-{who}.txt")
              for who, pid in pids.items()}
-    res = wrk.run(d.url, spec, connections=32, seconds=SECONDS, workdir=out)
+    res = wrk.run(d.url, spec, connections=connections, seconds=SECONDS, workdir=out)
     text = [f"### {name}: {res.rps:.0f} req/s, p50 {res.p50_ms:.1f} ms, errors {res.errors}"]
     for who, spy in spies.items():
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -80,6 +82,19 @@ def _phase(d: servers.Dwp, name: str, spec: wrk.Spec, pids: dict[str, int], out:
         raw = out / f"{name}-{who}.txt"
         text.append(summarize(raw) if raw.exists() else f"{who}: no profile ({spy.log})")
     return "\n".join(text)
+
+
+def _single_client_r3(workdir: Path, out: Path) -> str:
+    """One client's 10 KB PUTs at R=3 on 4 nodes: the gateway and every node sampled."""
+    d = servers.start_dwp(workdir, "prof3", 4, 3)
+    try:
+        pids = {"gateway": d.proc.pid,
+                **{f"node-{n['id']}": n["pid"] for n in d.network()["nodes"]}}
+        return _phase(d, "put-10k-1-client-r3", wrk.Spec(
+            "PUT", "/api/v1/objects/prof3/{i}", body_size=10 * 1024,
+            headers=(("Authorization", f"Bearer {d.token}"),)), pids, out, connections=1)
+    finally:
+        servers.stop_dwp(d)
 
 
 def main(workdir: Path, out: Path | None = None) -> None:
@@ -109,6 +124,7 @@ def main(workdir: Path, out: Path | None = None) -> None:
                       headers=(("Authorization", f"Bearer {d.token}"),)), put_pids, out)]
     finally:
         servers.stop_dwp(d)
+    report.append(_single_client_r3(workdir, out))
     text = "\n\n".join(report)
     (out / "summary.txt").write_text(text)
     print(text)

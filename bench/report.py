@@ -49,7 +49,7 @@ def render(run: Run) -> str:
         label = r.workload + (f" <br><sub>{r.note}</sub>" if r.note else "")
         out.append(f"| {label} | {_metric(r.dwp)} | {r.base_name or '-'} | "
                    f"{_metric(r.base)} | {ratio} |")
-    out += ["", "## Targets (issue 6)", "", "| target | measured | verdict | note |",
+    out += ["", "## Targets (issues 6 and 13)", "", "| target | measured | verdict | note |",
             "|---|---|---|---|"]
     for t in run.targets:
         note = t.note + ("; " if t.note else "") + "why: see below" if not t.met else t.note

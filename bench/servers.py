@@ -165,20 +165,35 @@ def dwp_env(workdir: Path) -> dict[str, str]:
 
 
 def start_dwp(workdir: Path, name: str, nodes: int, replicas: int,
-              timeout: float = 180.0) -> Dwp:
-    """``dwp up`` in its own process group, ready once /healthz answers 200."""
+              timeout: float = 180.0, workers: int = 1) -> Dwp:
+    """``dwp up`` in its own process group, ready once /healthz answers 200 and (with
+    ``workers`` > 1) every worker process listens on the port."""
     data_dir = workdir / name
     port = procs.free_port()
     argv, launcher = command("up", "browser_cli.up")
     argv += ["--data-dir", str(data_dir), "--port", str(port), "--host", "127.0.0.1",
              "--nodes", str(nodes), "--replicas", str(replicas)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     p = procs.start(f"dwp-{name}", argv, workdir / "logs" / f"dwp-{name}.log",
                     env=dwp_env(workdir), cwd=workdir)
     procs.wait_http(f"http://127.0.0.1:{port}/healthz", timeout, p)
+    _wait_listeners(port, workers, timeout)
     procs.remember_descendants(p)
     token = (data_dir / "token").read_text().strip()
     return Dwp(data_dir, port, token, p, " ".join(argv[:2]) if launcher.startswith(
         "dwp") else launcher)
+
+
+def _wait_listeners(port: int, count: int, timeout: float) -> None:
+    """Until ``count`` sockets listen on ``port`` (a worker joins once it is in Ray)."""
+    deadline = time.monotonic() + timeout
+    while count > 1 and time.monotonic() < deadline:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+        if len(out.strip().splitlines()) >= count:
+            return
+        time.sleep(0.5)
 
 
 def wait_in_sync(d: Dwp, timeout: float) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -294,16 +295,48 @@ def stored_keys(d: Dwp) -> int:
     return sum(per_shard.values())
 
 
+DRIVER_FILL_FROM = 1_000_000  # fills this large go through bench.filler, not HTTP
+DRIVER_IN_FLIGHT = 512
+
+
 def fill_to(ctx: Ctx, d: Dwp, target: int, stage: int) -> None:
     """PUT small (100 B) values until the network holds ``target`` keys."""
     need = target - stored_keys(d)
     if need <= 0:
+        return
+    if target >= DRIVER_FILL_FROM:
+        _driver_fill(ctx, d, target, stage, need)
         return
     row = ctx.run.row(f"5 fill to {target:,} keys: PUT 100 B, {ctx.settings.connections} "
                       "connections", "req/s")
     res = ctx.wrk(d.url, put_spec(d, f"fill{stage}", 100, budget=need),
                   ctx.settings.connections, 3600, timeout=max(120.0, need / 30))
     row.dwp.samples.append(res.rps)
+
+
+def _driver_fill(ctx: Ctx, d: Dwp, target: int, stage: int, need: int) -> None:
+    """The keys of a very large size through ``bench.filler`` (a Ray driver writing with
+    many writes in flight): what is measured at that size is GET/PUT p50 and RSS, and
+    the HTTP fill rate is the smaller fills' row."""
+    row = ctx.run.row(f"5 fill to {target:,} keys: PUT 100 B from a Ray driver "
+                      f"(NetworkClient, {DRIVER_IN_FLIGHT} in flight), not HTTP", "keys/s",
+                      note="bench/filler.py; the per-node batcher packs the writes")
+    argv = [sys.executable, "-m", "bench.filler", "--pid", str(d.proc.pid), "--data-dir",
+            str(d.data_dir), "--prefix", f"fill{stage}", "--count", str(need),
+            "--in-flight", str(DRIVER_IN_FLIGHT)]
+    ctx.run.command(f"python -m bench.filler --pid <dwp up> --data-dir <scratch>/r2 "
+                    f"--prefix fill{stage} --count {need} --in-flight {DRIVER_IN_FLIGHT}")
+    p = procs.start(f"filler-{stage}", argv, ctx.workdir / "logs" / f"filler-{stage}.log",
+                    env=servers.dwp_env(ctx.workdir))
+    try:
+        rc = p.proc.wait(max(600.0, need / 200))
+    finally:
+        procs.stop(p)
+    if rc != 0:
+        raise RuntimeError(f"the filler failed ({rc}); see {p.log}")
+    done = json.loads(next(line for line in reversed(p.log.read_text().splitlines())
+                           if line.startswith("{")))
+    row.dwp.samples.append(done["keys"] / done["seconds"])
 
 
 def scale_point(ctx: Ctx, d: Dwp, size: int, baseline: dict[str, float]) -> None:

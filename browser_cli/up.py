@@ -3,6 +3,7 @@ in the foreground."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,6 +54,10 @@ def up(
     token_file: Annotated[Path | None, typer.Option(
         help="With --network: a file holding the network's write token (default: "
              "DWP_TOKEN, else the token recorded for this gateway's URL).")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Gateway processes on the port (SO_REUSEPORT), each its own "
+                            "Ray driver; the UI's context ids are per process, so keep 1 "
+                            "for a gateway browsed with the UI.")] = 1,
 ) -> None:
     """Start (or reopen from --data-dir) networks and serve their gateway."""
     import ray
@@ -85,15 +90,44 @@ def up(
                                         {"versions": history,
                                          "keep_deleted_days": keep_deleted_days})
     record_token(url, networks[0].secret)
-    app = create_app(networks, GatewaySettings(max_upload, fault_injection, site_domain))
+    settings = GatewaySettings(max_upload, fault_injection, site_domain)
+    app = create_app(networks, settings)
     console.print(f"Gateway at [bold]{url}[/bold]  (token {where}; Ctrl-C stops)")
     sites = f"http://SITE.localhost:{port}/" + (
         f" and http://SITE.{site_domain}:{port}/" if site_domain else "")
     console.print(f"Sites at {sites}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        else:
+            _serve_with_workers(app, networks, settings, host, port, host_label,
+                                anti_entropy_interval, workers)
     finally:
         ray.shutdown()
+
+
+def _serve_with_workers(app: Any, networks: list[Any], settings: Any, host: str, port: int,
+                        host_label: str, interval: float, workers: int) -> None:
+    """Serve on a shared port, with ``workers - 1`` more processes on it."""
+    import dataclasses
+
+    import ray
+    import uvicorn
+
+    from browser_cli.workers import WorkerPlan, listening_socket, spawn, stop
+
+    sock = listening_socket(host, port)
+    plan = WorkerPlan(ray.get_runtime_context().gcs_address, host, port,
+                      [(n.name, n.secret) for n in networks], host_label, interval,
+                      dataclasses.asdict(settings))
+    extra = spawn(plan, workers - 1)
+    console.print(f"{workers} gateway processes on the port (pids {os.getpid()}, "
+                  f"{', '.join(str(p.pid) for p in extra)})")
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
+            sockets=[sock])
+    finally:
+        stop(extra)
 
 
 def _member_token(url: str, token_file: Path | None) -> str:

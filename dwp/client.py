@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dwp.batcher import BATCHABLE, Batcher
 from dwp.cache import ChunkCache, ReadCache
 from dwp.codec import State, decode_state
 from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
@@ -90,7 +91,7 @@ class NetworkClient:
     def __init__(self, view: View, transport: Transport, secret: str, *,
                  call_timeout: float = 10.0, read_wait: float = 2.0,
                  chunk_parallelism: int = 8, read_cache_ttl: float = 1.0,
-                 chunk_cache_bytes: int = 64 * 2**20,
+                 chunk_cache_bytes: int = 32 * 2**20, batch_in_flight: int = 1,
                  new_write_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -105,6 +106,8 @@ class NetworkClient:
         self._down_until: dict[str, float] = {}
         self.reads = ReadCache(read_cache_ttl, clock=clock)
         self.chunks = ChunkCache(chunk_cache_bytes)
+        self._batcher = Batcher(lambda n, m, t: self.transport.call(n, m, t),
+                                in_flight=batch_in_flight)
 
     # -- routing ----------------------------------------------------------------------
 
@@ -127,9 +130,15 @@ class NetworkClient:
 
     async def call(self, node: str, message: Message, timeout: float | None = None) -> Any:
         """One message to a node; a failure marks the node down for a moment and says
-        why, and a node with a newer view makes this client adopt it and route again."""
+        why, and a node with a newer view makes this client adopt it and route again.
+        Writes go through the batcher (``dwp.batcher``): those bound for one node while
+        a call to it is in flight share the next call."""
+        timeout = timeout or self.call_timeout
         try:
-            result = await self.transport.call(node, message, timeout or self.call_timeout)
+            if isinstance(message, BATCHABLE):
+                result = await self._batcher.call(node, message, timeout)
+            else:
+                result = await self.transport.call(node, message, timeout)
         except NotOwner as exc:
             if not self.adopt(View.from_json(exc.view_json)):
                 raise _NodeFailed(f"node {node} does not own that partition") from exc
@@ -245,6 +254,11 @@ class NetworkClient:
     def _observe(self, token: Token, shard: int, key: str, state: State) -> Token:
         """The client's token once it has seen ``state`` of ``key``, kept compact."""
         return token.observe(shard, key, state.context, deps_of(state)).compact()
+
+    def token_after(self, token: Token, key: str, state: State) -> Token:
+        """What a read of ``key`` answering ``state`` gives a reader who had ``token``
+        (the gateway's hot path builds its answers with it)."""
+        return self._observe(token, self.shard_of_key(key), key, state)
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
                              token: Token) -> Version:

@@ -54,6 +54,15 @@ class PutChunks:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Several client writes for one node in one message, applied in one group commit;
+    answers a list, in order, of each one's reply or the ``DwpError`` that refused it
+    (any other failure fails the whole batch, as it would fail a lone write)."""
+
+    writes: list[Put | Delete | PutChunks]
+
+
+@dataclass(frozen=True)
 class Get:
     """Answers ``ReadReply`` once the replica has applied what ``need`` names (bounded)."""
 
@@ -308,7 +317,8 @@ class Ping:
     pass
 
 
-Message = (Put | Delete | PutChunks | Get | GetChunk | ListKeys | Info | Replicate | AeRoot
+Message = (Put | Delete | PutChunks | Batch | Get | GetChunk | ListKeys | Info | Replicate
+           | AeRoot
            | AePartitions | AeEntries | AeExport | Snapshot | HandOff | HandOffRequest
            | GetView | Prepare
            | Import | Commit | Abort | ChunkRefs | Sweep | Reap | SetFaults | SyncNow

@@ -26,6 +26,7 @@ from dwp.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    Batch,
     ChunkRefs,
     ClearOutbox,
     Commit,
@@ -69,6 +70,7 @@ ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
 REAP_SCAN = 2048  # keys a replica looks at for deleted ones to reap, per message
 log = logging.getLogger("dwp.node")
+BATCHABLE = (Put, Delete, PutChunks)
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
 
@@ -131,6 +133,7 @@ class Node:
         self.tally = Tally()
         self._handlers: dict[type, Callable[[Any], Awaitable[Any]]] = {
             Put: self._put, Delete: self._delete, PutChunks: self._put_chunks,
+            Batch: self._batch,
             Get: self._get, GetChunk: self._get_chunk, ListKeys: self._list,
             Info: self._info, Ping: self._ping, Prepare: self._prepare,
             Import: self._import, Commit: self._commit,
@@ -262,6 +265,19 @@ class Node:
             for chunk, data in m.chunks:
                 r.put_chunk(chunk, data)
         await self._submit(op)
+
+    async def _batch(self, m: Batch) -> list[Any]:
+        """Each write queues its own operation in this same turn of the loop, so they
+        share one commit; each is answered, or refused with its own error, as if sent
+        alone. A failure that is no refusal (the commit itself) fails the whole batch."""
+        if not all(isinstance(w, BATCHABLE) for w in m.writes):
+            raise TypeError("a batch holds only Put, Delete and PutChunks")
+        answers = await asyncio.gather(*(self._handlers[type(w)](w) for w in m.writes),
+                                       return_exceptions=True)
+        for a in answers:
+            if isinstance(a, BaseException) and not isinstance(a, DwpError):
+                raise a
+        return answers
 
     async def _get(self, m: Get) -> ReadReply:
         """The key's state once this replica holds what the client has seen (bounded).

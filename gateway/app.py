@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from dwp import gc
 from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
 from gateway.contexts import Contexts
+from gateway.hot import HotReads
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
@@ -42,6 +43,7 @@ class GatewaySettings:
     site_domain: str | None = None  # sites also at {label}.{site_domain}, for a LAN
     gc_interval: float = DEFAULT_GC_INTERVAL  # seconds between collection rounds; 0: none
     gc_grace: float = gc.GRACE_SECONDS  # a chunk younger than this is never collected
+    hot_path: bool = True  # cache hits answered before routing (gateway.hot)
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
@@ -68,7 +70,10 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SiteHosts, site_domain=settings.site_domain)
-    app.add_middleware(Identify)  # outermost: it stamps what SiteHosts answers, too
+    app.add_middleware(Identify)  # it stamps what SiteHosts answers, too
+    if settings.hot_path:  # outermost: a hit needs none of the layers above
+        app.add_middleware(HotReads, networks=app.state.networks,
+                           site_domain=settings.site_domain)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

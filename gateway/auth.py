@@ -12,8 +12,9 @@ from gateway.networks import secret_of
 COOKIE = "dwp_token"
 
 
-def require_token(request: Request) -> None:
-    """FastAPI dependency for every route that changes data."""
+async def require_token(request: Request) -> None:
+    """FastAPI dependency for every route that changes data (async: FastAPI would run a
+    plain function in a worker thread, a thread hop on every write for a string compare)."""
     secret: str = secret_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")

@@ -115,6 +115,27 @@ def site_link(request: Request, key: str) -> str:
     return origin + "/" + quote(path)
 
 
+class NoSuchSite(Exception):
+    """A host under a site domain whose labels name no site (SiteHosts answers 404)."""
+
+
+def site_of_host(host: str, site_domains: list[str]) -> tuple[str, str | None] | None:
+    """(site, network or None for the first) for a site's host, None for the UI/API
+    host; raises ``NoSuchSite`` for a host under a site domain that names no site."""
+    name, _ = split_host(host)
+    domain = next((d for d in site_domains if name.endswith("." + d)), None)
+    if domain is None:
+        return None
+    labels = name[:-len(domain) - 1].split(".")
+    names = [site_of(label) for label in labels]
+    if len(labels) > 2 or None in names:
+        raise NoSuchSite(f"{name} names no site: a site's host is {{site}}.{domain}, or "
+                         f"{{site}}.{{network}}.{domain} for a network other than the first")
+    site = names[0]
+    assert site is not None
+    return site, names[1] if len(names) == 2 else None
+
+
 class SiteHosts:
     """ASGI middleware: a request for ``{label}.{domain}`` becomes ``/sites/{site}/...``
     on the site's origin; an unknown label there is a 404, never the UI."""
@@ -127,21 +148,15 @@ class SiteHosts:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        name, _ = split_host(Headers(scope=scope).get("host", ""))
-        domain = next((d for d in self.domains if name.endswith("." + d)), None)
-        if domain is None:
+        try:
+            found = site_of_host(Headers(scope=scope).get("host", ""), self.domains)
+        except NoSuchSite as exc:
+            await error_response(404, "not found", str(exc))(scope, receive, send)
+            return
+        if found is None:
             await self.app(scope, receive, send)
             return
-        labels = name[:-len(domain) - 1].split(".")
-        names = [site_of(label) for label in labels]
-        if len(labels) > 2 or None in names:
-            answer = error_response(404, "not found", f"{name} names no site: a site's "
-                                    f"host is {{site}}.{domain}, or {{site}}.{{network}}."
-                                    f"{domain} for a network other than the first")
-            await answer(scope, receive, send)
-            return
-        site, network = names[0], names[1] if len(names) == 2 else None
-        assert site is not None
+        site, network = found
         prefix = "/sites/" + quote(site, safe="")
         scope = {**scope, "path": "/sites/" + site + scope["path"],
                  "raw_path": prefix.encode() + scope.get("raw_path", scope["path"].encode()),

@@ -1,0 +1,185 @@
+"""The hot read path: cache hits answered before any other layer of the gateway.
+
+A GET or HEAD of a page (or a directory's ``index.html``) on its site's origin or of
+``/api/v1/objects/{key}``, from a reader that sent no token, cookie, query, range or
+condition other than If-None-Match, asks the client's read cache only; when it holds
+the key with a small (inline) winner, the answer (200, or 304 when the ETag matches) is
+the one the app would send, byte for byte: its header lists are built once per cached
+state by the functions the routes use (``gateway.responses``), token included (a reader
+with no past gets the same token for the same state), with the stamp
+``gateway.identity`` adds, and it is counted in the metrics as the app counts it.
+Everything else, and every miss, goes on to the app, whose layers then do their own
+work: this one sits outside them (inside Starlette's error handler), so a hit costs no
+routing and no middleware. What those layers decide for a hit is decided here the same
+way: the site a host names (``gateway.origins.site_of_host``), and the raw path check
+(``gateway.paths``), which a path without escapes passes exactly when its key is valid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dwp.cache import CachedRead
+from dwp.client import Located, NetworkClient
+from dwp.keys import InvalidKey, validate_key
+from dwp.replica import live
+from dwp.token import Token, TokenError
+from gateway import identity, metrics
+from gateway.networks import Network
+from gateway.origins import NoSuchSite, domains, site_of_host
+from gateway.responses import RAW_CSP, answer_headers, etag_matches, located
+
+OBJECTS = "/api/v1/objects/"
+# A request with any of these may need more than the cached winner's 200: the app.
+DECLINE = frozenset({b"x-dwp-context", b"x-dwp-replica", b"x-dwp-network", b"cookie",
+                     b"range", b"if-range", b"if-modified-since"})
+MAX_ENTRIES = 10_000
+Site = tuple[str, str | None] | None  # (site, network) a host names; None: the UI/API
+NO_SITE = ("", None)  # a host that names no site: the app answers 404
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    entry: CachedRead  # the cached state this answer was built from
+    headers: list[tuple[bytes, bytes]]
+    unchanged: list[tuple[bytes, bytes]]  # the 304's: the same, without Content-Length
+    etag: str
+    body: bytes
+    route: str  # its metrics label (gateway.metrics.route_of)
+
+
+class HotReads:
+    def __init__(self, app: ASGIApp, networks: Mapping[str, Network],
+                 site_domain: str | None) -> None:
+        self.app = app
+        self.networks = networks
+        self.first: str = next(iter(networks), "")  # "": an app with no network
+        self.domains = domains(site_domain)
+        self._sites: dict[bytes, Site] = {}
+        self._prepared: dict[tuple[str, bool, str], _Prepared] = {}
+        self._meters: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.served = 0  # answers given here (tests check the path was taken)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+                and not scope.get("query_string")):
+            started = time.perf_counter()
+            found = self._lookup(scope)
+            if found is not None:
+                prepared, if_none_match = found
+                status, headers, body = 200, prepared.headers, prepared.body
+                if if_none_match is not None and etag_matches(
+                        if_none_match.decode("latin-1"), prepared.etag):
+                    status, headers, body = 304, prepared.unchanged, b""
+                self.served += 1
+                requests, latency = self._meters_of(scope["method"], prepared.route, status)
+                requests.inc()
+                latency.observe(time.perf_counter() - started)
+                await send({"type": "http.response.start", "status": status,
+                            "headers": headers})
+                await send({"type": "http.response.body",
+                            "body": b"" if scope["method"] == "HEAD" else body})
+                return
+        await self.app(scope, receive, send)
+
+    def _lookup(self, scope: Scope) -> tuple[_Prepared, bytes | None] | None:
+        """The prepared answer for this request and its If-None-Match, or None: not one
+        for this path."""
+        raw: bytes | None = scope.get("raw_path")
+        if raw is None or b"%" in raw or not raw.isascii():
+            return None  # escapes: gateway.paths decides on the raw bytes
+        host: bytes | None = None
+        if_none_match: bytes | None = None
+        for name, value in scope["headers"]:
+            if name in DECLINE:
+                return None
+            if name == b"host":
+                host = value if host is None else host  # the first, as Starlette reads
+            elif name == b"if-none-match":
+                if if_none_match is not None:
+                    return None  # repeated: the app joins them
+                if_none_match = value
+        found = self._site(host or b"")
+        path: str = scope["path"]
+        if found is NO_SITE:
+            return None
+        if found is not None:
+            site, network = found
+            key, name, on_site = site + path, network or self.first, True
+            if path.endswith("/"):
+                key += "index.html"  # a directory: its index (else a listing, not here)
+        elif path.startswith(OBJECTS):
+            key, name, on_site = path[len(OBJECTS):], self.first, False
+        else:
+            return None
+        net = self.networks.get(name)
+        if net is None:
+            return None
+        entry = net.client.reads.lookup(key, {})
+        if entry is None:
+            return None
+        slot = (name, on_site, key)
+        prepared = self._prepared.get(slot)
+        if prepared is None or prepared.entry is not entry:
+            prepared = _prepare(net.client, key, entry, on_site)
+            if prepared is None:
+                return None
+            _bounded_put(self._prepared, slot, prepared)
+        return prepared, if_none_match
+
+    def _meters_of(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram MetricsMiddleware would use."""
+        meters = self._meters.get((method, route, status))
+        if meters is None:
+            meters = (metrics.REQUESTS.labels(method, route, str(status)),
+                      metrics.LATENCY.labels(method, route))
+            self._meters[(method, route, status)] = meters
+        return meters
+
+    def _site(self, host: bytes) -> Site:
+        found = self._sites.get(host, False)
+        if found is False:
+            try:
+                found = site_of_host(host.decode("latin-1"), self.domains)
+            except NoSuchSite:
+                found = NO_SITE
+            _bounded_put(self._sites, host, found)
+        return found  # type: ignore[return-value]
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= MAX_ENTRIES:
+        cache.clear()
+    cache[key] = value
+
+
+def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
+             ) -> _Prepared | None:
+    """What the app answers a reader with no token for this cached state, or None when
+    that is not a plain 200 with the body at hand (no live version, a chunked body)."""
+    try:
+        validate_key(key)
+    except InvalidKey:
+        return None
+    versions = live(entry.state)
+    if not versions or versions[0].data is None:
+        return None
+    winner = versions[0]
+    token = client.token_after(Token(), key, entry.state)
+    try:
+        where = located(client, Located(entry.shard, entry.node), token)
+    except TokenError:
+        return None  # a token over the size limit: the route answers the error
+    headers = answer_headers(winner, where, len(versions), None if on_site else RAW_CSP)
+    stamp = (identity.HEADER, identity.VERSION)
+    raw = [*Response(status_code=200, headers=headers).raw_headers, stamp]
+    del headers["Content-Length"]  # as version_response does for a 304
+    unchanged = [*Response(status_code=304, headers=headers).raw_headers, stamp]
+    route = metrics.route_of(f"/sites/{key}" if on_site else OBJECTS + key)
+    return _Prepared(entry, raw, unchanged, winner.etag, winner.data, route)
