@@ -32,7 +32,7 @@ from dwp.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Swe
 from dwp.view import View
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
-PAGE = 2048  # chunk hashes per message (~70 KB: under Ray's inline limit)
+PAGE = 1024  # chunk hashes per list in a message (a Sweep carries two: under ~100 KiB)
 LIMIT = 10_000  # chunks a member removes per round
 REAP_PAGES = 8  # pages of keys (``dwp.node.REAP_SCAN`` each) a round looks at per shard
 CALL_TIMEOUT = 60.0

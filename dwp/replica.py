@@ -668,8 +668,8 @@ class Replica:
         """Remove chunks of ours in [lo, hi) stored before ``before`` that no state on any
         member names (``referenced``: all of them in that range, as marked at ``epoch``;
         ``kept``: those only history names, whose bytes are counted). ``only``: remove
-        none but these (those every replica of the shard found it may remove), so all of
-        them remove the same and their digests stay equal."""
+        none but these (those no replica of the shard keeps for now), so all of them
+        remove the same and their digests stay equal."""
         if self.view.epoch != epoch:
             return SweepResult([], [], 0, f"at epoch {self.view.epoch}, not {epoch}")
         if not self.settled():
