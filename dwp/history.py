@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from dwp.clock import Dot, Sibling
 from dwp.codec import State
+from dwp.errors import NotFound
 from dwp.version import Version
 
 DEFAULT_VERSIONS = 10  # versions a key lists: its current one(s) and those it replaced
@@ -68,6 +69,18 @@ def find(state: State, dot: Dot) -> Version | None:
         if s.dot == dot:
             return s.value
     return None
+
+
+def readable(state: State, key: str, dot: Dot, if_gone: str = "", if_deleted: str = ""
+             ) -> Version:
+    """The kept version ``dot`` names, or NotFound saying why it cannot be read (each hint
+    tells the reader what to do next)."""
+    found = find(state, dot)
+    if found is None:
+        raise NotFound(f"{key!r} keeps no version {version_id(dot)!r} (any more){if_gone}")
+    if found.deleted:
+        raise NotFound(f"version {version_id(dot)!r} of {key!r} is a delete{if_deleted}")
+    return found
 
 
 def expired(state: State, now: float, keep_deleted_days: float) -> bool:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from dwp.client import ReadResult
 from dwp.clock import Dot
 from dwp.errors import NotFound
-from dwp.history import find, listed, parse_version_id, version_id
+from dwp.history import listed, parse_version_id, readable, version_id
 from dwp.keys import validate_key, validate_prefix
 from dwp.lineage import node_of
 from dwp.token import Token, TokenError
@@ -139,11 +139,7 @@ def history_list(request: Request, key: str, result: ReadResult) -> HistoryList:
 def kept_version(request: Request, key: str, result: ReadResult, wanted: Dot,
                  headers: dict[str, str]) -> Response:
     """One version the key keeps (current or replaced), as a GET of the key answers it."""
-    found = find(result.state, wanted)
-    if found is None:
-        raise NotFound(f"{key!r} keeps no version {version_id(wanted)!r} (any more)")
-    if found.deleted:
-        raise NotFound(f"version {version_id(wanted)!r} of {key!r} is a delete")
+    found = readable(result.state, key, wanted)
     return version_response(request, found, {**headers, "X-DWP-Version": version_id(wanted)})
 
 

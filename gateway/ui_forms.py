@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from dwp.errors import ChangeFailed, NotFound
-from dwp.history import find, parse_version_id
+from dwp.history import parse_version_id, readable
 from dwp.keys import validate_key, validate_prefix
 from gateway import network, zipsite
 from gateway.auth import COOKIE, require_token
@@ -123,11 +123,8 @@ async def restore(key: str, request: Request) -> Response:
         raise ApiError(400, "bad request", f"{given!r} is not a version id")
     client = client_of(request)
     result = await client.get(key, client.tokens.decode(form.get("context")), history=True)
-    found = find(result.state, wanted)
-    if found is None:
-        raise NotFound(f"{key!r} keeps no version {given!r} (any more); reload the page")
-    if found.deleted:
-        raise NotFound(f"version {given!r} of {key!r} is a delete; restore one before it")
+    found = readable(result.state, key, wanted, "; reload the page",
+                     "; restore one before it")
     written = await client.put(key, client.body(found), found.content_type, result.token)
     return remember_context(request, RedirectResponse(details_url(key, restored=given),
                                                       status_code=303), written.token)
