@@ -195,10 +195,11 @@ def _serve_with_workers(app: Any, networks: list[Any], settings: Any, sock: Any,
 def _member_token(url: str, token_file: Path | None) -> str:
     """--token-file, else DWP_TOKEN, else the token recorded for this gateway URL."""
     from browser_cli.config import token_for
+    from dwp.private import read_private
 
     if token_file is not None:
         try:
-            return token_file.read_text().strip()
+            return read_private(token_file).strip()
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {token_file}: {exc.strerror}",
                                      param_hint="--token-file") from exc

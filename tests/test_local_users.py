@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -85,3 +86,30 @@ def test_a_missing_ray_token_is_one_line_saying_where_to_put_it(
                                "10.0.0.1:6379: put the head's ~/.ray/auth_token in "
                                f"{tmp_path}/.ray/auth_token here (mode 0600)")
     assert "dwp node start --address 10.0.0.1:6379 --token TOKEN" in lines[0]
+
+
+def test_the_clis_token_record_is_made_private_when_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from browser_cli.config import token_for
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    record = tmp_path / "dwp" / "tokens.json"
+    record.parent.mkdir()
+    record.write_text('{"http://127.0.0.1:8000": "secret"}')
+    os.chmod(record, 0o644)  # as an older dwp, or a copy by hand, may have left it
+    assert token_for("http://127.0.0.1:8000") == "secret"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+
+
+def test_the_ray_token_a_local_ray_writes_is_made_private(tmp_path: Path) -> None:
+    """Ray 2.60 makes ``~/.ray/auth_token`` (mode 0644) when it starts a local cluster
+    with token auth; ``dwp up`` starts it through ``init_ray``, which makes it private."""
+    started = subprocess.run(
+        [sys.executable, "-c", "from dwp.local import init_ray; import ray; "
+                               "init_ray(object_store_mb=80); ray.shutdown()"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HOME": str(tmp_path), "RAY_AUTH_MODE": "token"})
+    assert started.returncode == 0, started.stderr[-3000:]
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.exists() and stat.S_IMODE(token.stat().st_mode) == 0o600
