@@ -94,8 +94,11 @@ def holds(request: Request, secret: str) -> bool:
 
 
 def sign_in(request: Request, response: Response, proven: Sequence[str]) -> Response:
-    """Add the tokens ``proven`` to the UI's cookie, keeping those it held."""
-    tokens = list(dict.fromkeys([*cookie_tokens(request), *proven]))
+    """Add the tokens ``proven`` to the UI's cookie, keeping those it held of networks
+    the gateway serves (so a token of a network gone does not stay for good)."""
+    served = {n.secret for n in request.app.state.networks.values()}
+    tokens = list(dict.fromkeys([*(t for t in cookie_tokens(request) if t in served),
+                                 *proven]))
     response.set_cookie(COOKIE, _b64("\n".join(tokens).encode()), httponly=True,
                         samesite="strict", path="/")
     return response

@@ -5,6 +5,7 @@ writes from scripts work as before."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -124,3 +125,14 @@ def test_each_gateway_process_accepts_a_code_once() -> None:
     assert second.redeem(code, tokens, 1002.0) == ["home", "club"]
     assert second.redeem(signin.mint(tokens, 0.0), tokens, 1000.0) is None  # expired
     assert first.redeem(code, {"home": "t1", "club": "other"}, 1001.0) is None
+
+
+def test_a_sign_in_keeps_only_tokens_of_networks_served(inproc: Net) -> None:
+    """The cookie holds every network signed in to, but not one the gateway no longer
+    serves: it would grow with each network made and dropped, past what browsers keep."""
+    def encoded(*tokens: str) -> str:
+        return base64.urlsafe_b64encode("\n".join(tokens).encode()).rstrip(b"=").decode()
+
+    with inproc.http(cookies={"dwp_token": encoded("a-token-of-a-network-gone")}) as h:
+        link = h.post("/api/v1/sign-in", headers=inproc.auth).json()["url"]
+        assert h.get(link).cookies["dwp_token"] == encoded(inproc.token)

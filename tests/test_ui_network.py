@@ -244,5 +244,6 @@ def test_each_networks_sites_have_their_own_origins(pair: Pair) -> None:
         assert r.content == pair.a.name.encode()
         r = h.get("/", headers={"Host": f"{site}.nonet.localhost:{port}"})
         assert r.status_code == 404 and r.json()["error"] == "unknown network"
-        r = h.get("/ui/search", params={"q": site}, cookies={"dwp_network": pair.b.name})
+    with httpx.Client(base_url=pair.url, cookies={"dwp_network": pair.b.name}) as h:
+        r = h.get("/ui/search", params={"q": site})
         assert f'href="http://{b_host}/index.html"' in r.text
