@@ -238,6 +238,10 @@ def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
                    for h in hosts.hosts)
 
     eventually(every_host_runs_ray, 180, 2)
+    for host in hosts.hosts:  # the checkout, without the .venv and .git beside it here
+        copied = host.home / "dwp"
+        assert (copied / "pyproject.toml").is_file(), copied
+        assert not (copied / ".venv").exists() and not (copied / ".git").exists(), copied
     for host in hosts.hosts:  # pinned to its own address, labelled with its name
         raylet = host.sh("pgrep -af raylet").stdout
         assert f"--node_ip_address={host.address}" in raylet, raylet
