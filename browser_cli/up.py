@@ -14,7 +14,7 @@ from browser_cli.terminal import shards_summary
 from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.labels import PLAIN
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # lines copy whole, as terminal.err's
 
 
 def up(
@@ -63,7 +63,7 @@ def up(
     import ray
     import uvicorn
 
-    from browser_cli.config import record_token
+    from browser_cli.config import record_tokens
     from dwp.local import init_ray
     from gateway import GatewaySettings, create_app
 
@@ -89,7 +89,7 @@ def up(
                                         address, host_label, anti_entropy_interval,
                                         {"versions": history,
                                          "keep_deleted_days": keep_deleted_days})
-    record_token(url, networks[0].secret)
+    record_tokens(url, [(n.name, n.secret) for n in networks])
     settings = GatewaySettings(max_upload, fault_injection, site_domain)
     app = create_app(networks, settings)
     console.print(f"Gateway at [bold]{url}[/bold]  (token {where}; Ctrl-C stops)")

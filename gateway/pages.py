@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dwp.sizes import count, human_size
 from gateway.networks import COOKIE as NETWORK_COOKIE
 
 HERE = Path(__file__).parent
@@ -26,15 +27,8 @@ UI_CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+def size(n: int | None) -> str:
+    return "?" if n is None else human_size(n)
 
 
 def when(mtime: float | None) -> str:
@@ -43,7 +37,8 @@ def when(mtime: float | None) -> str:
     return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-TEMPLATES.filters["size"] = human_size
+TEMPLATES.filters["size"] = size
+TEMPLATES.filters["count"] = count
 TEMPLATES.filters["when"] = when
 
 

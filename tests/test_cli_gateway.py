@@ -107,3 +107,35 @@ def test_token_lookup_keeps_different_gateways_apart(tmp_path: Path,
     assert config.token_for("http://localhost:8000/") == "a"
     assert config.token_for("http://localhost:8001") == "b"
     assert config.token_for("http://localhost") is None
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("http://127.0.0.1:8000/?network=club", "has a query: name the network with --network club"),
+    ("http://127.0.0.1:8000/?x=1", "has a query: give the gateway's address alone"),
+    ("http://127.0.0.1:8000/#top", "has a fragment"),
+    ("ftp://x", "is not an http:// or https:// URL of a gateway"),
+    ("not a url", "is not an http:// or https:// URL of a gateway"),
+    ("http://", "is not an http:// or https:// URL of a gateway"),
+    ("http://127.0.0.1:99999", "is not a URL: Port out of range"),
+    ("http://[::1", "is not a URL"),
+])
+@pytest.mark.parametrize("args", [("ls",), ("network", "status"), ("view", "s/a.html"),
+                                  ("open", "s/a.html")])
+def test_a_bad_gateway_value_is_one_line_and_a_usage_error(
+        dwp, args: tuple[str, ...], value: str, says: str) -> None:
+    result = dwp(*args, "--gateway", value)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"dwp: --gateway {value!r} {says}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_dwp_up_records_a_token_for_each_network_it_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    config.record_tokens("http://127.0.0.1:8000", [("local", "a"), ("club", "b")])
+    assert config.token_for("http://localhost:8000") == "a"  # the first, unnamed
+    assert config.token_for("http://localhost:8000", "local") == "a"
+    assert config.token_for("http://localhost:8000", "club") == "b"
+    assert config.token_for("http://localhost:8000", "other") is None

@@ -150,7 +150,7 @@ def test_restore_refusals(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
 
 
 def test_the_network_page_shows_bytes_per_node(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
-    from gateway.pages import human_size
+    from dwp.sizes import human_size
 
     def shown(page: str, node: str) -> list[str]:
         row = page[page.index(f"<td><code>{node}</code></td>"):]

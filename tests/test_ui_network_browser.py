@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dwp.local import start_network
 from gateway import Network
-from tests.conftest import RayCluster, gateway
+from tests.conftest import RayCluster, networks_served
 from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -27,14 +25,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 def served(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, list[Network]]]:
     """A gateway for two fresh two-node networks; the first is the default."""
-    networks = []
-    for prefix in ("home-lab", "family"):
-        data_dir = tmp_path_factory.mktemp(prefix)
-        client, membership = start_network(data_dir, name=f"{prefix}-{uuid.uuid4().hex[:4]}",
-                                           nodes=2, replicas=2, anti_entropy_interval=1.0)
-        networks.append(Network(client, (data_dir / "token").read_text().strip(), membership))
-    with gateway(networks) as url:
-        yield url, networks
+    with networks_served(tmp_path_factory, "home-lab", "family") as served:
+        yield served
 
 
 @pytest.fixture
