@@ -42,8 +42,10 @@ def test_put_then_get_is_byte_exact(dwp, tmp_path: Path, net: Net) -> None:
     reply = json.loads(result.stdout)
     assert (reply["key"], reply["size"]) == (key, len(data))
 
-    assert dwp("get", key, "-o", str(tmp_path / "copy.bin")).exit_code == 0
-    assert (tmp_path / "copy.bin").read_bytes() == data
+    copy = tmp_path / ("a-copy-with-a-name-long-enough-to-pass-eighty-columns-" * 2 + ".bin")
+    got = dwp("get", key, "-o", str(copy))
+    assert got.exit_code == 0 and copy.read_bytes() == data
+    assert got.stderr == f"{key} -> {copy} (300.0 KiB)\n"  # piped: never wrapped
     folder = tmp_path / "into"
     folder.mkdir()
     assert dwp("get", key, "-o", str(folder)).exit_code == 0
