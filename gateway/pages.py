@@ -14,6 +14,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from dwp.sizes import count, human_size
 from gateway.networks import COOKIE as NETWORK_COOKIE
@@ -31,13 +32,21 @@ def size(n: int | None) -> str:
     return "?" if n is None else human_size(n)
 
 
-def when(mtime: float | None) -> str:
+def when(mtime: float | None) -> Markup:
+    """A date and time that may wrap between the two, never inside either."""
     if mtime is None:
-        return ""
-    return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return Markup("")
+    moment = datetime.fromtimestamp(mtime, UTC)
+    return Markup('<span class="nowrap">{}</span> <span class="nowrap">{}</span>').format(
+        moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S UTC"))
+
+
+def utc(mtime: float, form: str) -> str:
+    return datetime.fromtimestamp(mtime, UTC).strftime(form)
 
 
 TEMPLATES.filters["size"] = size
+TEMPLATES.filters["utc"] = utc
 TEMPLATES.filters["count"] = count
 TEMPLATES.filters["when"] = when
 

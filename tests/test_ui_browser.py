@@ -6,8 +6,6 @@ origin, cannot write through the gateway."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
 import uuid
 import zlib
@@ -24,7 +22,6 @@ from tests.sites import origin_host
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -233,28 +230,3 @@ def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
         assert h.get(f"/api/v1/objects/{victim}/new.txt").status_code == 404
         listed = h.get("/api/v1/objects", params={"prefix": victim + "/"}).json()
         assert [o["key"] for o in listed["objects"]] == [f"{victim}/keep.txt"]
-
-
-def test_screenshots_of_the_main_pages(net: Net, page: Any, tmp_path: Path) -> None:
-    """Renders each main page; with DWP_SCREENSHOTS=1 it refreshes docs/screenshots."""
-    site = unique("demo")
-    publish(net, site, SITE)
-    key = f"{site}/docs/guide.html"
-    with net.http() as h:
-        context = h.get(f"/api/v1/objects/{key}").headers["x-dwp-context"]
-        for text in (b"<h1>Guide</h1><p>Alice's edit</p>", b"<h1>Guide</h1><p>Bob's edit</p>"):
-            h.put(f"/api/v1/objects/{key}", content=text,
-                  headers={**net.auth, "X-DWP-Context": context}).raise_for_status()
-    shots = {
-        "home": "/", "browse": f"/ui/browse/{site}/", "details-conflict": f"/ui/object/{key}",
-        "edit": f"/ui/edit/{site}/index.html", "publish": f"/ui/publish?site={site}",
-        "search": f"/ui/search?q={site}", "site": f"/sites/{site}/",
-        "listing": f"/sites/{site}/img/", "not-found": f"/sites/{site}/missing.html"}
-    for name, path in shots.items():
-        page.goto(net.url + path)
-        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    if os.environ.get("DWP_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in tmp_path.glob("*.png"):
-            shutil.copy(shot, SCREENSHOTS / shot.name)
