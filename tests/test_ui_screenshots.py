@@ -22,7 +22,7 @@ import pytest
 from dwp.local import start_network
 from gateway import Network
 from tests.conftest import RayCluster, gateway
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures
+from tests.test_ui_browser import CHROMIUM, Failures, browser  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -95,16 +95,6 @@ def demo(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> I
         yield served
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
 # What must stay on one line: cells marked as numbers, dates, times, states, buttons, a
 # search hit's type and size, and any cell that holds only a count, a size or a date.
 LAYOUT = """() => {
@@ -123,10 +113,10 @@ LAYOUT = """() => {
 }"""
 
 
-def shoot(browser: Any, url: str, name: str, folder: Path, before: Any = None) -> None:
+def shoot(chromium: Any, url: str, name: str, folder: Path, before: Any = None) -> None:
     """``url`` at each width into ``folder/{name}[-narrow].png``, checking the layout."""
     for kind, width in WIDTHS.items():
-        context = browser.new_context(viewport={"width": width, "height": 860})
+        context = chromium.new_context(viewport={"width": width, "height": 860})
         page = context.new_page()
         failures = Failures(page)
         page.goto(url)
@@ -143,7 +133,8 @@ def shoot(browser: Any, url: str, name: str, folder: Path, before: Any = None) -
         context.close()
 
 
-def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any, tmp_path: Path) -> None:
+def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
+                                       tmp_path: Path) -> None:
     conflict, history = "garden/notes/basil.html", "recipes/bread.html"
     with demo.http() as h:
         context = h.get(f"/api/v1/objects/{conflict}").headers["x-dwp-context"]
