@@ -234,8 +234,9 @@ class Gateway:
 
 def gateway_url(url: str) -> str:
     """``url`` as the one base every request joins its path to; a value that cannot be
-    one is a usage error that says why. The network is not part of it: a query such as
-    ``?network=club`` would be lost on every path, so it points at ``--network``."""
+    one is a usage error that says why. A gateway answers at its root, so a path, query
+    or fragment is refused: ``?network=club`` would be lost on every request, so it
+    points at ``--network``."""
     bad = f"--gateway {url!r}"
     try:
         parts = urlsplit(url.strip())
@@ -245,12 +246,14 @@ def gateway_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not host:
         raise CliError(f"{bad} is not an http:// or https:// URL of a gateway, such as "
                        "http://127.0.0.1:8000", EXIT_USAGE)
-    if parts.query or parts.fragment:
+    extra = next((what for what, there in (("query", parts.query),
+                                            ("fragment", parts.fragment),
+                                            ("path", parts.path.strip("/"))) if there), None)
+    if extra:
         named = parse_qs(parts.query).get("network")
-        hint = (f": name the network with --network {named[0]}" if named
-                else ": give the gateway's address alone")
-        raise CliError(f"{bad} has a {'query' if parts.query else 'fragment'}{hint}",
-                       EXIT_USAGE)
+        hint = (f"name the network with --network {named[0]}" if named
+                else "give the gateway's address alone, such as http://127.0.0.1:8000")
+        raise CliError(f"{bad} has a {extra}: {hint}", EXIT_USAGE)
     try:
         httpx.URL(url.strip())
     except httpx.InvalidURL as exc:
