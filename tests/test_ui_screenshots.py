@@ -13,13 +13,16 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from dwp.local import start_network
+from dwp.sizes import human_size
 from gateway import Network
 from tests.conftest import RayCluster, gateway
 from tests.test_ui_browser import CHROMIUM, Failures, browser  # noqa: F401 (the fixture)
@@ -182,3 +185,51 @@ def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
             narrow = shot.stem.endswith("-narrow")
             if not narrow or shot.stem.removesuffix("-narrow") in KEPT_NARROW:
                 shutil.copy(shot, SCREENSHOTS / shot.name)
+
+
+def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  # noqa: F811
+    """At 1280 and 420 px: the sites first, each with its files, size, last publish and a
+    link to its origin; then the network as one closed line (health, nodes up, shards,
+    epoch) that opens to the node table; no node action on the home page itself."""
+    port = urlsplit(demo.url).port
+    with demo.http() as h:
+        listed = {site: h.get("/api/v1/objects", params={"prefix": f"{site}/"}).json()
+                  ["objects"] for site in sorted(DEMO)}
+    rows = [[site, str(len(entries)), human_size(sum(e["size"] for e in entries)),
+             datetime.fromtimestamp(max(e["mtime"] for e in entries), UTC)
+             .strftime("%Y-%m-%d"), "open ↗"] for site, entries in listed.items()]
+    for width in WIDTHS.values():
+        context = browser.new_context(viewport={"width": width, "height": 860})
+        page = context.new_page()
+        page.goto(demo.url + "/")
+        assert page.locator("#sites").bounding_box()["y"] < page.locator(
+            "#network").bounding_box()["y"]
+        assert page.eval_on_selector_all("table.sites thead th", "hs => hs.map(h => "
+                                         "h.textContent.trim())") == [
+            "Site", "Files", "Size", "Last publish UTC", "Open"]
+        shown = page.eval_on_selector_all("table.sites tbody tr", "rs => rs.map(r => "
+                                          "[...r.cells].map(c => c.innerText.trim()))")
+        assert [[*r[:3], r[3][:10], r[4]] for r in shown] == rows, width  # the date
+        assert page.eval_on_selector_all("table.sites td.open a", "as => as.map(a => a.href)"
+                                         ) == [f"http://{s}.localhost:{port}/" for s in listed]
+
+        summary = page.locator("#network > summary")
+        assert " ".join(summary.text_content().split()) == (
+            "Network local healthy 4 of 4 nodes up 2 shards \u00d7 2 replicas epoch 1")
+        if width == WIDTHS["wide"]:  # one line: every part beside every other
+            boxes = page.eval_on_selector_all("#network > summary span", "ss => ss.map(s => "
+                                              "[s.getBoundingClientRect().top, "
+                                              "s.getBoundingClientRect().bottom])")
+            assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), boxes
+        assert not page.is_visible("table.nodes")
+        summary.click()
+        assert page.eval_on_selector_all("table.nodes thead th", "hs => hs.map(h => "
+                                         "h.textContent)") == [
+            "Node", "Status", "Shard", "Keys", "Live", "Disk"]
+        assert page.locator("table.nodes tbody tr").count() == 4
+        assert page.locator("button:text-is('Add node')").count() == 1  # signed in
+        assert page.locator("button:has-text('Remove')").count() == 0  # on each node's page
+        page.click("table.nodes a.node[href='/ui/node/n1']")
+        page.wait_for_url(f"{demo.url}/ui/node/n1")
+        assert page.locator("button:text-is('Remove')").count() == 1
+        context.close()
