@@ -10,6 +10,7 @@ docs/screenshots, which README.md and docs/web.md show.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,12 +180,21 @@ def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
     with demo.http() as h:
         assert b"500 g flour" in h.get(f"/api/v1/objects/{history}").content
 
+    kept = {shot.name for shot in tmp_path.glob("*.png")
+            if not shot.stem.endswith("-narrow")
+            or shot.stem.removesuffix("-narrow") in KEPT_NARROW}
+    assert shown_in_docs() <= kept, "every screenshot the docs show is taken here"
     if os.environ.get("DWP_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in tmp_path.glob("*.png"):
-            narrow = shot.stem.endswith("-narrow")
-            if not narrow or shot.stem.removesuffix("-narrow") in KEPT_NARROW:
-                shutil.copy(shot, SCREENSHOTS / shot.name)
+        for name in kept:
+            shutil.copy(tmp_path / name, SCREENSHOTS / name)
+
+
+def shown_in_docs() -> set[str]:
+    """The screenshots README.md and docs/*.md show."""
+    root = SCREENSHOTS.parent.parent
+    return {name for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+            for name in re.findall(r"screenshots/([\w-]+\.png)", doc.read_text())}
 
 
 def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  # noqa: F811
