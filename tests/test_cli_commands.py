@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -170,6 +171,23 @@ def test_open_says_when_the_page_does_not_exist(dwp, net: Net, tmp_path: Path,
     assert opened == []  # the browser is not opened on a 404
     assert dwp("open", f"{site}/docs").exit_code == 0  # a folder: it redirects to docs/
     assert opened == [f"http://{site}.localhost:{port}/docs"]
+
+
+def test_open_without_a_page_opens_the_ui_signed_in(dwp, net: Net,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    result = dwp("open")
+    assert result.exit_code == 0, result.output
+    assert opened[0].startswith(f"{net.url}/?login=") and result.stdout.strip() == opened[0]
+    with httpx.Client() as browser:
+        r = browser.get(opened[0])
+        assert r.status_code == 303 and "dwp_token" in r.headers["set-cookie"]
+        assert browser.get(opened[0]).status_code == 401  # once only
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(net.data_dir / "no-config"))
+    result = dwp("open")
+    assert result.exit_code == 0 and opened[1] == net.url + "/"
+    assert "not signed in" in result.stderr
 
 
 def test_network_status(dwp, net: Net) -> None:

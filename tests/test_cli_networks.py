@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -89,3 +90,16 @@ def test_a_network_the_gateway_does_not_serve_is_one_line(dwp, served: Served) -
     assert result.exit_code == 1
     assert result.stderr == (f"dwp: not found: this gateway serves no network named 'nope'; "
                              f"it serves: {home.name}, {club.name}\n")
+
+
+def test_open_signs_the_ui_in_to_the_network_it_names(dwp, served: Served,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    url, (_, club) = served
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda target: opened.append(target) or True)
+    assert dwp("open", "--network", club.name).exit_code == 0
+    with httpx.Client(base_url=url) as browser:
+        assert browser.get(opened[0]).status_code == 303
+        home = browser.get("/").text
+    assert f'<span class="name">{club.name}</span>' in home  # the network it signed in to
+    assert "Sign in to write" not in home

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway import Network, signin
 from tests.conftest import Net
 from tests.sites import origin_host
 
@@ -48,6 +50,25 @@ def publish(net: Net, site: str, files: dict[str, bytes]) -> None:
         for name, data in files.items():
             r = h.put(f"/api/v1/objects/{site}/{name}", content=data, headers=net.auth)
             assert r.status_code == 200, r.text
+
+
+def sign_in(page: Any, url: str, token: str, network: str | None = None) -> None:
+    """Open the UI signed in, through the one-time link ``dwp open`` would print."""
+    headers = {"Authorization": f"Bearer {token}"} | ({"X-DWP-Network": network}
+                                                       if network else {})
+    made = httpx.post(f"{url}/api/v1/sign-in", headers=headers, timeout=60)
+    assert made.status_code == 200, made.text
+    page.goto(made.json()["url"])
+    page.wait_for_load_state("networkidle")  # its favicon too, before the next page
+    assert page.url == url + "/"
+
+
+def sign_in_to_all(page: Any, url: str, networks: list[Network]) -> None:
+    """Open the link ``dwp up`` prints, which signs in to every network it serves."""
+    page.goto(f"{url}/?login=" + signin.mint({n.name: n.secret for n in networks},
+                                             time.time()))
+    page.wait_for_load_state("networkidle")
+    assert page.url == url + "/"
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +159,7 @@ def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
     (folder / "notes" / f"{marker}.html").write_text("<p>first draft</p>\n")
     failures = Failures(page)
 
-    page.goto(net.url + "/")
+    sign_in(page, net.url, net.token)
     page.click("text=Publish")
     page.fill("#site", site)
     page.set_input_files("#folder", str(folder))
@@ -206,6 +227,34 @@ async function attempt(name, url, init) {
 </script></body></html>"""
 
 
+def test_a_sign_in_link_signs_in_once_and_the_form_takes_the_token(
+        net: Net, browser: Any) -> None:
+    first, second = (browser.new_context() for _ in range(2))
+    try:
+        page = first.new_page()
+        page.goto(net.url + "/")
+        assert page.is_visible("a.signin") and first.cookies() == []
+        made = httpx.post(f"{net.url}/api/v1/sign-in", headers=net.auth).json()
+        page.goto(made["url"])
+        assert page.url == net.url + "/"  # the code left the address bar
+        assert not page.is_visible("a.signin")
+        token = next(c for c in first.cookies() if c["name"] == "dwp_token")
+        assert token["httpOnly"] and token["sameSite"] == "Strict"
+        assert page.evaluate("() => document.cookie") == ""
+
+        other = second.new_page()  # the link again, as from another's browser history
+        other.goto(made["url"])
+        assert "used already or has expired" in other.text_content("main")
+        assert second.cookies() == []
+        other.fill("input[name=token]", net.token)
+        other.click("button:text('Sign in')")
+        other.wait_for_url(net.url + "/")
+        assert not other.is_visible("a.signin")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
     victim, attacker = unique("victim"), unique("attacker")
     publish(net, victim, {"keep.txt": b"original"})
@@ -213,7 +262,7 @@ def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
     publish(net, attacker, {"index.html": HOSTILE.replace("VICTIM", victim).replace(
         "UI_IP", ui_ip).replace("UI_NAME", ui_name).encode()})
     for ui in (ui_ip, ui_name):  # the user has the UI open: the browser holds the cookies
-        page.goto(ui + "/")
+        sign_in(page, ui, net.token)
     assert sum(c["name"] == "dwp_token" for c in page.context.cookies()) == 2
     page.goto(f"{net.url}/sites/{attacker}/")
     assert page.url == site_origin(net, attacker) + "/"

@@ -1,9 +1,13 @@
 """The network panel in a real headless Chromium (Debian's): it opens from its one-line
 summary; adding a node through the form shows that it is working, then the new status;
-a node's page removes it; the switcher shows each network."""
+a node's page removes it; the switcher shows each network; a hostile site cannot switch
+the UI's network or get a token."""
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import Network
+from gateway import Network, signin
 from tests.conftest import RayCluster, networks_served
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures
+from tests.test_ui_browser import ARGS, CHROMIUM, Failures, sign_in_to_all
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -39,6 +43,45 @@ def page() -> Iterator[Any]:
         browser.close()
 
 
+SWITCHER = """<!doctype html><html><head><meta charset="utf-8"><title>switcher</title></head>
+<body><iframe name="sink"></iframe>
+<form id="switch" method="post" action="UI/ui/network/select" target="sink">
+<input name="network" value="OTHER"></form>
+<script>
+document.getElementById("switch").submit();
+document.querySelector("iframe").addEventListener("load", () => {
+  location.href = "UI/?network=OTHER";  // then take the person to the UI
+});
+</script></body></html>"""
+
+
+def test_a_hostile_site_cannot_switch_the_network_or_get_a_token(
+        served: tuple[str, list[Network]], page: Any) -> None:
+    url, (first, second) = served
+    site = f"switcher-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=url) as h:
+        h.put(f"/api/v1/objects/{site}/index.html", headers={
+            "Authorization": f"Bearer {first.secret}", "Content-Type": "text/html"},
+            content=SWITCHER.replace("UI", url).replace("OTHER", second.name).encode()
+        ).raise_for_status()
+    page.goto(f"{url}/?login=" + signin.mint({first.name: first.secret}, time.time()))
+    before = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert before["dwp_network"] == first.name
+    responses: list[tuple[str, int]] = []
+    page.on("response", lambda r: responses.append((r.url, r.status)))
+    page.goto(f"{url}/sites/{site}/")
+    page.wait_for_url(f"{url}/?network={second.name}")
+    page.wait_for_load_state("networkidle")
+    assert (f"{url}/ui/network/select", 403) in responses
+    assert page.text_content("#network .name") == first.name
+    after = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert after == before, json.dumps([before, after])
+    with httpx.Client(base_url=url, cookies=after) as h:  # the cookie: no token of the other
+        r = h.put(f"/api/v1/objects/{site}/x.txt", content=b"x",
+                  headers={"Origin": url, "X-DWP-Network": second.name})
+        assert r.status_code == 401
+
+
 def test_add_then_remove_a_node_through_the_forms(served: tuple[str, list[Network]],
                                                   page: Any) -> None:
     url, (first, second) = served
@@ -47,7 +90,7 @@ def test_add_then_remove_a_node_through_the_forms(served: tuple[str, list[Networ
               headers={"Authorization": f"Bearer {first.secret}"}).raise_for_status()
     failures = Failures(page)
     page.on("dialog", lambda dialog: dialog.accept())  # Remove asks to confirm
-    page.goto(url + "/")
+    sign_in_to_all(page, url, [first, second])
     assert page.text_content("#network .name") == first.name
     assert not page.is_visible("table.nodes")  # healthy: the panel is one line
     assert page.text_content("#network .health") == "healthy"

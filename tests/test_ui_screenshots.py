@@ -26,7 +26,7 @@ from dwp.local import start_network
 from dwp.sizes import human_size
 from gateway import Network
 from tests.conftest import RayCluster, gateway
-from tests.test_ui_browser import CHROMIUM, Failures, browser  # noqa: F401 (the fixture)
+from tests.test_ui_browser import CHROMIUM, Failures, browser, sign_in_to_all  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -79,6 +79,13 @@ class Demo:
         return httpx.Client(base_url=self.url, timeout=60,
                             headers={"Authorization": f"Bearer {self.local.secret}"})
 
+    def signed_in(self, chromium: Any, width: int) -> Any:
+        """A page in a browser of its own, ``width`` px wide, signed in through the link
+        `dwp up` prints (to both networks)."""
+        page = chromium.new_context(viewport={"width": width, "height": 860}).new_page()
+        sign_in_to_all(page, self.url, [self.local, self.club])
+        return page
+
 
 @pytest.fixture(scope="module")
 def demo(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
@@ -117,11 +124,12 @@ LAYOUT = """() => {
 }"""
 
 
-def shoot(chromium: Any, url: str, name: str, folder: Path, before: Any = None) -> None:
-    """``url`` at each width into ``folder/{name}[-narrow].png``, checking the layout."""
+def shoot(demo: Demo, chromium: Any, url: str, name: str, folder: Path,
+          before: Any = None) -> None:
+    """``url`` at each width into ``folder/{name}[-narrow].png``, signed in, checking the
+    layout."""
     for kind, width in WIDTHS.items():
-        context = chromium.new_context(viewport={"width": width, "height": 860})
-        page = context.new_page()
+        page = demo.signed_in(chromium, width)
         failures = Failures(page)
         page.goto(url)
         if before is not None:
@@ -134,7 +142,7 @@ def shoot(chromium: Any, url: str, name: str, folder: Path, before: Any = None) 
                         full_page=True)
         expected = [f"404 {url}"] if name == "not-found" else []
         assert failures.items == expected, (name, failures.items)
-        context.close()
+        page.context.close()
 
 
 def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
@@ -151,14 +159,13 @@ def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
         versions = h.get(f"/api/v1/objects/{history}", params={"history": "true"}).json()
         first = versions["versions"][-1]["version"]
 
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
+    page = demo.signed_in(browser, WIDTHS["wide"])
     page.on("dialog", lambda dialog: dialog.accept())  # Restore asks to confirm
     page.goto(f"{demo.url}/ui/object/{history}")
     page.click(f"tr[data-version='{first}'] button:text('Restore')")
     page.wait_for_selector("text=it is the current version again")
     after_restore = page.url  # the details page, saying what was restored
-    context.close()
+    page.context.close()
 
     def opened(page: Any) -> None:
         page.click("#network > summary")
@@ -175,8 +182,8 @@ def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
         target = url + path
         if name == "not-found":
             target = f"http://garden.localhost:{url.rsplit(':', 1)[1]}/missing.html"
-        shoot(browser, target, name, tmp_path, before)
-    shoot(browser, after_restore, "details-history", tmp_path)
+        shoot(demo, browser, target, name, tmp_path, before)
+    shoot(demo, browser, after_restore, "details-history", tmp_path)
     with demo.http() as h:
         assert b"500 g flour" in h.get(f"/api/v1/objects/{history}").content
 
@@ -209,9 +216,7 @@ def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  
              datetime.fromtimestamp(max(e["mtime"] for e in entries), UTC)
              .strftime("%Y-%m-%d"), "open ↗"] for site, entries in listed.items()]
     for width in WIDTHS.values():
-        context = browser.new_context(viewport={"width": width, "height": 860})
-        page = context.new_page()
-        page.goto(demo.url + "/")
+        page = demo.signed_in(browser, width)
         assert page.locator("#sites").bounding_box()["y"] < page.locator(
             "#network").bounding_box()["y"]
         assert page.eval_on_selector_all("table.sites thead th", "hs => hs.map(h => "
@@ -242,4 +247,4 @@ def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  
         page.click("table.nodes a.node[href='/ui/node/n1']")
         page.wait_for_url(f"{demo.url}/ui/node/n1")
         assert page.locator("button:text-is('Remove')").count() == 1
-        context.close()
+        page.context.close()
