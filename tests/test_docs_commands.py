@@ -267,6 +267,8 @@ def test_the_readme_quickstart_as_written(newcomer: Newcomer) -> None:
     """`make up` prints the README's sample and nothing more (no install banner, no Ray
     notice); then the README's session runs against it, with the CLI from the venv."""
     assert quickstart() == ["make up", "make test"]  # `make test` is what runs this test
+    said = " ".join(README.read_text().split())
+    assert f"run `{ACTIVATE}` once" in said  # the step every shell below has taken
     assert newcomer.shell("command -v dwp").stdout.strip() == str(
         (newcomer.clone / ".venv" / "bin" / "dwp").resolve())  # not /usr/bin/dwp
     garden(newcomer.clone / "garden")
