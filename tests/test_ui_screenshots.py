@@ -242,6 +242,7 @@ def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  
                                          "h.textContent)") == [
             "Node", "Status", "Shard", "Keys", "Live", "Disk"]
         assert page.locator("table.nodes tbody tr").count() == 4
+        assert "need not start at 0 or run without gaps" in page.text_content("p.shard-ids")
         assert page.locator("button:text-is('Add node')").count() == 1  # signed in
         assert page.locator("button:has-text('Remove')").count() == 0  # on each node's page
         page.click("table.nodes a.node[href='/ui/node/n1']")
