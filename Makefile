@@ -3,34 +3,50 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# Two install stamps, each older than pyproject.toml when it changed: `make up` installs
+# what running needs; `make test` adds the test tools (pytest, Playwright, Sphinx, MkDocs,
+# schemathesis...), and its stamp stands for both.
+RUN_STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
 .PHONY: up test lint bench chaos sim clean
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	touch $@
+$(BIN)/python:
+	@echo "Creating $(VENV) (the first time takes about a minute)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
 
-.venv: $(VENV)/.installed
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing dwp into $(VENV)"
+	@$(BIN)/pip install -q -e .
+	@touch $@
 
-up: .venv
-	$(BIN)/dwp up
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing dwp and its test tools into $(VENV)"
+	@$(BIN)/pip install -q -e '.[test]'
+	@touch $(RUN_STAMP) $@
 
-test: .venv
+.venv: $(TEST_STAMP)
+
+up: $(RUN_STAMP)
+	@echo "For the dwp command in another terminal: . $(BIN)/activate (or run $(BIN)/dwp)"
+	@$(BIN)/dwp up
+
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
-lint: .venv
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
-bench: .venv
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench
 
-chaos: .venv
+chaos: $(TEST_STAMP)
 	$(BIN)/python -m tests.chaos
 
 SEEDS ?= 5000
-sim: .venv
+sim: $(TEST_STAMP)
 	$(BIN)/python -m tests.simulation --seeds $(SEEDS)
 
 clean:

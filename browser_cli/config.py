@@ -62,30 +62,48 @@ def _write(path: Path, data: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def record_token(gateway: str, token: str) -> None:
-    """Remember the network token for a gateway, readable by this user only."""
+def _entry(gateway: str, network: str | None) -> str:
+    """The record's key: the gateway URL in its one spelling, and ``#NAME`` for a network
+    named with ``--network`` (the plain URL is the gateway's first network)."""
+    return _normal(gateway) + (f"#{network}" if network else "")
+
+
+def record_tokens(gateway: str, secrets: list[tuple[str, str]]) -> None:
+    """Remember each network's token for a gateway (``secrets``: (name, token), the
+    gateway's first network first), readable by this user only."""
     tokens = _read(_tokens_file())
-    tokens[_normal(gateway)] = token
+    for i, (name, secret) in enumerate(secrets):
+        if i == 0:
+            tokens[_entry(gateway, None)] = secret
+        tokens[_entry(gateway, name)] = secret
     _write(_tokens_file(), tokens)
 
 
-def token_for(gateway: str) -> str | None:
-    """``DWP_TOKEN``, else the token ``dwp up`` recorded for this gateway."""
+def record_token(gateway: str, token: str, network: str | None = None) -> None:
+    """Remember the network token for a gateway (and network), readable by this user
+    only."""
+    tokens = _read(_tokens_file())
+    tokens[_entry(gateway, network)] = token
+    _write(_tokens_file(), tokens)
+
+
+def token_for(gateway: str, network: str | None = None) -> str | None:
+    """``DWP_TOKEN``, else the token ``dwp up`` recorded for this gateway and network."""
     if os.environ.get("DWP_TOKEN"):
         return os.environ["DWP_TOKEN"]
-    return _read(_tokens_file()).get(_normal(gateway))
+    return _read(_tokens_file()).get(_entry(gateway, network))
 
 
-def context_for(gateway: str) -> str | None:
-    """The causal context token the last command got from this gateway, if any."""
-    return _read(_contexts_file()).get(_normal(gateway))
+def context_for(gateway: str, network: str | None = None) -> str | None:
+    """The causal context token the last command got from this gateway's network."""
+    return _read(_contexts_file()).get(_entry(gateway, network))
 
 
-def record_context(gateway: str, context: str | None) -> None:
+def record_context(gateway: str, context: str | None, network: str | None = None) -> None:
     """Keep (or, with None, forget) the context token so the next command reads our writes."""
     contexts = _read(_contexts_file())
     if context is None:
-        contexts.pop(_normal(gateway), None)
+        contexts.pop(_entry(gateway, network), None)
     else:
-        contexts[_normal(gateway)] = context
+        contexts[_entry(gateway, network)] = context
     _write(_contexts_file(), contexts)

@@ -11,25 +11,30 @@ import typer
 from rich.table import Table
 
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
-from browser_cli.objects import file_body
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import date, err, out, print_json, size
+from browser_cli.objects import PrefixOption, file_body, one_scope, scope_name
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
+from browser_cli.terminal import count, date, err, out, print_json, size
 
 SIBLING_FIELDS = ("index", "size", "content_type", "hash", "mtime")
 
 
 def conflicts(
-    prefix: Annotated[str, typer.Argument(help="Only keys starting with this.")] = "",
+    folder: Annotated[str, typer.Argument(
+        metavar="FOLDER", help="Only this site or folder ('garden' is garden/).")] = "",
+    prefix: PrefixOption = "",
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List keys in conflict and their siblings (resolve with `dwp resolve`)."""
-    found = run(_conflicts(prefix, gateway))
+    one_scope(folder, prefix)
+    found = run(_conflicts(folder, prefix, gateway, network))
     if as_json:
         print_json(found)
         return
     if not found:
-        err.print("no conflicts" + (f" under {prefix!r}" if prefix else ""))
+        err.print("no conflicts" + (f" in {scope_name(folder, prefix)}"
+                                    if folder or prefix else ""))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("KEY", "#", "SIZE", "TYPE", "MODIFIED", "HASH"):
@@ -41,9 +46,10 @@ def conflicts(
     out().print(table)
 
 
-async def _conflicts(prefix: str, gateway: str) -> list[dict[str, Any]]:
-    async with Gateway(gateway) as gw:
-        keys = [e["key"] async for e in gw.objects(prefix) if e["siblings"] > 1]
+async def _conflicts(folder: str, prefix: str, gateway: str, network: str | None
+                     ) -> list[dict[str, Any]]:
+    async with Gateway(gateway, network) as gw:
+        keys = [e["key"] async for e in gw.listed(folder, prefix) if e["siblings"] > 1]
         found = []
         for key in keys:
             listing = await _siblings(gw, key)
@@ -54,7 +60,7 @@ async def _conflicts(prefix: str, gateway: str) -> list[dict[str, Any]]:
 
 
 async def _siblings(gw: Gateway, key: str) -> dict[str, Any]:
-    return (await gw.request("GET", object_path(key), params={"siblings": "true"})).json()
+    return await gw.json("GET", object_path(key), params={"siblings": "true"})
 
 
 def resolve(
@@ -64,12 +70,13 @@ def resolve(
     file: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, readable=True, help="Write this file instead.")] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """End a conflict by writing one version over every sibling."""
     if (keep is None) == (file is None):
         raise typer.BadParameter("give exactly one of --keep N or --file F")
-    reply = run(_resolve(key, keep, file, gateway))
+    reply = run(_resolve(key, keep, file, gateway, network))
     if as_json:
         print_json(reply)
     else:
@@ -78,25 +85,25 @@ def resolve(
 
 
 async def _resolve(key: str, keep: int | None, file: Path | None,
-                   gateway: str) -> dict[str, Any]:
-    async with Gateway(gateway) as gw:
+                   gateway: str, network: str | None) -> dict[str, Any]:
+    async with Gateway(gateway, network) as gw:
         response = await gw.request("GET", object_path(key), params={"siblings": "true"})
-        siblings = response.json()["siblings"]
+        siblings = gw.parsed(response)["siblings"]
         context = response.headers[CONTEXT]  # names this key: the write replaces all it saw
         if file is not None:
-            return (await gw.request("PUT", object_path(key), content=file_body(file),
-                                     write=True, context=context)).json()
+            return await gw.json("PUT", object_path(key), content=file_body(file),
+                                 write=True, context=context)
         assert keep is not None
         if keep >= len(siblings):
-            raise CliError(f"{key} has {len(siblings)} sibling(s), numbered from 0; "
+            raise CliError(f"{key} has {count(len(siblings), 'sibling')}, numbered from 0; "
                            f"there is no #{keep}", EXIT_USAGE)
 
         def kept() -> AsyncIterator[bytes]:
             return _sibling_bytes(gw, key, keep, context)
 
-        return (await gw.request(
-            "PUT", object_path(key), content=kept, write=True, context=context,
-            headers={"Content-Type": siblings[keep]["content_type"]})).json()
+        return await gw.json("PUT", object_path(key), content=kept, write=True,
+                             context=context,
+                             headers={"Content-Type": siblings[keep]["content_type"]})
 
 
 async def _sibling_bytes(gw: Gateway, key: str, index: int, context: str

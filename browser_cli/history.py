@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import LARGE, date, out, print_json, size, transfer_progress
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
+from browser_cli.terminal import LARGE, count, date, out, print_json, size, transfer_progress
 from dwp.history import parse_version_id
 
 GC_TIMEOUT = 900.0  # a round visits every node; on a large network it takes a while
@@ -29,10 +29,11 @@ def state_of(entry: dict[str, Any]) -> str:
 def history(
     key: Annotated[str, typer.Argument(help="The object: SITE/PATH.")],
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the versions KEY keeps, newest first (a delete among them)."""
-    doc = run(_history(key, gateway))
+    doc = run(_history(key, gateway, network))
     if as_json:
         print_json(doc)
         return
@@ -48,23 +49,25 @@ def history(
     console = out()
     console.print(table)
     if console.is_terminal:
-        console.print(f"[dim]{len(doc['versions'])} versions kept (at most {doc['limit']}); "
+        console.print(f"[dim]{count(len(doc['versions']), 'version')} kept (at most "
+                      f"{doc['limit']}); "
                       f"`dwp restore {key} VERSION` brings one back[/dim]")
 
 
-async def _history(key: str, gateway: str) -> dict[str, Any]:
-    async with Gateway(gateway) as gw:
-        return (await gw.request("GET", object_path(key), params={"history": "true"})).json()
+async def _history(key: str, gateway: str, network: str | None) -> dict[str, Any]:
+    async with Gateway(gateway, network) as gw:
+        return await gw.json("GET", object_path(key), params={"history": "true"})
 
 
 def restore(
     key: Annotated[str, typer.Argument(help="The object: SITE/PATH.")],
     version: Annotated[str, typer.Argument(help="A version id, as `dwp history` lists it.")],
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make an older version of KEY current again (it works after a delete, too)."""
-    reply = run(_restore(key, version, gateway))
+    reply = run(_restore(key, version, gateway, network))
     if as_json:
         print_json(reply)
     else:
@@ -73,14 +76,14 @@ def restore(
                     f"(shard {reply['shard']}, node {reply['node']})")
 
 
-async def _restore(key: str, version: str, gateway: str) -> dict[str, Any]:
+async def _restore(key: str, version: str, gateway: str, network: str | None) -> dict[str, Any]:
     path = object_path(key)
     if parse_version_id(version) is None:
         raise CliError(f"{version!r} is not a version id (`dwp history {key}` lists them)",
                        EXIT_USAGE)
-    async with Gateway(gateway) as gw:
+    async with Gateway(gateway, network) as gw:
         response = await gw.request("GET", path, params={"history": "true"})
-        listed = response.json()["versions"]
+        listed = gw.parsed(response)["versions"]
         context = response.headers[CONTEXT]  # the key as it is now: the write supersedes it
         entry = next((v for v in listed if v["version"] == version), None)
         if entry is None:
@@ -98,8 +101,8 @@ async def _restore(key: str, version: str, gateway: str) -> dict[str, Any]:
                 return _version_bytes(gw, path, version, context,
                                       lambda n: progress.advance(task, n))
 
-            reply = (await gw.request("PUT", path, content=old, write=True, context=context,
-                                      headers={"Content-Type": entry["content_type"]})).json()
+            reply = await gw.json("PUT", path, content=old, write=True, context=context,
+                                  headers={"Content-Type": entry["content_type"]})
         return {**reply, "restored": version}
 
 
@@ -118,24 +121,25 @@ def gc(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only say what a round would remove.")] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run one garbage collection round now: chunks no kept version names, and deleted
     keys whose history has aged out."""
-    report = run(_gc(dry_run, gateway))
+    report = run(_gc(dry_run, gateway, network))
     if as_json:
         print_json(report)
         return
     verb = "Would remove" if dry_run else "Removed"
     reaped = "would reap" if dry_run else "reaped"
-    out().print(f"{verb} {report['chunks']} chunks ({size(report['bytes'])}); {reaped} "
-                f"{report['deleted_keys']} deleted keys; {size(report['waiting'])} of "
-                "unnamed chunks wait for a later round")
+    out().print(f"{verb} {count(report['chunks'], 'chunk')} ({size(report['bytes'])}); "
+                f"{reaped} {count(report['deleted_keys'], 'deleted key')}; "
+                f"{size(report['waiting'])} of unnamed chunks wait for a later round")
     for reason in report["skipped"]:
         typer.echo(f"skipped: {reason}", err=True)  # one unwrapped line each, for scripts
 
 
-async def _gc(dry_run: bool, gateway: str) -> dict[str, Any]:
-    async with Gateway(gateway, timeout=GC_TIMEOUT) as gw:
-        return (await gw.request("POST", "/api/v1/gc", write=True,
-                                 params={"dry_run": "true" if dry_run else "false"})).json()
+async def _gc(dry_run: bool, gateway: str, network: str | None) -> dict[str, Any]:
+    async with Gateway(gateway, network, timeout=GC_TIMEOUT) as gw:
+        return await gw.json("POST", "/api/v1/gc", write=True,
+                             params={"dry_run": "true" if dry_run else "false"})

@@ -8,17 +8,18 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import typer
 
 from browser_cli.config import context_for, record_context, token_for
-from dwp.keys import InvalidKey, validate_key
+from dwp.keys import InvalidKey, folder_prefix, validate_key
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"
 GATEWAY = "X-DWP-Gateway"  # on every answer of a dwp gateway (gateway/identity.py)
+NETWORK = "X-DWP-Network"  # which of the gateway's networks (gateway/networks.py)
 RETRIES = 3  # a 503 (replica behind or unavailable) is retried, honouring Retry-After
 MAX_RETRY_WAIT = 5.0
 T = TypeVar("T")
@@ -71,17 +72,13 @@ class Gateway:
     and the token is saved in the config dir when the client closes.
     """
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        if not self.url.startswith(("http://", "https://")):
-            raise CliError(f"--gateway {url!r} is not an http:// or https:// URL", EXIT_USAGE)
-        self.token = token_for(self.url)
-        self.context = context_for(self.url)
+    def __init__(self, url: str, network: str | None = None, timeout: float = 60.0) -> None:
+        self.url = gateway_url(url)
+        self.network = network or None
+        self.token = token_for(self.url, self.network)
+        self.context = context_for(self.url, self.network)
         self._saved = self.context
-        try:
-            self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
-        except httpx.InvalidURL as exc:
-            raise CliError(f"--gateway {url!r} is not a valid URL: {exc}", EXIT_USAGE) from exc
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
 
     async def __aenter__(self) -> Gateway:
         return self
@@ -90,11 +87,13 @@ class Gateway:
                         tb: TracebackType | None) -> None:
         await self._http.aclose()
         if self.context != self._saved:
-            record_context(self.url, self.context)
+            record_context(self.url, self.context, self.network)
 
     def _headers(self, write: bool, context: str | None,
                  extra: dict[str, str] | None) -> dict[str, str]:
         headers = dict(extra or {})
+        if self.network:
+            headers[NETWORK] = self.network
         if context:
             headers[CONTEXT] = context
         if write and self.token:
@@ -157,23 +156,48 @@ class Gateway:
             await response.aread()
             return response
 
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Like ``request``, answering the body as JSON: an answer that is not JSON is a
+        gateway that is not dwp's API (a proxy's page, say), so it is one line too."""
+        return self.parsed(await self.request(method, path, **kwargs))
+
+    def parsed(self, response: httpx.Response) -> Any:
+        """The body of a read response as JSON, or the one line ``json`` raises."""
+        try:
+            return response.json()
+        except ValueError:
+            raise self._not_api(response) from None
+
     async def objects(self, prefix: str = "", page: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every listing entry under ``prefix`` in key order, following ``next_cursor``."""
         cursor = ""
         while True:
-            response = await self.request("GET", "/api/v1/objects", params={
+            listing = await self.json("GET", "/api/v1/objects", params={
                 "prefix": prefix, "limit": page, "cursor": cursor})
-            listing = response.json()
             for entry in listing["objects"]:
                 yield entry
             cursor = listing.get("next_cursor") or ""
             if not cursor:
                 return
 
+    async def listed(self, folder: str = "", prefix: str = "") -> AsyncIterator[dict[str, Any]]:
+        """The entries a key argument ``folder`` names (the key of that name, then every
+        key in the folder: ``garden`` is ``garden/``, never ``garden2/``), or, with
+        ``prefix``, every key that starts with that text."""
+        if prefix or not folder_prefix(folder):
+            async for entry in self.objects(prefix):
+                yield entry
+            return
+        if not folder.endswith("/"):
+            name = folder.rstrip("/")
+            first = await self.json("GET", "/api/v1/objects", params={"prefix": name,
+                                                                      "limit": 1})
+            if first["objects"] and first["objects"][0]["key"] == name:
+                yield first["objects"][0]
+        async for entry in self.objects(folder_prefix(folder)):
+            yield entry
+
     def _transport_error(self, exc: httpx.TransportError) -> CliError:
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            return CliError(f"--gateway {self.url!r} is not an http:// or https:// URL",
-                            EXIT_USAGE)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return CliError(f"cannot reach a gateway at {self.url}: is it running? "
                             "`dwp up` starts one (or set --gateway / DWP_GATEWAY)")
@@ -184,6 +208,11 @@ class Gateway:
         kind = response.headers.get("content-type", "no content type").split(";")[0]
         return CliError(f"{self.url} is not a dwp gateway (it answered {response.status_code} "
                         f"{response.reason_phrase}, {kind}): check --gateway or DWP_GATEWAY")
+
+    def _not_api(self, response: httpx.Response) -> CliError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return CliError(f"{self.url} answered {response.request.url.path} with {kind}, not "
+                        "dwp's JSON: check --gateway or DWP_GATEWAY")
 
     def _status_error(self, response: httpx.Response) -> CliError:
         status = response.status_code
@@ -201,6 +230,35 @@ class Gateway:
         if status == 413:
             return CliError(f"too large: {detail}", status=413)
         return CliError(f"the gateway answered {status}: {detail}", status=status)
+
+
+def gateway_url(url: str) -> str:
+    """``url`` as the one base every request joins its path to; a value that cannot be
+    one is a usage error that says why. A gateway answers at its root, so a path, query
+    or fragment is refused: ``?network=club`` would be lost on every request, so it
+    points at ``--network``."""
+    bad = f"--gateway {url!r}"
+    try:
+        parts = urlsplit(url.strip())
+        host, _ = parts.hostname, parts.port  # an out-of-range port raises
+    except ValueError as exc:
+        raise CliError(f"{bad} is not a URL: {exc}", EXIT_USAGE) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise CliError(f"{bad} is not an http:// or https:// URL of a gateway, such as "
+                       "http://127.0.0.1:8000", EXIT_USAGE)
+    extra = next((what for what, there in (("query", parts.query),
+                                            ("fragment", parts.fragment),
+                                            ("path", parts.path.strip("/"))) if there), None)
+    if extra:
+        named = parse_qs(parts.query).get("network")
+        hint = (f"name the network with --network {named[0]}" if named
+                else "give the gateway's address alone, such as http://127.0.0.1:8000")
+        raise CliError(f"{bad} has a {extra}: {hint}", EXIT_USAGE)
+    try:
+        httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise CliError(f"{bad} is not a valid URL: {exc}", EXIT_USAGE) from None
+    return url.strip().rstrip("/")
 
 
 def _from_dwp(response: httpx.Response) -> bool:

@@ -9,12 +9,14 @@ from browser_cli.history import gc, history, restore
 from browser_cli.network import network_app
 from browser_cli.node import node_app
 from browser_cli.objects import get, ls, put, rm, search
+from browser_cli.options import PLAIN_HELP
 from browser_cli.pages import open_page, view
 from browser_cli.publish import publish
 from browser_cli.up import up
 
 app = typer.Typer(help="dwp: host and browse web pages on a network of trusted peers.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=PLAIN_HELP)
 
 
 @app.callback()

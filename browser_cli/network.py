@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,29 +12,37 @@ import typer
 from rich.table import Table
 
 from browser_cli.http import Gateway, run
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import err, out, print_json, shards_summary, size
+from browser_cli.options import (
+    DEFAULT_GATEWAY,
+    PLAIN_HELP,
+    GatewayOption,
+    JsonOption,
+    NetworkOption,
+)
+from browser_cli.terminal import count, err, out, print_json, shards_summary, size
 
+LOCAL_LABEL = "local"  # dwp up's default --host-label (dwp.local.LOCAL_HOST; that imports Ray)
 network_app = typer.Typer(help="The network: its nodes, shards and health.",
-                          no_args_is_help=True)
+                          no_args_is_help=True, rich_markup_mode=PLAIN_HELP)
 BYTES_COLUMNS = ("LIVE", "HISTORY", "GARBAGE", "DISK")  # the fields of a node's ``bytes``
 STATUS_STYLE = {"up": "green", "down": "red", "joining": "yellow", "leaving": "yellow"}
 
 
 @network_app.command()
-def status(gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
+def status(gateway: GatewayOption = DEFAULT_GATEWAY, network: NetworkOption = None,
+           as_json: JsonOption = False) -> None:
     """Show every node with its health, shard, partitions and bytes stored (live, kept
     history, garbage awaiting collection, on disk), and the shard map."""
-    doc = run(_status(gateway))
+    doc = run(_status(gateway, network))
     if as_json:
         print_json(doc)
         return
     console = out()
     health = doc["health"]
     console.print(f"Network [bold]{doc['name']}[/bold]  epoch {doc['epoch']}  "
-                  f"{len(doc['nodes'])} nodes, "
+                  f"{count(len(doc['nodes']), 'node')}, "
                   f"{shards_summary([len(s['replicas']) for s in doc['shards']])}, "
-                  f"{doc['partitions']} partitions  "
+                  f"{count(doc['partitions'], 'partition')}  "
                   + ("[green]healthy[/green]" if health["ok"]
                      else f"[red]unhealthy: {health['detail']}[/red]"))
     nodes = Table(title="Nodes", title_justify="left", header_style="bold")
@@ -68,12 +77,12 @@ def _bytes(stored: dict[str, int] | None) -> list[str]:
     return [size(stored[name.lower()]) for name in BYTES_COLUMNS]
 
 
-async def _status(gateway: str) -> dict[str, Any]:
+async def _status(gateway: str, network: str | None) -> dict[str, Any]:
     """The gateway's /api/v1/network document plus ``health`` from /healthz."""
-    async with Gateway(gateway) as gw:
-        doc = (await gw.request("GET", "/api/v1/network")).json()
+    async with Gateway(gateway, network) as gw:
+        doc = await gw.json("GET", "/api/v1/network")
         checked = await gw.request("GET", "/healthz", accept=(503,))
-        body = checked.json()
+        body = gw.parsed(checked)
         ok = checked.status_code == 200
         doc["health"] = {"ok": ok, "detail": None if ok else body.get("detail")}
         return doc
@@ -83,10 +92,11 @@ async def _status(gateway: str) -> dict[str, Any]:
 def join(host: Annotated[str | None, typer.Option(
              help="The Ray host (its dwp-host label) for the new node; default: the "
                   "gateway's own host.")] = None,
-         gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
+         gateway: GatewayOption = DEFAULT_GATEWAY, network: NetworkOption = None,
+         as_json: JsonOption = False) -> None:
     """Add a storage node and rebalance data onto it; returns when the change is done."""
     body = {"host": host} if host else {}
-    _change(gateway, as_json, "POST", "/api/v1/network/nodes", json=body)
+    _change(gateway, network, as_json, "POST", "/api/v1/network/nodes", json=body)
 
 
 @network_app.command()
@@ -94,9 +104,10 @@ def leave(node: Annotated[str, typer.Argument(help="The node id, as in `dwp netw
           force: Annotated[bool, typer.Option(
               help="The node is dead: remove it and re-replicate from the survivors.")
           ] = False,
-          gateway: GatewayOption = DEFAULT_GATEWAY, as_json: JsonOption = False) -> None:
+          gateway: GatewayOption = DEFAULT_GATEWAY, network: NetworkOption = None,
+          as_json: JsonOption = False) -> None:
     """Make a node hand its data off and leave the network."""
-    _change(gateway, as_json, "DELETE", f"/api/v1/network/nodes/{quote(node)}",
+    _change(gateway, network, as_json, "DELETE", f"/api/v1/network/nodes/{quote(node)}",
             params={"force": "true"} if force else None)
 
 
@@ -114,10 +125,11 @@ def create(
         help="A running Ray cluster (HEAD_IP:6379, or auto) to start the nodes on now.")
     ] = None,
     host_label: Annotated[str, typer.Option(
-        help="This machine's dwp-host label, for --nodes.")] = "local",
+        help="This machine's dwp-host label, for --nodes.")] = LOCAL_LABEL,
     node_root: Annotated[str, typer.Option(
         help="Where other hosts keep this network's node data (default ~/.dwp/NAME).")
     ] = "",
+    as_json: JsonOption = False,
 ) -> None:
     """Create a network: its view and token in --data-dir; with --address, its nodes too.
     Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster). A create
@@ -126,9 +138,10 @@ def create(
     from dwp.ownership import DirLock, InUse
 
     host_list = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
-    count = len(host_list) if host_list else nodes
-    if count < replicas:
-        raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
+    wanted = len(host_list) if host_list else nodes
+    if wanted < replicas:
+        raise typer.BadParameter(f"{count(wanted, 'node')} cannot hold "
+                                 f"{count(replicas, 'replica')}",
                                  param_hint="--replicas")
     made_dir = not data_dir.exists()
     try:  # held until this command ends: a `dwp up` on it now waits for nothing half-made
@@ -158,15 +171,19 @@ def create(
             err.print(f"dwp: the network's nodes did not start, so nothing was kept: "
                       f"{_first_line(exc)}")
             raise typer.Exit(1) from None
-    sizes = [len(m) for m in view.shards.values()]
-    err.print(f"Created network '{view.name}' (id {view.id}): {len(view.nodes)} nodes, "
-              f"{shards_summary(sizes)}, in {data_dir}")
-    err.print(f"Its write token is in {data_dir / 'token'}. Serve it with: dwp up "
-              f"--data-dir {data_dir} --host-label {host_label}"
-              + (f" --address {address}" if address else ""))
-    print_json({"name": view.name, "id": view.id, "epoch": view.epoch,
-                "nodes": [n.id for n in view.nodes], "data_dir": str(data_dir),
-                "token_file": str(data_dir / "token"), "started": bool(address)})
+    if as_json:
+        print_json({"name": view.name, "id": view.id, "epoch": view.epoch,
+                    "nodes": [n.id for n in view.nodes], "data_dir": str(data_dir),
+                    "token_file": str(data_dir / "token"), "started": bool(address)})
+        return
+    serve = shlex.join(["dwp", "up", "--data-dir", str(data_dir)]
+                       + (["--host-label", host_label] if host_label != LOCAL_LABEL else [])
+                       + (["--address", address] if address else []))
+    console = out()
+    console.print(f"Created network '{view.name}' (id {view.id}): "
+                  f"{count(len(view.nodes), 'node')}, "
+                  f"{shards_summary([len(m) for m in view.shards.values()])}, in {data_dir}")
+    console.print(f"Its write token is in {data_dir / 'token'}. Serve it with: {serve}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -174,10 +191,11 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
 
 
-def _change(gateway: str, as_json: bool, method: str, path: str, **kwargs: Any) -> None:
+def _change(gateway: str, network: str | None, as_json: bool, method: str, path: str,
+            **kwargs: Any) -> None:
     async def go() -> dict[str, Any]:
-        async with Gateway(gateway, timeout=900) as gw:
-            return (await gw.request(method, path, write=True, **kwargs)).json()
+        async with Gateway(gateway, network, timeout=900) as gw:
+            return await gw.json(method, path, write=True, **kwargs)
 
     doc = run(go())
     if as_json:

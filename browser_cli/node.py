@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 
 from browser_cli.http import Gateway, run
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption
+from browser_cli.options import DEFAULT_GATEWAY, PLAIN_HELP, GatewayOption, NetworkOption
 from browser_cli.terminal import err, out
 from dwp.private import ray_token_file, store_ray_token
 
-node_app = typer.Typer(help="This machine as a host of a LAN network.", no_args_is_help=True)
+node_app = typer.Typer(help="This machine as a host of a LAN network.", no_args_is_help=True,
+                       rich_markup_mode=PLAIN_HELP)
 
 # Fixed ports, so a LAN firewall can open exactly these (docs/deploy.md).
 NODE_MANAGER_PORT = 6380
@@ -56,6 +57,7 @@ def start(
     node_ip: Annotated[str | None, typer.Option(
         help="This machine's LAN address, if Ray should not guess it.")] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     register: Annotated[bool, typer.Option(
         help="Add a storage node on this host to the gateway's network.")] = True,
     dry_run: Annotated[bool, typer.Option(help="Print the ray command; run nothing.")
@@ -77,7 +79,7 @@ def start(
                   "runs the same Ray and Python versions as the head and has its token")
         raise typer.Exit(1)
     if register:
-        run(_register(gateway, host))
+        run(_register(gateway, network, host))
 
 
 def keep_ray_token(token: str) -> None:
@@ -90,10 +92,10 @@ def keep_ray_token(token: str) -> None:
                   "(mode 0600)", soft_wrap=True)
 
 
-async def _register(gateway: str, host: str) -> None:
-    async with Gateway(gateway, timeout=900) as gw:
-        doc = (await gw.request("POST", "/api/v1/network/nodes", json={"host": host},
-                                write=True)).json()
+async def _register(gateway: str, network: str | None, host: str) -> None:
+    async with Gateway(gateway, network, timeout=900) as gw:
+        doc = await gw.json("POST", "/api/v1/network/nodes", json={"host": host},
+                            write=True)
     node = next(n for n in reversed(doc["nodes"]) if n["host"] == host)
     out().print(f"Node {node['id']} on host '{host}' joined network '{doc['name']}' "
                 f"(epoch {doc['epoch']}, shard {node['shard']})")

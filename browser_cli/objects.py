@@ -12,8 +12,18 @@ import typer
 from rich.table import Table
 
 from browser_cli.http import CliError, Gateway, object_path, run
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
-from browser_cli.terminal import LARGE, date, err, out, print_json, size, transfer_progress
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
+from browser_cli.terminal import (
+    LARGE,
+    count,
+    date,
+    err,
+    out,
+    print_json,
+    size,
+    transfer_progress,
+)
+from dwp.keys import folder_prefix
 from dwp.version import new_hasher
 
 CHUNK = 256 * 1024
@@ -56,7 +66,7 @@ def print_entries(entries: list[dict[str, Any]], as_json: bool, empty: str) -> N
     console.print(table)
     if console.is_terminal:
         total = sum(e["size"] for e in entries)
-        console.print(f"[dim]{len(entries)} objects, {size(total)}[/dim]")
+        console.print(f"[dim]{count(len(entries), 'object')}, {size(total)}[/dim]")
 
 
 def put(
@@ -66,22 +76,23 @@ def put(
     content_type: Annotated[str | None, typer.Option(
         help="Content-Type to store (default: guessed from the key).")] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload one file under KEY."""
-    run(_put(file, key, content_type, gateway, as_json))
+    run(_put(file, key, content_type, gateway, network, as_json))
 
 
-async def _put(file: Path, key: str, content_type: str | None, gateway: str,
+async def _put(file: Path, key: str, content_type: str | None, gateway: str, network: str | None,
                as_json: bool) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     total = file.stat().st_size
     with transfer_progress() as progress:
         task = progress.add_task(key, total=total, visible=total >= LARGE)
-        async with Gateway(gateway) as gw:
+        async with Gateway(gateway, network) as gw:
             body = file_body(file, lambda n: progress.advance(task, n))
-            reply = (await gw.request("PUT", object_path(key), content=body, headers=headers,
-                                      write=True)).json()
+            reply = await gw.json("PUT", object_path(key), content=body, headers=headers,
+                                  write=True)
     if as_json:
         print_json(reply)
     else:
@@ -95,13 +106,14 @@ def get(
         "-o", "--output", help="Write here (a file, or a folder to keep the key's name) "
                                "instead of standard output.")] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
 ) -> None:
     """Fetch an object's bytes, streamed and checked against its content hash."""
-    run(_get(key, output, gateway))
+    run(_get(key, output, gateway, network))
 
 
-async def _get(key: str, output: Path | None, gateway: str) -> None:
-    async with Gateway(gateway) as gw, gw.stream("GET", object_path(key)) as response:
+async def _get(key: str, output: Path | None, gateway: str, network: str | None) -> None:
+    async with Gateway(gateway, network) as gw, gw.stream("GET", object_path(key)) as response:
         siblings = response.headers.get("x-dwp-siblings")
         if siblings:
             err.print(f"[yellow]{key} has {siblings} siblings; this is the winner "
@@ -142,39 +154,66 @@ async def _receive(chunks: AsyncIterator[bytes], sink: BinaryIO, expected: str, 
 def rm(
     key: Annotated[str, typer.Argument(help="The object to delete: SITE/PATH.")],
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
 ) -> None:
     """Delete one object."""
     async def work() -> None:
-        async with Gateway(gateway) as gw:
+        async with Gateway(gateway, network) as gw:
             await gw.request("DELETE", object_path(key), write=True)
     run(work())
     err.print(f"removed {key}")
 
 
+PrefixOption = Annotated[str, typer.Option(
+    "--prefix", metavar="TEXT", help="Instead of a folder: every key starting with TEXT, "
+                                     "as a string ('gard' covers garden/ and garden2/).")]
+
+
 def ls(
-    prefix: Annotated[str, typer.Argument(help="Only keys starting with this, e.g. a site.")
-                      ] = "",
+    folder: Annotated[str, typer.Argument(
+        metavar="FOLDER", help="A site or a folder in one ('garden' is garden/, never "
+                                 "garden2/); a key lists that key.")] = "",
+    prefix: PrefixOption = "",
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List objects with their sizes, types and dates."""
-    entries = run(_collect(gateway, prefix, lambda _: True))
-    print_entries(entries, as_json, f"no objects under {prefix!r}" if prefix else "no objects")
+    one_scope(folder, prefix)
+    entries = run(_collect(gateway, network, folder, prefix, lambda _: True))
+    print_entries(entries, as_json, f"no objects in {scope_name(folder, prefix)}"
+                  if folder or prefix else "no objects")
 
 
 def search(
     text: Annotated[str, typer.Argument(help="Text to look for in keys (any case).")],
-    prefix: Annotated[str, typer.Option(help="Only search keys starting with this.")] = "",
+    folder: Annotated[str, typer.Option(
+        "--in", metavar="FOLDER", help="Only search this site or folder.")] = "",
+    prefix: PrefixOption = "",
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find objects whose key contains TEXT."""
+    one_scope(folder, prefix)
     needle = text.casefold()
-    entries = run(_collect(gateway, prefix, lambda e: needle in e["key"].casefold()))
-    print_entries(entries, as_json, f"no keys contain {text!r}")
+    entries = run(_collect(gateway, network, folder, prefix,
+                           lambda e: needle in e["key"].casefold()))
+    print_entries(entries, as_json, f"no keys contain {text!r}"
+                  + (f" in {scope_name(folder, prefix)}" if folder or prefix else ""))
 
 
-async def _collect(gateway: str, prefix: str,
+def one_scope(folder: str, prefix: str) -> None:
+    """A listing is of a folder or of a string prefix, not both."""
+    if folder and prefix:
+        raise typer.BadParameter("give a folder or --prefix, not both", param_hint="--prefix")
+
+
+def scope_name(folder: str, prefix: str) -> str:
+    return f"keys starting with {prefix!r}" if prefix else f"folder {folder_prefix(folder)!r}"
+
+
+async def _collect(gateway: str, network: str | None, folder: str, prefix: str,
                    keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-    async with Gateway(gateway) as gw:
-        return [e async for e in gw.objects(prefix) if keep(e)]
+    async with Gateway(gateway, network) as gw:
+        return [e async for e in gw.listed(folder, prefix) if keep(e)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+import httpx
 import typer
 from rich.console import Console, RenderableType
 from rich.markdown import Markdown
@@ -17,7 +18,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from browser_cli.http import EXIT_FAILED, CliError, Gateway, object_path, run
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, NetworkOption
 from browser_cli.terminal import err, size
 from browser_cli.viewer import Link, render_html
 
@@ -60,8 +61,9 @@ async def site_url(gw: Gateway, key: str) -> str:
 
 
 def link_target(gateway: str, key: str, href: str) -> tuple[str | None, str]:
-    """Where a link on page ``key`` leads: (a key on this gateway, or None; the URL). A
-    site is served at the root of its own origin, so ``/x`` is the site's ``x``."""
+    """Where a link on page ``key`` leads: (a key or a folder on this gateway, or None;
+    the URL). A site is served at the root of its own origin, so ``/x`` is the site's
+    ``x``."""
     if href.startswith("/") and not href.startswith("//"):
         href = page_url(gateway, key.partition("/")[0] + href)
     url = urljoin(page_url(gateway, key), href)
@@ -69,21 +71,42 @@ def link_target(gateway: str, key: str, href: str) -> tuple[str | None, str]:
     if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
         for prefix in (f"{base.path}/sites/", f"{base.path}/api/v1/objects/"):
             if parts.path.startswith(prefix):
-                found = unquote(parts.path[len(prefix):])
-                return (found + "index.html" if found.endswith("/") else found), url
+                return unquote(parts.path[len(prefix):]), url
     return None, url
 
 
 async def fetch(gw: Gateway, target: str) -> Shown:
-    """The first of ``candidates(target)`` that exists, rendered for the terminal."""
+    """The first of ``candidates(target)`` that exists, rendered for the terminal; else,
+    for a folder without an ``index.html``, the listing its site shows."""
     tried = candidates(target)
     for key in tried:
         try:
             return await _fetch(gw, key)
         except CliError as exc:
-            if exc.status != 404 or key == tried[-1]:
+            if exc.status != 404:
                 raise
-    raise AssertionError("unreachable")
+            missing = exc
+    folder = target.strip().rstrip("/") + "/"
+    response = await on_site(gw, "GET", await site_url(gw, folder))
+    if response.status_code != 200 or not _is_html(response):
+        raise missing
+    page = render_html(response.text)
+    return Shown(folder, page.title or folder, page.text, page.links)
+
+
+async def on_site(gw: Gateway, method: str, url: str) -> httpx.Response:
+    """``url`` (as ``site_url`` gives it) requested through the gateway: a site's own
+    origin is reached at the gateway's address with the origin's name as Host, so it
+    needs no DNS for ``{site}.localhost``. Any answer is returned, a 404 included."""
+    parts, base = urlsplit(url), urlsplit(gw.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = {} if parts.netloc == base.netloc else {"Host": parts.netloc}
+    return await gw.request(method, path, headers=headers, accept=(404,),
+                            keep_context=False)
+
+
+def _is_html(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").split(";")[0].strip() in HTML
 
 
 async def _fetch(gw: Gateway, key: str) -> Shown:
@@ -123,21 +146,22 @@ def show(console: Console, gw: Gateway, shown: Shown) -> None:
 
 
 def view(
-    target: Annotated[str, typer.Argument(metavar="SITE/PATH",
-                                          help="The page; a folder shows its index.html.")],
+    target: Annotated[str, typer.Argument(
+        metavar="SITE/PATH", help="The page; a folder shows its index.html, else its listing.")],
     plain: Annotated[bool, typer.Option(
         "--plain", help="Print the page once, without prompting (the default when piped).")
                      ] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
 ) -> None:
     """Read a page in the terminal; follow its numbered links or go back."""
     interactive = not plain and sys.stdin.isatty() and sys.stdout.isatty()
-    run(_view(target, gateway, interactive))
+    run(_view(target, gateway, network, interactive))
 
 
-async def _view(target: str, gateway: str, interactive: bool) -> None:
+async def _view(target: str, gateway: str, network: str | None, interactive: bool) -> None:
     console = Console(highlight=False)
-    async with Gateway(gateway) as gw:
+    async with Gateway(gateway, network) as gw:
         history = [await fetch(gw, target)]
         while True:
             show(console, gw, history[-1])
@@ -196,21 +220,28 @@ def _browse(url: str) -> bool:
     return opened
 
 
-async def _site_url(gateway: str, key: str) -> str:
-    async with Gateway(gateway) as gw:
-        return await site_url(gw, key)
+async def _existing_url(gateway: str, network: str | None, target: str) -> str:
+    """Where ``target`` opens, once its site has said there is a page there (any answer
+    but 404: a folder's listing, a redirect and a ``_redirects`` rule count)."""
+    async with Gateway(gateway, network) as gw:
+        url = await site_url(gw, target)
+        if (await on_site(gw, "HEAD", url)).status_code == 404:
+            site = target.partition("/")[0]
+            raise CliError(f"not found: site {site!r} has no page {target!r} ({url} answers "
+                           "404)", status=404)
+        return url
 
 
-async def _sign_in_url(gateway: str) -> str:
-    """A one-time link that opens the UI signed in, asked for with the network token; the
-    plain UI (which offers to sign in) when this machine has no token for the gateway."""
-    async with Gateway(gateway) as gw:
+async def _sign_in_url(gateway: str, network: str | None) -> str:
+    """A one-time link that opens the UI signed in to the network, asked for with its
+    token; the plain UI (which offers to sign in) when this machine has no token for it."""
+    async with Gateway(gateway, network) as gw:
         if not gw.token:
             err.print(f"not signed in: no network token for {gw.url} (set DWP_TOKEN, or run "
                       "`dwp up` on this machine); the UI asks for it to write")
             return gw.url + "/"
-        made = await gw.request("POST", "/api/v1/sign-in", write=True, keep_context=False)
-        return str(made.json()["url"])
+        made = await gw.json("POST", "/api/v1/sign-in", write=True, keep_context=False)
+        return str(made["url"])
 
 
 def open_page(
@@ -219,10 +250,11 @@ def open_page(
         help="The page to open; without one, the web UI, signed in with a one-time link.")
     ] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
 ) -> None:
     """Open a page, or the web UI signed in, in the system web browser."""
     if target is None:
-        url = run(_sign_in_url(gateway))
+        url = run(_sign_in_url(gateway, network))
         print(url)
         if not _browse(url):
             raise typer.Exit(EXIT_FAILED)
@@ -230,7 +262,7 @@ def open_page(
     if not target.strip().partition("/")[0]:
         raise typer.BadParameter("give a site, optionally followed by /PATH",
                                  param_hint="SITE[/PATH]")
-    url = run(_site_url(gateway, target.strip()))
+    url = run(_existing_url(gateway, network, target.strip()))
     print(url)
     if not _browse(url):
         raise typer.Exit(EXIT_FAILED)

@@ -21,11 +21,12 @@ import typer
 
 from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
-from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption
+from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.pages import site_url
 from browser_cli.terminal import err, out, print_json, size, transfer_progress
 from dwp import redirects
-from dwp.labels import label_of, why_no_label
+from dwp.keys import folder_prefix, in_folder
+from dwp.labels import site_name_problem
 from dwp.version import new_hasher
 
 PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
@@ -133,7 +134,7 @@ def plan(found: Scan, remote: dict[str, dict[str, Any]], mirror: bool) -> Plan:
         (unchanged if same else upload).append(f)
     local = {f.key for f in found.files}
     delete = [k for k in sorted(remote) if mirror and k not in local
-              and not any(k == p or k.startswith(p + "/") for p in found.kept)]
+              and not any(in_folder(k, p) for p in found.kept)]
     return Plan(upload, unchanged, delete)
 
 
@@ -229,18 +230,20 @@ def publish(
         "--dry-run", help="Say what would be uploaded and deleted; change nothing.")] = False,
     jobs: Annotated[int, typer.Option(min=1, max=64, help="Uploads in flight.")] = 8,
     gateway: GatewayOption = DEFAULT_GATEWAY,
+    network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload a folder as a site, skipping files whose content is already stored."""
     if not site or "/" in site:
         raise typer.BadParameter("a site name is one non-empty key segment, without '/'",
                                  param_hint="--site")
-    if label_of(site) is None:
-        raise typer.BadParameter(why_no_label(site), param_hint="--site")
+    problem = site_name_problem(site)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--site")
     check_redirects(folder)
     started = time.monotonic()
     found = scan(folder, site)
-    todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway))
+    todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway, network))
     report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
            url)
     if any(p.failed for p in found.problems) or outcome.failed:
@@ -263,9 +266,9 @@ def check_redirects(folder: Path) -> None:
 
 
 async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,
-                   gateway: str) -> tuple[Plan, Outcome, str]:
-    async with Gateway(gateway) as gw:
-        remote = {e["key"]: e async for e in gw.objects(f"{site}/")}
+                   gateway: str, network: str | None) -> tuple[Plan, Outcome, str]:
+    async with Gateway(gateway, network) as gw:
+        remote = {e["key"]: e async for e in gw.objects(folder_prefix(site))}
         todo = plan(found, remote, mirror)
         if dry_run:
             return todo, Outcome(), ""

@@ -7,19 +7,24 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
+
+from dwp.sizes import count, human_size
 
 LARGE = 1 << 20  # transfers at least this big get a progress bar
 
-err = Console(stderr=True, highlight=False)
+# Messages are never wrapped: a command or a path in one must copy as one line (a
+# terminal wraps what is too long for it by itself).
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out() -> Console:
@@ -34,8 +39,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def size(n: int) -> str:
-    return decimal(n)
+size = human_size  # the web UI's spelling too (dwp.sizes)
 
 
 def date(mtime: float) -> str:
@@ -47,13 +51,21 @@ def shards_summary(replica_counts: list[int]) -> str:
     network's replication factor, so this counts the replicas that exist."""
     low, high = min(replica_counts, default=0), max(replica_counts, default=0)
     counts = str(low) if low == high else f"{low}-{high}"
-    return f"{len(replica_counts)} shards x {counts} replicas"
+    return f"{count(len(replica_counts), 'shard')} x {counts} replica{'' if high == 1 else 's'}"
+
+
+class SpeedColumn(ProgressColumn):
+    """Bytes a second in the units every size is shown in (rich's own column is decimal)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{size(int(speed))}/s", style="progress.data.speed")
 
 
 def transfer_progress(files: bool = False) -> Progress:
     """Bytes, rate and ETA on stderr (and a files count for publish); silent when piped."""
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+               SpeedColumn(), TimeRemainingColumn()]
     if files:
         columns.insert(2, TextColumn("{task.fields[files]}"))
     return Progress(*columns, console=err, disable=not err.is_terminal)

@@ -16,7 +16,7 @@ from browser_cli.terminal import shards_summary
 from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.labels import PLAIN
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # lines copy whole, as terminal.err's
 
 
 def up(
@@ -68,7 +68,7 @@ def up(
     """Start (or reopen from --data-dir) networks and serve their gateway."""
     import ray
 
-    from browser_cli.config import record_token
+    from browser_cli.config import record_tokens
     from gateway import GatewaySettings, create_app
     from gateway.server import serve
     from gateway.signin import LINK_SECONDS, LOGIN_PARAM, mint
@@ -101,7 +101,7 @@ def up(
                                         anti_entropy_interval,
                                         {"versions": history,
                                          "keep_deleted_days": keep_deleted_days})
-    record_token(url, networks[0].secret)
+    record_tokens(url, [(n.name, n.secret) for n in networks])
     settings = GatewaySettings(max_upload, fault_injection, site_domain,
                                allowed_hosts=tuple(allow_host or ()))
     app = create_app(networks, settings)

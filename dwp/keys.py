@@ -77,3 +77,16 @@ def prefix_end(prefix: str) -> str | None:
     if 0xD800 <= nxt <= 0xDFFF:
         nxt = 0xE000
     return stripped[:-1] + chr(nxt)
+
+
+def folder_prefix(folder: str) -> str:
+    """The key prefix of everything in ``folder``: ``garden`` and ``garden/`` both mean the
+    folder ``garden/``, never ``garden2/``; an empty folder is every key."""
+    name = folder.rstrip("/")
+    return name + "/" if name else ""
+
+
+def in_folder(key: str, folder: str) -> bool:
+    """Whether a key argument naming ``folder`` covers ``key``: the key of that very name,
+    or one in the folder."""
+    return key == folder.rstrip("/") or key.startswith(folder_prefix(folder))

@@ -20,6 +20,8 @@ from typing import Any
 import ray
 from ray._private import ray_constants
 from ray._private.authentication.authentication_token_setup import (
+    AUTH_MODE_ENV_VAR,
+    _enable_token_auth,
     maybe_enable_token_auth_if_token_available,
 )
 from ray.exceptions import AuthenticationError, RayError
@@ -64,6 +66,10 @@ def init_ray(address: str | None = None, host: str = LOCAL_HOST,
         _join(address, quiet)
     else:
         bind_loopback()
+        if AUTH_MODE_ENV_VAR not in os.environ:
+            # Ray's default for a new local cluster, chosen explicitly: left to the
+            # default, Ray prints a notice on every start that the README does not show.
+            _enable_token_auth()
         ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
                  object_store_memory=object_store_mb * 2**20, **quiet)
     tighten(ray_token_file())
@@ -240,16 +246,20 @@ class RayLauncher:
         self.transport = transport  # the membership's: it must reach what we start
         self.start_timeout = start_timeout
         self.keep_view_file = keep_view_file  # False: the nodes hold the only copy
+        self._never_placed: set[str] = set()  # nodes whose host was absent: no dir anywhere
 
     def local_host(self) -> str:
         return self.homes.local_host
 
     async def start(self, view: View, node_id: str, initial: View | None = None) -> None:
+        self._never_placed.discard(node_id)  # ids are given out again
         handle = start_node(view, node_id, self.homes, self.settings, initial)
         try:
             await asyncio.wait_for(handle.handle.remote("", Ping()), self.start_timeout)
         except (TimeoutError, RayError) as exc:
             host = view.node(node_id).host
+            if not _host_is_up(host):
+                self._never_placed.add(node_id)
             raise ChangeFailed(f"node {node_id} did not start on host {host!r}: is a Ray "
                                f"node labelled {HOST_LABEL}={host} in the cluster? "
                                f"({type(exc).__name__})") from exc
@@ -265,9 +275,12 @@ class RayLauncher:
         given out again, and a node reopening the dir would hold the dead proposal."""
         await self.stop(node_id)
         host, path = view.node(node_id).host, self.homes.of(view, node_id)
+        if node_id in self._never_placed:
+            self._never_placed.discard(node_id)
+            return  # its host never ran it, so it made no data dir to remove
         if not _host_is_up(host):
-            log.warning("host %r is not in the Ray cluster: remove %s there before node %s "
-                        "joins again", host, path, node_id)
+            log.warning("host %r is not in the Ray cluster: if node %s ever ran there, remove "
+                        "%s there before a node %s joins again", host, node_id, path, node_id)
             return
         removal = _remove_dir.options(label_selector={HOST_LABEL: host}).remote(path)
         try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dwp.client import NetworkClient
+from dwp.keys import site_of
 from dwp.messages import ListEntry
 from dwp.token import Token
 
 PAGE = 1000
 MAX_SITES = 500
 MAX_SCANNED = 20000
+MAX_SUMMED = 20000  # keys the home page adds up; sites past them show their names alone
 PAST_DIR = "\U0010ffff\U0010ffff"  # after "dir/", sorts after every key under dir/
 PAST_SITE = "/" + PAST_DIR  # sorts after every key of a site
 LISTING_PAGE = 1000
@@ -39,10 +41,51 @@ class Directory:
     after: str | None
 
 
-async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES) -> list[str]:
-    """The first key segments, found by skipping past each site (one list call each)."""
+@dataclass
+class SiteSummary:
+    """What the home page says of a site: its files, their bytes and the newest write.
+    ``complete`` is False when the count stopped at the scan limit (the figures are then
+    lower bounds, and ``updated`` unknown)."""
+
+    name: str
+    files: int = 0
+    bytes: int = 0
+    updated: float | None = None
+    complete: bool = True
+
+
+async def site_summaries(client: NetworkClient, token: Token, budget: int = MAX_SUMMED,
+                         limit: int = MAX_SITES, page_size: int = PAGE) -> list[SiteSummary]:
+    """Every site with its files added up, reading the key space in order for at most
+    ``budget`` keys (a page per thousand); the sites after that are only named (one list
+    call each), and the one it stopped in, if its keys go on, is marked incomplete."""
+    found: dict[str, SiteSummary] = {}
+    cursor: str | None = ""
+    scanned = 0
+    while cursor is not None and scanned < budget and len(found) <= limit:
+        page, cursor = await client.list("", page_size, cursor, token)
+        scanned += len(page)
+        for e in page:
+            site = found.setdefault(site_of(e.key), SiteSummary(site_of(e.key)))
+            site.files += 1
+            site.bytes += e.size
+            site.updated = max(site.updated or e.mtime, e.mtime)
+    summaries = list(found.values())[:limit]
+    if cursor is not None and summaries:
+        last = summaries[-1]
+        following, _ = await client.list("", 1, cursor, token)
+        if following and site_of(following[0].key) == last.name:
+            last.complete, last.updated = False, None
+        rest = await sites(client, token, limit - len(summaries), last.name + PAST_SITE)
+        summaries += [SiteSummary(name, complete=False) for name in rest]
+    return summaries
+
+
+async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES,
+                cursor: str = "") -> list[str]:
+    """The first key segments after ``cursor``, found by skipping past each site (one list
+    call each)."""
     found: list[str] = []
-    cursor = ""
     while len(found) < limit:
         page, _ = await client.list("", 1, cursor, token)
         if not page:

@@ -14,7 +14,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
+from dwp.sizes import count, human_size
 from gateway.networks import COOKIE as NETWORK_COOKIE
 
 HERE = Path(__file__).parent
@@ -26,24 +28,26 @@ UI_CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+def size(n: int | None) -> str:
+    return "?" if n is None else human_size(n)
 
 
-def when(mtime: float | None) -> str:
+def when(mtime: float | None) -> Markup:
+    """A date and time that may wrap between the two, never inside either."""
     if mtime is None:
-        return ""
-    return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return Markup("")
+    moment = datetime.fromtimestamp(mtime, UTC)
+    return Markup('<span class="nowrap">{}</span> <span class="nowrap">{}</span>').format(
+        moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S UTC"))
 
 
-TEMPLATES.filters["size"] = human_size
+def utc(mtime: float, form: str) -> str:
+    return datetime.fromtimestamp(mtime, UTC).strftime(form)
+
+
+TEMPLATES.filters["size"] = size
+TEMPLATES.filters["utc"] = utc
+TEMPLATES.filters["count"] = count
 TEMPLATES.filters["when"] = when
 
 

@@ -7,6 +7,7 @@ shows the network the request selected and sets no cookie (a GET changes nothing
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
 from gateway import catalog, content_types, signin
+from gateway.errors import ApiError
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of
 from gateway.objects import history_list, token_of
@@ -53,24 +55,69 @@ def is_editable(content_type: str, size: int) -> bool:
     return size <= MAX_EDIT and (base.startswith(EDITABLE) or base in EDITABLE)
 
 
+@dataclass(frozen=True)
+class Health:
+    """The network in a word (``healthy``, ``changing``, ``degraded``, ``unavailable``)
+    and what makes it so, for the home page's one-line summary."""
+
+    state: str
+    detail: str = ""
+
+
+def health_of(status: dict[str, Any]) -> Health:
+    nodes = status["nodes"]
+    up = {n["id"] for n in nodes if n["status"] != "down"}
+    dead = [str(s["id"]) for s in status["shards"] if not up & set(s["replicas"])]
+    if dead:
+        return Health("unavailable", f"no live replica for shard {', '.join(dead)}")
+    down = [n["id"] for n in nodes if n["status"] == "down"]
+    if down:
+        return Health("degraded", f"{', '.join(down)} down")
+    moving = [f"{n['id']} {n['status']}" for n in nodes if n["status"] != "up"]
+    return Health("changing", ", ".join(moving)) if moving else Health("healthy")
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, added: str = "", removed: str = "", login: str = ""
                ) -> Response:
-    """Network status with the forms that change it, the sites, search and publish: where
-    a new user starts. ``login``: a one-time sign-in code (``gateway.signin``)."""
+    """Where a new user starts: the sites (files, size, last publish), then the network
+    in one line that opens to its nodes, their actions and the shard map. ``login``: a
+    one-time sign-in code (``gateway.signin``)."""
     if login:
         return redeem(request, login)
     client = client_of(request)
     status = await client.status()
-    names = await catalog.sites(client, token_of(request))
+    sites = await catalog.site_summaries(client, token_of(request))
     ids = {n["id"] for n in status["nodes"]}
-    return ui(request, "home.html", status=status, sites=names,
+    added = added if added in ids else ""
+    removed = removed if removed and removed not in ids else ""
+    health = health_of(status)
+    return ui(request, "home.html", status=status, sites=sites, health=health,
+              shard_ids=SHARD_IDS,
               up=sum(n["status"] == "up" for n in status["nodes"]),
               node_state={n["id"]: n["status"] for n in status["nodes"]},
               hosts=sorted({n["host"] for n in status["nodes"]}),
               can_change=network_of(request).membership is not None,
-              added=added if added in ids else "",
-              removed=removed if removed and removed not in ids else "")
+              added=added, removed=removed,
+              expanded=bool(added or removed) or health.state != "healthy")
+
+
+SHARD_IDS = ("Shard ids are names, not positions: when the network changes, a shard that is "
+             "dissolved takes its id with it and a new shard gets a fresh one, so the ids "
+             "need not start at 0 or run without gaps.")
+
+
+@router.get("/ui/node/{node_id}", response_class=HTMLResponse)
+async def node(node_id: str, request: Request) -> Response:
+    """One node: where it runs, what it holds, and (signed in) removing it."""
+    status = await client_of(request).status()
+    found = next((n for n in status["nodes"] if n["id"] == node_id), None)
+    if found is None:
+        raise ApiError(404, "not found", f"the network has no node {node_id!r}")
+    peers = [n["id"] for n in status["nodes"]
+             if n["shard"] == found["shard"] and n["id"] != node_id]
+    return ui(request, "node.html", node=found, status=status, peers=peers,
+              shard_ids=SHARD_IDS, can_change=network_of(request).membership is not None)
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -197,6 +198,22 @@ def gateway(networks: list[Network]) -> Iterator[str]:
     finally:
         for network in networks:
             stop_nodes(network.client)
+
+
+@contextlib.contextmanager
+def networks_served(tmp_path_factory: pytest.TempPathFactory, *prefixes: str
+                    ) -> Iterator[tuple[str, list[Network]]]:
+    """A real gateway for fresh two-node networks named ``{prefix}-{random}`` (Ray
+    namespaces outlive a test), the first the default, as ``dwp up --data-dir A
+    --data-dir B`` serves them; answers its URL and the networks."""
+    networks = []
+    for prefix in prefixes:
+        data_dir = tmp_path_factory.mktemp(prefix)
+        client, membership = start_network(data_dir, name=f"{prefix}-{uuid.uuid4().hex[:6]}",
+                                           nodes=2, replicas=2, anti_entropy_interval=1.0)
+        networks.append(Network(client, (data_dir / "token").read_text().strip(), membership))
+    with gateway(networks) as url:
+        yield url, networks
 
 
 def stop_nodes(client: NetworkClient) -> None:

@@ -9,18 +9,23 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from browser_cli import config
+from browser_cli.main import app
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
 from dwp.labels import label_of
 from dwp.version import content_hash
 from tests.conftest import Net, eventually, free_port
+from tests.sites import origin
 
 
 def unique(prefix: str) -> str:
@@ -38,8 +43,10 @@ def test_put_then_get_is_byte_exact(dwp, tmp_path: Path, net: Net) -> None:
     reply = json.loads(result.stdout)
     assert (reply["key"], reply["size"]) == (key, len(data))
 
-    assert dwp("get", key, "-o", str(tmp_path / "copy.bin")).exit_code == 0
-    assert (tmp_path / "copy.bin").read_bytes() == data
+    copy = tmp_path / ("a-copy-with-a-name-long-enough-to-pass-eighty-columns-" * 2 + ".bin")
+    got = dwp("get", key, "-o", str(copy))
+    assert got.exit_code == 0 and copy.read_bytes() == data
+    assert got.stderr == f"{key} -> {copy} (300.0 KiB)\n"  # piped: never wrapped
     folder = tmp_path / "into"
     folder.mkdir()
     assert dwp("get", key, "-o", str(folder)).exit_code == 0
@@ -119,7 +126,7 @@ def test_view_renders_a_page_with_numbered_links(dwp, tmp_path: Path) -> None:
     assert "• tomatoes" in text and "water = 2 * litres" in text
     assert "alert" not in text and "color: red" not in text
     assert f"[1] {site}/about.html" in text
-    assert f"[2] {site}/blog/index.html" in text
+    assert f"[2] {site}/blog/" in text
     assert "[3] https://example.org/x" in text
 
     assert "# Blog" in dwp("view", f"{site}/blog").stdout
@@ -128,18 +135,42 @@ def test_view_renders_a_page_with_numbered_links(dwp, tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "not found" in missing.stderr
 
 
-def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyPatch,
+                                      tmp_path: Path) -> None:
+    spaced, plain = unique("my site"), unique("blog")
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    for key in (f"{spaced}/a b.html", f"{plain}/index.html"):
+        assert dwp("put", str(page), key).exit_code == 0
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
-    assert dwp("open", "my site/a b.html").exit_code == 0
-    assert dwp("open", "blog").exit_code == 0
+    assert dwp("open", f"{spaced}/a b.html").exit_code == 0
+    assert dwp("open", plain).exit_code == 0
     port = urlsplit(net.url).port
-    encoded = label_of("my site")
+    encoded = label_of(spaced)
     assert encoded is not None and encoded.startswith("u--")
     assert opened == [f"http://{encoded}.localhost:{port}/a%20b.html",
-                      f"http://blog.localhost:{port}/"]
+                      f"http://{plain}.localhost:{port}/"]
     monkeypatch.setattr("webbrowser.open", lambda url: False)
-    assert dwp("open", "blog").exit_code == 1
+    assert dwp("open", plain).exit_code == 1
+
+
+def test_open_says_when_the_page_does_not_exist(dwp, net: Net, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    site = unique("opens")
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    assert dwp("put", str(page), f"{site}/docs/index.html").exit_code == 0
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    missing = dwp("open", f"{site}/nope.html")
+    port = urlsplit(net.url).port
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert missing.stderr == (f"dwp: not found: site '{site}' has no page '{site}/nope.html' "
+                              f"(http://{site}.localhost:{port}/nope.html answers 404)\n")
+    assert opened == []  # the browser is not opened on a 404
+    assert dwp("open", f"{site}/docs").exit_code == 0  # a folder: it redirects to docs/
+    assert opened == [f"http://{site}.localhost:{port}/docs"]
 
 
 def test_open_without_a_page_opens_the_ui_signed_in(dwp, net: Net,
@@ -275,14 +306,14 @@ def test_render_html_structure() -> None:
 def test_link_targets_and_candidates() -> None:
     gw = "http://127.0.0.1:8000"
     assert link_target(gw, "s/a/b.html", "../c.html") == ("s/c.html", f"{gw}/sites/s/c.html")
-    assert link_target(gw, "s/a/b.html", "d/")[0] == "s/a/d/index.html"
+    assert link_target(gw, "s/a/b.html", "d/")[0] == "s/a/d/"  # its index.html or listing
     assert link_target(gw, "s/ü.html", "%C3%A9.html#top")[0] == "s/é.html"
     assert link_target(gw, "s/x.html", "mailto:a@b")[0] is None
     assert link_target(gw, "s/x.html", "https://other.org/")[0] is None
     # a site is served at its origin's root: an absolute path is the site's own
     assert link_target(gw, "s/a/b.html", "/assets/c.css") == ("s/assets/c.css",
                                                               f"{gw}/sites/s/assets/c.css")
-    assert link_target(gw, "s/a/b.html", "/docs/")[0] == "s/docs/index.html"
+    assert link_target(gw, "s/a/b.html", "/docs/")[0] == "s/docs/"
     assert link_target(gw, "s/a/b.html", "//cdn.example/x.js")[0] is None
     assert candidates("site") == ["site/index.html"]
     assert candidates("site/dir/") == ["site/dir/index.html"]
@@ -306,3 +337,117 @@ def test_the_installed_command_pipes_bytes_and_pages(net: Net, tmp_path: Path) -
     assert b"\x1b[" not in shown.stdout, "no colour codes when piped"
     assert call("get", f"{site}/missing").returncode == 1
     assert call("get").returncode == 2
+
+
+def test_a_folder_argument_means_that_folder(dwp, tmp_path: Path) -> None:
+    """`dwp ls garden` is garden/ (and a key named garden), never garden2/ or garden-x/;
+    --prefix keeps the string prefix. The same for search and conflicts."""
+    site = unique("fold")
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    keys = [site, f"{site}/a.html", f"{site}/notes/b.html", f"{site}-x/c.html",
+            f"{site}2/d.html"]
+    for key in keys:
+        assert dwp("put", str(page), key).exit_code == 0
+
+    def listed(*args: str) -> list[str]:
+        result = dwp(*args, "--json")
+        assert result.exit_code == 0, result.output
+        return [e["key"] for e in json.loads(result.stdout)]
+    assert listed("ls", site) == [site, f"{site}/a.html", f"{site}/notes/b.html"]
+    assert listed("ls", f"{site}/") == [f"{site}/a.html", f"{site}/notes/b.html"]
+    assert listed("ls", f"{site}/notes") == [f"{site}/notes/b.html"]
+    assert listed("ls", f"{site}/a.html") == [f"{site}/a.html"]
+    assert listed("ls", "--prefix", site) == sorted(keys)
+    assert listed("search", "html", "--in", site) == [f"{site}/a.html", f"{site}/notes/b.html"]
+    assert listed("search", "html", "--prefix", site) == sorted(keys)[1:]
+    assert listed("conflicts", site) == []
+    both = dwp("ls", site, "--prefix", site)
+    assert both.exit_code == 2 and "a folder or --prefix, not both" in both.output
+    empty = dwp("ls", f"{site}/nothing")
+    assert empty.exit_code == 0 and empty.stderr == f"no objects in folder '{site}/nothing/'\n"
+
+
+def test_view_shows_a_folders_listing_as_its_site_does(dwp, net: Net, tmp_path: Path) -> None:
+    site = unique("listing")
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    for key in (f"{site}/index.html", f"{site}/notes/basil.html", f"{site}/notes/old/a.html"):
+        assert dwp("put", str(page), key).exit_code == 0
+    with origin(net, site) as h:  # what a browser shows at the folder
+        shown = render_html(h.get("/notes/").text)
+    for target in (f"{site}/notes/", f"{site}/notes"):
+        result = dwp("view", target)
+        assert result.exit_code == 0, result.output
+        assert f"Index of /{site}/notes/" in result.stdout
+        assert shown.text.plain in result.stdout
+        assert f"[1] {site}/  ../" in result.stdout  # the parent folder
+        assert f"[2] {site}/notes/basil.html" in result.stdout
+        assert f"[3] {site}/notes/old/" in result.stdout
+    missing = dwp("view", f"{site}/nothing/")
+    assert missing.exit_code == 1 and missing.stderr.startswith("dwp: not found")
+
+
+def test_sizes_read_the_same_in_the_cli_and_the_web_ui(dwp, net: Net, tmp_path: Path) -> None:
+    site = unique("sizes")
+    local = tmp_path / "notes.txt"
+    local.write_bytes(b"x" * 1700)
+    put = dwp("put", str(local), f"{site}/notes.txt")
+    assert put.exit_code == 0 and "  1.7 KiB  " in put.stdout
+    assert "1.7 KiB" in dwp("ls", site).stdout
+    with net.http() as h:
+        assert "1.7 KiB" in h.get(f"/ui/browse/{site}/").text
+
+
+@pytest.mark.parametrize("command", [
+    ["publish"], ["put"], ["get"], ["rm"], ["ls"], ["search"], ["view"], ["open"],
+    ["conflicts"], ["resolve"], ["history"], ["restore"], ["gc"], ["up"],
+    ["network", "status"], ["network", "join"], ["network", "leave"], ["network", "create"],
+    ["node", "start"]])
+def test_help_shows_flags_without_a_value(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    options = [line.split() for line in result.output.splitlines()
+               if line.strip().startswith("--")]
+    help_line = next(words for words in options if words[0] == "--help")
+    assert help_line[1] == "Show", help_line  # the flag, then its help: no value
+
+
+def test_every_command_that_talks_to_a_gateway_takes_a_network() -> None:
+    from typer.main import get_command
+
+    def commands(group: Any, path: str = "dwp") -> Iterator[tuple[str, Any]]:
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, f"{path} {name}")
+            else:
+                yield f"{path} {name}", command
+
+    checked = []
+    for name, command in commands(get_command(app)):
+        params = {p.name: p for p in command.params}
+        if "gateway" in params:
+            assert "network" in params, name
+            assert params["network"].opts == ["--network"], name
+            assert params["network"].envvar == "DWP_NETWORK", name
+            checked.append(name)
+    assert len(checked) == 17, checked
+
+
+def test_network_create_prints_text_unless_json(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped, a command the output shows stays on one line however long its path."""
+    monkeypatch.chdir(tmp_path)
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "club"
+    result = CliRunner().invoke(app, ["network", "create", "club", "--nodes", "1",
+                                      "--replicas", "1", "--data-dir", str(deep)])
+    assert result.exit_code == 0, result.output
+    view_id = json.loads((deep / "view.json").read_text())["id"]
+    assert result.stdout.splitlines() == [
+        f"Created network 'club' (id {view_id}): 1 node, 1 shard x 1 replica, in {deep}",
+        f"Its write token is in {deep / 'token'}. Serve it with: dwp up --data-dir {deep}"]
+    again = CliRunner().invoke(app, ["network", "create", "club2", "--data-dir",
+                                     str(tmp_path / "club2"), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["nodes"] == ["n1", "n2", "n3", "n4"]

@@ -36,10 +36,10 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def plain_web_server(root: Path) -> Iterator[str]:
+def plain_web_server(root: Path, handler: type[QuietFiles] = QuietFiles) -> Iterator[str]:
     """Python's own file server: a web server that is not a dwp gateway."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -107,3 +107,55 @@ def test_token_lookup_keeps_different_gateways_apart(tmp_path: Path,
     assert config.token_for("http://localhost:8000/") == "a"
     assert config.token_for("http://localhost:8001") == "b"
     assert config.token_for("http://localhost") is None
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("http://127.0.0.1:8000/?network=club", "has a query: name the network with --network club"),
+    ("http://127.0.0.1:8000/?x=1", "has a query: give the gateway's address alone"),
+    ("http://127.0.0.1:8000/sites/garden", "has a path: give the gateway's address alone"),
+    ("http://127.0.0.1:8000/#top", "has a fragment"),
+    ("ftp://x", "is not an http:// or https:// URL of a gateway"),
+    ("not a url", "is not an http:// or https:// URL of a gateway"),
+    ("http://", "is not an http:// or https:// URL of a gateway"),
+    ("http://127.0.0.1:99999", "is not a URL: Port out of range"),
+    ("http://[::1", "is not a URL"),
+])
+@pytest.mark.parametrize("args", [("ls",), ("network", "status"), ("view", "s/a.html"),
+                                  ("open", "s/a.html")])
+def test_a_bad_gateway_value_is_one_line_and_a_usage_error(
+        dwp, args: tuple[str, ...], value: str, says: str) -> None:
+    result = dwp(*args, "--gateway", value)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"dwp: --gateway {value!r} {says}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_dwp_up_records_a_token_for_each_network_it_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    config.record_tokens("http://127.0.0.1:8000", [("local", "a"), ("club", "b")])
+    assert config.token_for("http://localhost:8000") == "a"  # the first, unnamed
+    assert config.token_for("http://localhost:8000", "local") == "a"
+    assert config.token_for("http://localhost:8000", "club") == "b"
+    assert config.token_for("http://localhost:8000", "other") is None
+
+
+class ClaimsToBeDwp(QuietFiles):
+    def end_headers(self) -> None:
+        self.send_header("X-DWP-Gateway", "1")
+        super().end_headers()
+
+
+def test_an_answer_that_is_not_the_apis_json_is_one_line(dwp, tmp_path: Path) -> None:
+    """Even a server that says it is a gateway gets one line when its answer is not JSON."""
+    root = tmp_path / "www"
+    (root / "api" / "v1").mkdir(parents=True)
+    (root / "api" / "v1" / "network").write_text("<html><body>not JSON</body></html>")
+    with plain_web_server(root, ClaimsToBeDwp) as url:
+        result = dwp("network", "status", "--gateway", url)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"dwp: {url} answered /api/v1/network with "
+                             "application/octet-stream, not dwp's JSON: check --gateway or "
+                             "DWP_GATEWAY\n")

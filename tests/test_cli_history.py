@@ -105,7 +105,7 @@ def test_history_lists_kept_versions_newest_first(dwp, served: Net, tmp_path: Pa
     assert [r[0] for r in rows] == [v["version"] for v in versions]
     assert [r[-2:] for r in rows] == [[state, v["node"]] for state, v in zip(
         ("current", "replaced", "replaced"), versions, strict=True)]
-    assert [r[3:6] for r in rows] == [[str(n), "bytes", "text/html"] for n in (4, 5, 3)]
+    assert [r[3:6] for r in rows] == [[str(n), "B", "text/html"] for n in (4, 5, 3)]
 
 
 def test_restore_brings_back_an_overwritten_version_byte_exact(
@@ -140,7 +140,7 @@ def test_restore_brings_back_an_overwritten_version_byte_exact(
     said = dwp("restore", key, str(short))
     assert said.exit_code == 0, said.output
     assert said.stdout.startswith(f"restored {key} to version {short}: "
-                                  f"{content_hash(b'new and short').hex()[:12]} (13 bytes, "
+                                  f"{content_hash(b'new and short').hex()[:12]} (13 B, "
                                   "text/plain), now current")
     assert dwp("get", key).stdout_bytes == b"new and short"
 
@@ -209,7 +209,7 @@ def test_gc_dry_run_says_what_the_round_then_removes(dwp, served: Net, tmp_path:
     assert removed["dry_run"] is False
     assert json.loads(dwp("gc", "--dry-run", "--json").stdout)["chunks"] == 0
     again = dwp("gc")
-    assert again.exit_code == 0 and again.stdout.startswith("Removed 0 chunks (0 bytes)")
+    assert again.exit_code == 0 and again.stdout.startswith("Removed 0 chunks (0 B)")
     with served.http() as h:  # every kept version still reads back, byte-exact
         for v in history_of(dwp, key):
             assert content_hash(h.get(str(v["url"])).content).hex() == v["hash"]
@@ -248,7 +248,7 @@ def test_gc_says_why_a_round_was_skipped(dwp, monkeypatch: pytest.MonkeyPatch) -
     stderr, one a line, and the round still counts as run (exit 0)."""
     from browser_cli import history
 
-    async def held_back(dry_run: bool, gateway: str) -> dict[str, Any]:
+    async def held_back(dry_run: bool, gateway: str, network: str | None) -> dict[str, Any]:
         return {"dry_run": dry_run, "chunks": 0, "bytes": 0, "waiting": 2_000_000,
                 "deleted_keys": 3, "skipped": [
                     "no chunk collected: n2 is changing views or handing off; the next "
@@ -256,7 +256,7 @@ def test_gc_says_why_a_round_was_skipped(dwp, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(history, "_gc", held_back)
     result = dwp("gc")
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("Removed 0 chunks (0 bytes); reaped 3 deleted keys; 2.0 MB of "
+    assert result.stdout == ("Removed 0 chunks (0 B); reaped 3 deleted keys; 1.9 MiB of "
                              "unnamed chunks wait for a later round\n")
     assert result.stderr == ("skipped: no chunk collected: n2 is changing views or handing "
                              "off; the next round will\n")

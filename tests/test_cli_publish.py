@@ -194,8 +194,28 @@ def test_publish_refuses_a_site_name_no_origin_can_hold(dwp, tmp_path: Path) -> 
     folder = tmp_path / "tree"
     folder.mkdir()
     (folder / "index.html").write_text("<h1>hi</h1>")
-    result = dwp("publish", str(folder), "--site", "Ä" * 19)
+    result = dwp("publish", str(folder), "--site", "ä" * 19)
     assert result.exit_code == 2
-    message = " ".join(result.output.replace("│", " ").split())
+    message = " ".join(result.output.split())
     assert "cannot be a web origin" in message and "this name has 38" in message
-    assert dwp("publish", str(folder), "--site", "Ä" * 18, "--dry-run").exit_code == 0
+    assert dwp("publish", str(folder), "--site", "ä" * 18, "--dry-run").exit_code == 0
+
+    plain = "a" * 67  # its own label if short enough: the limit is 63 characters
+    result = dwp("publish", str(folder), "--site", plain)
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "has 67 characters" in message
+    assert "one DNS label of at most 63" in message and "bytes" not in message
+    assert dwp("publish", str(folder), "--site", "a" * 63, "--dry-run").exit_code == 0
+
+
+def test_publish_refuses_uppercase_naming_the_lowercase_site(dwp, net: Net,
+                                                             tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    upper = site.replace("pub", "Pub")
+    result = dwp("publish", str(folder), "--site", upper)
+    assert result.exit_code == 2
+    assert f"use --site {site}" in " ".join(result.output.split())
+    assert dwp("ls", upper, "--json").stdout.strip() == "[]"  # nothing was published
+    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/index.html"]

@@ -118,7 +118,7 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     # A network across hosts: two nodes on alice, served by alice's gateway on the LAN.
     created = alice.sh("dwp network create family --replicas 2 --nodes 2 --host-label alice "
                        f"--data-dir ~/family --address {HEAD}")
-    assert "Created network 'family'" in created.stderr, created.stderr
+    assert "Created network 'family'" in created.stdout, created
     token = (alice.home / "family" / "token").read_text().strip()
     alice.spawn(f"dwp up --address {HEAD} --data-dir family --host-label alice "
                 "--host 10.77.0.1", tmp_path / "alice-up.log")
@@ -249,7 +249,7 @@ def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
     # On the head, as its user logs in (the venv on PATH): a network with a node on each.
     created = alice.sh("source ~/.bashrc && dwp network create family --replicas 3 --hosts "
                        f"alice,bob,carol --data-dir ~/family --address {HEAD}", timeout=180)
-    assert "3 nodes, 1 shards x 3 replicas" in created.stderr, created.stderr
+    assert "3 nodes, 1 shard x 3 replicas" in created.stdout, created
     alice.spawn(f"source ~/.bashrc && dwp up --address {HEAD} --data-dir family",
                 tmp_path / "alice-up.log")
     eventually(lambda: alice.sh("dwp network status", check=False).returncode == 0, 120, 1)

@@ -37,9 +37,9 @@ def created(ray_runtime: RayCluster, tmp_path: Path, env: dict[str, str]) -> Ite
     data_dir = tmp_path / "club"
     done = dwp("network", "create", "club", "--hosts", "h2,h3", "--replicas", "2",
                "--data-dir", str(data_dir), "--address", ray_runtime.cluster.address,
-               "--node-root", str(tmp_path / "hosts"), env=env)
+               "--node-root", str(tmp_path / "hosts"), "--json", env=env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["nodes"] == ["n1", "n2"] and "dwp up" in done.stderr
+    assert json.loads(done.stdout)["nodes"] == ["n1", "n2"]
     yield data_dir
     view = View.from_json((data_dir / "view.json").read_text())
     stop_nodes(NetworkClient(view, RayTransport(namespace_of(view.name)), ""))
@@ -101,14 +101,14 @@ def test_network_commands_run_end_to_end(
         at = {**env, "DWP_GATEWAY": url}
         status = dwp("network", "status", env=at)
         assert status.returncode == 0, status.stderr
-        assert "2 nodes, 1 shards x 2 replicas" in status.stdout
+        assert "2 nodes, 1 shard x 2 replicas" in status.stdout
         joined = dwp("network", "join", "--host", "h1", env=at)
         assert joined.returncode == 0, joined.stderr
         assert "epoch 2" in joined.stdout and "n3@h1 (shard 0, up)" in joined.stdout
         status = dwp("network", "status", "--json", env=at)
         doc = json.loads(status.stdout)
         assert [s["replicas"] for s in doc["shards"]] == [["n1", "n2", "n3"]]
-        assert "1 shards x 3 replicas" in dwp("network", "status", env=at).stdout
+        assert "1 shard x 3 replicas" in dwp("network", "status", env=at).stdout
         left = dwp("network", "leave", "n3", env=at)
         assert left.returncode == 0, left.stderr
         assert "epoch 3" in left.stdout and "n3@" not in left.stdout

@@ -7,7 +7,7 @@ import sys
 
 PURE = ["dwp.clock", "dwp.codec", "dwp.keys", "dwp.labels", "dwp.lineage", "dwp.messages",
         "dwp.placement", "dwp.rebalance", "dwp.redirects", "dwp.replica", "dwp.sessions",
-        "dwp.storage", "dwp.token", "dwp.version", "dwp.view"]
+        "dwp.sizes", "dwp.storage", "dwp.token", "dwp.version", "dwp.view"]
 FORBIDDEN = ["ray", "sqlite3", "asyncio", "socket", "fastapi", "httpx"]
 
 

@@ -6,9 +6,8 @@ origin, cannot write through the gateway."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -18,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway import Network, signin
 from tests.conftest import Net
 from tests.sites import origin_host
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -61,6 +60,14 @@ def sign_in(page: Any, url: str, token: str, network: str | None = None) -> None
     assert made.status_code == 200, made.text
     page.goto(made.json()["url"])
     page.wait_for_load_state("networkidle")  # its favicon too, before the next page
+    assert page.url == url + "/"
+
+
+def sign_in_to_all(page: Any, url: str, networks: list[Network]) -> None:
+    """Open the link ``dwp up`` prints, which signs in to every network it serves."""
+    page.goto(f"{url}/?login=" + signin.mint({n.name: n.secret for n in networks},
+                                             time.time()))
+    page.wait_for_load_state("networkidle")
     assert page.url == url + "/"
 
 
@@ -272,29 +279,3 @@ def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
         assert h.get(f"/api/v1/objects/{victim}/new.txt").status_code == 404
         listed = h.get("/api/v1/objects", params={"prefix": victim + "/"}).json()
         assert [o["key"] for o in listed["objects"]] == [f"{victim}/keep.txt"]
-
-
-def test_screenshots_of_the_main_pages(net: Net, page: Any, tmp_path: Path) -> None:
-    """Renders each main page; with DWP_SCREENSHOTS=1 it refreshes docs/screenshots."""
-    site = unique("demo")
-    publish(net, site, SITE)
-    key = f"{site}/docs/guide.html"
-    with net.http() as h:
-        context = h.get(f"/api/v1/objects/{key}").headers["x-dwp-context"]
-        for text in (b"<h1>Guide</h1><p>Alice's edit</p>", b"<h1>Guide</h1><p>Bob's edit</p>"):
-            h.put(f"/api/v1/objects/{key}", content=text,
-                  headers={**net.auth, "X-DWP-Context": context}).raise_for_status()
-    shots = {
-        "home": "/", "browse": f"/ui/browse/{site}/", "details-conflict": f"/ui/object/{key}",
-        "edit": f"/ui/edit/{site}/index.html", "publish": f"/ui/publish?site={site}",
-        "search": f"/ui/search?q={site}", "site": f"/sites/{site}/",
-        "listing": f"/sites/{site}/img/", "not-found": f"/sites/{site}/missing.html"}
-    sign_in(page, net.url, net.token)
-    for name, path in shots.items():
-        page.goto(net.url + path)
-        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    if os.environ.get("DWP_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in tmp_path.glob("*.png"):
-            shutil.copy(shot, SCREENSHOTS / shot.name)

@@ -5,9 +5,7 @@ real Chromium, an overwritten page restored from its details page."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from html import unescape
@@ -22,7 +20,7 @@ from dwp.version import CHUNK_SIZE
 from tests.conftest import Net, eventually
 from tests.test_cli_history import served  # noqa: F401  (the fixture)
 from tests.test_ui import FORM, HTML, ui  # noqa: F401  (the fixture)
-from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures, sign_in
+from tests.test_ui_browser import ARGS, CHROMIUM, Failures, sign_in
 
 PARTS = ("live", "history", "garbage", "disk")
 
@@ -150,22 +148,31 @@ def test_restore_refusals(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
 
 
 def test_the_network_page_shows_bytes_per_node(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
-    from gateway.pages import human_size
+    from dwp.sizes import human_size
 
-    def shown(page: str, node: str) -> list[str]:
-        row = page[page.index(f"<td><code>{node}</code></td>"):]
+    def on_home(page: str, node: str) -> list[str]:
+        row = page[page.index(f'href="/ui/node/{node}"'):]
         row = row[:row.index("</tr>")]
-        return [re.search(rf'<td class="bytes bytes-{part}">([^<]*)</td>', row).group(1)
+        return [re.search(rf'<td class="num bytes bytes-{part}">([^<]*)</td>', row).group(1)
+                for part in ("live", "disk")]
+
+    def on_node_page(node: str) -> list[str]:
+        page = ui.get(f"/ui/node/{node}").text
+        return [re.search(rf'<td class="bytes bytes-{part}">([^<]*) <span', page).group(1)
                 for part in PARTS]
 
     def agree() -> bool:
-        """The page shows what the API says (read right after it: the files' sizes on
-        disk can move in between, as the write-ahead log grows or is checkpointed)."""
+        """The pages show what the API says (read right after it: the files' sizes on
+        disk can move in between, as the write-ahead log grows or is checkpointed): live
+        and disk bytes on the home page, all four on each node's page."""
         page = ui.get("/").text
         status = ui.get("/api/v1/network").json()
-        head = page[page.index("<table class=\"nodes\">"):page.index("</thead>")]
-        assert [f">{p.title()}<" in head for p in PARTS] == [True] * 4
-        return all(shown(page, n["id"]) == [human_size(n["bytes"][p]) for p in PARTS]
+        nodes = page[page.index("<table class=\"nodes\">"):]
+        head = nodes[:nodes.index("</thead>")]
+        assert ">Live<" in head and ">Disk<" in head
+        return all(on_home(page, n["id"]) == [human_size(n["bytes"][p]) for p in
+                                              ("live", "disk")]
+                   and on_node_page(n["id"]) == [human_size(n["bytes"][p]) for p in PARTS]
                    for n in status["nodes"])
 
     with ui:
@@ -186,9 +193,7 @@ def page() -> Iterator[Any]:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
                     reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any,  # noqa: F811
-                                                    tmp_path: Path) -> None:
-    """With DWP_SCREENSHOTS=1 it refreshes docs/screenshots/details-history.png."""
+def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any) -> None:  # noqa: F811
     site = unique("pw-restore")
     key = f"{site}/index.html"
     with served.http(headers=served.auth) as h:
@@ -204,11 +209,6 @@ def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any,  # n
     assert page.eval_on_selector_all("table.history tbody tr", "rs => rs.map(r => r.className)"
                                      ) == ["version-current", "version-replaced",
                                            "version-replaced"]
-    shot = tmp_path / "details-history.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("DWP_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, SCREENSHOTS / shot.name)
     page.goto(f"{served.url}/sites/{site}/")
     assert page.text_content("h1") == "The original"
     assert failures.items == []

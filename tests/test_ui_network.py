@@ -78,9 +78,11 @@ def test_add_then_remove_a_node_through_the_forms(pair: Pair) -> None:
     before = pair.node_ids(pair.a)
     with pair.ui() as h:
         page = h.get("/").text
-        assert "Add node" in page and ">Remove</button>" in page
-        assert "Remove dead node" not in page, "every node is up: none is dead"
-        assert "<b>1</b> shards \u00d7 2 replicas" in page
+        assert "Add node" in page and "1 shard \u00d7 2 replicas" in page
+        assert "<details class=\"panel\" id=\"network\">" in page  # healthy: closed
+        node_page = h.get("/ui/node/n1").text
+        assert ">Remove</button>" in node_page
+        assert "Remove dead node" not in node_page, "every node is up: none is dead"
         r = h.post("/ui/network/add", data={"host": ""})
         assert r.status_code == 303, r.text
         added = pair.node_ids(pair.a) - before
@@ -89,7 +91,8 @@ def test_add_then_remove_a_node_through_the_forms(pair: Pair) -> None:
         assert r.headers["location"] == f"/?added={node}#network"
         page = h.get(r.headers["location"]).text
         assert f"Node <code>{node}</code> joined" in page and f"<code>{node}</code>" in page
-        assert "<b>1</b> shards \u00d7 3 replicas" in page  # the replicas that exist
+        assert "1 shard \u00d7 3 replicas" in page  # the replicas that exist
+        assert "<details class=\"panel\" id=\"network\" open>" in page
 
         r = h.post(f"/ui/network/remove/{node}", data={"force": "0"})
         assert r.status_code == 303, r.text
@@ -109,7 +112,11 @@ def test_remove_dead_node_with_force(pair: Pair) -> None:
             eventually(lambda: any(n["id"] == node and n["status"] == "down"
                                    for n in api.get("/api/v1/network").json()["nodes"]), 60)
         page = h.get("/").text
-        assert page.count("Remove dead node") == 1 and f"Remove node {node} as dead?" in page
+        assert f"degraded: {node} down" in page and 'id="network" open>' in page
+        assert "Remove dead node" not in h.get("/ui/node/n1").text
+        page = h.get(f"/ui/node/{node}").text
+        assert page.count(">Remove dead node</button>") == 1
+        assert f"Remove node {node} as dead?" in page
         r = h.post(f"/ui/network/remove/{node}", data={"force": "0"}, headers=HTML)
         assert r.status_code == 409 and f"removing node {node} failed" in r.text
         assert "unreachable" in r.text and "force" in r.text

@@ -1,12 +1,11 @@
-"""The network page in a real headless Chromium (Debian's): adding a node through the
-form shows that it is working, then the new status; the switcher shows each network; a
-hostile site cannot switch the UI's network or get a token."""
+"""The network panel in a real headless Chromium (Debian's): it opens from its one-line
+summary; adding a node through the form shows that it is working, then the new status;
+a node's page removes it; the switcher shows each network; a hostile site cannot switch
+the UI's network or get a token."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dwp.local import start_network
 from gateway import Network, signin
-from tests.conftest import RayCluster, gateway
-from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
+from tests.conftest import RayCluster, networks_served
+from tests.test_ui_browser import ARGS, CHROMIUM, Failures, sign_in_to_all
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -30,14 +28,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 def served(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, list[Network]]]:
     """A gateway for two fresh two-node networks; the first is the default."""
-    networks = []
-    for prefix in ("home-lab", "family"):
-        data_dir = tmp_path_factory.mktemp(prefix)
-        client, membership = start_network(data_dir, name=f"{prefix}-{uuid.uuid4().hex[:4]}",
-                                           nodes=2, replicas=2, anti_entropy_interval=1.0)
-        networks.append(Network(client, (data_dir / "token").read_text().strip(), membership))
-    with gateway(networks) as url:
-        yield url, networks
+    with networks_served(tmp_path_factory, "home-lab", "family") as served:
+        yield served
 
 
 @pytest.fixture
@@ -49,14 +41,6 @@ def page() -> Iterator[Any]:
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         yield context.new_page()
         browser.close()
-
-
-def sign_in_to_all(page: Any, url: str, networks: list[Network]) -> None:
-    """Open the link ``dwp up`` prints, which signs in to every network it serves."""
-    page.goto(f"{url}/?login=" + signin.mint({n.name: n.secret for n in networks},
-                                             time.time()))
-    page.wait_for_load_state("networkidle")
-    assert page.url == url + "/"
 
 
 SWITCHER = """<!doctype html><html><head><meta charset="utf-8"><title>switcher</title></head>
@@ -89,7 +73,7 @@ def test_a_hostile_site_cannot_switch_the_network_or_get_a_token(
     page.wait_for_url(f"{url}/?network={second.name}")
     page.wait_for_load_state("networkidle")
     assert (f"{url}/ui/network/select", 403) in responses
-    assert page.text_content("#network h1 .name") == first.name
+    assert page.text_content("#network .name") == first.name
     after = {c["name"]: c["value"] for c in page.context.cookies()}
     assert after == before, json.dumps([before, after])
     with httpx.Client(base_url=url, cookies=after) as h:  # the cookie: no token of the other
@@ -98,15 +82,20 @@ def test_a_hostile_site_cannot_switch_the_network_or_get_a_token(
         assert r.status_code == 401
 
 
-def test_add_a_node_through_the_form(served: tuple[str, list[Network]], page: Any,
-                                     tmp_path: Path) -> None:
+def test_add_then_remove_a_node_through_the_forms(served: tuple[str, list[Network]],
+                                                  page: Any) -> None:
     url, (first, second) = served
     with httpx.Client(base_url=url) as h:
         h.put("/api/v1/objects/photos/index.html", content=b"<h1>Photos</h1>",
               headers={"Authorization": f"Bearer {first.secret}"}).raise_for_status()
     failures = Failures(page)
+    page.on("dialog", lambda dialog: dialog.accept())  # Remove asks to confirm
     sign_in_to_all(page, url, [first, second])
-    assert page.text_content("#network h1 .name") == first.name
+    assert page.text_content("#network .name") == first.name
+    assert not page.is_visible("table.nodes")  # healthy: the panel is one line
+    assert page.text_content("#network .health") == "healthy"
+    page.click("#network > summary")
+    assert page.is_visible("table.nodes")
     assert page.eval_on_selector_all("form.switch option", "os => os.map(o => o.value)") == [
         first.name, second.name]
     before = page.eval_on_selector_all("table.nodes tbody tr", "rows => rows.length")
@@ -127,14 +116,17 @@ def test_add_a_node_through_the_form(served: tuple[str, list[Network]], page: An
     with httpx.Client(base_url=url) as h:
         status = h.get("/api/v1/network").json()
     assert added in {n["id"] for n in status["nodes"]} and len(status["nodes"]) == before + 1
-    page.screenshot(path=str(tmp_path / "network.png"), full_page=True)
+
+    page.click(f"table.nodes a.node[href='/ui/node/{added}']")
+    page.wait_for_url(f"{url}/ui/node/{added}")
+    assert page.text_content("h1 .state") == "up"
+    assert page.locator("button:text('Remove dead node')").count() == 0  # it is up
+    page.click("button:text-is('Remove')")
+    page.wait_for_selector(f"text=Node {added} left", timeout=180_000)
+    assert page.eval_on_selector_all("table.nodes tbody tr", "rows => rows.length") == before
 
     page.select_option("form.switch select", second.name)
     page.click("form.switch button")
-    page.wait_for_selector(f"#network h1 .name:text-is('{second.name}')")
+    page.wait_for_selector(f"#network .name:text-is('{second.name}')")
     assert "photos" not in page.text_content("#sites")
     assert failures.items == []
-    if os.environ.get("DWP_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in tmp_path.glob("*.png"):
-            shutil.copy(shot, SCREENSHOTS / shot.name)
