@@ -335,6 +335,10 @@ class Replica:
             self.lineage.inherit(partition, applied, lineage)
         self.lineage.seal(partition, replica, node, applied)
         self._lineage_dirty = True
+        if partition not in self.owned and partition not in self._owned_next():
+            # Handed on already (it moved twice): the seal must follow it, or the owners
+            # now would wait for this holder's hand-off for ever.
+            self._set_hand_off(self.to_hand_off | {partition})
 
     def inherit(self, partitions: list[int], applied: dict[str, int], lineage: Lineage,
                 whole: bool) -> None:
