@@ -1,0 +1,150 @@
+"""What must hold at every step of a simulated run, not only after the heal.
+
+``Watch.step`` runs whenever the virtual clock is about to move (``VirtualLoop.on_step``:
+everything due at one instant has run), so a window in which the network was wrong is
+caught even if it closed before the end. At every step:
+- identities: a node id is never given out again, and a replica that lost its disk
+  comes back under a new replica id (so no dot is issued twice);
+- views: two different committed views never share an epoch; every node, and the
+  gateway, uses a committed view only, never an older one than it used before; every
+  partition of every view in use has owners;
+- acknowledged writes: some store (of a running or a crashed node) holds or has
+  superseded each acknowledged write, unless every disk it was on was lost;
+- chunks: every chunk that a version readable on a node names (current or kept, in a
+  partition that node owns) is on some node's disk, unless the disks it was on were lost.
+Reads are judged as they are answered (``checker.History.read``): each is explained by
+the writes clients made, and is no older than what the reader's token had seen, its
+causal past through other clients' writes included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from dwp import clock
+from dwp.clock import Dot
+from dwp.codec import State, decode_state
+from dwp.view import View
+
+if TYPE_CHECKING:
+    from tests.simulation.checker import History
+    from tests.simulation.world import World
+
+MAX_REPORTED = 20
+
+
+class Watch:
+    def __init__(self, world: World, history: History) -> None:
+        self.world = world
+        self.history = history
+        self.violations: list[str] = []
+        self.steps = 0
+        self._said: set[str] = set()
+        self._epochs: dict[str, int] = {}  # replica id, or gateway client -> newest epoch used
+        self._views_checked: set[tuple[int, str]] = set()
+        self._decoded: dict[tuple[int, int], tuple[bytes, bytes | None, State]] = {}
+        self._acked = 0  # acks folded into ``_dots`` so far
+        self._dots: dict[str, list[tuple[Dot, str]]] = {}  # key -> acknowledged dots
+
+    def step(self) -> None:
+        self.steps += 1
+        for breach in self.world.breaches:
+            self.flag(breach)
+        self._views()
+        self._acknowledged()
+        self._chunks()
+
+    def flag(self, text: str) -> None:
+        if text in self._said or len(self.violations) >= MAX_REPORTED:
+            return
+        self._said.add(text)
+        now = asyncio.get_running_loop().time()
+        self.violations.append(f"t={now:.2f} (step {self.steps}) {text}")
+
+    # -- views --------------------------------------------------------------------------
+
+    def _views(self) -> None:
+        world = self.world
+        changes: dict[int, str] = {}
+        for epoch, change in sorted(world.committed):
+            if epoch in changes:
+                self.flag(f"two views committed at epoch {epoch}: {changes[epoch]} and "
+                          f"{change}")
+            changes[epoch] = change
+        for node_id, node in sorted(world.nodes.items()):
+            self._used(node_id, node.replica.id, node.replica.view)
+        self._used("gateway", f"gateway@{id(world.client)}", world.client.view)
+
+    def _used(self, who: str, key: str, view: View) -> None:
+        if (view.epoch, view.change) not in self.world.committed:
+            self.flag(f"{who} uses epoch {view.epoch} ({view.change}), which no "
+                      "coordinator committed")
+        before = self._epochs.get(key, 0)
+        if view.epoch < before:
+            self.flag(f"{who} went back from epoch {before} to {view.epoch}")
+        self._epochs[key] = max(before, view.epoch)
+        if (view.epoch, view.change) not in self._views_checked:
+            self._views_checked.add((view.epoch, view.change))
+            orphans = [p for p in range(view.partitions) if not view.owners_of_partition(p)]
+            if orphans:
+                self.flag(f"epoch {view.epoch} gives partitions {orphans} no owner")
+
+    # -- acknowledged writes ------------------------------------------------------------
+
+    def _acknowledged(self) -> None:
+        acks = self.history.acks
+        for ack in acks[self._acked:]:
+            mine = ([s for s in ack.state.siblings if s.value.deleted] if ack.body is None
+                    else [s for s in ack.state.siblings
+                          if ack.write_id and s.value.write_id == ack.write_id])
+            self._dots.setdefault(ack.key, []).extend((s.dot, ack.client) for s in mine)
+        self._acked = len(acks)
+        world = self.world
+        for key, dots in sorted(self._dots.items()):
+            held = dict(world.reaped.get(key, {}))
+            for store in world.stores.values():
+                state = self._state(store.states.get(key), store.histories.get(key))
+                if state is not None:
+                    held = clock.join(held, state.context)
+            for dot, client in dots:
+                if (not clock.covers(held, dot) and dot.replica not in world.wiped
+                        and not world.lost_with_disk(key, dot)):
+                    self.flag(f"no disk holds {client}'s acknowledged write of {key} "
+                              f"({dot.replica}:{dot.counter})")
+
+    # -- chunks -------------------------------------------------------------------------
+
+    def _chunks(self) -> None:
+        world = self.world
+        for node_id, node in sorted(world.nodes.items()):
+            owned = node.replica.owned
+            store = world.stores.get(node_id)
+            if store is None:
+                continue
+            for key, row in store.states.items():
+                if row[0] not in owned:
+                    continue
+                state = self._state(row, store.histories.get(key))
+                for s in (*state.siblings, *state.history) if state else ():
+                    for chunk in s.value.chunks or ():
+                        if chunk in world.lost_chunks or any(
+                                d.has_chunk(chunk) for d in world.stores.values()):
+                            continue
+                        self.flag(f"chunk {chunk.hex()[:12]} of {key} ({s.dot.replica}:"
+                                  f"{s.dot.counter}), readable on {node_id}, is on no disk")
+
+    def _state(self, row: tuple[int, bytes, int] | None, kept: bytes | None) -> State | None:
+        """A stored state, decoded once per stored blob."""
+        if row is None:
+            return None
+        blob = row[1]
+        ident = (id(blob), id(kept))
+        cached = self._decoded.get(ident)
+        if cached is not None and cached[0] is blob and cached[1] is kept:
+            return cached[2]
+        if len(self._decoded) > 50_000:
+            self._decoded.clear()
+        state = decode_state(blob, kept)
+        self._decoded[ident] = (blob, kept, state)
+        return state
