@@ -610,11 +610,13 @@ class Replica:
 
     def settled(self) -> bool:
         """No change under way and no hand-off due either way: every state that names a
-        chunk of ours is on a member that garbage collection asks."""
+        chunk of ours is on a member that garbage collection asks. An old holder that is
+        in our shard again (a partition that moved away and back) is such a member."""
         held = self.lineage.holders
         sealed = self.lineage.sealed
         return (self.pending is None and not self.held_unowned()
-                and all({node_of(r) for r in sealed.get(p, ())} >= held.get(p, frozenset())
+                and all({node_of(r) for r in sealed.get(p, ())}
+                        >= held.get(p, frozenset()) - self.shard_nodes
                         for p in self.owned))
 
     def _reapable(self, key: str, state: State) -> bool:

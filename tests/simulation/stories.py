@@ -216,6 +216,22 @@ async def a_partition_that_moves_twice_stays_readable(s: Story) -> None:
              f"{report.skipped}")
 
 
+@story
+async def a_partition_that_moves_away_and_back_lets_collection_run(s: Story) -> None:
+    """Two joins make a third shard and move partitions to it; the second joiner leaves
+    and the third shard is dissolved, so partitions go back where they were. Their old
+    holders now include their owners themselves: collection must still run."""
+    for i in range(16):
+        await s.put("c1", f"site/b{i}", "one")
+    await s.change(s.world.membership.join("h8"))
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.leave(s.view.members[-1]))
+    await s.wait(10.0)
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
 # -- claims follow data -------------------------------------------------------------------
 
 
