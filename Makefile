@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench chaos sim clean
+.PHONY: up test lint bench chaos sim mutants clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chaos: .venv
 SEEDS ?= 5000
 sim: .venv
 	$(BIN)/python -m tests.simulation --seeds $(SEEDS)
+
+# Every rule mutant against the simulator's stories and seeds; each must be killed.
+mutants: .venv
+	$(BIN)/python -m tests.mutants
 
 clean:
 	rm -rf $(VENV) .dwp .pytest_cache
