@@ -60,3 +60,11 @@ def test_the_documented_commands_run_as_written() -> None:
                             capture_output=True, text=True, timeout=300)
     assert replay.returncode == 0 and "scenario: Scenario(seed=434" in replay.stdout
     assert "1 passed, 0 failed" in replay.stdout
+    story = "a_prepared_view_stays_invisible"
+    told = subprocess.run([sys.executable, *replay_story(story).split()[1:]], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert told.returncode == 0 and f"story: {story}" in told.stdout, told.stdout
+    killed = subprocess.run([sys.executable, "-m", "tests.mutants", "--only",
+                             "gossip-prepared-view", "--story", story, "-v"], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 1 and "0 passed, 1 failed" in killed.stdout, killed.stdout

@@ -94,6 +94,18 @@ def run(mutant: Mutant, seeds: int) -> Outcome:
     return Outcome(mutant, killed_by, detail, time.perf_counter() - started)
 
 
+def baseline_passes() -> bool:
+    """The stories pass on the tree as it is: else every mutant would look killed."""
+    with tempfile.TemporaryDirectory(prefix="mutant-baseline-") as folder:
+        root = Path(folder)
+        copy_tree(root)
+        done = simulate(root, ["--stories", "--seeds", "0"])
+    if done.returncode != 0:
+        print(f"the stories fail without any mutant, so no mutant can be judged:\n"
+              f"{done.stdout}")
+    return done.returncode == 0
+
+
 def sample(count: int, key: str) -> list[Mutant]:
     """``count`` mutants in a row, starting where ``key`` (a date) says: successive days
     start ``count`` further on, so all of them run over a few days."""
@@ -136,6 +148,8 @@ def main() -> int:
         print(f"mutants for {args.rotate} ({len(chosen)} of {len(MUTANTS)}): "
               f"{', '.join(m.name for m in chosen)}; this sample again: "
               f"python -m tests.mutants --sample {args.sample} --rotate {args.rotate}")
+    if not baseline_passes():
+        return 2
     survived = 0
     for mutant in chosen:
         outcome = run(mutant, args.seeds)

@@ -9,7 +9,8 @@ caught even if it closed before the end. At every step:
   gateway, uses a committed view only, never an older one than it used before; every
   partition of every view in use has owners;
 - acknowledged writes: some store (of a running or a crashed node) holds or has
-  superseded each acknowledged write, unless every disk it was on was lost;
+  superseded each acknowledged write, unless every disk it was on when a disk was lost
+  was that disk;
 - chunks: every chunk that a version readable on a node names (current or kept, in a
   partition that node owns) is on some node's disk, unless the disks it was on were lost.
 Reads are judged as they are answered (``checker.History.read``): each is explained by
@@ -108,8 +109,7 @@ class Watch:
                 if state is not None:
                     held = clock.join(held, state.context)
             for dot, client in dots:
-                if (not clock.covers(held, dot) and dot.replica not in world.wiped
-                        and not world.lost_with_disk(key, dot)):
+                if not clock.covers(held, dot) and not world.lost_with_disk(key, dot):
                     self.flag(f"no disk holds {client}'s acknowledged write of {key} "
                               f"({dot.replica}:{dot.counter})")
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from dwp.messages import Commit, Message, Put
-from dwp.view import View
+from dwp.rebalance import plan_join
+from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
 from tests.simulation.story import Died, Story, Tale
 
@@ -181,6 +183,34 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
     for node in target_owners:
         await s.get("c1", key, at=node)
         s.expect(s.reader("c1").token is not None, "read")
+
+
+@story
+async def a_partition_that_changed_during_its_hand_off_is_kept(s: Story) -> None:
+    """Y writes k while cut off from its shard-mate X; two joins move k's partition to a
+    new shard {A, B}, which copies it from X. X hands it off to the (slow) new owners;
+    meanwhile Y's write reaches X. X's hand-off began before the write arrived, so X
+    must keep the partition and hand off again: A and B answer k with the writer's
+    token while Y is still cut off from them."""
+    two_joins = plan_join(replace(plan_join(s.view, NodeSpec("n5", "h9")), next_node=6),
+                          NodeSpec("n6", "h10"))
+    key = next(k for k in (f"site/h{i}" for i in range(1000))
+               if set(two_joins.owners_of_partition(two_joins.partition_of_key(k)))
+               == {"n5", "n6"})
+    x, y = s.owners(key)
+    await s.put("c1", key, "first")
+    await s.wait(2.0)
+    s.cut(x, y)
+    s.cut(y, "n5", "n6")
+    await s.put("c1", key, "only at y", at=y)
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.join("h10"))
+    s.world.faults.slow.update({"n5": 0.9, "n6": 0.9})  # each hand-off takes seconds
+    s.world.faults.cut.discard(frozenset((x, y)))
+    await s.wait(10.0)  # Y's outbox reached X, in the middle of one of X's hand-offs
+    for node in ("n5", "n6"):
+        read = await s.get("c1", key, at=node)
+        s.expect(read is not None, f"{node} answers {key} with Y's write, which X handed off")
 
 
 # -- hand-offs pass on the seals they received -----------------------------------------
