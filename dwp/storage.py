@@ -93,12 +93,17 @@ class MemoryStore:
     seq: int = 0
     sync_on_commit: bool = True  # a commit is on disk when it returns (synchronous=FULL)
     synced: MemoryStore | None = None  # what the disk holds, while commits since are not
+    changes: int = 0  # transactions and power losses so far: a checker skips a store that
+    # has not changed since it last looked
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if not self.sync_on_commit and self.synced is None:
             self.synced = self._copy()
-        yield
+        try:
+            yield
+        finally:
+            self.changes += 1
 
     def sync(self) -> None:
         """Everything committed is on disk now."""
@@ -106,6 +111,7 @@ class MemoryStore:
 
     def lose_unsynced(self) -> None:
         """A power loss: the store holds what was on disk, and nothing committed since."""
+        self.changes += 1
         if self.synced is not None:
             kept, self.synced = self.synced, None
             for name in ("meta", "states", "histories", "chunks", "stored_at", "phash",

@@ -44,17 +44,25 @@ class Watch:
         self._said: set[str] = set()
         self._epochs: dict[str, int] = {}  # replica id, or gateway client -> newest epoch used
         self._views_checked: set[tuple[int, str]] = set()
+        self._committed = 0  # committed views looked at so far
         self._decoded: dict[tuple[int, int], tuple[bytes, bytes | None, State]] = {}
+        self._disks: tuple[object, ...] = ()  # what the disks were at the last check
         self._acked = 0  # acks folded into ``_dots`` so far
         self._dots: dict[str, list[tuple[Dot, str]]] = {}  # key -> acknowledged dots
+        self._looked: dict[str, tuple[object, ...]] = {}  # key -> its copies when checked
 
     def step(self) -> None:
         self.steps += 1
         for breach in self.world.breaches:
             self.flag(breach)
         self._views()
-        self._acknowledged()
-        self._chunks()
+        world = self.world
+        disks = (tuple((n, id(s), s.changes) for n, s in world.stores.items()),
+                 tuple(world.nodes), len(self.history.acks), len(world.lost))
+        if disks != self._disks:  # nothing on any disk changed since the last step
+            self._disks = disks
+            self._acknowledged()
+            self._chunks()
 
     def flag(self, text: str) -> None:
         if text in self._said or len(self.violations) >= MAX_REPORTED:
@@ -67,12 +75,14 @@ class Watch:
 
     def _views(self) -> None:
         world = self.world
-        changes: dict[int, str] = {}
-        for epoch, change in sorted(world.committed):
-            if epoch in changes:
-                self.flag(f"two views committed at epoch {epoch}: {changes[epoch]} and "
-                          f"{change}")
-            changes[epoch] = change
+        if len(world.committed) != self._committed:
+            self._committed = len(world.committed)
+            changes: dict[int, str] = {}
+            for epoch, change in sorted(world.committed):
+                if epoch in changes:
+                    self.flag(f"two views committed at epoch {epoch}: {changes[epoch]} "
+                              f"and {change}")
+                changes[epoch] = change
         for node_id, node in sorted(world.nodes.items()):
             self._used(node_id, node.replica.id, node.replica.view)
         self._used("gateway", f"gateway@{id(world.client)}", world.client.view)
@@ -103,9 +113,16 @@ class Watch:
         self._acked = len(acks)
         world = self.world
         for key, dots in sorted(self._dots.items()):
+            rows = [(store.states.get(key), store.histories.get(key))
+                    for store in world.stores.values()]
+            seen = (tuple(id(r) for r, _ in rows), id(world.reaped.get(key)), len(dots),
+                    len(world.lost))
+            if self._looked.get(key) == seen:
+                continue  # no copy of the key changed since it was last looked at
+            self._looked[key] = seen
             held = dict(world.reaped.get(key, {}))
-            for store in world.stores.values():
-                state = self._state(store.states.get(key), store.histories.get(key))
+            for row, kept in rows:
+                state = self._state(row, kept)
                 if state is not None:
                     held = clock.join(held, state.context)
             for dot, client in dots:
