@@ -58,9 +58,9 @@ def apply(mutant: Mutant, root: Path) -> None:
     target.write_text(text.replace(mutant.snippet, mutant.replacement))
 
 
-def copy_tree(into: Path) -> None:
+def copy_tree(into: Path, source_root: Path = ROOT) -> None:
     for name in COPIED:
-        source = ROOT / name
+        source = source_root / name
         if source.is_dir():
             shutil.copytree(source, into / name,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -75,11 +75,13 @@ def simulate(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
 
 
-def run(mutant: Mutant, seeds: int) -> Outcome:
+def run(mutant: Mutant, seeds: int, tree: Path = ROOT) -> Outcome:
+    """One mutant applied to a copy of ``tree`` (the repository, or a snapshot of it
+    taken when a run of many began, so edits meanwhile change none of them)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as folder:
         root = Path(folder)
-        copy_tree(root)
+        copy_tree(root, tree)
         apply(mutant, root)
         done = simulate(root, ["--stories", "--seeds", str(seeds), "--stop-first"])
     killed_by, detail = "", ""
@@ -94,12 +96,9 @@ def run(mutant: Mutant, seeds: int) -> Outcome:
     return Outcome(mutant, killed_by, detail, time.perf_counter() - started)
 
 
-def baseline_passes() -> bool:
+def baseline_passes(tree: Path) -> bool:
     """The stories pass on the tree as it is: else every mutant would look killed."""
-    with tempfile.TemporaryDirectory(prefix="mutant-baseline-") as folder:
-        root = Path(folder)
-        copy_tree(root)
-        done = simulate(root, ["--stories", "--seeds", "0"])
+    done = simulate(tree, ["--stories", "--seeds", "0"])
     if done.returncode != 0:
         print(f"the stories fail without any mutant, so no mutant can be judged:\n"
               f"{done.stdout}")
@@ -148,17 +147,26 @@ def main() -> int:
         print(f"mutants for {args.rotate} ({len(chosen)} of {len(MUTANTS)}): "
               f"{', '.join(m.name for m in chosen)}; this sample again: "
               f"python -m tests.mutants --sample {args.sample} --rotate {args.rotate}")
-    if not baseline_passes():
-        return 2
+    with tempfile.TemporaryDirectory(prefix="mutants-tree-") as folder:
+        tree = Path(folder)
+        copy_tree(tree)
+        if not baseline_passes(tree):
+            return 2
+        return report(chosen, args.seeds, tree)
+
+
+def report(chosen: list[Mutant], seeds: int, tree: Path) -> int:
+    """Run each mutant and print how it ended as it ends; 1 if any survived."""
     survived = 0
     for mutant in chosen:
-        outcome = run(mutant, args.seeds)
+        outcome = run(mutant, seeds, tree)
         if outcome.killed_by:
             print(f"killed   {mutant.name:36} by {outcome.killed_by:60} "
-                  f"{outcome.seconds:6.1f}s  replay: {outcome.replay}")
+                  f"{outcome.seconds:6.1f}s  replay: {outcome.replay}", flush=True)
         else:
             survived += 1
-            print(f"SURVIVED {mutant.name:36} ({mutant.rule}) {outcome.seconds:.1f}s")
+            print(f"SURVIVED {mutant.name:36} ({mutant.rule}) {outcome.seconds:.1f}s",
+                  flush=True)
     print(f"{len(chosen) - survived} passed, {survived} failed: "
           f"{len(chosen) - survived} of {len(chosen)} mutants killed")
     return 1 if survived else 0
