@@ -120,6 +120,8 @@ def replay(mutant: Mutant, args: list[str]) -> int:
         apply(mutant, root)
         done = simulate(root, args)
     print(done.stdout, end="")
+    if done.returncode and not done.stdout.strip():
+        print(done.stderr, end="")
     return done.returncode
 
 
