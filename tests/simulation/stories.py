@@ -156,12 +156,14 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
     """leave Y, an owner of key k's partition: two nodes, A and B, become new owners.
     As the commit begins, Y writes k while cut off from its shard-mate and from B; A gets
     the write. Y must keep the partition until B holds it too; after the heal, every
-    owner answers k with the writer's token."""
+    owner answers k with the writer's token (and B, before it has the write, makes the
+    reader wait rather than answer without it)."""
     key = _key_owned_by(s, 1)
     x, y = s.owners(key)
     await s.put("c1", key, "before")
     await s.wait(2.0)
     target_owners: list[str] = []
+    cut_off: list[str] = []
     writes: list[asyncio.Future[str | None]] = []
 
     async def at_first_commit(sender: str, node: str, message: Message) -> None:
@@ -169,6 +171,7 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
             view = _view_of(message)
             target_owners.extend(s.owners(key, view))
             b = [n for n in target_owners if n not in (x, y)][-1]
+            cut_off.append(b)
             s.cut(y, x, b)
             s.cut(b, *[n for n in target_owners if n != b])
             writes.append(asyncio.ensure_future(s.put("c1", key, "during", at=y)))
@@ -178,6 +181,7 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
     s.expect(bool(writes) and writes[0].done() and writes[0].result() == y,
              f"the write during the change was acknowledged by {y}")
     await s.wait(5.0)
+    await s.get("c1", key, at=cut_off[0])  # B has not got Y's write: it must wait (503)
     s.heal()
     await s.wait(15.0)
     for node in target_owners:
