@@ -14,7 +14,7 @@ from dwp.messages import Commit, Message, Put
 from dwp.rebalance import plan_join
 from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
-from tests.simulation.story import Died, Story, Tale
+from tests.simulation.story import GRACE, Died, Story, Tale
 
 STORIES: dict[str, Tale] = {}
 
@@ -416,6 +416,48 @@ async def a_leaving_node_runs_until_it_has_handed_off(s: Story) -> None:
     await s.wait(10.0)
     for key in mine:
         await s.get("c1", key)
+
+
+# -- a forced removal lets the network go on ------------------------------------------
+
+
+@story
+async def a_forced_removal_lets_collection_and_reaping_go_on(s: Story) -> None:
+    """Chunked values are written, replaced (the first ones age out of history) and some
+    deleted. Removing Y by force while it answers is refused. Y dies, having just sent
+    one more write (whose delivery it had not recorded), and is removed by force: the
+    key is then deleted, and once the grace period is over a round reclaims chunks and
+    reaps deletes, skipping nothing. Then Y comes back on its old disk: its peers refuse
+    what it sends, it learns it was removed and ends, and nothing reaped comes back."""
+    y = s.view.shards[1][-1]
+    keys = [f"site/f{i}" for i in range(8)]
+    for i in range(4):
+        for key in keys:
+            await s.put("c1", key, f"v{i}", size=40_000 if i == 0 else 0)
+    for key in keys[:4]:
+        await s.delete("c1", key)
+    late = next(k for k in keys[4:] if y in s.owners(k))
+    await s.wait(3.0)
+    refused = await s.change(s.world.membership.leave(y, force=True))
+    s.expect(refused is None and y in s.view.members, f"{y}, which answers, stays")
+    await s.put("c2", late, "from y", at=y)
+    await s.wait(0.1)  # delivered to its shard-mate; the acknowledgement not yet recorded
+    disk, old_view = s.world.stores[y], s.world.nodes[y].replica.view
+    s.world.crash(y)
+    removed = await s.change(s.world.membership.leave(y, force=True))
+    s.expect(removed is not None and y in removed.removed, f"{y} is recorded as removed")
+    await s.delete("c2", late)
+    await s.wait(GRACE + 5.0)
+    report = await s.collect()
+    s.expect(not report.skipped, f"nothing skipped: {report.skipped}")
+    s.expect(report.chunks > 0, "chunks no version names are reclaimed")
+    unreaped = [k for k in [*keys[:4], late] if k not in s.world.reaped]
+    s.expect(not unreaped, f"every delete is reaped, {unreaped} too")
+    s.world.revive(y, disk, old_view)
+    await s.wait(5.0)
+    s.expect(y not in s.world.nodes, f"{y} learned it was removed and ended")
+    for key in keys:
+        await s.get("c3", key)
 
 
 # -- garbage collection ----------------------------------------------------------------------

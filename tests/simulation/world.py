@@ -208,6 +208,15 @@ class World:
         if node_id not in self.nodes and node_id in self.stores:
             self.start(node_id, self.recorded)
 
+    def revive(self, node_id: str, store: MemoryStore, view: View) -> Node:
+        """A node removed by force comes back after all, on its old disk and its old
+        view (it has not heard of its removal)."""
+        self.stores[node_id] = store
+        self.departed.discard(node_id)
+        node = self.start(node_id, view)
+        self.departed.add(node_id)
+        return node
+
     def crash_for(self, node_id: str, seconds: float) -> None:
         """A crash, and the process back (on the same disk) after ``seconds``."""
         self.crash(node_id)
