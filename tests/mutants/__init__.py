@@ -101,12 +101,12 @@ MUTANTS = [
            "dwp/lineage.py",
            "        return node not in self.holders.get(partition, ())",
            "        return True"),
-    Mutant("vouch-across-a-view-change",
-           "an anti-entropy round vouches only if the peer is still a shard-mate in the "
-           "view the round began in",
+    Mutant("vouch-without-repair",
+           "after a complete anti-entropy round a replica records that it has everything "
+           "the peer had applied (only after repairing what differed)",
            "dwp/sessions.py",
-           "if r.view.epoch != root.epoch or peer not in r.peers:\n            return False",
-           "if peer not in r.peers:\n            return False"),
+           "    if root.digest != replica.digest():\n        theirs: dict[int, int] = yield",
+           "    if False:\n        theirs: dict[int, int] = yield"),
     # -- causality ---------------------------------------------------------------------------
     Mutant("read-before-fresh",
            "a replica answers a token read only once it holds every write the token names",
