@@ -12,7 +12,8 @@ caught even if it closed before the end. At every step:
   superseded each acknowledged write, unless every disk it was on when a disk was lost
   was that disk;
 - chunks: every chunk that a version readable on a node names (current or kept, in a
-  partition that node owns) is on some node's disk, unless the disks it was on were lost.
+  partition that node owns) is on some node's disk, unless the disks it was on were lost;
+- retries: no replica holds one write (one write id) as two versions.
 Reads are judged as they are answered (``checker.History.read``): each is explained by
 the writes clients made, and is no older than what the reader's token had seen, its
 causal past through other clients' writes included.
@@ -143,7 +144,12 @@ class Watch:
                 if row[0] not in owned:
                     continue
                 state = self._state(row, store.histories.get(key))
-                for s in (*state.siblings, *state.history) if state else ():
+                if state is None:
+                    continue
+                ids = [s.value.write_id for s in state.siblings if s.value.write_id]
+                if len(ids) != len(set(ids)):
+                    self.flag(f"{node_id} holds one write of {key} as two versions: {ids}")
+                for s in (*state.siblings, *state.history):
                     for chunk in s.value.chunks or ():
                         if chunk in world.lost_chunks or any(
                                 d.has_chunk(chunk) for d in world.stores.values()):

@@ -349,7 +349,7 @@ async def a_retried_write_is_one_version(s: Story) -> None:
     await s.put("c1", key, "two", at=None)
     s.world.faults.crash_before_reply = 0.0
     s.world.faults.duplicate = 1.0
-    await s.put("c2", key, "three")
+    await s.put("c1", key, "three")  # with c1's context: a second copy would be a sibling
     await s.put("c2", "site/other", "four")
     s.world.faults.duplicate = 0.0
     await s.wait(3.0)
