@@ -493,7 +493,8 @@ async def collection_waits_while_a_change_hands_off(s: Story) -> None:
 async def collection_spares_uploads_in_flight(s: Story) -> None:
     """A round runs while a chunked upload is between its chunks and its manifest, once
     for new chunks and once for chunks stored long ago that nothing named any more (the
-    upload renews them): the manifest finds every chunk it names."""
+    replica the upload reaches renews them; its shard-mates, cut off, hear nothing): the
+    manifest finds every chunk it names."""
     body = 100_000
 
     async def collect_before_the_manifest(sender: str, node: str, message: Message) -> None:
@@ -503,11 +504,15 @@ async def collection_spares_uploads_in_flight(s: Story) -> None:
     for i in range(4):  # the first value ages out of the key's kept versions
         await s.put("c1", "site/big", f"small {i}")
     await s.wait(25.0)  # longer than the grace period: its chunks are old garbage now
+    nodes = sorted(s.world.nodes)
+    for node in nodes:  # replicas hear nothing from each other: each renews on its own
+        s.cut(node, *nodes)
     s.when(collect_before_the_manifest)
     s.reader("c1").count = 0  # the same bytes again
     await s.put("c1", "site/again", "same", size=body)
     await s.put("c2", "site/fresh", "new", size=body)
     s.when(_quiet)
+    s.heal()
     await s.get("c3", "site/again")
     await s.get("c3", "site/fresh")
 
