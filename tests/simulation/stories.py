@@ -536,6 +536,24 @@ async def a_delete_is_reaped_only_once_every_replica_applied_it(s: Story) -> Non
     await s.get("c1", key)
 
 
+@story
+async def every_replica_of_a_shard_reaps_the_same_deletes(s: Story) -> None:
+    """k is written and deleted everywhere; Y restarts, so it has not yet heard its
+    shard-mate's progress and may not reap k; a round right then must reap k nowhere,
+    so the shard's replicas stay equal."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.delete("c1", key)
+    await s.wait(3.0)  # replicated; each side has heard the other's progress
+    s.world.crash(y)
+    s.world.restart(y)
+    s.cut(x, y)  # and it will not hear it during the round
+    await s.collect()
+    digests = {n: s.world.nodes[n].replica.digest() for n in (x, y)}
+    s.expect(len(set(digests.values())) == 1, f"{x} and {y} reaped the same: {digests}")
+
+
 async def _quiet(sender: str, node: str, message: Message) -> None:
     """No hook: messages just go."""
 
