@@ -46,7 +46,7 @@ def test_the_seeds_cover_shard_count_changes_and_coordinator_deaths() -> None:
     logs = [simulate(seed)[1] for seed in range(1, 41)]
     assert any("coordinator died" in line for log in logs for line in log)
     assert any("-> epoch 3" in line for log in logs for line in log)
-    for fault in ("slow", "dup", "power", "gc (prepare)", "gc (commit)"):
+    for fault in ("slow", "dup", "power", "gc (prepare)", "gc (import)", "gc (commit)"):
         assert any(fault in line for log in logs for line in log), fault
 
 

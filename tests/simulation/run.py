@@ -133,21 +133,20 @@ async def _collector(world: World, rng: Random, until: asyncio.Event, log: list[
     and one more in each phase of a view change (as its coordinator sends prepares,
     copies, commits and aborts) now and then."""
     cursors: dict[int, str] = {}
-    phases: set[asyncio.Future[None]] = set()
+    phases: dict[str, asyncio.Future[None]] = {}  # phase -> the round started in it
 
     async def in_phase(sender: str, node: str, message: Message) -> None:
-        if (sender == "gateway" and isinstance(message, CHANGE_PHASES) and not phases
-                and rng.random() < 0.5):
-            phase = type(message).__name__.lower()
-            round_ = asyncio.ensure_future(_gc_round(world, cursors, log, f" ({phase})"))
-            phases.add(round_)
-            round_.add_done_callback(phases.discard)
+        phase = type(message).__name__.lower()
+        if (sender == "gateway" and isinstance(message, CHANGE_PHASES)
+                and (phase not in phases or phases[phase].done()) and rng.random() < 0.5):
+            phases[phase] = asyncio.ensure_future(_gc_round(world, cursors, log,
+                                                            f" ({phase})"))
     world.on_message = in_phase
     while not until.is_set():
         await asyncio.sleep(rng.uniform(0.5, 2 * GC_EVERY))
         await _gc_round(world, cursors, log)
     world.on_message = no_hook
-    await asyncio.gather(*phases)
+    await asyncio.gather(*phases.values())
 
 
 async def _gc_round(world: World, cursors: dict[int, str], log: list[str],
@@ -158,9 +157,9 @@ async def _gc_round(world: World, cursors: dict[int, str], log: list[str],
     except DwpError as exc:
         log.append(f"t={_now():.2f} gc failed{during}: {exc}")
         return
-    if report.chunks or report.deleted_keys:
+    if report.chunks or report.deleted_keys or during:
         log.append(f"t={_now():.2f} gc{during}: {report.chunks} chunks, "
-                   f"{report.deleted_keys} deleted keys")
+                   f"{report.deleted_keys} deleted keys, {len(report.skipped)} skipped")
 
 
 async def _nemesis(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
