@@ -75,7 +75,7 @@ def simulate(root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
 
 
-def run(mutant: Mutant, seeds: int, tree: Path = ROOT) -> Outcome:
+def run(mutant: Mutant, seeds: int, tree: Path = ROOT, stories: bool = True) -> Outcome:
     """One mutant applied to a copy of ``tree`` (the repository, or a snapshot of it
     taken when a run of many began, so edits meanwhile change none of them)."""
     started = time.perf_counter()
@@ -83,7 +83,8 @@ def run(mutant: Mutant, seeds: int, tree: Path = ROOT) -> Outcome:
         root = Path(folder)
         copy_tree(root, tree)
         apply(mutant, root)
-        done = simulate(root, ["--stories", "--seeds", str(seeds), "--stop-first"])
+        done = simulate(root, [*(["--stories"] if stories else []), "--seeds", str(seeds),
+                               "--stop-first"])
     killed_by, detail = "", ""
     for line in done.stdout.splitlines():
         if line.startswith(("story ", "seed ")) and "violation" in line:
@@ -133,6 +134,8 @@ def main() -> int:
                         help="which sample (a date, YYYY-MM-DD; default today)")
     parser.add_argument("--seeds", type=int, default=SEEDS,
                         help="seeds each mutant must survive after the stories")
+    parser.add_argument("--seeds-only", action="store_true",
+                        help="run the seeds alone, not the stories first")
     parser.add_argument("--seed", type=int, help="with --only: replay this seed")
     parser.add_argument("--story", help="with --only: replay this story")
     parser.add_argument("-v", "--verbose", action="store_true", help="with a replay: the log")
@@ -154,14 +157,14 @@ def main() -> int:
         copy_tree(tree)
         if not baseline_passes(tree):
             return 2
-        return report(chosen, args.seeds, tree)
+        return report(chosen, args.seeds, tree, not args.seeds_only)
 
 
-def report(chosen: list[Mutant], seeds: int, tree: Path) -> int:
+def report(chosen: list[Mutant], seeds: int, tree: Path, stories: bool) -> int:
     """Run each mutant and print how it ended as it ends; 1 if any survived."""
     survived = 0
     for mutant in chosen:
-        outcome = run(mutant, seeds, tree)
+        outcome = run(mutant, seeds, tree, stories)
         if outcome.killed_by:
             print(f"killed   {mutant.name:36} by {outcome.killed_by:60} "
                   f"{outcome.seconds:6.1f}s  replay: {outcome.replay}", flush=True)
