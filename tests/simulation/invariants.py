@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from dwp import clock
 from dwp.clock import Dot
 from dwp.codec import State, decode_state
+from dwp.storage import MemoryStore
 from dwp.view import View
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class Watch:
         self._epochs: dict[str, int] = {}  # replica id, or gateway client -> newest epoch used
         self._views_checked: set[tuple[int, str]] = set()
         self._committed = 0  # committed views looked at so far
+        self._used_last: tuple[object, ...] = ()  # the views in use at the last look
+        self._named: dict[str, tuple[object, list[tuple[str, str, bytes]]]] = {}
         self._decoded: dict[tuple[int, int], tuple[bytes, bytes | None, State]] = {}
         self._disks: tuple[object, ...] = ()  # what the disks were at the last check
         self._acked = 0  # acks folded into ``_dots`` so far
@@ -84,6 +87,11 @@ class Watch:
                     self.flag(f"two views committed at epoch {epoch}: {changes[epoch]} "
                               f"and {change}")
                 changes[epoch] = change
+        used = (tuple((n, id(node.replica.view)) for n, node in world.nodes.items()),
+                id(world.client), id(world.client.view))
+        if used == self._used_last:
+            return  # no node or gateway took up another view since the last step
+        self._used_last = used
         for node_id, node in sorted(world.nodes.items()):
             self._used(node_id, node.replica.id, node.replica.view)
         self._used("gateway", f"gateway@{id(world.client)}", world.client.view)
@@ -136,26 +144,37 @@ class Watch:
     def _chunks(self) -> None:
         world = self.world
         for node_id, node in sorted(world.nodes.items()):
-            owned = node.replica.owned
             store = world.stores.get(node_id)
             if store is None:
                 continue
-            for key, row in store.states.items():
-                if row[0] not in owned:
+            for key, version, chunk in self._readable(node_id, store, node.replica.owned):
+                if chunk in world.lost_chunks or any(d.has_chunk(chunk)
+                                                     for d in world.stores.values()):
                     continue
-                state = self._state(row, store.histories.get(key))
-                if state is None:
-                    continue
-                ids = [s.value.write_id for s in state.siblings if s.value.write_id]
-                if len(ids) != len(set(ids)):
-                    self.flag(f"{node_id} holds one write of {key} as two versions: {ids}")
-                for s in (*state.siblings, *state.history):
-                    for chunk in s.value.chunks or ():
-                        if chunk in world.lost_chunks or any(
-                                d.has_chunk(chunk) for d in world.stores.values()):
-                            continue
-                        self.flag(f"chunk {chunk.hex()[:12]} of {key} ({s.dot.replica}:"
-                                  f"{s.dot.counter}), readable on {node_id}, is on no disk")
+                self.flag(f"chunk {chunk.hex()[:12]} of {key} ({version}), readable on "
+                          f"{node_id}, is on no disk")
+
+    def _readable(self, node_id: str, store: MemoryStore, owned: frozenset[int]
+                  ) -> list[tuple[str, str, bytes]]:
+        """(key, version, chunk) for each chunk a version readable on the node names,
+        looked at again only when its store or what it owns changed; and one write held
+        as two versions is flagged as it is seen."""
+        seen = (id(store), store.changes, id(owned))
+        cached = self._named.get(node_id)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        named: list[tuple[str, str, bytes]] = []
+        for key, row in store.states.items():
+            state = self._state(row, store.histories.get(key)) if row[0] in owned else None
+            if state is None:
+                continue
+            ids = [s.value.write_id for s in state.siblings if s.value.write_id]
+            if len(ids) != len(set(ids)):
+                self.flag(f"{node_id} holds one write of {key} as two versions: {ids}")
+            named += [(key, f"{s.dot.replica}:{s.dot.counter}", chunk)
+                      for s in (*state.siblings, *state.history) for chunk in s.value.chunks or ()]
+        self._named[node_id] = (seen, named)
+        return named
 
     def _state(self, row: tuple[int, bytes, int] | None, kept: bytes | None) -> State | None:
         """A stored state, decoded once per stored blob."""
