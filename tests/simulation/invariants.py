@@ -53,7 +53,10 @@ class Watch:
         self._disks: tuple[object, ...] = ()  # what the disks were at the last check
         self._acked = 0  # acks folded into ``_dots`` so far
         self._dots: dict[str, list[tuple[Dot, str]]] = {}  # key -> acknowledged dots
-        self._looked: dict[str, tuple[object, ...]] = {}  # key -> its copies when checked
+        self._disk_set: tuple[object, ...] = ()  # which disks there were at the last look
+        self._store_changes: dict[str, int] = {}  # disk -> its change count at the last look
+        self._rows: dict[tuple[str, str], object] = {}  # (disk, key) -> its row then
+        self._reaped: dict[str, object] = {}  # key -> its reaped context then
 
     def step(self) -> None:
         self.steps += 1
@@ -114,6 +117,7 @@ class Watch:
 
     def _acknowledged(self) -> None:
         acks = self.history.acks
+        dirty = {ack.key for ack in acks[self._acked:]}
         for ack in acks[self._acked:]:
             mine = ([s for s in ack.state.siblings if s.value.deleted] if ack.body is None
                     else [s for s in ack.state.siblings
@@ -121,23 +125,38 @@ class Watch:
             self._dots.setdefault(ack.key, []).extend((s.dot, ack.client) for s in mine)
         self._acked = len(acks)
         world = self.world
-        for key, dots in sorted(self._dots.items()):
-            rows = [(store.states.get(key), store.histories.get(key))
-                    for store in world.stores.values()]
-            seen = (tuple(id(r) for r, _ in rows), id(world.reaped.get(key)), len(dots),
-                    len(world.lost))
-            if self._looked.get(key) == seen:
-                continue  # no copy of the key changed since it was last looked at
-            self._looked[key] = seen
-            held = dict(world.reaped.get(key, {}))
-            for row, kept in rows:
-                state = self._state(row, kept)
-                if state is not None:
-                    held = clock.join(held, state.context)
-            for dot, client in dots:
-                if not clock.covers(held, dot) and not world.lost_with_disk(key, dot):
-                    self.flag(f"no disk holds {client}'s acknowledged write of {key} "
-                              f"({dot.replica}:{dot.counter})")
+        disks = (tuple(world.stores), tuple(map(id, world.stores.values())), len(world.lost))
+        if disks != self._disk_set:  # a disk came or went: look at every key again
+            self._disk_set, self._rows = disks, {}
+            dirty = set(self._dots)
+        for name, store in world.stores.items():
+            if self._store_changes.get(name) == store.changes:
+                continue
+            self._store_changes[name] = store.changes
+            for key in self._dots:
+                row = store.states.get(key)
+                if self._rows.get((name, key)) is not row:
+                    self._rows[(name, key)] = row
+                    dirty.add(key)
+        for key in self._dots:
+            if self._reaped.get(key) is not world.reaped.get(key):
+                self._reaped[key] = world.reaped.get(key)
+                dirty.add(key)
+        for key in sorted(dirty):
+            self._check_held(key)
+
+    def _check_held(self, key: str) -> None:
+        """Some disk holds or has superseded each acknowledged write of the key."""
+        world = self.world
+        held = dict(world.reaped.get(key, {}))
+        for store in world.stores.values():
+            state = self._state(store.states.get(key), store.histories.get(key))
+            if state is not None:
+                held = clock.join(held, state.context)
+        for dot, client in self._dots.get(key, ()):
+            if not clock.covers(held, dot) and not world.lost_with_disk(key, dot):
+                self.flag(f"no disk holds {client}'s acknowledged write of {key} "
+                          f"({dot.replica}:{dot.counter})")
 
     # -- chunks -------------------------------------------------------------------------
 
