@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from dwp.private import read_private
+
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -44,7 +46,7 @@ def _normal(url: str) -> str:
 
 def _read(path: Path) -> dict[str, str]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_private(path))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -121,22 +122,32 @@ def create(
     """Create a network: its view and token in --data-dir; with --address, its nodes too.
     Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster). A create
     that fails leaves nothing behind, so it can simply be run again."""
-    from dwp.local import discard_network, init_ray, open_network, start_network
+    from dwp.local import RayJoinFailed, discard_network, init_ray, open_network, start_network
+    from dwp.ownership import DirLock, InUse
 
-    if (data_dir / "view.json").exists():
-        raise typer.BadParameter(f"{data_dir} already holds a network", param_hint="--data-dir")
     host_list = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
     count = len(host_list) if host_list else nodes
     if count < replicas:
         raise typer.BadParameter(f"{count} node(s) cannot hold {replicas} replicas",
                                  param_hint="--replicas")
+    made_dir = not data_dir.exists()
+    try:  # held until this command ends: a `dwp up` on it now waits for nothing half-made
+        DirLock(data_dir, "dwp network create").acquire()
+    except InUse as exc:
+        err.print(f"dwp: {exc}; stop it first, or give another --data-dir", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if (data_dir / "view.json").exists():
+        raise typer.BadParameter(f"{data_dir} already holds a network", param_hint="--data-dir")
     if address:
         try:
             init_ray(address)
         except Exception as exc:  # Ray raises several kinds; each is one line for the user
-            err.print(f"dwp: cannot join the Ray cluster at {address}: {_first_line(exc)}")
+            if made_dir:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            err.print(f"dwp: {exc}" if isinstance(exc, RayJoinFailed) else
+                      f"dwp: cannot join the Ray cluster at {address}: {_first_line(exc)}",
+                      soft_wrap=True)
             raise typer.Exit(1) from None
-    made_dir = not data_dir.exists()
     view, _ = open_network(data_dir, name, nodes, replicas, host_list, host_label, node_root)
     if address:
         try:

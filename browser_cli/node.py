@@ -13,6 +13,7 @@ import typer
 from browser_cli.http import Gateway, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption
 from browser_cli.terminal import err, out
+from dwp.private import ray_token_file, store_ray_token
 
 node_app = typer.Typer(help="This machine as a host of a LAN network.", no_args_is_help=True)
 
@@ -49,7 +50,8 @@ def start(
         help="This host's name in the network (its dwp-host label); default: hostname.")
     ] = None,
     token: Annotated[str | None, typer.Option(
-        help="The Ray cluster's auth token (from the head's ~/.ray/auth_token).",
+        help="The Ray cluster's auth token (from the head's ~/.ray/auth_token); kept in "
+             "~/.ray/auth_token (mode 0600) for this machine's later commands.",
         envvar="RAY_AUTH_TOKEN")] = None,
     node_ip: Annotated[str | None, typer.Option(
         help="This machine's LAN address, if Ray should not guess it.")] = None,
@@ -66,6 +68,8 @@ def start(
     if dry_run:
         out().print(shlex.join(command))
         return
+    if token:
+        keep_ray_token(token.strip())
     err.print(f"Joining the Ray cluster at {address} as host '{host}'")
     done = subprocess.run(command, env=ray_environment(token), check=False)
     if done.returncode != 0:
@@ -74,6 +78,16 @@ def start(
         raise typer.Exit(1)
     if register:
         run(_register(gateway, host))
+
+
+def keep_ray_token(token: str) -> None:
+    """Where `dwp up --address` and `dwp network create --address` on this machine find
+    it later (they would otherwise join with no token, and be refused)."""
+    path = ray_token_file()
+    replaced = path.exists()
+    if store_ray_token(token):
+        err.print(f"Ray's auth token {'replaced' if replaced else 'kept'} in {path} "
+                  "(mode 0600)", soft_wrap=True)
 
 
 async def _register(gateway: str, host: str) -> None:

@@ -1,5 +1,5 @@
 """``dwp view`` (a page as text in the terminal, links numbered) and ``dwp open`` (the page
-in the system web browser)."""
+in the system web browser, or the web UI signed in)."""
 
 from __future__ import annotations
 
@@ -201,11 +201,32 @@ async def _site_url(gateway: str, key: str) -> str:
         return await site_url(gw, key)
 
 
+async def _sign_in_url(gateway: str) -> str:
+    """A one-time link that opens the UI signed in, asked for with the network token; the
+    plain UI (which offers to sign in) when this machine has no token for the gateway."""
+    async with Gateway(gateway) as gw:
+        if not gw.token:
+            err.print(f"not signed in: no network token for {gw.url} (set DWP_TOKEN, or run "
+                      "`dwp up` on this machine); the UI asks for it to write")
+            return gw.url + "/"
+        made = await gw.request("POST", "/api/v1/sign-in", write=True, keep_context=False)
+        return str(made.json()["url"])
+
+
 def open_page(
-    target: Annotated[str, typer.Argument(metavar="SITE[/PATH]", help="The page to open.")],
+    target: Annotated[str | None, typer.Argument(
+        metavar="[SITE[/PATH]]",
+        help="The page to open; without one, the web UI, signed in with a one-time link.")
+    ] = None,
     gateway: GatewayOption = DEFAULT_GATEWAY,
 ) -> None:
-    """Open a page in the system web browser."""
+    """Open a page, or the web UI signed in, in the system web browser."""
+    if target is None:
+        url = run(_sign_in_url(gateway))
+        print(url)
+        if not _browse(url):
+            raise typer.Exit(EXIT_FAILED)
+        return
     if not target.strip().partition("/")[0]:
         raise typer.BadParameter("give a site, optionally followed by /PATH",
                                  param_hint="SITE[/PATH]")

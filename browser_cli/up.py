@@ -3,7 +3,9 @@ in the foreground."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,6 +56,10 @@ def up(
     token_file: Annotated[Path | None, typer.Option(
         help="With --network: a file holding the network's write token (default: "
              "DWP_TOKEN, else the token recorded for this gateway's URL).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="Also answer for this Host name (a DNS name or address that reaches this "
+             "machine, such as its host name on the LAN); repeat for more. Loopback "
+             "names, the addresses it listens on and the site domain need none.")] = None,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Gateway processes on the port (SO_REUSEPORT), each its own "
                             "Ray driver; the UI's context ids are per process, so keep 1 "
@@ -61,62 +67,119 @@ def up(
 ) -> None:
     """Start (or reopen from --data-dir) networks and serve their gateway."""
     import ray
-    import uvicorn
 
     from browser_cli.config import record_token
-    from dwp.local import init_ray
     from gateway import GatewaySettings, create_app
+    from gateway.server import serve
+    from gateway.signin import LINK_SECONDS, LOGIN_PARAM, mint
 
-    if site_domain is not None and not all(
-            PLAIN.fullmatch(label) for label in site_domain.lower().split(".")):
+    if site_domain is not None and not is_dns_name(site_domain):
         raise typer.BadParameter(f"{site_domain!r} is not a DNS name (labels of letters, "
                                  "digits and hyphens, separated by dots)",
                                  param_hint="--site-domain")
+    for name in allow_host or []:
+        if not (is_dns_name(name) or is_address(name)):
+            raise typer.BadParameter(f"{name!r} is neither a DNS name nor an IP address",
+                                     param_hint="--allow-host")
     url = f"http://{host}:{port}"
+    if network is not None and (address is None or data_dir):
+        raise typer.BadParameter("--network serves a running network: give --address "
+                                 "and no --data-dir", param_hint="--network")
+    if network is None and token_file is not None:
+        raise typer.BadParameter("--token-file goes with --network; a data dir holds "
+                                 "its own token", param_hint="--token-file")
+    dirs = [] if network is not None else data_dir or [Path(".dwp")]
+    _own(dirs)  # held until this process ends, however it ends
+    sock = _claim_port(host, port, shared=workers > 1)
     if network is not None:
-        if address is None or data_dir:
-            raise typer.BadParameter("--network serves a running network: give --address "
-                                     "and no --data-dir", param_hint="--network")
         secret = _member_token(url, token_file)
-        init_ray(address, host_label)
+        _join_ray(address, host_label)
         networks = [_member_network(network, secret, host_label, anti_entropy_interval)]
         where = "as given; recorded for the CLI"
     else:
-        if token_file is not None:
-            raise typer.BadParameter("--token-file goes with --network; a data dir holds "
-                                     "its own token", param_hint="--token-file")
-        networks, where = _own_networks(data_dir or [Path(".dwp")], nodes, replicas, name,
-                                        address, host_label, anti_entropy_interval,
+        networks, where = _own_networks(dirs, nodes, replicas, name, address, host_label,
+                                        anti_entropy_interval,
                                         {"versions": history,
                                          "keep_deleted_days": keep_deleted_days})
     record_token(url, networks[0].secret)
-    settings = GatewaySettings(max_upload, fault_injection, site_domain)
+    settings = GatewaySettings(max_upload, fault_injection, site_domain,
+                               allowed_hosts=tuple(allow_host or ()))
     app = create_app(networks, settings)
     console.print(f"Gateway at [bold]{url}[/bold]  (token {where}; Ctrl-C stops)")
+    code = mint({n.name: n.secret for n in networks}, time.time())
+    console.print(f"Sign in at {url}/?{LOGIN_PARAM}={code}  (once, within "
+                  f"{LINK_SECONDS // 60} minutes; `dwp open` makes another)", soft_wrap=True)
     sites = f"http://SITE.localhost:{port}/" + (
         f" and http://SITE.{site_domain}:{port}/" if site_domain else "")
     console.print(f"Sites at {sites}")
     try:
         if workers == 1:
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            serve(app, sock)
         else:
-            _serve_with_workers(app, networks, settings, host, port, host_label,
+            _serve_with_workers(app, networks, settings, sock, host, port, host_label,
                                 anti_entropy_interval, workers)
     finally:
         ray.shutdown()
 
 
-def _serve_with_workers(app: Any, networks: list[Any], settings: Any, host: str, port: int,
-                        host_label: str, interval: float, workers: int) -> None:
+def _own(dirs: list[Path]) -> None:
+    """One owner per data dir: refuse, naming the holder, before anything starts."""
+    from dwp.ownership import DirLock, InUse
+
+    for d in dirs:
+        try:
+            DirLock(d, "dwp up").acquire()
+        except InUse as exc:
+            console.print(f"dwp: {exc}; stop it first, or give another --data-dir",
+                          soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def _claim_port(host: str, port: int, shared: bool) -> Any:
+    """The gateway's port, taken before Ray or any node starts."""
+    from gateway.server import claim_port
+
+    try:
+        return claim_port(host, port, shared)
+    except OSError as exc:
+        console.print(f"dwp: cannot serve on {host}:{port}: {exc.strerror} (another dwp up "
+                      "or another server may be using it); give another --port",
+                      soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _join_ray(address: str | None, host_label: str) -> None:
+    from dwp.local import RayJoinFailed, init_ray
+
+    try:
+        init_ray(address, host_label)
+    except RayJoinFailed as exc:
+        console.print(f"dwp: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def is_dns_name(name: str) -> bool:
+    return all(PLAIN.fullmatch(label) for label in name.lower().split("."))
+
+
+def is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _serve_with_workers(app: Any, networks: list[Any], settings: Any, sock: Any, host: str,
+                        port: int, host_label: str, interval: float, workers: int) -> None:
     """Serve on a shared port, with ``workers - 1`` more processes on it."""
     import dataclasses
 
     import ray
-    import uvicorn
 
-    from browser_cli.workers import WorkerPlan, listening_socket, spawn, stop
+    from browser_cli.workers import WorkerPlan, spawn, stop
+    from gateway.server import serve
 
-    sock = listening_socket(host, port)
     plan = WorkerPlan(ray.get_runtime_context().gcs_address, host, port,
                       [(n.name, n.secret) for n in networks], host_label, interval,
                       dataclasses.asdict(settings))
@@ -124,8 +187,7 @@ def _serve_with_workers(app: Any, networks: list[Any], settings: Any, host: str,
     console.print(f"{workers} gateway processes on the port (pids {os.getpid()}, "
                   f"{', '.join(str(p.pid) for p in extra)})")
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
-            sockets=[sock])
+        serve(app, sock)
     finally:
         stop(extra)
 
@@ -133,10 +195,11 @@ def _serve_with_workers(app: Any, networks: list[Any], settings: Any, host: str,
 def _member_token(url: str, token_file: Path | None) -> str:
     """--token-file, else DWP_TOKEN, else the token recorded for this gateway URL."""
     from browser_cli.config import token_for
+    from dwp.private import read_private
 
     if token_file is not None:
         try:
-            return token_file.read_text().strip()
+            return read_private(token_file).strip()
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {token_file}: {exc.strerror}",
                                      param_hint="--token-file") from exc
@@ -168,7 +231,7 @@ def _own_networks(dirs: list[Path], nodes: int, replicas: int, name: str,
                   created: dict[str, Any]) -> tuple[list[Any], str]:
     """The networks kept in ``dirs``, started (or found) in Ray; ``created``: settings of
     a network made now."""
-    from dwp.local import init_ray, open_network, start_network
+    from dwp.local import open_network, start_network
     from gateway import Network
 
     if replicas > nodes:
@@ -181,7 +244,7 @@ def _own_networks(dirs: list[Path], nodes: int, replicas: int, name: str,
     if len(set(taken)) != len(taken):
         raise typer.BadParameter(f"two data dirs hold networks of one name: {taken}",
                                  param_hint="--data-dir")
-    init_ray(address, host_label)
+    _join_ray(address, host_label)
     networks = []
     for d, view in zip(dirs, views, strict=True):
         client, membership = start_network(d, name=view.name, nodes=nodes, replicas=replicas,

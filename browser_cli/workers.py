@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,18 +40,6 @@ class WorkerPlan:
     host_label: str
     anti_entropy_interval: float
     settings: dict[str, Any]  # gateway.GatewaySettings' fields
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening socket that other processes may bind to the same address too."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def spawn(plan: WorkerPlan, count: int) -> list[subprocess.Popen[bytes]]:
@@ -98,10 +85,10 @@ def _end_with_parent() -> None:
 def main() -> None:
     """A worker: join Ray, connect to each network, serve the app on the shared port."""
     import ray
-    import uvicorn
 
     from dwp.local import connect_network, init_ray
     from gateway import GatewaySettings, Network, create_app
+    from gateway.server import listening_socket, serve
 
     plan = WorkerPlan(**json.loads(sys.stdin.read()))
     _end_with_parent()
@@ -113,10 +100,9 @@ def main() -> None:
         networks.append(Network(client, secret, membership))
     # The first process runs the background garbage collection rounds; one is enough.
     app = create_app(networks, GatewaySettings(**{**plan.settings, "gc_interval": 0}))
-    sock = listening_socket(plan.host, plan.port)
+    sock = listening_socket(plan.host, plan.port, shared=True)
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
-            sockets=[sock])
+        serve(app, sock)
     finally:
         ray.shutdown()
 

@@ -26,6 +26,10 @@ from dwp.store import SqliteStore
 from dwp.transport import Transport, Unreachable
 from dwp.view import View
 
+# A restarted actor may start while its predecessor's process is still ending (and
+# holding the store's lock); past this, it fails and Ray restarts it again.
+STORE_WAIT = 10.0
+
 
 def actor_name(node_id: str) -> str:
     return f"node-{node_id}"
@@ -76,7 +80,8 @@ class StorageNode:
                  transport: Transport | None = None,
                  end: Callable[[], None] | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
-        self.store = SqliteStore(self.data_dir / "replica.db")
+        self.store = SqliteStore(self.data_dir / "replica.db", f"storage node {node_id}",
+                                 wait=STORE_WAIT)
         replica = Replica(node_id, View.from_json(view_json), self.store,
                           lambda: secrets.token_hex(3))
         self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"dwp-writer-{node_id}")

@@ -269,16 +269,19 @@ class NetworkClient:
 
         async def emit(data: bytes) -> None:
             """Start storing one chunk; wait for a free slot first, so a fast client is
-            slowed to the speed of the nodes instead of filling the gateway's memory."""
+            slowed to the speed of the nodes instead of filling the gateway's memory. The
+            slot belongs to the chunk's task from the moment it is taken, so it comes back
+            when that task ends, however the upload ends."""
             await self._chunk_slots.acquire()
-            for task in [t for t in writes if t.done()]:
-                writes.discard(task)
-                task.result()  # a failed chunk fails the upload now, not at the end
             chunk = content_hash(data)
             chunks.append(chunk)
             task = asyncio.create_task(self._put_chunk(chunk, data))
             task.add_done_callback(lambda _: self._chunk_slots.release())
+            ended = [t for t in writes if t.done()]
             writes.add(task)
+            for done in ended:
+                writes.discard(done)
+                done.result()  # a failed chunk fails the upload now, not at the end
 
         try:
             async for piece in _pieces(body):
@@ -297,6 +300,8 @@ class NetworkClient:
             await asyncio.gather(*writes)
         finally:
             for task in writes:
+                if task.done() and not task.cancelled():
+                    task.exception()  # seen: the upload fails with the first failure
                 task.cancel()
         return Version(content_type, size, hasher.digest(), self.wall_clock(),
                        chunks=tuple(chunks), deps=token.causal, write_id=self.new_write_id())

@@ -6,6 +6,8 @@ client can fix its request without guessing.
 
 from __future__ import annotations
 
+import unicodedata
+
 MAX_KEY_BYTES = 1024
 
 
@@ -37,6 +39,20 @@ def validate_key(key: str) -> str:
             raise InvalidKey("the key has an empty path segment (leading, trailing or '//')")
         if segment in (".", ".."):
             raise InvalidKey(f"the key has a '{segment}' path segment")
+    return key
+
+
+def validate_new_key(key: str) -> str:
+    """A key a write creates: the rules above, and no format characters (Unicode category
+    Cf: bidi controls such as U+202E, zero-width characters), which make a listing show
+    another name than the key's. Reading and deleting such a key stored before this rule
+    still work, so it can be removed."""
+    validate_key(key)
+    for ch in key:
+        if unicodedata.category(ch) == "Cf":
+            raise InvalidKey(f"the key contains the format character U+{ord(ch):04X} "
+                             "(bidi controls and invisible characters are refused, so "
+                             "a name shows as what it is)")
     return key
 
 

@@ -22,7 +22,7 @@ from ray._private import ray_constants
 from ray._private.authentication.authentication_token_setup import (
     maybe_enable_token_auth_if_token_available,
 )
-from ray.exceptions import RayError
+from ray.exceptions import AuthenticationError, RayError
 
 from dwp.actor import RayTransport, StorageNodeActor, actor_name
 from dwp.client import NetworkClient
@@ -31,6 +31,7 @@ from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.membership import Membership
 from dwp.messages import GetView, Ping
 from dwp.node import NodeSettings
+from dwp.private import has_ray_token, ray_token_file, read_private, tighten, write_private
 from dwp.view import NodeSpec, View
 
 log = logging.getLogger("dwp.local")
@@ -45,24 +46,51 @@ def bind_loopback() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
+class RayJoinFailed(Exception):
+    """This machine could not join the Ray cluster; the message is one line for a person."""
+
+
 def init_ray(address: str | None = None, host: str = LOCAL_HOST,
              object_store_mb: int = 256) -> None:
     """Join the Ray cluster at ``address``, or start a private one on loopback whose
-    only host is labelled ``host``; either way keep our SIGTERM handler."""
+    only host is labelled ``host``; either way keep our SIGTERM handler, and keep Ray's
+    auth token file private (Ray writes it readable by everyone)."""
     handler = signal.getsignal(signal.SIGTERM)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                              "configure_logging": False}
+    tighten(ray_token_file())
     if address:
-        # Ray turns token auth on for `--address auto` when a token exists, never for an
-        # explicit HEAD:6379; a driver of a token cluster needs it on either way.
-        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-        ray.init(address=address, **quiet)
+        _join(address, quiet)
     else:
         bind_loopback()
         ray.init(address="local", include_dashboard=False, labels={HOST_LABEL: host},
                  object_store_memory=object_store_mb * 2**20, **quiet)
+    tighten(ray_token_file())
     signal.signal(signal.SIGTERM, handler)
+
+
+def _join(address: str, quiet: dict[str, Any]) -> None:
+    """Ray turns token auth on for ``--address auto`` when a token exists, never for an
+    explicit HEAD:6379; a driver of a token cluster needs it on either way."""
+    where = (f"put the head's ~/.ray/auth_token in {ray_token_file()} here (mode 0600), "
+             f"or run `dwp node start --address {address} --token TOKEN` once, or set "
+             "RAY_AUTH_TOKEN")
+    token_mode = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    if token_mode and not has_ray_token():
+        raise RayJoinFailed(f"no Ray auth token on this machine for the cluster at "
+                            f"{address}: {where}")
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    try:
+        ray.init(address=address, **quiet)
+    except AuthenticationError as exc:
+        raise RayJoinFailed(f"the Ray cluster at {address} refused this machine's auth "
+                            f"token, or it has none: {where}") from exc
+    except ConnectionError as exc:
+        hint = ("; this machine has no Ray auth token: " + where if not has_ray_token()
+                else "; is the head running there, and is this machine's Ray auth token "
+                     f"({ray_token_file()}) the cluster's?")
+        raise RayJoinFailed(f"cannot join the Ray cluster at {address}{hint}") from exc
 
 
 def namespace_of(name: str) -> str:
@@ -106,10 +134,11 @@ def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: 
                  enumerate(hosts or [local_host] * nodes, start=1)]
         view = View.create(name, specs, replicas, node_root=node_root, versions=versions,
                            keep_deleted_days=keep_deleted_days)
-        _write_private(view_path, view.to_json())
+        write_private(view_path, view.to_json())
     if not token_path.exists():
-        _write_private(token_path, secrets.token_urlsafe(32))
-    return view, token_path.read_text().strip()
+        write_private(token_path, secrets.token_urlsafe(32))
+    tighten(view_path)
+    return view, read_private(token_path).strip()
 
 
 def discard_network(data_dir: Path, view: View, remove_dir: bool,
@@ -129,17 +158,6 @@ def discard_network(data_dir: Path, view: View, remove_dir: bool,
             shutil.rmtree(homes.of(view, spec.id), ignore_errors=True)
     for leftover in ("view.json", "token"):
         (data_dir / leftover).unlink(missing_ok=True)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write atomically (rename) and durably, readable by the owner only."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,7 @@ def start_network(data_dir: Path, *, name: str = "local", nodes: int = 4, replic
     newer = view_from_nodes(view.name, view.id)
     if newer is not None and newer.epoch > view.epoch:  # changed through another gateway
         view = newer
-        _write_private(data_dir / "view.json", view.to_json())
+        write_private(data_dir / "view.json", view.to_json())
     homes = NodeHomes(data_dir, local_host)
     return _serve(view, secret, homes, anti_entropy_interval, keep_view_file=True)
 
@@ -261,7 +279,7 @@ class RayLauncher:
 
     def record(self, view: View) -> None:
         if self.keep_view_file:
-            _write_private(self.homes.data_dir / "view.json", view.to_json())
+            write_private(self.homes.data_dir / "view.json", view.to_json())
 
 
 def _host_is_up(host: str) -> bool:

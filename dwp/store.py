@@ -11,6 +11,7 @@ commit pays for copying the WAL into the database.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from dwp.codec import chunk_entry_hash
 from dwp.keys import prefix_end
+from dwp.ownership import DirLock
+from dwp.private import FILE_MODE, tighten
 from dwp.storage import OutboxEntry, Usage
 
 SCHEMA = """
@@ -80,6 +83,14 @@ COLUMNS_ADDED = {  # to a store made before them: (table, column) -> its definit
 }
 
 
+def _make_private(path: Path) -> None:
+    """The database file is made 0600 before SQLite opens it (SQLite gives its WAL and
+    shared-memory files the database's mode); one made before this rule is fixed."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    for suffix in ("", "-wal", "-shm"):
+        tighten(path.with_name(path.name + suffix))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -111,11 +122,25 @@ def _checkpoint_loop(path: Path, stop: threading.Event) -> None:
 
 
 class SqliteStore:
-    """A Store on SQLite. Mutations run on the writer connection; reads on a reader."""
+    """A Store on SQLite. Mutations run on the writer connection; reads on a reader.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    Its process owns the store's dir for as long as the store is open (``dwp.ownership``):
+    a second opener, in this process or another (two node actors, say, from two
+    gateways' Ray runtimes), is refused, naming the owner. ``wait``: how long to wait for
+    an owner that is ending (a restarted actor's predecessor). The database and its
+    journal files are readable by their owner only."""
+
+    def __init__(self, path: Path, owner: str = "a dwp store", wait: float = 0.0) -> None:
+        self._dir_lock = DirLock(path.parent, owner).acquire(wait)
         self.path = path
+        try:
+            _make_private(path)
+            self._open(path)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(self, path: Path) -> None:
         self._writer = _connect(path)
         self._writer.executescript(SCHEMA)
         self._add_columns()
@@ -153,6 +178,7 @@ class SqliteStore:
         self._checkpointer.join()
         self._reader.close()
         self._writer.close()
+        self._dir_lock.release()
 
     def _conn(self) -> sqlite3.Connection:
         """The writer inside a transaction on its thread (to see its own changes)."""

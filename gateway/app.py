@@ -14,8 +14,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from dwp import gc
-from gateway import docs, errors, network, objects, sites, ui, ui_forms, uploads
+from gateway import auth, docs, errors, network, objects, signin, sites, ui, ui_forms, uploads
 from gateway.contexts import Contexts
+from gateway.hosts import HostRule, ServedHosts
 from gateway.hot import HotReads
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
@@ -44,6 +45,10 @@ class GatewaySettings:
     gc_interval: float = DEFAULT_GC_INTERVAL  # seconds between collection rounds; 0: none
     gc_grace: float = gc.GRACE_SECONDS  # a chunk younger than this is never collected
     hot_path: bool = True  # cache hits answered before routing (gateway.hot)
+    allowed_hosts: tuple[str, ...] = ()  # more Host names to answer for (gateway.hosts)
+
+    def __post_init__(self) -> None:  # a list, from a worker's plan: one spelling, a tuple
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
 
 
 def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAPI:
@@ -56,9 +61,11 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.state.networks = {n.name: n for n in networks}
     app.state.settings = settings
     app.state.contexts = Contexts()
+    app.state.signins = signin.Redeemed()
     errors.install(app)
     app.include_router(objects.router)
     app.include_router(network.router)
+    app.include_router(auth.router)
     app.include_router(sites.router)
     app.include_router(ui.router)
     app.include_router(ui_forms.router)
@@ -70,10 +77,12 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.add_middleware(PathCheck)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SiteHosts, site_domain=settings.site_domain)
-    app.add_middleware(Identify)  # it stamps what SiteHosts answers, too
+    hosts = HostRule(settings.site_domain, settings.allowed_hosts)
+    app.add_middleware(ServedHosts, rule=hosts)
+    app.add_middleware(Identify)  # it stamps what SiteHosts and ServedHosts answer, too
     if settings.hot_path:  # outermost: a hit needs none of the layers above
         app.add_middleware(HotReads, networks=app.state.networks,
-                           site_domain=settings.site_domain)
+                           site_domain=settings.site_domain, hosts=hosts)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 

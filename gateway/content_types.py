@@ -34,13 +34,25 @@ def guess(key: str) -> str:
     return mimetypes.types_map.get(suffix) or UNKNOWN
 
 
+def is_acceptable(content_type: str) -> bool:
+    """What a Content-Type header can hold: printable ASCII, at most ``MAX_LENGTH``."""
+    return len(content_type) <= MAX_LENGTH and all(" " <= c <= "~" for c in content_type)
+
+
 def content_type_for(key: str, given: str | None) -> str:
     """``given`` when it is a real type, else the guess from the key; 400 for a type that
     cannot be stored and sent back as a header."""
     stated = (given or "").strip()
     if stated.split(";", 1)[0].strip().lower() in NOT_A_TYPE:
         return guess(key)
-    if len(stated) > MAX_LENGTH or any(ord(c) < 0x20 or ord(c) == 0x7F for c in stated):
-        raise ApiError(400, "bad request", "the Content-Type is not acceptable: at most "
-                       f"{MAX_LENGTH} characters, no control characters")
+    if not is_acceptable(stated):
+        raise ApiError(400, "bad request", "the Content-Type is not acceptable: printable "
+                       f"ASCII only (no control or non-ASCII characters), at most "
+                       f"{MAX_LENGTH} characters")
     return stated
+
+
+def served(content_type: str) -> str:
+    """The type to answer with for a stored one: a type stored before the rule above
+    (which no header can carry) is sent as plain bytes rather than failing the read."""
+    return content_type if is_acceptable(content_type) else UNKNOWN

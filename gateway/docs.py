@@ -23,11 +23,15 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(
+    """The page runs Swagger UI's inline script, so its policy only forbids framing (a
+    framed page could be clicked through by the framing site)."""
+    page = get_swagger_ui_html(
         openapi_url="/openapi.json", title="dwp gateway: API",
         swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS}/swagger-ui.css", swagger_favicon_url=FAVICON_SVG,
         swagger_ui_parameters={"validatorUrl": None})
+    page.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return page
 
 
 @router.get("/favicon.ico")

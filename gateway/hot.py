@@ -11,8 +11,10 @@ with no past gets the same token for the same state), with the stamp
 Everything else, and every miss, goes on to the app, whose layers then do their own
 work: this one sits outside them (inside Starlette's error handler), so a hit costs no
 routing and no middleware. What those layers decide for a hit is decided here the same
-way: the site a host names (``gateway.origins.site_of_host``), and the raw path check
-(``gateway.paths``), which a path without escapes passes exactly when its key is valid.
+way: whether the gateway answers for the Host at all (``gateway.hosts``; one Host
+header only), the site a host names (``gateway.origins.site_of_host``), and the raw path
+check (``gateway.paths``), which a path without escapes passes exactly when its key is
+valid.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dwp.keys import InvalidKey, validate_key
 from dwp.replica import live
 from dwp.token import Token, TokenError
 from gateway import identity, metrics
+from gateway.hosts import HostRule, local_address
 from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
 from gateway.responses import RAW_CSP, answer_headers, etag_matches, located
@@ -41,7 +44,7 @@ DECLINE = frozenset({b"x-dwp-context", b"x-dwp-replica", b"x-dwp-network", b"coo
                      b"range", b"if-range", b"if-modified-since"})
 MAX_ENTRIES = 10_000
 Site = tuple[str, str | None] | None  # (site, network) a host names; None: the UI/API
-NO_SITE = ("", None)  # a host that names no site: the app answers 404
+NO_SITE = ("", None)  # no site, or a host not served: the app answers 404 or 421
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,13 @@ class _Prepared:
 
 class HotReads:
     def __init__(self, app: ASGIApp, networks: Mapping[str, Network],
-                 site_domain: str | None) -> None:
+                 site_domain: str | None, hosts: HostRule) -> None:
         self.app = app
         self.networks = networks
         self.first: str = next(iter(networks), "")  # "": an app with no network
         self.domains = domains(site_domain)
-        self._sites: dict[bytes, Site] = {}
+        self.hosts = hosts
+        self._sites: dict[tuple[bytes, str | None], Site] = {}
         self._prepared: dict[tuple[str, bool, str], _Prepared] = {}
         self._meters: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.served = 0  # answers given here (tests check the path was taken)
@@ -100,12 +104,14 @@ class HotReads:
             if name in DECLINE:
                 return None
             if name == b"host":
-                host = value if host is None else host  # the first, as Starlette reads
+                if host is not None:
+                    return None  # two: the app refuses it
+                host = value
             elif name == b"if-none-match":
                 if if_none_match is not None:
                     return None  # repeated: the app joins them
                 if_none_match = value
-        found = self._site(host or b"")
+        found = self._site(host or b"", local_address(scope))
         path: str = scope["path"]
         if found is NO_SITE:
             return None
@@ -142,14 +148,18 @@ class HotReads:
             self._meters[(method, route, status)] = meters
         return meters
 
-    def _site(self, host: bytes) -> Site:
-        found = self._sites.get(host, False)
+    def _site(self, host: bytes, local: str | None) -> Site:
+        """What ``host`` names, seen on a connection to ``local``: a site, the UI/API
+        (None), or NO_SITE (no site, or a name the gateway does not answer for)."""
+        found = self._sites.get((host, local), False)
         if found is False:
+            name = host.decode("latin-1")
             try:
-                found = site_of_host(host.decode("latin-1"), self.domains)
+                found = (site_of_host(name, self.domains) if self.hosts.serves(name, local)
+                         else NO_SITE)
             except NoSuchSite:
                 found = NO_SITE
-            _bounded_put(self._sites, host, found)
+            _bounded_put(self._sites, (host, local), found)
         return found  # type: ignore[return-value]
 
 

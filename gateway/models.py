@@ -10,6 +10,11 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class SignInLink(BaseModel):
+    url: str = Field(description="Opens the UI signed in; valid once")
+    expires_in: int = Field(description="Seconds the link stays valid")
+
+
 class WriteReply(BaseModel):
     key: str
     size: int

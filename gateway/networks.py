@@ -4,7 +4,9 @@ A person can belong to several networks on one Ray cluster (each in its own Ray
 namespace, with its own token). A request names its network with the header
 ``X-DWP-Network``, the query parameter ``network``, or the UI's ``dwp_network`` cookie;
 without one it goes to the gateway's first network. On a site's origin the host names
-it instead (``gateway.origins``).
+it instead (``gateway.origins``). The UI's pages and forms follow only the header and
+the cookie, which only the UI's switcher sets (a POST from its own pages): a link from
+anywhere else could otherwise show one network while the forms on it write to another.
 """
 
 from __future__ import annotations
@@ -40,8 +42,15 @@ def selected_name(request: Request) -> str | None:
     if ORIGIN_NETWORK in state:
         named: str | None = state[ORIGIN_NETWORK]
         return named
-    return (request.headers.get(HEADER) or request.query_params.get("network")
-            or request.cookies.get(COOKIE))
+    named = request.headers.get(HEADER)
+    if named is None and not is_ui(request):
+        named = request.query_params.get("network")
+    return named or request.cookies.get(COOKIE)
+
+
+def is_ui(request: Request) -> bool:
+    path: str = request.url.path
+    return path == "/" or path.startswith("/ui/")
 
 
 def network_of(request: Request) -> Network:

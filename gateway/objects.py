@@ -13,10 +13,11 @@ from dwp.client import ReadResult
 from dwp.clock import Dot
 from dwp.errors import NotFound
 from dwp.history import listed, parse_version_id, readable, version_id
-from dwp.keys import validate_key, validate_prefix
+from dwp.keys import validate_key, validate_new_key, validate_prefix
 from dwp.lineage import node_of
 from dwp.token import Token, TokenError
-from gateway.auth import COOKIE, require_token
+from gateway import signin
+from gateway.auth import require_token
 from gateway.content_types import content_type_for
 from gateway.contexts import contexts_of
 from gateway.errors import ApiError
@@ -58,7 +59,7 @@ def token_of(request: Request) -> Token:
 def remember_context(request: Request, response: Response, token: Token) -> Response:
     """A write by the UI (cookie, not Bearer) keeps its context in the gateway and its id
     in a cookie, so the pages the user opens next read what they just wrote."""
-    if "authorization" not in request.headers and COOKIE in request.cookies:
+    if "authorization" not in request.headers and signin.COOKIE in request.cookies:
         cookie_id = contexts_of(request).keep(request.cookies.get(CONTEXT_COOKIE),
                                               client_of(request).tokens.encode(token))
         response.set_cookie(CONTEXT_COOKIE, cookie_id, httponly=True, samesite="strict",
@@ -91,7 +92,7 @@ async def limited_body(request: Request) -> AsyncIterator[bytes]:
             dependencies=[Depends(require_token)])
 async def put_object(key: str, request: Request) -> JSONResponse:
     """Store the request body under ``key``; answers once it is on disk at one replica."""
-    validate_key(key)
+    validate_new_key(key)
     content_type = content_type_for(key, request.headers.get("content-type"))
     result = await client_of(request).put(key, limited_body(request), content_type,
                                           token_of(request), pinned_of(request))

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from dwp.client import Located, NetworkClient
 from dwp.token import Token
 from dwp.version import Version
+from gateway import content_types
 from gateway.byteranges import Unsatisfiable, parse_range
 from gateway.networks import client_of
 
@@ -29,7 +30,7 @@ def located(client: NetworkClient, where: Located, token: Token) -> dict[str, st
 def version_headers(version: Version) -> dict[str, str]:
     """``Cache-Control: no-cache``: a browser keeps its copy and asks each time, which the
     ETag and Last-Modified make a cheap 304."""
-    return {"ETag": version.etag, "Content-Type": version.content_type,
+    return {"ETag": version.etag, "Content-Type": content_types.served(version.content_type),
             "Content-Length": str(version.size), "X-Content-Type-Options": "nosniff",
             "Last-Modified": formatdate(version.mtime, usegmt=True),
             "Cache-Control": "no-cache", "Accept-Ranges": "bytes"}
@@ -64,13 +65,13 @@ def not_modified(request: Request, version: Version) -> bool:
     since = request.headers.get("if-modified-since")
     if not since:
         return False
-    try:
+    try:  # a date that does not parse, or names no time a clock can hold: ignored
         when = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return False
+        return int(version.mtime) <= when.timestamp()
+    except (TypeError, ValueError, OverflowError):
         return False
-    if when.tzinfo is None:
-        return False
-    return int(version.mtime) <= when.timestamp()
 
 
 def answer_headers(version: Version, where: dict[str, str], siblings: int,

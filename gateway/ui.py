@@ -1,11 +1,12 @@
 """The web browser's pages at ``/`` and ``/ui/...``: network, sites, search, a file's
-details, the editor and the publish page. All server-rendered; writes go through
-``gateway.ui_forms`` and the object API with the token cookie set here. Every page shows
-the network the request selected, and keeps the UI's cookies on that network."""
+details, the editor, the publish page and the sign-in. All server-rendered; writes go
+through ``gateway.ui_forms`` and the object API with the token cookie, which only a
+sign-in sets (``gateway.signin``): ``/?login=CODE`` here, or the sign-in form. Every page
+shows the network the request selected and sets no cookie (a GET changes nothing)."""
 
 from __future__ import annotations
 
-import hmac
+import time
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -16,12 +17,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dwp.client import ReadResult
 from dwp.errors import NotFound
 from dwp.keys import validate_key, validate_prefix
-from gateway import catalog, content_types
-from gateway.auth import COOKIE
+from gateway import catalog, content_types, signin
 from gateway.networks import COOKIE as NETWORK_COOKIE
-from gateway.networks import Network, client_of, network_of, selected_name
+from gateway.networks import Network, client_of, network_of
 from gateway.objects import history_list, token_of
-from gateway.origins import is_loopback, site_link
+from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
@@ -31,38 +31,17 @@ EDITABLE = ("text/", "application/json", "application/javascript", "application/
 MAX_EDIT = 2 * 1024 * 1024
 
 
-def is_local_user(request: Request) -> bool:
-    """Both the peer and the name it used are loopback: the user at this machine, not a
-    page on another name that resolves here (DNS rebinding)."""
-    peer = request.client.host if request.client else None
-    return is_loopback(peer) and is_loopback(request.url.hostname)
-
-
-def with_cookies(request: Request, response: Response, network: Network,
-                 remember: bool) -> Response:
-    """The local user gets ``network``'s token, so UI writes go to the network the pages
-    show; ``remember`` also makes it the UI's selected network."""
-    if is_local_user(request):
-        response.set_cookie(COOKIE, network.secret, httponly=True, samesite="strict", path="/")
-    if remember:
-        response.set_cookie(NETWORK_COOKIE, network.name, httponly=True, samesite="strict",
-                            path="/")
+def select(response: Response, name: str) -> Response:
+    """Make ``name`` the UI's network (only a sign-in or the switcher, POSTs, call it)."""
+    response.set_cookie(NETWORK_COOKIE, name, httponly=True, samesite="strict", path="/")
     return response
-
-
-def holds_token(request: Request, network: Network) -> bool:
-    given = request.cookies.get(COOKIE, "")
-    return bool(given) and hmac.compare_digest(given.encode(), network.secret.encode())
 
 
 def ui(request: Request, template: str, code: int = 200, **context: Any) -> Response:
     network = network_of(request)
-    signed_in = is_local_user(request) or holds_token(request, network)
-    response = render(template, code, signed_in=signed_in, networks=network_names(request),
-                      network=network.name, open_url=partial(site_link, request), **context)
-    named = selected_name(request)
-    return with_cookies(request, response, network,
-                        remember=named not in (None, request.cookies.get(NETWORK_COOKIE)))
+    return render(template, code, signed_in=signin.holds(request, network.secret),
+                  networks=network_names(request), network=network.name,
+                  open_url=partial(site_link, request), **context)
 
 
 def quoted(key: str) -> str:
@@ -75,9 +54,12 @@ def is_editable(content_type: str, size: int) -> bool:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, added: str = "", removed: str = "") -> Response:
+async def home(request: Request, added: str = "", removed: str = "", login: str = ""
+               ) -> Response:
     """Network status with the forms that change it, the sites, search and publish: where
-    a new user starts."""
+    a new user starts. ``login``: a one-time sign-in code (``gateway.signin``)."""
+    if login:
+        return redeem(request, login)
     client = client_of(request)
     status = await client.status()
     names = await catalog.sites(client, token_of(request))
@@ -186,5 +168,19 @@ async def publish(request: Request, site: str = "", dir: str = "") -> Response:
 
 @router.get("/ui/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    """Where a user on another machine pastes the network token to be able to write."""
+    """Where a user pastes the network token to be able to write."""
     return ui(request, "login.html")
+
+
+def redeem(request: Request, code: str) -> Response:
+    """A sign-in link: a valid code sets the cookie (its first network selected) and
+    sends the browser on to ``/``, so the code leaves the address bar; any other code
+    gets the sign-in page, saying why."""
+    networks: dict[str, Network] = request.app.state.networks
+    names = request.app.state.signins.redeem(
+        code, {name: n.secret for name, n in networks.items()}, time.time())
+    if names is None:
+        return ui(request, "login.html", 401, link_failed=True)
+    response = RedirectResponse("/", status_code=303)
+    signin.sign_in(request, response, [networks[name].secret for name in names])
+    return select(response, names[0])

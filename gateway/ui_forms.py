@@ -18,16 +18,16 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from dwp.errors import ChangeFailed, NotFound
 from dwp.history import parse_version_id, readable
-from dwp.keys import validate_key, validate_prefix
-from gateway import network, zipsite
-from gateway.auth import COOKIE, require_token
-from gateway.content_types import content_type_for
+from dwp.keys import validate_key, validate_new_key, validate_prefix
+from gateway import network, signin, zipsite
+from gateway.auth import require_token
+from gateway.content_types import content_type_for, served
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
-from gateway.networks import client_of, secret_of
+from gateway.networks import Network, client_of
 from gateway.objects import limited_body, remember_context
 from gateway.pages import PageRoute
-from gateway.ui import with_cookies
+from gateway.ui import select
 
 FORM = "application/x-www-form-urlencoded"
 SPOOL = 8 * 1024 * 1024
@@ -77,7 +77,7 @@ def details_url(key: str, **query: str) -> str:
              dependencies=[Depends(require_token)])
 async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
-    validate_key(key)
+    validate_new_key(key)
     form = await form_of(request)
     client = client_of(request)
     text = field(form, "content")
@@ -95,7 +95,7 @@ async def save(key: str, request: Request) -> Response:
 async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: write the chosen sibling's bytes back with the context that
     saw every sibling, so it replaces exactly those."""
-    validate_key(key)
+    validate_new_key(key)
     form = await form_of(request)
     client = client_of(request)
     token = client.tokens.decode(field(form, "context"))
@@ -104,7 +104,7 @@ async def keep(key: str, request: Request) -> Response:
     chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
-    written = await client.put(key, client.body(chosen), chosen.content_type, token)
+    written = await client.put(key, client.body(chosen), served(chosen.content_type), token)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
                                                       status_code=303), written.token)
 
@@ -115,7 +115,7 @@ async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does: read the key now (after
     all the page showed) and write the version's bytes with that read's context, so the
     restore supersedes whatever is current, a delete included."""
-    validate_key(key)
+    validate_new_key(key)
     form = await form_of(request)
     given = field(form, "version")
     wanted = parse_version_id(given)
@@ -125,7 +125,8 @@ async def restore(key: str, request: Request) -> Response:
     result = await client.get(key, client.tokens.decode(form.get("context")), history=True)
     found = readable(result.state, key, wanted, "; reload the page",
                      "; restore one before it")
-    written = await client.put(key, client.body(found), found.content_type, result.token)
+    written = await client.put(key, client.body(found), served(found.content_type),
+                               result.token)
     return remember_context(request, RedirectResponse(details_url(key, restored=given),
                                                       status_code=303), written.token)
 
@@ -144,14 +145,18 @@ async def delete(key: str, request: Request) -> Response:
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)
 async def login(request: Request) -> Response:
-    """Check a pasted network token and keep it in the UI's cookie."""
+    """Check a pasted token against every network served, keep it in the UI's cookie,
+    and show its network."""
     given = field(await form_of(request), "token").strip()
-    secret: str = secret_of(request)
-    if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise ApiError(401, "unauthorized", "the network token is wrong")
+    networks: dict[str, Network] = request.app.state.networks
+    found = next((n for n in networks.values()
+                  if hmac.compare_digest(given.encode(), n.secret.encode())), None)
+    if found is None:
+        raise ApiError(401, "unauthorized", "that is not the token of a network this "
+                       "gateway serves (the file 'token' in the network's data dir)")
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, secret, httponly=True, samesite="strict", path="/")
-    return response
+    signin.sign_in(request, response, [found.secret])
+    return select(response, found.name)
 
 
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
@@ -217,12 +222,11 @@ async def remove_node(node_id: str, request: Request) -> Response:
 
 @router.post("/ui/network/select", status_code=303, responses=ERRORS)
 async def select_network(request: Request) -> Response:
-    """Switch the UI to another network this gateway serves (and, for the local user,
-    to that network's token)."""
+    """Switch the UI to another network this gateway serves; writing to it needs its
+    token in the cookie (a sign-in to it)."""
     name = field(await form_of(request), "network")
     networks = request.app.state.networks
     if name not in networks:
         raise ApiError(404, "unknown network", f"this gateway serves no network named "
                        f"{name!r}; it serves: {', '.join(networks)}")
-    return with_cookies(request, RedirectResponse("/", status_code=303), networks[name],
-                        remember=True)
+    return select(RedirectResponse("/", status_code=303), name)

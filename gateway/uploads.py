@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from dwp.client import NetworkClient
 from dwp.errors import NotFound
 from dwp.keys import validate_key
 from dwp.token import Token
+from gateway.auth import require_token
 from gateway.models import LocalFile, Unchanged, UploadPlan
 from gateway.networks import client_of
 from gateway.objects import token_of
@@ -40,9 +41,11 @@ async def is_stored(client: NetworkClient, file: LocalFile, token: Token) -> boo
     return hasher.hexdigest() == file.sha256
 
 
-@router.post("/unchanged", response_model=Unchanged)
+@router.post("/unchanged", response_model=Unchanged, dependencies=[Depends(require_token)])
 async def unchanged(plan: UploadPlan, request: Request) -> Unchanged:
-    """The keys among ``files`` whose stored content is exactly the local file."""
+    """The keys among ``files`` whose stored content is exactly the local file. It reads
+    every file it is asked about (up to 1,000), so only a writer may ask: the upload
+    that follows needs the token anyway."""
     for file in plan.files:
         validate_key(file.key)
     client, token = client_of(request), token_of(request)

@@ -30,9 +30,16 @@ from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
 from dwp.membership import Membership
 from dwp.messages import Message
 from gateway import GatewaySettings, Network, create_app
+from gateway.server import config as server_config
 from tests.inprocess import URL, PortalTransport, in_process_network
 
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
+# A LAN address of the gateway's machine, as another machine names it (TEST-NET-1: never
+# dialled). Tests send it as the Host of a connection to loopback, so the gateways they
+# start answer for it as for an address they listen on.
+LAN_HOST = "192.0.2.10"
+TEST_SETTINGS = GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True,
+                                allowed_hosts=(LAN_HOST,))
 
 
 def free_port() -> int:
@@ -80,6 +87,18 @@ class Net:
     def http(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, transport=self.transport,
                             **kwargs)
+
+    def ui(self, **kwargs: Any) -> httpx.Client:
+        """A client that signed in to the UI as a person does, through a one-time link
+        (``POST /api/v1/sign-in``), and names the UI's origin on every request as a
+        browser does on its writes."""
+        with self.http() as first:
+            link = first.post("/api/v1/sign-in", headers=self.auth)
+            assert link.status_code == 200, link.text
+            assert first.get(link.json()["url"]).status_code == 303
+            cookies = first.cookies
+        headers = {"Origin": self.url, **kwargs.pop("headers", {})}
+        return self.http(headers=headers, cookies=cookies, **kwargs)
 
     def node(self, node_id: str) -> Any:
         """The node's Ray actor (``net`` only)."""
@@ -155,9 +174,9 @@ def ray_runtime() -> Iterator[RayCluster]:
 
 @contextlib.contextmanager
 def running(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port while the caller runs."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
+    """Serve ``app`` on a free loopback port while the caller runs, as ``dwp up`` does
+    (``gateway.server``: uvicorn with its bounds on request heads)."""
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=free_port()))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     eventually(lambda: server.started, 30)
@@ -171,7 +190,7 @@ def running(app: Any) -> Iterator[str]:
 @contextlib.contextmanager
 def gateway(networks: list[Network]) -> Iterator[str]:
     """A real gateway for ``networks`` on a free loopback port; answers its URL."""
-    app = create_app(networks, GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
+    app = create_app(networks, TEST_SETTINGS)
     try:
         with running(app) as url:
             yield url
@@ -223,7 +242,7 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     data_dir = tmp_path_factory.mktemp("inproc")
     with in_process_network(data_dir) as network:
         app = create_app([Network(network.client, network.secret, network.membership)],
-                         GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True))
+                         TEST_SETTINGS)
         transport = PortalTransport(app, network.portal)
         yield Net(URL, network.secret, data_dir, network.client, transport)
 

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from dwp.labels import label_of
-from tests.conftest import Net
+from tests.conftest import LAN_HOST, Net
 
-LAN_HOST = "192.0.2.10"  # TEST-NET-1: a name that is not loopback; never dialled
+__all__ = ["LAN_HOST", "lan", "origin", "origin_host"]
 
 
 def origin_host(net: Net, site: str, domain: str = "localhost") -> str:

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from browser_cli import config
@@ -139,6 +140,23 @@ def test_open_uses_the_system_browser(dwp, net: Net, monkeypatch: pytest.MonkeyP
                       f"http://blog.localhost:{port}/"]
     monkeypatch.setattr("webbrowser.open", lambda url: False)
     assert dwp("open", "blog").exit_code == 1
+
+
+def test_open_without_a_page_opens_the_ui_signed_in(dwp, net: Net,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    result = dwp("open")
+    assert result.exit_code == 0, result.output
+    assert opened[0].startswith(f"{net.url}/?login=") and result.stdout.strip() == opened[0]
+    with httpx.Client() as browser:
+        r = browser.get(opened[0])
+        assert r.status_code == 303 and "dwp_token" in r.headers["set-cookie"]
+        assert browser.get(opened[0]).status_code == 401  # once only
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(net.data_dir / "no-config"))
+    result = dwp("open")
+    assert result.exit_code == 0 and opened[1] == net.url + "/"
+    assert "not signed in" in result.stderr
 
 
 def test_network_status(dwp, net: Net) -> None:

@@ -105,6 +105,7 @@ VARYING = [
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"), "<date>"),
     (re.compile(r"\bin \d+\.\ds$"), "in <t>s"),
     (re.compile(r'"mtime": [0-9.]+'), '"mtime": <t>'),
+    (re.compile(r"\?login=[\w.-]+"), "?login=<code>"),
 ]
 TABLE_RULES = set("│┃┏┓┗┛┡┩└┘┳┻╇━")  # a status table: its widths follow the pids
 

@@ -5,6 +5,7 @@ tested in process (``tests/test_objects_api.py``, ``tests/test_sites*.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.server import HEAD_SECONDS, MAX_HEAD_BYTES
 from tests.conftest import TEST_MAX_UPLOAD, Net
 from tests.sites import origin, origin_host
 from tests.test_sites import put
@@ -43,10 +45,59 @@ def test_a_head_declaring_too_much_is_413_and_leaves_the_old_value(net: Net) -> 
     key = f"{unique('api')}/big.bin"
     with net.http() as h:
         h.put(f"/api/v1/objects/{key}", content=b"old", headers=net.auth)
-        assert raw_status(net, f"PUT /api/v1/objects/{key} HTTP/1.1\r\nHost: t\r\n"
+        assert raw_status(net, f"PUT /api/v1/objects/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           f"Authorization: Bearer {net.token}\r\n"
                           f"Content-Length: {TEST_MAX_UPLOAD + 1}\r\n\r\n") == 413
         assert h.get(f"/api/v1/objects/{key}").content == b"old"
+
+
+def test_a_head_over_the_limit_is_431_and_the_connection_closed(net: Net) -> None:
+    filler = "".join(f"X-Filler-{i}: {'a' * 1000}\r\n" for i in range(MAX_HEAD_BYTES // 1000 + 2))
+    with connect(net) as sock:
+        with contextlib.suppress(OSError):  # the server may close before it has read all
+            sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{filler}\r\n".encode())
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"x-dwp-gateway: 1" in answer and b'"error"' in answer
+    with connect(net) as sock:  # just under the limit is served
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"X-Filler: {'a' * (MAX_HEAD_BYTES // 2)}\r\n\r\n".encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_head_sent_slowly_is_cut_off(net: Net) -> None:
+    """A byte a second would hold a connection for good without a bound on the head's
+    time; the gateway answers 408 and closes it (a bounded wait, not a timing claim)."""
+    trickle = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1000
+    with connect(net) as sock:
+        sock.settimeout(1.0)
+        answer = b""
+        for byte in trickle[:int(HEAD_SECONDS) * 6]:
+            try:
+                sock.sendall(bytes([byte]))
+                answer += sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if answer:
+                break
+        sock.settimeout(30)
+        answer += read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
+def connect(net: Net) -> socket.socket:
+    host, port = net.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection."""
+    data = b""
+    while piece := sock.recv(65536):
+        data += piece
+    return data
 
 
 def test_a_slow_client_does_not_hold_up_others_and_writes_nothing(net: Net) -> None:
@@ -54,7 +105,7 @@ def test_a_slow_client_does_not_hold_up_others_and_writes_nothing(net: Net) -> N
     key = f"{unique('api')}/slow.bin"
     host, port = net.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as slow:
-        slow.sendall(f"PUT /api/v1/objects/{key} HTTP/1.1\r\nHost: t\r\n"
+        slow.sendall(f"PUT /api/v1/objects/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      f"Authorization: Bearer {net.token}\r\nContent-Length: 100000\r\n\r\n"
                      "only part of it".encode())
         with net.http() as h:

@@ -102,9 +102,10 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     # alice is the head: make the cluster's Ray token, then start Ray with it.
     alice.sh("ray get-auth-token --generate")
     alice.sh(HEAD_START)
-    for host in (bob, carol):  # each host gets the token by a private channel
-        (host.home / ".ray").mkdir()
-        shutil.copy(alice.home / ".ray" / "auth_token", host.home / ".ray" / "auth_token")
+    # bob gets the token file by a private channel; carol only the token, for --token
+    (bob.home / ".ray").mkdir()
+    shutil.copy(alice.home / ".ray" / "auth_token", bob.home / ".ray" / "auth_token")
+    ray_token = (alice.home / ".ray" / "auth_token").read_text().strip()
     bob.sh(BOB_START)
 
     # A create that fails (here: the wrong Ray token) leaves nothing behind.
@@ -130,8 +131,10 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     # carol joins with `dwp node start`, then browses through her own gateway.
     carol.env["DWP_TOKEN"] = token
     started = carol.sh(f"dwp node start --address {HEAD} --name carol --node-ip 10.77.0.3 "
-                       f"{lan_gateway}")
+                       f"--token {ray_token} {lan_gateway}")
     assert "Node n4 on host 'carol' joined network 'family'" in started.stdout, started
+    kept = carol.home / ".ray" / "auth_token"  # where her own gateway, next, finds it
+    assert kept.read_text() == ray_token and kept.stat().st_mode & 0o777 == 0o600
     carol.spawn(f"dwp up --address {HEAD} --network family --host-label carol",
                 tmp_path / "carol-up.log")
     eventually(lambda: carol.sh("dwp network status", check=False).returncode == 0, 120, 1)
@@ -235,6 +238,10 @@ def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
                    for h in hosts.hosts)
 
     eventually(every_host_runs_ray, 180, 2)
+    for host in hosts.hosts:  # the checkout, without the .venv and .git beside it here
+        copied = host.home / "dwp"
+        assert (copied / "pyproject.toml").is_file(), copied
+        assert not (copied / ".venv").exists() and not (copied / ".git").exists(), copied
     for host in hosts.hosts:  # pinned to its own address, labelled with its name
         raylet = host.sh("pgrep -af raylet").stdout
         assert f"--node_ip_address={host.address}" in raylet, raylet

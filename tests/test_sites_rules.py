@@ -131,7 +131,8 @@ def gateway_with_site_domain(net: Net, domain: str) -> httpx.Client:
     """A client of a second gateway over the same network, started with a site domain
     (as ``dwp up --site-domain``)."""
     app = create_app([Network(net.client, net.token)],
-                     GatewaySettings(TEST_MAX_UPLOAD, site_domain=domain))
+                     GatewaySettings(TEST_MAX_UPLOAD, site_domain=domain,
+                                     allowed_hosts=(LAN_HOST,)))
     assert isinstance(net.transport, PortalTransport)
     return httpx.Client(base_url=net.url, transport=PortalTransport(app, net.transport.portal))
 

@@ -58,7 +58,9 @@ def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> N
 
 def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:
     nodes = [NodeSpec("n1", "h"), NodeSpec("n2", "h")]
-    Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "x")
+    first = SqliteStore(tmp_path / "r.db")
+    Replica("n1", View.create("a", nodes, 2), first, lambda: "x")
+    first.close()
     with pytest.raises(ForeignData):
         Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "y")
 

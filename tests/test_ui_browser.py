@@ -53,6 +53,17 @@ def publish(net: Net, site: str, files: dict[str, bytes]) -> None:
             assert r.status_code == 200, r.text
 
 
+def sign_in(page: Any, url: str, token: str, network: str | None = None) -> None:
+    """Open the UI signed in, through the one-time link ``dwp open`` would print."""
+    headers = {"Authorization": f"Bearer {token}"} | ({"X-DWP-Network": network}
+                                                       if network else {})
+    made = httpx.post(f"{url}/api/v1/sign-in", headers=headers, timeout=60)
+    assert made.status_code == 200, made.text
+    page.goto(made.json()["url"])
+    page.wait_for_load_state("networkidle")  # its favicon too, before the next page
+    assert page.url == url + "/"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -141,7 +152,7 @@ def test_upload_folder_search_open_edit_and_save(net: Net, page: Any,
     (folder / "notes" / f"{marker}.html").write_text("<p>first draft</p>\n")
     failures = Failures(page)
 
-    page.goto(net.url + "/")
+    sign_in(page, net.url, net.token)
     page.click("text=Publish")
     page.fill("#site", site)
     page.set_input_files("#folder", str(folder))
@@ -209,6 +220,34 @@ async function attempt(name, url, init) {
 </script></body></html>"""
 
 
+def test_a_sign_in_link_signs_in_once_and_the_form_takes_the_token(
+        net: Net, browser: Any) -> None:
+    first, second = (browser.new_context() for _ in range(2))
+    try:
+        page = first.new_page()
+        page.goto(net.url + "/")
+        assert page.is_visible("a.signin") and first.cookies() == []
+        made = httpx.post(f"{net.url}/api/v1/sign-in", headers=net.auth).json()
+        page.goto(made["url"])
+        assert page.url == net.url + "/"  # the code left the address bar
+        assert not page.is_visible("a.signin")
+        token = next(c for c in first.cookies() if c["name"] == "dwp_token")
+        assert token["httpOnly"] and token["sameSite"] == "Strict"
+        assert page.evaluate("() => document.cookie") == ""
+
+        other = second.new_page()  # the link again, as from another's browser history
+        other.goto(made["url"])
+        assert "used already or has expired" in other.text_content("main")
+        assert second.cookies() == []
+        other.fill("input[name=token]", net.token)
+        other.click("button:text('Sign in')")
+        other.wait_for_url(net.url + "/")
+        assert not other.is_visible("a.signin")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
     victim, attacker = unique("victim"), unique("attacker")
     publish(net, victim, {"keep.txt": b"original"})
@@ -216,7 +255,7 @@ def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
     publish(net, attacker, {"index.html": HOSTILE.replace("VICTIM", victim).replace(
         "UI_IP", ui_ip).replace("UI_NAME", ui_name).encode()})
     for ui in (ui_ip, ui_name):  # the user has the UI open: the browser holds the cookies
-        page.goto(ui + "/")
+        sign_in(page, ui, net.token)
     assert sum(c["name"] == "dwp_token" for c in page.context.cookies()) == 2
     page.goto(f"{net.url}/sites/{attacker}/")
     assert page.url == site_origin(net, attacker) + "/"
@@ -250,6 +289,7 @@ def test_screenshots_of_the_main_pages(net: Net, page: Any, tmp_path: Path) -> N
         "edit": f"/ui/edit/{site}/index.html", "publish": f"/ui/publish?site={site}",
         "search": f"/ui/search?q={site}", "site": f"/sites/{site}/",
         "listing": f"/sites/{site}/img/", "not-found": f"/sites/{site}/missing.html"}
+    sign_in(page, net.url, net.token)
     for name, path in shots.items():
         page.goto(net.url + path)
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)

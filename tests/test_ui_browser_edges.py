@@ -17,7 +17,7 @@ import pytest
 from gateway.content_types import guess
 from tests.conftest import Net, eventually
 from tests.test_replication import cut, heal, keys_of_shard
-from tests.test_ui_browser import CHROMIUM, Failures, browser, page, publish, unique
+from tests.test_ui_browser import CHROMIUM, Failures, browser, page, publish, sign_in, unique
 from tests.test_ui_context import large_past
 
 __all__ = ["browser", "page"]  # the fixtures, shared with test_ui_browser
@@ -119,6 +119,7 @@ def test_folder_upload_types_files_as_the_cli_does_and_skips_unchanged(
     (folder / "notes.md").write_text("# notes")
     (folder / "data.unknownext").write_bytes(b"\x00\x01")
     (folder / "feed.xml").write_text("<feed/>")  # Chromium's own table says text/xml
+    sign_in(page, net.url, net.token)
 
     def upload() -> str:
         page.goto(net.url + "/ui/publish")
@@ -153,7 +154,7 @@ def test_the_ui_reads_its_own_write_when_the_context_token_is_over_4_kb(
         net: Net, page: Any) -> None:
     """Chromium drops a cookie over 4 KB; the context cookie holds only an id, so the
     UI's next read still waits for a replica that has its write."""
-    page.goto(net.url + "/")
+    sign_in(page, net.url, net.token)
     a, lagging = net.shard_members(0)[:2]
     key = keys_of_shard(net, 0, 1, "pwbig")[0]
     status = """async ([key, headers]) =>

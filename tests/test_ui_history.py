@@ -22,7 +22,7 @@ from dwp.version import CHUNK_SIZE
 from tests.conftest import Net, eventually
 from tests.test_cli_history import served  # noqa: F401  (the fixture)
 from tests.test_ui import FORM, HTML, ui  # noqa: F401  (the fixture)
-from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
+from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures, sign_in
 
 PARTS = ("live", "history", "garbage", "disk")
 
@@ -196,6 +196,7 @@ def test_restore_an_overwritten_page_in_the_browser(served: Net, page: Any,  # n
             write(h, key, text)
     failures = Failures(page)
     page.on("dialog", lambda dialog: dialog.accept())  # the form asks to confirm
+    sign_in(page, served.url, served.token)
     page.goto(f"{served.url}/ui/object/{key}")
     assert page.text_content("tr.version-current .state") == "current"
     page.click("tr.version-replaced button:text('Restore')")
@@ -222,6 +223,7 @@ def test_undo_a_delete_in_the_browser(served: Net, page: Any) -> None:  # noqa: 
         write(h, key, b"<h1>The plan</h1>")
     failures = Failures(page)
     page.on("dialog", lambda dialog: dialog.accept())  # the forms ask to confirm
+    sign_in(page, served.url, served.token)
     page.goto(f"{served.url}/ui/object/{key}")
     page.click("button:text('Delete')")
     page.wait_for_url(f"{served.url}/ui/browse/{site}/notes/?deleted={quote(key)}")

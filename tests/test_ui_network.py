@@ -5,6 +5,7 @@ the chosen network."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import ray
 
 from dwp.actor import actor_name
 from dwp.local import start_network
-from gateway import Network
+from gateway import Network, signin
 from tests.conftest import RayCluster, eventually, gateway
 
 HTML = {"Accept": "text/html"}
@@ -31,11 +32,15 @@ class Pair:
     a: Network
     b: Network
 
-    def ui(self) -> httpx.Client:
-        """A client that opened the UI as the local user, so it holds a token cookie."""
+    def ui(self, *networks: Network) -> httpx.Client:
+        """A client signed in to ``networks`` (default: both) through the one-time link
+        ``dwp up`` prints, naming the UI's origin on its requests as a browser does."""
+        code = signin.mint({n.name: n.secret for n in networks or (self.a, self.b)},
+                           time.time())
         with httpx.Client(base_url=self.url) as first:
-            assert first.get("/").status_code == 200
-            return httpx.Client(base_url=self.url, timeout=180, cookies=first.cookies)
+            assert first.get("/", params={"login": code}).status_code == 303
+            return httpx.Client(base_url=self.url, timeout=180, cookies=first.cookies,
+                                headers={"Origin": self.url})
 
     def api(self, network: Network) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, headers={
@@ -132,7 +137,7 @@ def test_network_forms_need_the_token_and_the_gateways_own_pages(pair: Pair) -> 
     with httpx.Client(base_url=pair.url, timeout=60) as anonymous:
         r = anonymous.post("/ui/network/remove/n1", data={"force": "0"}, headers=HTML)
         assert r.status_code == 401 and "Sign in" in r.text
-        page = anonymous.get("/", headers={"Host": "evil.example"}).text
+        page = anonymous.get("/").text
         assert "Remove dead node" not in page and "to add or remove nodes" in page
     with pair.ui() as h:
         for headers in ({"Origin": "null"}, {"Origin": "http://evil.example"},
@@ -158,8 +163,8 @@ def test_switcher_moves_pages_cookies_and_writes(pair: Pair) -> None:
         cookies = set_cookies(r)
         assert cookies["dwp_network"].startswith(f"dwp_network={b.name};".lower())
         assert "samesite=strict" in cookies["dwp_network"]
-        assert "samesite=strict" in cookies["dwp_token"] and "httponly" in cookies["dwp_token"]
-        assert h.cookies["dwp_token"] == b.secret and h.cookies["dwp_network"] == b.name
+        assert "dwp_token" not in cookies  # the sign-in already holds both tokens
+        assert h.cookies["dwp_network"] == b.name
 
         page = h.get("/").text
         assert f'<span class="name">{b.name}</span>' in page
@@ -180,19 +185,35 @@ def test_switcher_moves_pages_cookies_and_writes(pair: Pair) -> None:
         r = h.post("/ui/network/select", data={"network": "nowhere"}, headers=HTML)
         assert r.status_code == 404 and a.name in r.text
         r = h.post("/ui/network/select", data={"network": a.name})
-        assert h.cookies["dwp_token"] == a.secret and only_a in h.get("/").text
+        assert h.cookies["dwp_network"] == a.name and only_a in h.get("/").text
 
 
-def test_a_page_opened_for_a_network_keeps_the_ui_on_it(pair: Pair) -> None:
-    with pair.ui() as h:
+def test_switching_to_a_network_not_signed_in_to_offers_the_sign_in(pair: Pair) -> None:
+    key = f"signed-{uuid.uuid4().hex[:6]}/a.txt"
+    with pair.ui(pair.a) as h:
+        assert h.post("/ui/network/select", data={"network": pair.b.name}).status_code == 303
+        assert "Sign in to write" in h.get("/").text
+        r = h.post(f"/ui/edit/{key}", data={"content": "x"})
+        assert r.status_code == 401 and pair.b.name in r.json()["detail"]
+        r = h.post("/ui/login", data={"token": pair.b.secret})
+        assert r.status_code == 303 and h.cookies["dwp_network"] == pair.b.name
+        assert h.post(f"/ui/edit/{key}", data={"content": "b"}).status_code == 303
+        h.post("/ui/network/select", data={"network": pair.a.name})
+        assert h.post(f"/ui/edit/{key}", data={"content": "a"}).status_code == 303
+    for network, text in ((pair.a, b"a"), (pair.b, b"b")):
+        with pair.api(network) as api:
+            assert api.get(f"/api/v1/objects/{key}").content == text
+
+
+def test_a_link_naming_a_network_changes_nothing(pair: Pair) -> None:
+    with pair.ui(pair.a) as h:
         r = h.get("/", params={"network": pair.b.name})
-        assert f'<span class="name">{pair.b.name}</span>' in r.text
-        assert h.cookies["dwp_network"] == pair.b.name
-        assert h.cookies["dwp_token"] == pair.b.secret
-        assert f'<option value="{pair.b.name}" selected>' in h.get("/ui/search").text
+        assert f'<span class="name">{pair.a.name}</span>' in r.text
+        assert "set-cookie" not in r.headers and h.cookies.get("dwp_network") == pair.a.name
+        assert f'<option value="{pair.a.name}" selected>' in h.get(
+            "/ui/search", params={"network": pair.b.name}).text
     with httpx.Client(base_url=pair.url, timeout=60) as other:
-        r = other.post("/ui/network/select", data={"network": pair.b.name},
-                       headers={"Host": "evil.example"})
+        r = other.post("/ui/network/select", data={"network": pair.b.name})
         assert r.status_code == 303 and "dwp_token" not in set_cookies(r)
         assert set_cookies(r)["dwp_network"].startswith("dwp_network=")
 
@@ -223,5 +244,6 @@ def test_each_networks_sites_have_their_own_origins(pair: Pair) -> None:
         assert r.content == pair.a.name.encode()
         r = h.get("/", headers={"Host": f"{site}.nonet.localhost:{port}"})
         assert r.status_code == 404 and r.json()["error"] == "unknown network"
-        r = h.get("/ui/search", params={"q": site, "network": pair.b.name})
+    with httpx.Client(base_url=pair.url, cookies={"dwp_network": pair.b.name}) as h:
+        r = h.get("/ui/search", params={"q": site})
         assert f'href="http://{b_host}/index.html"' in r.text

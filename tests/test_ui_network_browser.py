@@ -1,10 +1,13 @@
 """The network page in a real headless Chromium (Debian's): adding a node through the
-form shows that it is working, then the new status; the switcher shows each network."""
+form shows that it is working, then the new status; the switcher shows each network; a
+hostile site cannot switch the UI's network or get a token."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,7 @@ import httpx
 import pytest
 
 from dwp.local import start_network
-from gateway import Network
+from gateway import Network, signin
 from tests.conftest import RayCluster, gateway
 from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, Failures
 
@@ -48,6 +51,53 @@ def page() -> Iterator[Any]:
         browser.close()
 
 
+def sign_in_to_all(page: Any, url: str, networks: list[Network]) -> None:
+    """Open the link ``dwp up`` prints, which signs in to every network it serves."""
+    page.goto(f"{url}/?login=" + signin.mint({n.name: n.secret for n in networks},
+                                             time.time()))
+    page.wait_for_load_state("networkidle")
+    assert page.url == url + "/"
+
+
+SWITCHER = """<!doctype html><html><head><meta charset="utf-8"><title>switcher</title></head>
+<body><iframe name="sink"></iframe>
+<form id="switch" method="post" action="UI/ui/network/select" target="sink">
+<input name="network" value="OTHER"></form>
+<script>
+document.getElementById("switch").submit();
+document.querySelector("iframe").addEventListener("load", () => {
+  location.href = "UI/?network=OTHER";  // then take the person to the UI
+});
+</script></body></html>"""
+
+
+def test_a_hostile_site_cannot_switch_the_network_or_get_a_token(
+        served: tuple[str, list[Network]], page: Any) -> None:
+    url, (first, second) = served
+    site = f"switcher-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=url) as h:
+        h.put(f"/api/v1/objects/{site}/index.html", headers={
+            "Authorization": f"Bearer {first.secret}", "Content-Type": "text/html"},
+            content=SWITCHER.replace("UI", url).replace("OTHER", second.name).encode()
+        ).raise_for_status()
+    page.goto(f"{url}/?login=" + signin.mint({first.name: first.secret}, time.time()))
+    before = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert before["dwp_network"] == first.name
+    responses: list[tuple[str, int]] = []
+    page.on("response", lambda r: responses.append((r.url, r.status)))
+    page.goto(f"{url}/sites/{site}/")
+    page.wait_for_url(f"{url}/?network={second.name}")
+    page.wait_for_load_state("networkidle")
+    assert (f"{url}/ui/network/select", 403) in responses
+    assert page.text_content("#network h1 .name") == first.name
+    after = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert after == before, json.dumps([before, after])
+    with httpx.Client(base_url=url, cookies=after) as h:  # the cookie: no token of the other
+        r = h.put(f"/api/v1/objects/{site}/x.txt", content=b"x",
+                  headers={"Origin": url, "X-DWP-Network": second.name})
+        assert r.status_code == 401
+
+
 def test_add_a_node_through_the_form(served: tuple[str, list[Network]], page: Any,
                                      tmp_path: Path) -> None:
     url, (first, second) = served
@@ -55,7 +105,7 @@ def test_add_a_node_through_the_form(served: tuple[str, list[Network]], page: An
         h.put("/api/v1/objects/photos/index.html", content=b"<h1>Photos</h1>",
               headers={"Authorization": f"Bearer {first.secret}"}).raise_for_status()
     failures = Failures(page)
-    page.goto(url + "/")
+    sign_in_to_all(page, url, [first, second])
     assert page.text_content("#network h1 .name") == first.name
     assert page.eval_on_selector_all("form.switch option", "os => os.map(o => o.value)") == [
         first.name, second.name]

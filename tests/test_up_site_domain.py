@@ -17,7 +17,8 @@ from tests.test_durability import Up, ups  # noqa: F401 (the fixture)
 
 def test_dwp_up_with_a_site_domain(tmp_path: Path, ups: list[Up]) -> None:  # noqa: F811
     data_dir, port = tmp_path / "net", free_port()
-    ups.append(up := Up(data_dir, port, "--site-domain", "dwp.lan", "--history", "4"))
+    ups.append(up := Up(data_dir, port, "--site-domain", "dwp.lan", "--history", "4",
+                        "--allow-host", LAN_HOST))
     up.wait_ready()
     assert f"Sites at http://SITE.localhost:{port}/ and http://SITE.dwp.lan:{port}/" in (
         up.log.read_text())
