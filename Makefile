@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: up test lint bench chaos sim clean
+.PHONY: up test lint bench chaos sim mutants clean
 
 $(BIN)/python:
 	@echo "Creating $(VENV) (the first time takes about a minute)"
@@ -48,6 +48,10 @@ chaos: $(TEST_STAMP)
 SEEDS ?= 5000
 sim: $(TEST_STAMP)
 	$(BIN)/python -m tests.simulation --seeds $(SEEDS)
+
+# Every rule mutant against the simulator's stories and seeds; each must be killed.
+mutants: $(TEST_STAMP)
+	$(BIN)/python -m tests.mutants
 
 clean:
 	rm -rf $(VENV) .dwp .pytest_cache

@@ -61,16 +61,16 @@ async def collect(client: NetworkClient, dry_run: bool = False,
     long a node may take to answer one message."""
     round_ = _Round(client, client.view, Report(dry_run), timeout)
     if outsider := await round_.outsider():
-        round_.report.skipped.append(f"nothing collected: node {outsider} runs outside the "
-                                     "view (a change not decided yet, or left over from one "
-                                     "that was not); the next round will")
+        round_.report.skipped.append(f"Nothing was collected because node {outsider} runs "
+                                     "outside the view (a change not decided yet, or left "
+                                     "over from one that was not).")
         return round_.report
     cursors = {} if cursors is None else cursors
     for shard, members in sorted(round_.view.shards.items()):
         try:
             cursors[shard] = await round_.reap(members, cursors.get(shard, ""))
         except Exception as exc:  # one shard's failure leaves the others to reap
-            round_.report.skipped.append(f"shard {shard} did not reap: {exc}")
+            round_.report.skipped.append(f"Shard {shard} reaped nothing because {exc}.")
     marked = await round_.mark()
     if marked is None:
         return round_.report
@@ -82,7 +82,7 @@ async def collect(client: NetworkClient, dry_run: bool = False,
         try:
             await round_.sweep(members, mine, only_kept, now() - grace)
         except Exception as exc:  # one shard's failure leaves the others to sweep
-            round_.report.skipped.append(f"shard {shard} did not sweep: {exc}")
+            round_.report.skipped.append(f"Shard {shard} swept nothing because {exc}.")
     return round_.report
 
 
@@ -137,12 +137,13 @@ class _Round:
                     page: RefsPage = await self.client.transport.call(
                         node, ChunkRefs(after, PAGE), self.timeout)
                 except Exception as exc:
-                    self.report.skipped.append(f"no chunk collected: {node} did not answer "
-                                               f"({exc})")
+                    self.report.skipped.append(f"No chunk was collected because {node} did "
+                                               f"not answer ({exc}).")
                     return None
-                if page.epoch != self.view.epoch or not page.settled:
-                    self.report.skipped.append(f"no chunk collected: {node} is changing "
-                                               "views or handing off; the next round will")
+                why = (f"{node} is at epoch {page.epoch}, not {self.view.epoch}"
+                       if page.epoch != self.view.epoch else page.unsettled)
+                if why:
+                    self.report.skipped.append(f"No chunk was collected because {why}.")
                     return None
                 named.update(page.refs)
                 kept.update(page.kept)
@@ -185,7 +186,8 @@ class _Round:
         all of them answered."""
         answers = await asyncio.gather(*(self.client.transport.call(n, message, self.timeout)
                                          for n in members), return_exceptions=True)
-        failed = [f"{n}: {a}" for n, a in zip(members, answers, strict=True)
+        failed = [f"Node {n} did not answer ({a}), so its shard waits for the next round."
+                  for n, a in zip(members, answers, strict=True)
                   if isinstance(a, BaseException)]
         self.report.skipped += failed
         return [] if failed else list(answers)

@@ -68,10 +68,15 @@ class Membership:
             return await self._change(target, joining=node.id)
 
     async def leave(self, node_id: str, force: bool = False) -> View:
-        """Hand a node's data off and remove it; ``force`` for a node that is dead."""
+        """Hand a node's data off and remove it; ``force`` for a node that is dead: it is
+        recorded as removed, so nothing waits for its hand-off any more (collection and
+        reaping go on), and it is refused if it answers."""
         async with self._lock:
             await self._recover()
             target = self._plan(lambda v: plan_leave(v, node_id))
+            if force:
+                await self._check_dead(node_id)
+                target = replace(target, removed=target.removed | {node_id})
             gone = frozenset({node_id}) if force else frozenset()
             view = await self._change(target, unavailable=gone)
             if force:
@@ -134,6 +139,14 @@ class Membership:
         if down:
             raise ChangeFailed(f"node {', '.join(down)} is unreachable; nothing was changed "
                                "(remove a dead node with force)")
+
+    async def _check_dead(self, node_id: str) -> None:
+        """A forced removal drops whatever the node holds that its shard-mates lack, so
+        it is only for a node that is gone: one that answers is refused."""
+        if await self.client.node_info(node_id, ASK_TIMEOUT) is not None:
+            raise ChangeFailed(f"node {node_id} answers, so it is not removed by force: "
+                               "let it leave without force, which hands its data off "
+                               "first, or stop it and then remove it by force")
 
     async def _stream(self, move: Transfer) -> None:
         errors = []

@@ -250,7 +250,8 @@ class RefsPage:
     kept: list[bytes]  # named only by kept (history) versions here
     next: str | None  # where the next page starts; None: that was the last
     epoch: int
-    settled: bool  # no change or hand-off under way (``Replica.settled``)
+    unsettled: str  # why collection must wait for this node, "" if it need not
+    # (``Replica.unsettled``: a change or a hand-off under way)
 
 
 @dataclass(frozen=True)

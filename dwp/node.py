@@ -73,6 +73,7 @@ log = logging.getLogger("dwp.node")
 BATCHABLE = (Put, Delete, PutChunks)
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
+CHANGING = (Replicate, HandOff, HandOffRequest)  # the peer messages that change a replica
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ class Node:
         if isinstance(message, PEER_MESSAGES):
             if sender in self._blocked:
                 raise Partitioned(f"{self.node_id} is cut off from {sender} by fault injection")
+            if isinstance(message, CHANGING) and self.replica.refuses(sender):
+                raise Partitioned(f"{sender} was removed from the network by force")
             reply = answer(self.replica, message)
             return await self._submit(reply.op) if isinstance(reply, Local) else reply
         if isinstance(message, GetView):
@@ -347,7 +350,7 @@ class Node:
     async def _chunk_refs(self, m: ChunkRefs) -> RefsPage:
         refs, kept, after = self.replica.chunk_refs(m.after, m.budget)
         return RefsPage(sorted(refs), sorted(kept), after, self.view.epoch,
-                        self.replica.settled())
+                        self.replica.unsettled())
 
     async def _sweep(self, m: Sweep) -> Swept:
         referenced, kept = set(m.referenced), set(m.kept)
@@ -355,7 +358,7 @@ class Node:
         result = await self._submit(lambda r: r.sweep(
             m.epoch, m.before, m.lo, m.hi, referenced, kept, m.limit, m.dry_run, only))
         if result.refused:
-            return Swept([], [], 0, f"{self.node_id}: {result.refused}")
+            return Swept([], [], 0, f"Nothing was swept because {result.refused}.")
         reclaimed = sum(size for _, size in result.chunks)
         waiting = sum(size for _, size in result.waiting)
         self.tally.note(m.lo, m.hi, waiting + (reclaimed if m.dry_run else 0), result.history)

@@ -275,7 +275,11 @@ class Replica:
         """Partitions this replica must still hand off: those it gave up in a committed
         change (even empty ones: the hand-off is what lets new owners vouch for its
         writes), and any with data here that its shard does not own (nor will once the
-        prepared proposal commits)."""
+        prepared proposal commits). None once it was removed by force: the network went
+        on without what it held, and handing old states back could undo deletes that
+        were reaped since."""
+        if self.removed():
+            return []
         held = {p for p, v in self.phash.items() if v} | self.to_hand_off
         return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
 
@@ -287,20 +291,36 @@ class Replica:
     def unsealed_holders(self) -> dict[str, list[int]]:
         """Old holders of our partitions whose hand-off has not reached us, by node; only
         members (a node that left writes nothing, whatever its disk holds)."""
+        members = set(self.view.members)
+        return {n: ps for n, ps in self._awaited().items() if n in members}
+
+    def _awaited(self) -> dict[str, list[int]]:
+        """Every old holder outside our shard whose hand-off of a partition we own has
+        not reached us, by node: members, and nodes that left and are still handing off;
+        not nodes removed by force, which never will."""
         out: dict[str, list[int]] = {}
-        members = set(self.view.members) - self.shard_nodes
         for p in sorted(self.owned):
             sealed = {node_of(r) for r in self.lineage.sealed.get(p, ())}
-            for node in self.lineage.holders.get(p, ()):
-                if node not in sealed and node in members:
+            for node in sorted(self.lineage.holders.get(p, ())):
+                if (node not in sealed and node not in self.shard_nodes
+                        and node not in self.view.removed):
                     out.setdefault(node, []).append(p)
         return out
 
+    def removed(self) -> bool:
+        """This node was removed by force while it was away."""
+        return self.node_id in self.view.removed
+
+    def refuses(self, sender: str) -> bool:
+        """A node removed by force may come back with what it held before: its batches,
+        hand-offs and requests must not undo what the network did without it."""
+        return sender in self.view.removed
+
     def departed(self) -> bool:
-        """This node left the network and nothing it holds is still needed elsewhere, so
-        its process may end."""
-        return (self.view.has_left(self.node_id) and self.pending is None
-                and not self.held_unowned() and not self.outbox_sizes())
+        """This node left the network and nothing it holds is still needed elsewhere (or
+        it was removed by force), so its process may end."""
+        return self.removed() or (self.view.has_left(self.node_id) and self.pending is None
+                                  and not self.held_unowned() and not self.outbox_sizes())
 
     def _set_hand_off(self, partitions: set[int]) -> None:
         if partitions != self.to_hand_off:
@@ -335,6 +355,10 @@ class Replica:
             self.lineage.inherit(partition, applied, lineage)
         self.lineage.seal(partition, replica, node, applied)
         self._lineage_dirty = True
+        if partition not in self.owned and partition not in self._owned_next():
+            # Handed on already (it moved twice): the seal must follow it, or the owners
+            # now would wait for this holder's hand-off for ever.
+            self._set_hand_off(self.to_hand_off | {partition})
 
     def inherit(self, partitions: list[int], applied: dict[str, int], lineage: Lineage,
                 whole: bool) -> None:
@@ -607,22 +631,35 @@ class Replica:
     def settled(self) -> bool:
         """No change under way and no hand-off due either way: every state that names a
         chunk of ours is on a member that garbage collection asks."""
-        held = self.lineage.holders
-        sealed = self.lineage.sealed
-        return (self.pending is None and not self.held_unowned()
-                and all({node_of(r) for r in sealed.get(p, ())} >= held.get(p, frozenset())
-                        for p in self.owned))
+        return not self.unsettled()
+
+    def unsettled(self) -> str:
+        """Why garbage collection must wait for this replica, in words ("" if it need
+        not): a change prepared, a partition it still hands off, or an old holder of one
+        of its partitions that has not handed it off (one in its own shard again, after
+        a partition moved away and back, is a member that collection asks; one removed
+        by force never will)."""
+        if self.pending is not None:
+            return (f"{self.node_id} has change {self.pending.change} (epoch "
+                    f"{self.pending.epoch}) prepared")
+        if held := self.held_unowned():
+            return f"{self.node_id} still hands off {_partitions(held)}, which it gave up"
+        for node, ps in self._awaited().items():
+            return (f"{self.node_id} waits for {node} to hand off {_partitions(ps)}, which "
+                    f"{node} held before")
+        return ""
 
     def _reapable(self, key: str, state: State) -> bool:
         """A deleted key whose history has aged out may go once every replica of its shard
         has applied the delete and all it superseded, so none can ever send back a value
         it deleted (Riak's and Garage's rule). Only in a partition that never moved: an
-        old holder could still hand back what it held."""
+        old holder could still hand back what it held (not one removed by force: what it
+        sends is refused, and it discards what it held once it learns of its removal).""" 
         if (self.pending is not None
                 or not history.expired(state, self.now(), self.view.keep_deleted_days)):
             return False
         p = self.view.partition_of_key(key)
-        if p not in self.owned or self.lineage.holders.get(p):
+        if p not in self.owned or self.lineage.holders.get(p, frozenset()) - self.view.removed:
             return False
         vectors = [self.applied_now(), *(self.peer_applied.get(q) for q in self.peers)]
         return all(v is not None and clock.descends(v, state.context) for v in vectors)
@@ -671,9 +708,10 @@ class Replica:
         none but these (those no replica of the shard keeps for now), so all of them
         remove the same and their digests stay equal."""
         if self.view.epoch != epoch:
-            return SweepResult([], [], 0, f"at epoch {self.view.epoch}, not {epoch}")
-        if not self.settled():
-            return SweepResult([], [], 0, "a change or hand-off is under way")
+            return SweepResult([], [], 0, f"{self.node_id} is at epoch {self.view.epoch}, "
+                               f"not {epoch}")
+        if why := self.unsettled():
+            return SweepResult([], [], 0, why)
         now = self.now()
         self.swept = {c: t for c, t in self.swept.items() if t >= now - SWEPT_MEMORY}
         out: list[tuple[bytes, int]] = []
@@ -769,6 +807,13 @@ class Replica:
         self._dirty.add(p)
         self.store.put_chunk(chunk, p, data, self.now())
         return p
+
+
+def _partitions(ps: list[int]) -> str:
+    """``partition 3`` or ``partitions 3, 7 and 9``."""
+    if len(ps) == 1:
+        return f"partition {ps[0]}"
+    return f"partitions {', '.join(map(str, ps[:-1]))} and {ps[-1]}"
 
 
 def diff(mine: dict[str | bytes, int], theirs: dict[str | bytes, int]

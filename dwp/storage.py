@@ -2,6 +2,12 @@
 
 One writer per store: the replica calls the mutating methods inside ``transaction()``
 only, from one thread. Keys are ``str``; chunks are addressed by their hash (``bytes``).
+
+The in-memory store also models what a disk keeps: with ``sync_on_commit`` (SQLite's
+``synchronous=FULL``) a commit is on disk when it returns; without it, commits reach the
+disk only at ``sync()`` (a checkpoint, the OS writing back), and ``lose_unsynced()`` (a
+power loss) forgets every commit since. The simulator takes the setting from a real
+SQLite store (``tests/simulation/disk.py``), so a weaker setting there loses writes here.
 """
 
 from __future__ import annotations
@@ -85,10 +91,37 @@ class MemoryStore:
     phash: dict[int, int] = field(default_factory=dict)
     outbox: dict[str, list[OutboxEntry]] = field(default_factory=dict)
     seq: int = 0
+    sync_on_commit: bool = True  # a commit is on disk when it returns (synchronous=FULL)
+    synced: MemoryStore | None = None  # what the disk holds, while commits since are not
+    changes: int = 0  # transactions and power losses so far: a checker skips a store that
+    # has not changed since it last looked
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        yield
+        if not self.sync_on_commit and self.synced is None:
+            self.synced = self._copy()
+        try:
+            yield
+        finally:
+            self.changes += 1
+
+    def sync(self) -> None:
+        """Everything committed is on disk now."""
+        self.synced = None
+
+    def lose_unsynced(self) -> None:
+        """A power loss: the store holds what was on disk, and nothing committed since."""
+        self.changes += 1
+        if self.synced is not None:
+            kept, self.synced = self.synced, None
+            for name in ("meta", "states", "histories", "chunks", "stored_at", "phash",
+                         "outbox", "seq"):
+                setattr(self, name, getattr(kept, name))
+
+    def _copy(self) -> MemoryStore:
+        return MemoryStore(dict(self.meta), dict(self.states), dict(self.histories),
+                           dict(self.chunks), dict(self.stored_at), dict(self.phash),
+                           {p: list(q) for p, q in self.outbox.items()}, self.seq)
 
     def meta_get(self, name: str) -> str | None:
         return self.meta.get(name)

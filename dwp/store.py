@@ -166,6 +166,13 @@ class SqliteStore:
         if self._writer.execute(exists).fetchone() is None:
             self._writer.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
 
+    def durability(self) -> tuple[str, int]:
+        """The writer's (journal_mode, synchronous): what a commit leaves on disk. The
+        simulator's stores model exactly this (``tests/simulation/disk.py``)."""
+        journal = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = self._writer.execute("PRAGMA synchronous").fetchone()[0]
+        return str(journal), int(sync)
+
     def close(self) -> None:
         self._stop_checkpoints.set()
         self._checkpointer.join()

@@ -38,6 +38,8 @@ class View:
     next_node: int = 0  # node ids are n1, n2, ...; an id is never given out twice
     versions: int = DEFAULT_VERSIONS  # how many versions of a key its history lists
     keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS  # a delete stays undoable so long
+    removed: frozenset[str] = frozenset()  # nodes removed by force: dead, they hand off
+    # nothing, and if one comes back it discards what it held (``Replica.departed``)
 
     @classmethod
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
@@ -116,7 +118,7 @@ class View:
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
             "owners": list(self.owners), "node_root": self.node_root,
             "change": self.change, "next_node": self.next_node, "versions": self.versions,
-            "keep_deleted_days": self.keep_deleted_days,
+            "keep_deleted_days": self.keep_deleted_days, "removed": sorted(self.removed),
         })
 
     @classmethod
@@ -127,4 +129,5 @@ class View:
                    {s["id"]: tuple(s["nodes"]) for s in d["shards"]},
                    tuple(d["owners"]), d.get("node_root", ""), d.get("change", ""),
                    d.get("next_node", 0), d.get("versions", DEFAULT_VERSIONS),
-                   d.get("keep_deleted_days", DEFAULT_KEEP_DELETED_DAYS))
+                   d.get("keep_deleted_days", DEFAULT_KEEP_DELETED_DAYS),
+                   frozenset(d.get("removed", ())))

@@ -5,6 +5,7 @@ The world's network keeps 3 versions a key and lets deletes be reaped at once.""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from dwp import gc
 from dwp.client import NetworkClient
@@ -77,3 +78,20 @@ def test_nothing_is_collected_while_a_node_outside_the_view_runs() -> None:
     held_back, done = simulate(scenario)
     assert held_back.chunks == 0 and "runs outside the view" in held_back.skipped[0]
     assert done.chunks > 0 and done.skipped == []
+
+
+def test_a_skipped_round_says_why_in_one_sentence() -> None:
+    """A node left but is cut off from the new owners, so its hand-off waits: the round
+    names who waits for whom, and for which partitions."""
+    async def scenario(world: World) -> list[str]:
+        await world.client.put("site/a", b"one", "text/plain", Token())
+        leaving = world.recorded.shards[1][-1]
+        world.faults.cut = {frozenset((leaving, n)) for n in world.recorded.members}
+        await world.membership.leave(leaving)
+        report = await gc.collect(world.client, grace=0, now=asyncio.get_running_loop().time,
+                                  timeout=2.0)
+        return report.skipped
+    skipped = simulate(scenario)
+    assert len(skipped) == 1, skipped
+    assert re.fullmatch(r"No chunk was collected because n\d waits for n\d to hand off "
+                        r"partitions [\d, ]+ and \d+, which n\d held before\.", skipped[0])

@@ -175,7 +175,13 @@ def test_a_host_dies_reads_go_on_and_its_node_comes_back(
 @pytest.mark.parametrize("lan", [THREE_HOSTS], indirect=True, ids=["h1+h2+h3"])
 def test_removing_a_dead_node_restores_r_copies(
         lan: Net, stored: dict[str, bytes], cluster: RayCluster) -> None:
+    """A node that answers is not removed by force; a dead one is, its shard copied from
+    the survivors, and collection runs again at once (it waits for no hand-off of it)."""
     victim = next(n for n in lan.status()["nodes"] if n["host"] == "h2")["id"]
+    with lan.http() as h:
+        alive = h.delete(f"/api/v1/network/nodes/{victim}", params={"force": "true"},
+                         headers=lan.auth, timeout=120)
+        assert alive.status_code == 409 and "answers" in alive.json()["detail"], alive.text
     cluster.remove_host("h2")
     eventually(lambda: next(n for n in lan.status()["nodes"] if n["id"] == victim)
                ["status"] == "down", 90)
@@ -189,3 +195,11 @@ def test_removing_a_dead_node_restores_r_copies(
     assert_all_readable(lan, stored)
     status = assert_balanced_and_converged(lan, KEYS)
     assert all(n["status"] == "up" for n in status["nodes"])
+    with lan.http() as h:
+        rounds = []
+
+        def collected() -> bool:
+            rounds.append(h.post("/api/v1/gc", params={"dry_run": "true"}, headers=lan.auth,
+                                 timeout=60).json())
+            return rounds[-1]["skipped"] == []
+        eventually(collected, 60, every=1.0)

@@ -1,8 +1,14 @@
-"""The invariants every simulated run must keep, checked on its history and final state:
+"""The invariants every simulated run must keep, checked on its history and final state
+(``tests.simulation.invariants`` checks those that must hold at every step):
 - no acknowledged write lost or changed, and nothing it superseded brought back (so no
   acknowledged delete undone);
+- every read is explained by the writes clients made: each version it holds is one a
+  client wrote to that key (with the bytes it wrote), a retried write is one version,
+  and a tombstone is one a client's delete made;
 - no read carrying a token answered "not found" for a key the token had seen, or a
-  state older than the one the token had seen;
+  state older than the one the token had seen, its causal past included: a reader of a
+  version has seen everything its writer had seen when it wrote (B reads x, writes y;
+  C reads y: C's later read of x is no older than B's);
 - after the heal, every shard's replicas hold the same data, every node is on the same
   committed view with nothing prepared, no old owner still holds a partition, and every
   client's token is satisfiable again;
@@ -20,7 +26,10 @@ from dwp import clock
 from dwp.clock import KeyState
 from dwp.codec import State
 from dwp.errors import DwpError, NotFound
+from dwp.lineage import node_of
+from dwp.replica import Replica
 from dwp.token import Token
+from dwp.version import content_hash
 from dwp.view import View
 
 if TYPE_CHECKING:
@@ -39,6 +48,16 @@ class Ack:
     write_id: str = ""
 
 
+@dataclass(frozen=True)
+class Invoked:
+    """A write a client asked for (acknowledged or not): its key and what its writer
+    had seen then, which every reader of it has seen too."""
+
+    client: str
+    key: str
+    past: dict[str, dict[str, int]]
+
+
 @dataclass
 class History:
     wiped: set[str]  # the world's replicas whose disk was lost (writes may go with them)
@@ -46,12 +65,24 @@ class History:
     acks: list[Ack] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    invoked: dict[bytes, Invoked] = field(default_factory=dict)  # content hash -> write
+    deleted: set[str] = field(default_factory=set)  # keys some client asked to delete
+
+    def invoke(self, client: str, key: str, body: bytes | None) -> None:
+        """A client is about to write ``body`` (None: delete) to ``key``; every body a
+        client writes is unique."""
+        if body is None:
+            self.deleted.add(key)
+            return
+        past = {k: dict(v) for (c, k), v in self.seen.items() if c == client}
+        self.invoked[content_hash(body)] = Invoked(client, key, past)
 
     def ack(self, ack: Ack) -> None:
         self.acks.append(ack)
         self._saw(ack.client, ack.key, ack.state.context)
 
     def read(self, client: str, key: str, token: Token, state: State) -> None:
+        self._explained(client, key, state)
         before = self.seen.get((client, key), {})
         if any(state.context.get(r, 0) < c for r, c in before.items() if r in self.wiped):
             # What it saw went with a lost disk, context and all (a write's context may
@@ -62,6 +93,26 @@ class History:
             self.violations.append(f"stale read: {client} read {key} as {state.context}, "
                                    f"older than the {before} it had seen")
         self._saw(client, key, state.context)
+        for s in state.siblings:  # the reader has now seen what each writer had seen
+            write = self.invoked.get(s.value.hash) if not s.value.deleted else None
+            for other, context in (write.past.items() if write else ()):
+                if other != key:
+                    self._saw(client, other, context)
+
+    def _explained(self, client: str, key: str, state: State) -> None:
+        """Each version read is one a client wrote to this key, once."""
+        ids = [s.value.write_id for s in state.siblings if s.value.write_id]
+        if len(ids) != len(set(ids)):
+            self.violations.append(f"{client} read {key} with one write as two versions: "
+                                   f"{sorted(ids)}")
+        for s in state.siblings:
+            write = self.invoked.get(s.value.hash)
+            if s.value.deleted and key not in self.deleted:
+                self.violations.append(f"{client} read {key} as deleted, which no client "
+                                       "deleted")
+            elif not s.value.deleted and (write is None or write.key != key):
+                self.violations.append(f"{client} read {key} as {s.value.hash.hex()[:12]}"
+                                       f" ({s.dot}), which no client wrote there")
 
     def not_found(self, client: str, key: str, token: Token, detail: str) -> None:
         seen = self.seen.get((client, key), {})
@@ -176,9 +227,19 @@ def _check_views(world: World, out: list[str]) -> None:
         if node.replica.held_unowned():
             out.append(f"{node_id} still holds partitions {node.replica.held_unowned()} it "
                        "handed off")
+        elif node_id in final.members and not node.replica.settled():
+            out.append(f"{node_id} never settles, so garbage collection waits for ever: "
+                       f"old holders unsealed: {_unsealed(node.replica)}")
     for epoch, change in sorted(views | world.adopted):
         if (epoch, change) not in world.committed:
             out.append(f"view epoch {epoch} ({change}) was used but never committed")
+
+
+def _unsealed(replica: Replica) -> dict[int, list[str]]:
+    lineage = replica.lineage
+    return {p: sorted(lineage.holders.get(p, frozenset())
+                      - {node_of(r) for r in lineage.sealed.get(p, ())})
+            for p in sorted(replica.owned) if lineage.holders.get(p)}
 
 
 def _final_view(world: World) -> View:

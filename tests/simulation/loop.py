@@ -1,6 +1,10 @@
 """An asyncio event loop on virtual time: when nothing is ready, time jumps to the next
 timer instead of waiting, so hours of timeouts, retries and background rounds run in
-milliseconds, and the order of events depends only on the program and its seed."""
+milliseconds, and the order of events depends only on the program and its seed.
+
+A *step* is everything that happens at one instant: once nothing more is ready at it,
+``VirtualLoop.on_step`` runs (the simulator checks its invariants there), then time
+jumps."""
 
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class _NoIO(selectors.BaseSelector):
         if timeout is None:
             raise RuntimeError("the simulation has nothing left to do: every task waits "
                                "forever")
+        if timeout > 0:
+            self._loop.on_step()
         self._loop.advance(timeout)
         return []
 
@@ -47,6 +53,7 @@ class _NoIO(selectors.BaseSelector):
 class VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         self._now = 0.0
+        self.on_step: Callable[[], None] = lambda: None
         super().__init__(selector=_NoIO(self))
 
     def time(self) -> float:
@@ -65,8 +72,9 @@ def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
             return await main()
         return loop.run_until_complete(wrapped())
     finally:
-        for task in asyncio.all_tasks(loop):
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(Exception):
-            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(asyncio.wait(tasks, timeout=60.0))
         loop.close()

@@ -1,5 +1,7 @@
 """One seeded simulation: clients, view changes and faults on a small network, then a
-heal, a settling period and the invariant checks (``tests.simulation.checker``)."""
+heal, a settling period and the invariant checks: those that must hold at every step
+(``tests.simulation.invariants``) all along, the rest (``tests.simulation.checker``) at
+the end."""
 
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ from random import Random
 
 from dwp import gc
 from dwp.errors import DwpError, NotFound
+from dwp.messages import Abort, Commit, Import, Message, Prepare
 from dwp.token import Token
 from tests.simulation.checker import Ack, History, check
-from tests.simulation.loop import run_virtual
-from tests.simulation.world import World
+from tests.simulation.invariants import Watch
+from tests.simulation.loop import VirtualLoop, run_virtual
+from tests.simulation.world import Faults, World, no_hook
 
 KEYS = [f"site/k{i}" for i in range(12)]
 SETTLE_SECONDS = 30.0
 GC_EVERY = 3.0
 GC_GRACE = 20.0  # longer than any simulated upload takes
+CHANGE_PHASES = (Prepare, Import, Commit, Abort)
 
 
 @dataclass
@@ -32,6 +37,7 @@ class Scenario:
     ops: int = 20
     faults: bool = True
     kill_coordinator: float = 0.3  # chance that a change's coordinator dies mid-way
+    back_to_back: bool = False  # each change right after the last: hand-offs in flight
 
     @classmethod
     def of(cls, seed: int) -> Scenario:
@@ -39,7 +45,7 @@ class Scenario:
         nodes = rng.choice([4, 4, 5])
         changes = rng.choice([["join"], ["join", "join"], ["leave"], ["join", "leave"],
                               ["join", "join", "leave", "join"]])
-        return cls(seed, nodes, changes)
+        return cls(seed, nodes, changes, back_to_back=rng.random() < 0.3)
 
 
 @dataclass
@@ -66,6 +72,7 @@ async def _client(world: World, history: History, me: Client, ops: int,
                 me.token = result.token
                 continue
             if kind == "delete":
+                history.invoke(me.name, key, None)
                 written = await client.delete(key, me.token)
                 log.append(f"t={_now():.2f} {me.name} delete {key} at {written.node}: "
                            f"{written.state.context}")
@@ -75,6 +82,7 @@ async def _client(world: World, history: History, me: Client, ops: int,
                 size = 70_000 if me.rng.random() < 0.1 else 12
                 body = (f"{me.name}-{me.count}|".encode() * size)[:max(size, 12)]
                 token = me.token if kind == "put" else Token(me.token.causal)
+                history.invoke(me.name, key, body)
                 written = await client.put(key, body, "text/plain", token)
                 log.append(f"t={_now():.2f} {me.name} {kind} {key} at {written.node}: "
                            f"{written.state.context}")
@@ -93,7 +101,8 @@ async def _client(world: World, history: History, me: Client, ops: int,
 async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]) -> None:
     hosts = iter(range(100, 200))
     for change in scenario.changes:
-        await asyncio.sleep(rng.uniform(0.5, 3.0))
+        await asyncio.sleep(rng.uniform(0.0, 0.3) if scenario.back_to_back
+                            else rng.uniform(0.5, 3.0))
         if change == "join":
             work = world.membership.join(f"h{next(hosts)}")
         else:
@@ -120,43 +129,66 @@ async def _changes(world: World, scenario: Scenario, rng: Random, log: list[str]
 
 
 async def _collector(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
-    """Garbage collection rounds from the gateway, all through the run and the settling."""
+    """Garbage collection rounds from the gateway, all through the run and the settling,
+    and one more in each phase of a view change (as its coordinator sends prepares,
+    copies, commits and aborts) now and then."""
     cursors: dict[int, str] = {}
+    phases: dict[str, asyncio.Future[None]] = {}  # phase -> the round started in it
+
+    async def in_phase(sender: str, node: str, message: Message) -> None:
+        phase = type(message).__name__.lower()
+        if (sender == "gateway" and isinstance(message, CHANGE_PHASES)
+                and (phase not in phases or phases[phase].done()) and rng.random() < 0.5):
+            phases[phase] = asyncio.ensure_future(_gc_round(world, cursors, log,
+                                                            f" ({phase})"))
+    world.on_message = in_phase
     while not until.is_set():
         await asyncio.sleep(rng.uniform(0.5, 2 * GC_EVERY))
-        try:
-            report = await gc.collect(world.client, grace=GC_GRACE, now=_now,
-                                      cursors=cursors, timeout=2.0)
-        except DwpError as exc:
-            log.append(f"t={_now():.2f} gc failed: {exc}")
-            continue
-        if report.chunks or report.deleted_keys:
-            log.append(f"t={_now():.2f} gc: {report.chunks} chunks, "
-                       f"{report.deleted_keys} deleted keys")
+        await _gc_round(world, cursors, log)
+    world.on_message = no_hook
+    await asyncio.gather(*phases.values())
+
+
+async def _gc_round(world: World, cursors: dict[int, str], log: list[str],
+                    during: str = "") -> None:
+    try:
+        report = await gc.collect(world.client, grace=GC_GRACE, now=_now, cursors=cursors,
+                                  timeout=2.0)
+    except DwpError as exc:
+        log.append(f"t={_now():.2f} gc failed{during}: {exc}")
+        return
+    if report.chunks or report.deleted_keys or during:
+        log.append(f"t={_now():.2f} gc{during}: {report.chunks} chunks, "
+                   f"{report.deleted_keys} deleted keys, {len(report.skipped)} skipped")
 
 
 async def _nemesis(world: World, rng: Random, until: asyncio.Event, log: list[str]) -> None:
     while not until.is_set():
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         nodes = sorted(world.stores)
-        event = rng.choice(["cut", "crash", "loss", "calm", "wipe"] if rng.random() < 0.05
-                           else ["cut", "crash", "loss", "calm"])
+        event = rng.choice(["cut", "crash", "loss", "calm", "slow", "dup", "power", "wipe"]
+                           if rng.random() < 0.05 else
+                           ["cut", "crash", "loss", "calm", "slow", "dup", "power"])
+        faults = world.faults
         if event == "cut":
             group = set(rng.sample(nodes, rng.randint(1, max(1, len(nodes) // 2))))
-            world.faults.cut = {frozenset((a, b)) for a in group for b in nodes if b not in group}
+            faults.cut = {frozenset((a, b)) for a in group for b in nodes if b not in group}
         elif event == "crash":
-            victim = rng.choice(nodes)
-            world.crash(victim)
-            asyncio.get_running_loop().call_later(rng.uniform(0.3, 3.0), world.restart, victim)
+            world.crash_for(rng.choice(nodes), rng.uniform(0.3, 3.0))
+        elif event == "power":
+            world.power_loss(rng.choice(nodes), rng.uniform(0.3, 3.0))
         elif event == "loss":
-            world.faults.loss = rng.uniform(0.0, 0.15)
-            world.faults.max_delay = rng.uniform(0.001, 0.2)
+            faults.loss = rng.uniform(0.0, 0.15)
+            faults.max_delay = rng.uniform(0.001, 0.2)
+        elif event == "slow":
+            faults.slow[rng.choice(nodes)] = rng.uniform(0.5, 4.0)
+        elif event == "dup":
+            faults.duplicate = rng.uniform(0.0, 0.3)
+            faults.crash_before_reply = rng.uniform(0.0, 0.05)
         elif event == "wipe":
-            victim = rng.choice(nodes)
-            world.lose_disk(victim)
+            world.lose_disk(rng.choice(nodes))
         else:
-            world.faults.cut = set()
-            world.faults.loss = 0.0
+            world.faults = Faults()
         log.append(f"t={_now():.2f} {event}")
 
 
@@ -168,6 +200,10 @@ async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
     rng = Random(scenario.seed)
     world = World(scenario.seed, scenario.nodes, 2)
     history = History(world.wiped, world.reaped)
+    watch = Watch(world, history)
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualLoop)
+    loop.on_step = watch.step
     done = asyncio.Event()
     clients = [Client(f"c{i}", Random(rng.random())) for i in range(scenario.clients)]
     nemesis = asyncio.ensure_future(_nemesis(world, Random(rng.random()), done, log)
@@ -196,7 +232,8 @@ async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
         log.append(f"{node_id}: epoch {r.view.epoch} ({r.view.change}) shard {r.shard} "
                    f"pending {r.pending.change if r.pending else None} held "
                    f"{r.held_unowned()}")
-    return await check(world, history, clients)
+    log.append(f"{watch.steps} steps checked")
+    return watch.violations + await check(world, history, clients)
 
 
 def simulate(seed: int, verbose: bool = False) -> tuple[list[str], list[str]]:

@@ -6,8 +6,9 @@ real replica core and the in-memory store; the gateway side runs the real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -18,11 +19,12 @@ from dwp.clock import Dot
 from dwp.codec import decode_state
 from dwp.membership import Membership
 from dwp.messages import Commit, Message
-from dwp.node import Node, NodeSettings
+from dwp.node import PEER_MESSAGES, Node, NodeSettings
 from dwp.replica import Replica
 from dwp.storage import MemoryStore
 from dwp.transport import Unreachable
 from dwp.view import NodeSpec, View
+from tests.simulation.disk import WRITEBACK_SECONDS, commits_are_durable
 
 SECRET = "simulated-network-secret"
 SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
@@ -32,42 +34,72 @@ VERSIONS = 3  # few, so versions age out of history and their chunks become garb
 
 @dataclass
 class Faults:
-    """What the wires do now: cut links, how often a message or its reply is lost, and
-    how long a message takes."""
+    """What the wires and nodes do now: cut links, how often a message or its reply is
+    lost, how long a message takes, which nodes are slow (and by up to how much), how
+    often a message is delivered twice (the copy late, after newer ones), and how often
+    a node crashes after its commit but before its reply leaves."""
 
     cut: set[frozenset[str]] = field(default_factory=set)
     loss: float = 0.0
     max_delay: float = 0.01
+    slow: dict[str, float] = field(default_factory=dict)
+    duplicate: float = 0.0
+    crash_before_reply: float = 0.0
 
     def cuts(self, a: str, b: str) -> bool:
         return frozenset((a, b)) in self.cut
 
 
 class SimTransport:
-    """Messages between simulated processes: delayed, lost or cut as ``Faults`` says.
-    A lost reply means the operation ran but its sender never heard back."""
+    """Messages between simulated processes: delayed, lost, cut, duplicated or reordered
+    as ``Faults`` says. A lost reply means the operation ran but its sender never heard
+    back; so does a caller's timeout (a slow node goes on with what it was asked)."""
 
     def __init__(self, world: World, sender: str) -> None:
         self.world = world
         self.sender = sender
 
     async def call(self, node: str, message: Message, timeout: float) -> Any:
-        world, faults = self.world, self.world.faults
+        world = self.world  # its faults are read at each turn: a heal ends them at once
+        await world.on_message(self.sender, node, message)
         if isinstance(message, Commit):
             world.committed.add(_view_id(View.from_json(message.view)))
-        await asyncio.sleep(world.rng.uniform(0, faults.max_delay))
+        await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
         target = world.nodes.get(node)
-        if target is None or faults.cuts(self.sender, node) or world.rng.random() < faults.loss:
+        if (target is None or world.faults.cuts(self.sender, node)
+                or world.rng.random() < world.faults.loss):
             await asyncio.sleep(timeout)
             raise Unreachable(f"{self.sender} -> {node}: no answer")
+        if world.rng.random() < world.faults.duplicate:
+            world.deliver_again(node, self.sender, message)
+        work = asyncio.ensure_future(self._handle(target, message))
+        world.in_flight.add(work)  # until it ends (never, if its node crashed meanwhile)
+        work.add_done_callback(world.in_flight.discard)
+        work.add_done_callback(_retrieve)
         try:
-            reply = await asyncio.wait_for(target.handle(self.sender, message), timeout)
+            reply = await asyncio.wait_for(asyncio.shield(work), timeout)
         except TimeoutError as exc:
             raise Unreachable(f"{self.sender} -> {node}: timed out") from exc
-        if world.nodes.get(node) is not target or world.rng.random() < faults.loss:
+        if (world.nodes.get(node) is target
+                and world.rng.random() < world.faults.crash_before_reply):
+            world.crash_for(node, world.rng.uniform(0.3, 2.0))
+            raise Unreachable(f"{node} crashed after its commit, before replying")
+        if world.nodes.get(node) is not target or world.rng.random() < world.faults.loss:
             raise Unreachable(f"{self.sender} -> {node}: the reply was lost")
-        await asyncio.sleep(world.rng.uniform(0, faults.max_delay))
+        await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
         return reply
+
+    async def _handle(self, target: Node, message: Message) -> Any:
+        slow = self.world.faults.slow.get(target.node_id, 0.0)
+        if slow:
+            await asyncio.sleep(self.world.rng.uniform(0, slow))
+        return await target.handle(self.sender, message)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """An answer nobody waits for any more (the caller timed out) is dropped quietly."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _view_id(view: View) -> tuple[int, str]:
@@ -91,8 +123,16 @@ class World:
         self.lost: list[tuple[str, str, int, int]] = []  # (key, replica, after, upto)
         self.lost_chunks: set[bytes] = set()  # chunks only a lost disk had
         self.reaped: dict[str, dict[str, int]] = {}  # key -> contexts of reaped deletes
+        self.pending_copies: set[asyncio.Future[None]] = set()
+        self.durable = commits_are_durable()  # as a real node's SQLite store is set up
+        self.on_message: Callable[[str, str, Message], Awaitable[None]] = no_hook
+        self.in_flight: set[asyncio.Future[Any]] = set()
+        self.departed: set[str] = set()  # node ids that left for good
+        self.breaches: list[str] = []  # rules seen broken as processes start
         for spec in specs:
             self.start(spec.id, self.recorded)
+        if not self.durable:
+            self.pending_copies.add(asyncio.ensure_future(self.write_back()))
         self.client = self.new_client()
         self.membership = Membership(self.client, SimLauncher(self),
                                      new_change_id=lambda: f"c{next(self.ids)}",
@@ -122,9 +162,14 @@ class World:
     # -- processes ----------------------------------------------------------------------
 
     def start(self, node_id: str, view: View) -> Node:
-        store = self.stores.setdefault(node_id, MemoryStore())
+        store = self.stores.setdefault(node_id, MemoryStore(sync_on_commit=self.durable))
         replica = Replica(node_id, view, store, lambda: f"i{next(self.incarnations)}",
                           now=asyncio.get_event_loop().time)
+        if replica.id in self.wiped:
+            self.breaches.append(f"{node_id} came back from a lost disk as {replica.id}, "
+                                 "the replica id its lost disk had: its dots are reissued")
+        if node_id in self.departed:
+            self.breaches.append(f"node id {node_id} was given out again after it left")
         self._note_reaps(replica)
         node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline,
                     lambda: self.depart(node_id))
@@ -146,10 +191,13 @@ class World:
             return out
         replica.reap = noting  # type: ignore[method-assign]
 
-    def depart(self, node_id: str) -> None:
-        """A node that left ends its process for good once it has handed off."""
+    def depart(self, node_id: str, left: bool = True) -> None:
+        """A node that left ends its process for good once it has handed off (``left``
+        False: a joiner whose change was rolled back, whose id may be given out again)."""
         self.crash(node_id)
         self.stores.pop(node_id, None)
+        if left:
+            self.departed.add(node_id)
 
     def crash(self, node_id: str) -> None:
         node = self.nodes.pop(node_id, None)
@@ -159,6 +207,52 @@ class World:
     def restart(self, node_id: str) -> None:
         if node_id not in self.nodes and node_id in self.stores:
             self.start(node_id, self.recorded)
+
+    def revive(self, node_id: str, store: MemoryStore, view: View) -> Node:
+        """A node removed by force comes back after all, on its old disk and its old
+        view (it has not heard of its removal)."""
+        self.stores[node_id] = store
+        self.departed.discard(node_id)
+        node = self.start(node_id, view)
+        self.departed.add(node_id)
+        return node
+
+    def crash_for(self, node_id: str, seconds: float) -> None:
+        """A crash, and the process back (on the same disk) after ``seconds``."""
+        self.crash(node_id)
+        asyncio.get_running_loop().call_later(seconds, self.restart, node_id)
+
+    def power_loss(self, node_id: str, seconds: float) -> None:
+        """The host loses power: the node crashes and its disk keeps only what was synced
+        (everything, when commits sync before they return)."""
+        self.crash_for(node_id, seconds)
+        if node_id in self.stores:
+            self.stores[node_id].lose_unsynced()
+
+    async def write_back(self) -> None:
+        """The OS writes unsynced pages back now and then (only matters when commits do
+        not sync by themselves)."""
+        while True:
+            await asyncio.sleep(WRITEBACK_SECONDS)
+            for store in self.stores.values():
+                store.sync()
+
+    def deliver_again(self, node: str, sender: str, message: Message) -> None:
+        """A copy of a message delivered once more: a peer's message late (after newer
+        ones), anything else right after the first (a retry of a call whose answer was
+        lost); its answer goes nowhere."""
+        late = isinstance(message, PEER_MESSAGES)
+        delay = self.rng.uniform(0.0, 2.0) if late else 0.0
+
+        async def again() -> None:
+            await asyncio.sleep(delay)
+            target = self.nodes.get(node)
+            if target is not None and not self.faults.cuts(sender, node):
+                with contextlib.suppress(Exception):
+                    await target.handle(sender, message)
+        copy = asyncio.ensure_future(again())
+        self.pending_copies.add(copy)
+        copy.add_done_callback(self.pending_copies.discard)
 
     def lose_disk(self, node_id: str) -> None:
         """The node dies and comes back on an empty store (a new incarnation)."""
@@ -196,6 +290,10 @@ class World:
             self.restart(node_id)
 
 
+async def no_hook(sender: str, node: str, message: Message) -> None:
+    """What happens as a message leaves: nothing, unless a run or a story says."""
+
+
 async def _inline(fn: Any) -> Any:
     return fn()
 
@@ -215,7 +313,7 @@ class SimLauncher:
         self.world.depart(node_id)
 
     async def discard(self, view: View, node_id: str) -> None:
-        self.world.depart(node_id)
+        self.world.depart(node_id, left=False)
 
     def record(self, view: View) -> None:
         self.world.recorded = view

@@ -1,0 +1,583 @@
+"""Directed scenarios: one story per rule of docs/architecture.md, each told in the
+order things happen and each failing when its rule is broken (the rule mutants in
+``tests/mutants`` show that they do). Every story runs on the simulator's world with
+its invariants checked at every step, then heals, settles and is checked as a seeded
+run is. ``python -m tests.simulation --story NAME -v`` tells one with its log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from dwp.messages import Commit, Message, Put
+from dwp.rebalance import plan_join
+from dwp.view import NodeSpec, View
+from tests.simulation.loop import run_virtual
+from tests.simulation.story import GRACE, Died, Story, Tale
+
+STORIES: dict[str, Tale] = {}
+
+
+def story(tale: Tale) -> Tale:
+    STORIES[tale.__name__] = tale
+    return tale
+
+
+def _key_owned_by(s: Story, shard: int, prefix: str = "site/") -> str:
+    """A key whose partition belongs to ``shard`` now."""
+    return next(k for i in range(1000) if s.view.owners[s.view.partition_of_key(
+        k := f"{prefix}k{i}")] == shard)
+
+
+# -- a view is either committed or invisible ------------------------------------------
+
+
+@story
+async def a_prepared_view_stays_invisible(s: Story) -> None:
+    """join; every node prepares and the joiner copies; the coordinator dies before any
+    commit; clients read, write and collect meanwhile; the next coordinator rolls it
+    back; a second join commits epoch 2. No node or gateway ever uses the proposal."""
+    await s.put("c1", "site/a", "one")
+
+    async def die_before_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit):
+            raise Died
+    s.when(die_before_commit)
+    await s.change(s.world.membership.join("h9"))
+    s.when(_quiet)
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+    await s.collect()
+    await s.wait(3.0)
+    rolled_back = await s.recover()
+    s.expect(rolled_back is not None and rolled_back.epoch == 1, "the change rolled back")
+    await s.change(s.world.membership.join("h9"))
+    s.expect(s.view.epoch == 2, "the second join committed epoch 2")
+    await s.get("c1", "site/a")
+
+
+@story
+async def two_coordinators_commit_one_change(s: Story) -> None:
+    """Two gateways each add a node at the same moment: one change commits, the other is
+    refused, and no epoch ever names two views."""
+    await s.put("c1", "site/a", "one")
+    _, first = s.gateway()
+    _, second = s.gateway()
+    await asyncio.gather(s.change(first.join("h8")), s.change(second.join("h9")))
+    await s.put("c1", "site/a", "two")
+
+
+# -- decided at the first commit --------------------------------------------------------
+
+
+@story
+async def a_change_some_node_committed_is_finished(s: Story) -> None:
+    """join; the coordinator commits on one node and dies; the next coordinator must
+    roll the change forward (a node holds it committed), never back; then one more join."""
+    await s.put("c1", "site/a", "one")
+    commits = 0
+
+    async def die_after_one_commit(sender: str, node: str, message: Message) -> None:
+        nonlocal commits
+        if isinstance(message, Commit):
+            commits += 1
+            if commits == 2:
+                raise Died
+    s.when(die_after_one_commit)
+    await s.change(s.world.membership.join("h9"))
+    s.when(_quiet)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 2, "the change was rolled forward")
+    await s.change(s.world.membership.join("h10"))
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+@story
+async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
+    """join; the coordinator commits on the witness alone and dies; the witness is cut off
+    from the next coordinator, which must wait rather than roll back; once it is back, the
+    change is finished and a second join follows."""
+    commits = 0
+    witness: list[str] = []
+
+    async def die_after_one_commit(sender: str, node: str, message: Message) -> None:
+        nonlocal commits
+        if isinstance(message, Commit):
+            commits += 1
+            if commits == 2:
+                raise Died
+            witness.append(node)
+    s.when(die_after_one_commit)
+    await s.change(s.world.membership.join("h9"))
+    s.when(_quiet)
+    s.world.restart_gateway()
+    for node in witness:
+        s.world.crash(node)  # down while the next coordinator looks
+    refused = await s.change(s.world.membership.recover())
+    s.expect(refused is None, "recover waited for the silent witness")
+    for node in witness:
+        s.world.restart(node)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 2, "then finished the change")
+    await s.change(s.world.membership.join("h10"))
+
+
+# -- ownership is checked where the write is applied ---------------------------------
+
+
+@story
+async def a_write_to_a_partition_given_up_is_redirected(s: Story) -> None:
+    """A gateway that missed two joins writes to a node that gave the key's partition
+    up and handed it off: the write is redirected to the new owners, so a read with the
+    writer's token at a new owner sees it at once."""
+    keys = [f"site/r{i}" for i in range(16)]
+    for key in keys:
+        await s.put("c1", key, "one")
+    before = {k: s.owners(k) for k in keys}
+    stale, _ = s.gateway()  # started before the changes: it routes by epoch 1
+    await s.change(s.world.membership.join("h8"))
+    await s.change(s.world.membership.join("h9"))
+    await s.wait(5.0)  # hand-offs done
+    moved = [k for k in keys if not set(before[k]) & set(s.owners(k))]
+    s.expect(bool(moved), "some partition moved to the new shard")
+    for key in moved[:3]:
+        await s.put("c1", key, "two", client=stale, at=before[key][0])
+        for node in s.owners(key):
+            await s.get("c1", key, at=node)
+
+
+# -- an old owner drops a partition only after every new owner holds all of it ---------
+
+
+@story
+async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> None:
+    """leave Y, an owner of key k's partition: two nodes, A and B, become new owners.
+    As the commit begins, Y writes k while cut off from its shard-mate and from B; A gets
+    the write. Y must keep the partition until B holds it too; after the heal, every
+    owner answers k with the writer's token (and B, before it has the write, makes the
+    reader wait rather than answer without it)."""
+    key = _key_owned_by(s, 1)
+    x, y = s.owners(key)
+    await s.put("c1", key, "before")
+    await s.wait(2.0)
+    target_owners: list[str] = []
+    cut_off: list[str] = []
+    writes: list[asyncio.Future[str | None]] = []
+
+    async def at_first_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not writes:
+            view = _view_of(message)
+            target_owners.extend(s.owners(key, view))
+            b = [n for n in target_owners if n not in (x, y)][-1]
+            cut_off.append(b)
+            s.cut(y, x, b)
+            s.cut(b, *[n for n in target_owners if n != b])
+            writes.append(asyncio.ensure_future(s.put("c1", key, "during", at=y)))
+    s.when(at_first_commit)
+    await s.change(s.world.membership.leave(y))
+    s.when(_quiet)
+    s.expect(bool(writes) and writes[0].done() and writes[0].result() == y,
+             f"the write during the change was acknowledged by {y}")
+    await s.wait(5.0)
+    await s.get("c1", key, at=cut_off[0])  # B has not got Y's write: it must wait (503)
+    s.heal()
+    await s.wait(15.0)
+    for node in target_owners:
+        await s.get("c1", key, at=node)
+        s.expect(s.reader("c1").token is not None, "read")
+
+
+@story
+async def a_partition_that_changed_during_its_hand_off_is_kept(s: Story) -> None:
+    """Y writes k while cut off from its shard-mate X; two joins move k's partition to a
+    new shard {A, B}, which copies it from X. X hands it off to the (slow) new owners;
+    meanwhile Y's write reaches X. X's hand-off began before the write arrived, so X
+    must keep the partition and hand off again: A and B answer k with the writer's
+    token while Y is still cut off from them."""
+    two_joins = plan_join(replace(plan_join(s.view, NodeSpec("n5", "h9")), next_node=6),
+                          NodeSpec("n6", "h10"))
+    key = next(k for k in (f"site/h{i}" for i in range(1000))
+               if set(two_joins.owners_of_partition(two_joins.partition_of_key(k)))
+               == {"n5", "n6"})
+    x, y = s.owners(key)
+    await s.put("c1", key, "first")
+    await s.wait(2.0)
+    s.cut(x, y)
+    s.cut(y, "n5", "n6")
+    await s.put("c1", key, "only at y", at=y)
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.join("h10"))
+    s.world.faults.slow.update({"n5": 0.9, "n6": 0.9})  # each hand-off takes seconds
+    s.world.faults.cut.discard(frozenset((x, y)))
+    await s.wait(10.0)  # Y's outbox reached X, in the middle of one of X's hand-offs
+    for node in ("n5", "n6"):
+        read = await s.get("c1", key, at=node)
+        s.expect(read is not None, f"{node} answers {key} with Y's write, which X handed off")
+
+
+# -- hand-offs pass on the seals they received -----------------------------------------
+
+
+@story
+async def a_partition_that_moves_twice_stays_readable(s: Story) -> None:
+    """leave Y while Y is cut off from every node, having just written keys of its
+    shard: its hand-offs wait. Then a join moves some of those partitions on to a new
+    shard, copied from nodes Y has not handed off to yet. After the heal Y hands off, and
+    the nodes that gave those partitions up hand off in turn, passing Y's seal on: every
+    owner of every key answers it with the writer's token."""
+    keys = [f"site/m{i}" for i in range(24)]
+    for key in keys:
+        await s.put("c1", key, "first")
+    y = s.view.shards[1][-1]
+    mine = [k for k in keys if y in s.owners(k)]
+    started: list[bool] = []
+
+    async def at_first_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not started:
+            started.append(True)
+            s.cut(y, *[n for n in s.world.nodes if n != y])
+            await asyncio.gather(*(s.put("c1", k, "from y", at=y) for k in mine))
+    s.when(at_first_commit)
+    await s.change(s.world.membership.leave(y))
+    s.when(_quiet)
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.join("h10"))
+    await s.wait(3.0)
+    s.heal()
+    await s.wait(20.0)
+    for key in mine:
+        for node in s.owners(key):
+            await s.get("c1", key, at=node)
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
+@story
+async def a_partition_that_moves_away_and_back_lets_collection_run(s: Story) -> None:
+    """Two joins make a third shard and move partitions to it; the second joiner leaves
+    and the third shard is dissolved, so partitions go back where they were. Their old
+    holders now include their owners themselves: collection must still run."""
+    for i in range(16):
+        await s.put("c1", f"site/b{i}", "one")
+    await s.change(s.world.membership.join("h8"))
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.leave(s.view.members[-1]))
+    await s.wait(10.0)
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
+# -- claims follow data -------------------------------------------------------------------
+
+
+@story
+async def a_replica_that_lost_its_disk_vouches_for_nothing_it_lacks(s: Story) -> None:
+    """Y loses its disk; X writes a second key of the shard, and its outbox batch to Y
+    carries a claim. Y holds neither key's first write, so a read of the first key at Y
+    with the writer's token must wait (503), never answer 'not found'."""
+    first = _key_owned_by(s, 0)
+    second = next(k for k in (f"site/z{i}" for i in range(1000))
+                  if s.view.partition_of_key(k) != s.view.partition_of_key(first)
+                  and s.view.owners[s.view.partition_of_key(k)] == 0)
+    x, y = s.owners(first)
+    await s.put("c1", first, "one", at=x)
+    await s.wait(2.0)
+    s.world.lose_disk(y)
+    s.world.wiped.clear()  # judge Y's answers as if nothing could excuse them
+    await s.put("c1", second, "two", at=x)
+    await s.wait(0.2)  # the batch reached Y; no anti-entropy round yet
+    await s.get("c1", first, at=y)
+    await s.get("c1", second, at=y)
+
+
+@story
+async def a_new_owner_that_lost_its_disk_vouches_for_no_old_holder(s: Story) -> None:
+    """X writes k; two joins move k's partition to a new shard {A, B}, which copies it
+    and is handed it off. B loses its disk: until anti-entropy gives it A's data and
+    lineage, a read of k at B with the writer's token must wait, never answer 'not
+    found' for a write of X, which held the partition before."""
+    keys = [f"site/d{i}" for i in range(16)]
+    for key in keys:
+        await s.put("c1", key, "one")
+    before = {k: s.owners(k) for k in keys}
+    await s.change(s.world.membership.join("h8"))
+    await s.change(s.world.membership.join("h9"))
+    await s.wait(5.0)  # handed off and sealed
+    moved = [k for k in keys if not set(before[k]) & set(s.owners(k))]
+    s.expect(bool(moved), "some partition moved to the new shard")
+    b = s.owners(moved[0])[-1]
+    s.world.lose_disk(b)
+    for key in moved:
+        await s.get("c1", key, at=b)
+
+
+@story
+async def a_token_read_waits_for_what_the_token_names(s: Story) -> None:
+    """X writes while cut off from Y; a read at Y with the writer's token must wait and
+    answer 503, never the older value or 'not found'; after the heal it answers."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(2.0)
+    s.cut(x, y)
+    await s.put("c1", key, "two", at=x)
+    await s.put("c1", "site/new", "three", at=None)
+    await s.get("c1", key, at=y)
+    s.heal()
+    await s.wait(3.0)
+    await s.get("c1", key, at=y)
+
+
+# -- retries are idempotent ----------------------------------------------------------------
+
+
+@story
+async def a_retried_write_is_one_version(s: Story) -> None:
+    """Writes whose node crashes after its commit, before its answer, are retried at the
+    shard-mate (cut off from the first, so it has not seen them); messages are also
+    delivered twice. Wherever the copies meet, each write is one version."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.wait(2.0)
+    s.cut(x, y)
+    s.world.faults.crash_before_reply = 1.0
+    await s.put("c1", key, "two", at=None)
+    s.world.faults.crash_before_reply = 0.0
+    s.world.faults.duplicate = 1.0
+    await s.put("c1", key, "three")  # with c1's context: a second copy would be a sibling
+    await s.put("c2", "site/other", "four")
+    s.world.faults.duplicate = 0.0
+    await s.wait(3.0)
+    s.heal()
+    await s.wait(5.0)
+    for node in (x, y):
+        await s.get("c3", key, at=node)
+
+
+# -- durability -------------------------------------------------------------------------------
+
+
+@story
+async def an_acknowledged_write_survives_a_power_loss(s: Story) -> None:
+    """X acknowledges writes while cut off from Y, then loses power; its disk must hold
+    every write it acknowledged (a commit is synced before its answer)."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    s.cut(x, y)
+    for i in range(3):
+        await s.put("c1", key, f"v{i}", at=x)
+    s.world.power_loss(x, 1.0)
+    await s.wait(2.0)
+    s.heal()
+    await s.wait(3.0)
+    await s.get("c1", key)
+
+
+# -- node ids and incarnations ----------------------------------------------------------------
+
+
+@story
+async def ids_are_never_given_out_twice(s: Story) -> None:
+    """A node leaves and another joins: the joiner gets a new id. A node that loses its
+    disk comes back under a new replica id, and writes again without reissuing a dot."""
+    key = _key_owned_by(s, 0)
+    x = s.owners(key)[0]
+    await s.put("c1", key, "one", at=x)
+    await s.wait(2.0)
+    s.world.lose_disk(x)
+    await s.put("c2", key, "two", at=x)
+    last = s.view.members[-1]
+    await s.change(s.world.membership.leave(last))
+    await s.change(s.world.membership.join("h9"))
+    s.expect(last not in s.view.members, f"{last} stays gone")
+
+
+# -- a leaving node ends only once it has handed everything off --------------------------------
+
+
+@story
+async def a_leaving_node_runs_until_it_has_handed_off(s: Story) -> None:
+    """Y writes keys while cut off from every node, then leaves: it must keep running
+    until the heal lets it hand those writes off."""
+    keys = [f"site/l{i}" for i in range(12)]
+    y = s.view.shards[0][-1]
+    mine = [k for k in keys if y in s.owners(k)]
+    s.cut(y, *[n for n in s.world.nodes if n != y])
+    for key in mine:
+        await s.put("c1", key, "only on y", at=y)
+    await s.change(s.world.membership.leave(y))
+    await s.wait(5.0)
+    s.heal()
+    await s.wait(10.0)
+    for key in mine:
+        await s.get("c1", key)
+
+
+# -- a forced removal lets the network go on ------------------------------------------
+
+
+@story
+async def a_forced_removal_lets_collection_and_reaping_go_on(s: Story) -> None:
+    """Chunked values are written, replaced (the first ones age out of history) and some
+    deleted. Removing Y by force while it answers is refused. Y dies, having just sent
+    one more write (whose delivery it had not recorded), and is removed by force: the
+    key is then deleted, and once the grace period is over a round reclaims chunks and
+    reaps deletes, skipping nothing. Then Y comes back on its old disk: its peers refuse
+    what it sends, it learns it was removed and ends, and nothing reaped comes back."""
+    y = s.view.shards[1][-1]
+    keys = [f"site/f{i}" for i in range(8)]
+    for i in range(4):
+        for key in keys:
+            await s.put("c1", key, f"v{i}", size=40_000 if i == 0 else 0)
+    for key in keys[:4]:
+        await s.delete("c1", key)
+    late = next(k for k in keys[4:] if y in s.owners(k))
+    await s.wait(3.0)
+    refused = await s.change(s.world.membership.leave(y, force=True))
+    s.expect(refused is None and y in s.view.members, f"{y}, which answers, stays")
+    await s.put("c2", late, "from y", at=y)
+    await s.wait(0.1)  # delivered to its shard-mate; the acknowledgement not yet recorded
+    disk, old_view = s.world.stores[y], s.world.nodes[y].replica.view
+    s.world.crash(y)
+    removed = await s.change(s.world.membership.leave(y, force=True))
+    s.expect(removed is not None and y in removed.removed, f"{y} is recorded as removed")
+    await s.delete("c2", late)
+    await s.wait(GRACE + 5.0)
+    report = await s.collect()
+    s.expect(not report.skipped, f"nothing skipped: {report.skipped}")
+    s.expect(report.chunks > 0, "chunks no version names are reclaimed")
+    unreaped = [k for k in [*keys[:4], late] if k not in s.world.reaped]
+    s.expect(not unreaped, f"every delete is reaped, {unreaped} too")
+    s.world.revive(y, disk, old_view)
+    await s.wait(5.0)
+    s.expect(y not in s.world.nodes, f"{y} learned it was removed and ended")
+    for key in keys:
+        await s.get("c3", key)
+
+
+# -- garbage collection ----------------------------------------------------------------------
+
+
+@story
+async def collection_waits_while_a_change_hands_off(s: Story) -> None:
+    """Y, leaving, writes a chunked value of key k while cut off from every node (its
+    chunks are stored on another shard); the leave commits; rounds run for longer than
+    the grace period while Y still holds k's state alone. They must collect nothing
+    that k names: after the heal, k's chunks are all there."""
+    key = _key_owned_by(s, 1)
+    y = s.owners(key)[-1]
+    started: list[bool] = []
+
+    async def at_first_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not started:
+            started.append(True)
+            s.cut(y, *[n for n in s.world.nodes if n != y])
+            await s.put("c1", key, "big", at=y, size=150_000)
+    s.when(at_first_commit)
+    await s.change(s.world.membership.leave(y))
+    s.when(_quiet)
+    for _ in range(10):
+        await s.wait(3.0)
+        await s.collect()
+    s.heal()
+    await s.wait(10.0)
+    await s.get("c2", key)
+
+
+@story
+async def collection_spares_uploads_in_flight(s: Story) -> None:
+    """A round runs while a chunked upload is between its chunks and its manifest, once
+    for new chunks and once for chunks stored long ago that nothing named any more (the
+    replica the upload reaches renews them; its shard-mates, cut off, hear nothing): the
+    manifest finds every chunk it names."""
+    body = 100_000
+
+    async def collect_before_the_manifest(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Put) and message.version.chunks:
+            await s.collect()
+    await s.put("c1", "site/big", "same", size=body)
+    for i in range(4):  # the first value ages out of the key's kept versions
+        await s.put("c1", "site/big", f"small {i}")
+    await s.wait(25.0)  # longer than the grace period: its chunks are old garbage now
+    nodes = sorted(s.world.nodes)
+    for node in nodes:  # replicas hear nothing from each other: each renews on its own
+        s.cut(node, *nodes)
+    s.when(collect_before_the_manifest)
+    s.reader("c1").count = 0  # the same bytes again
+    await s.put("c1", "site/again", "same", size=body)
+    await s.put("c2", "site/fresh", "new", size=body)
+    s.when(_quiet)
+    s.heal()
+    await s.get("c3", "site/again")
+    await s.get("c3", "site/fresh")
+
+
+@story
+async def a_delete_is_reaped_only_once_every_replica_applied_it(s: Story) -> None:
+    """k is written everywhere; X deletes it while cut off from Y; rounds run. X must not
+    reap the delete Y has not applied, or Y would hand the value back after the heal."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.wait(3.0)  # anti-entropy rounds: each replica learns the other's progress
+    s.cut(x, y)
+    await s.delete("c1", key, at=x)
+    for _ in range(3):
+        await s.collect()
+        await s.wait(1.0)
+    s.heal()
+    await s.wait(5.0)
+    await s.collect()
+    await s.get("c1", key)
+
+
+@story
+async def every_replica_of_a_shard_reaps_the_same_deletes(s: Story) -> None:
+    """k is written and deleted everywhere; Y restarts, so it has not yet heard its
+    shard-mate's progress and may not reap k; a round right then must reap k nowhere,
+    so the shard's replicas stay equal."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.delete("c1", key)
+    await s.wait(3.0)  # replicated; each side has heard the other's progress
+    s.world.crash(y)
+    s.world.restart(y)
+    s.cut(x, y)  # and it will not hear it during the round
+    await s.collect()
+    digests = {n: s.world.nodes[n].replica.digest() for n in (x, y)}
+    s.expect(len(set(digests.values())) == 1, f"{x} and {y} reaped the same: {digests}")
+
+
+async def _quiet(sender: str, node: str, message: Message) -> None:
+    """No hook: messages just go."""
+
+
+def _view_of(message: Commit) -> View:
+    return View.from_json(message.view)
+
+
+def tell(name: str) -> tuple[list[str], list[str]]:
+    """Run one story; answers (violations, its log)."""
+    logging.getLogger("dwp").setLevel(logging.CRITICAL)
+    log: list[str] = [f"story: {name}: {STORIES[name].__doc__}"]
+
+    async def main() -> list[str]:
+        s = Story()
+        try:
+            await STORIES[name](s)
+            return await s.finish()
+        except Exception as exc:  # what the story expected did not happen at all
+            return [*s.failures, *s.watch.violations, f"the story broke off: {exc!r}"]
+        finally:
+            log.extend(s.log)
+    return run_virtual(main), log
+
+
+def replay_story(name: str) -> str:
+    return f"python -m tests.simulation --story {name} -v"
