@@ -50,3 +50,15 @@ def test_todays_sample_of_mutants_is_killed() -> None:
     survivors = [m.name for m in chosen if not run(m, CI_SEEDS).killed_by]
     assert not survivors, (f"survived: {survivors}; this sample again: python -m "
                            f"tests.mutants --sample {CI_SAMPLE} --rotate {key}")
+
+
+def test_architecture_lists_each_mutant_with_its_rule_and_a_story_that_exists() -> None:
+    from tests.simulation.stories import STORIES
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    table = doc.split("| rule | mutant | killed first by the story |\n|---|---|---|\n")[1]
+    rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
+            for line in table.split("\n\n")[0].splitlines()]
+    assert {(name, rule) for rule, name, _ in rows} == {(m.name, m.rule) for m in MUTANTS}
+    assert len(rows) == len(MUTANTS)
+    assert {story for _, _, story in rows} <= set(STORIES)
