@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from dwp.messages import Commit, Message, Put
@@ -76,15 +77,7 @@ async def a_change_some_node_committed_is_finished(s: Story) -> None:
     """join; the coordinator commits on one node and dies; the next coordinator must
     roll the change forward (a node holds it committed), never back; then one more join."""
     await s.put("c1", "site/a", "one")
-    commits = 0
-
-    async def die_after_one_commit(sender: str, node: str, message: Message) -> None:
-        nonlocal commits
-        if isinstance(message, Commit):
-            commits += 1
-            if commits == 2:
-                raise Died
-    s.when(die_after_one_commit)
+    s.when(_die_after_one_commit([]))
     await s.change(s.world.membership.join("h9"))
     s.when(_quiet)
     view = await s.recover()
@@ -99,17 +92,8 @@ async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
     """join; the coordinator commits on the witness alone and dies; the witness is cut off
     from the next coordinator, which must wait rather than roll back; once it is back, the
     change is finished and a second join follows."""
-    commits = 0
     witness: list[str] = []
-
-    async def die_after_one_commit(sender: str, node: str, message: Message) -> None:
-        nonlocal commits
-        if isinstance(message, Commit):
-            commits += 1
-            if commits == 2:
-                raise Died
-            witness.append(node)
-    s.when(die_after_one_commit)
+    s.when(_die_after_one_commit(witness))
     await s.change(s.world.membership.join("h9"))
     s.when(_quiet)
     s.world.restart_gateway()
@@ -552,6 +536,22 @@ async def every_replica_of_a_shard_reaps_the_same_deletes(s: Story) -> None:
     await s.collect()
     digests = {n: s.world.nodes[n].replica.digest() for n in (x, y)}
     s.expect(len(set(digests.values())) == 1, f"{x} and {y} reaped the same: {digests}")
+
+
+def _die_after_one_commit(
+        committed_at: list[str]) -> Callable[[str, str, Message], Awaitable[None]]:
+    """A coordinator that dies as it sends its second Commit; the nodes its other Commits
+    go to are added to committed_at."""
+    commits = 0
+
+    async def hook(sender: str, node: str, message: Message) -> None:
+        nonlocal commits
+        if isinstance(message, Commit):
+            commits += 1
+            if commits == 2:
+                raise Died
+            committed_at.append(node)
+    return hook
 
 
 async def _quiet(sender: str, node: str, message: Message) -> None:
