@@ -307,6 +307,11 @@ class Replica:
                     out.setdefault(node, []).append(p)
         return out
 
+    def awaits_hand_offs(self) -> bool:
+        """Some old holder of a partition we own has not sealed it here yet (anti-entropy
+        then takes over a shard-mate's lineage: the seal may have reached it instead)."""
+        return bool(self._awaited())
+
     def removed(self) -> bool:
         """This node was removed by force while it was away."""
         return self.node_id in self.view.removed

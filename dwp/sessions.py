@@ -6,7 +6,8 @@ session with the reply) or a ``Local`` operation on this replica (the node runs 
 its next commit and resumes the session with the result). Tests drive a session against
 another replica directly; the node drives it over its transport. Sessions:
 - ``sync``: anti-entropy with a shard-mate: compare digests, repair differing partitions
-  both ways, then vouch for what the peer had applied when the round began;
+  both ways, then vouch for what the peer had applied when the round began (and, while
+  this replica lacks its lineage or awaits an old holder's seal, take over the peer's);
 - ``copy``: a new owner copies partitions from an old one before a change commits, and
   takes over what the source could vouch for in them;
 - ``answer``: the other side of all three;
@@ -95,7 +96,11 @@ def sync(replica: Replica, peer: str) -> Session:
         return f"{peer} is no longer a shard-mate; skipped"
     lineage_unknown = not replica.lineage.known
     snapshot: SnapshotInfo | None = None
-    if lineage_unknown:
+    if lineage_unknown or replica.awaits_hand_offs():
+        # What the peer can vouch for, taken before comparing: once the round has repaired
+        # every difference, this replica holds all of it. So an old holder's seal that
+        # reached the peer after this replica copied the partition from it reaches this
+        # replica too (that holder dropped the partition after sealing, and may have left)
         snapshot = yield Snapshot(sorted(replica.owned))
     repaired = 0
     if root.digest != replica.digest():
@@ -109,7 +114,7 @@ def sync(replica: Replica, peer: str) -> Session:
             return False
         if snapshot is not None:
             r.inherit(sorted(r.owned), snapshot.applied, Lineage.from_json(snapshot.lineage),
-                      whole=True)
+                      whole=lineage_unknown)
         r.learn(root.applied)
         r.note_peer_applied(peer, root.applied)
         return True

@@ -84,6 +84,12 @@ MUTANTS = [
            "            self._set_hand_off(self.to_hand_off | {partition})\n\n"
            "    def inherit(",
            "            pass\n\n    def inherit("),
+    Mutant("seals-not-shared-by-anti-entropy",
+           "while a replica awaits an old holder's seal, anti-entropy gives it the seals its "
+           "shard-mate received",
+           "dwp/sessions.py",
+           "    if lineage_unknown or replica.awaits_hand_offs():\n",
+           "    if lineage_unknown:\n"),
     # -- claims follow data ------------------------------------------------------------------
     Mutant("claim-without-after",
            "a batch's claim counts only at a replica that holds what came before it",

@@ -26,8 +26,6 @@ from dwp import clock
 from dwp.clock import KeyState
 from dwp.codec import State
 from dwp.errors import DwpError, NotFound
-from dwp.lineage import node_of
-from dwp.replica import Replica
 from dwp.token import Token
 from dwp.version import content_hash
 from dwp.view import View
@@ -229,17 +227,10 @@ def _check_views(world: World, out: list[str]) -> None:
                        "handed off")
         elif node_id in final.members and not node.replica.settled():
             out.append(f"{node_id} never settles, so garbage collection waits for ever: "
-                       f"old holders unsealed: {_unsealed(node.replica)}")
+                       f"{node.replica.unsettled()}")
     for epoch, change in sorted(views | world.adopted):
         if (epoch, change) not in world.committed:
             out.append(f"view epoch {epoch} ({change}) was used but never committed")
-
-
-def _unsealed(replica: Replica) -> dict[int, list[str]]:
-    lineage = replica.lineage
-    return {p: sorted(lineage.holders.get(p, frozenset())
-                      - {node_of(r) for r in lineage.sealed.get(p, ())})
-            for p in sorted(replica.owned) if lineage.holders.get(p)}
 
 
 def _final_view(world: World) -> View:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dwp.messages import Commit, Message, Put
+from dwp.messages import Commit, HandOff, Message, Put
 from dwp.rebalance import plan_join
 from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
@@ -250,6 +250,42 @@ async def a_partition_that_moves_away_and_back_lets_collection_run(s: Story) -> 
     await s.change(s.world.membership.join("h9"))
     await s.change(s.world.membership.leave(s.view.members[-1]))
     await s.wait(10.0)
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
+@story
+async def a_seal_that_comes_after_a_copy_reaches_the_copier(s: Story) -> None:
+    """A join moves Y into a new shard: Y hands off the partitions it gave up to their
+    owners X, but its seals are held up until the next change commits. That change is
+    Y's leave, and it makes A an owner of those partitions, copied from X before Y's
+    seals reach X. Y then drops them and ends: it never hands them off to A, which must
+    learn Y's seals from X by anti-entropy, or it waits for Y for ever and collection
+    never runs again."""
+    for i in range(16):
+        await s.put("c1", f"site/s{i}", "one")
+    await s.change(s.world.membership.join("h8"))
+    await s.wait(3.0)
+    grown = plan_join(s.view, NodeSpec(f"n{s.view.next_node}", "h9"))
+    y = next(n for n in grown.shards[max(grown.shards)] if n in s.view.members)
+    held: list[int] = []
+    left = asyncio.Event()
+
+    async def hold_y_seals(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and y not in _view_of(message).members:
+            left.set()
+        elif isinstance(message, HandOff) and sender == y and not left.is_set():
+            held.append(message.partition)
+            await left.wait()
+    s.when(hold_y_seals)
+    await s.change(s.world.membership.join("h9"))
+    await s.wait(1.0)  # Y's hand-off has begun; its seals wait
+    await s.change(s.world.membership.leave(y))
+    s.when(_quiet)
+    s.expect(bool(held), f"{y}'s seals were held until its leave committed")
+    await s.wait(10.0)
+    s.expect(y not in s.world.nodes, f"{y} handed everything off and ended")
     report = await s.collect()
     s.expect(not report.skipped, f"collection runs once every hand-off is done: "
              f"{report.skipped}")
