@@ -124,6 +124,30 @@ async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
     await s.change(s.world.membership.join("h10"))
 
 
+@story
+async def a_commit_that_never_arrived_is_undone(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire, so no node ever
+    gets it; the next coordinator hears every node and rolls the change back, and the
+    next join takes the same epoch: a Commit that never arrived committed nothing."""
+    await s.put("c1", "site/a", "one")
+    coordinator: list[asyncio.Future[View]] = []
+
+    async def die_on_the_wire(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit):
+            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
+    s.when(die_on_the_wire)
+    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
+    await asyncio.wait(coordinator)
+    s.say("the coordinator died")
+    s.when(_quiet)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 1, "the change was rolled back")
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 2, "the next join took its epoch")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
 # -- ownership is checked where the write is applied ---------------------------------
 
 

@@ -62,14 +62,15 @@ class SimTransport:
     async def call(self, node: str, message: Message, timeout: float) -> Any:
         world = self.world  # its faults are read at each turn: a heal ends them at once
         await world.on_message(self.sender, node, message)
-        if isinstance(message, Commit):
-            world.committed.add(_view_id(View.from_json(message.view)))
         await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
         target = world.nodes.get(node)
         if (target is None or world.faults.cuts(self.sender, node)
                 or world.rng.random() < world.faults.loss):
             await asyncio.sleep(timeout)
             raise Unreachable(f"{self.sender} -> {node}: no answer")
+        if isinstance(message, Commit):  # committed as it reaches a node, not as it is
+            # sent: a coordinator that dies before its Commit arrives committed nothing
+            world.committed.add(_view_id(View.from_json(message.view)))
         if world.rng.random() < world.faults.duplicate:
             world.deliver_again(node, self.sender, message)
         work = asyncio.ensure_future(self._handle(target, message))
