@@ -238,11 +238,17 @@ class Replica:
         self.store.meta_set("pending", "")
 
     def commit(self, view: View) -> bool:
-        """Adopt a committed view; False (and no change) for one that is not newer.
+        """Adopt a committed view; False (and no change) for one that is not newer, or
+        for another view at the epoch of the proposal we prepared: a Commit that arrives
+        late, from a coordinator that died before a later one rolled its change back, must
+        not commit a second view at the epoch the prepared proposal now stands for.
 
         Nodes that stop sharing a partition with us become its holders: their dots are
         vouched for only as far as we had seen them, until they hand it off."""
         if view.epoch <= self.view.epoch:
+            return False
+        if (self.pending is not None and self.pending.epoch == view.epoch
+                and self.pending.change != view.change):
             return False
         old_shard = self.shard_nodes
         prepared = self.pending.members if self.pending is not None else ()

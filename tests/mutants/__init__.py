@@ -43,6 +43,11 @@ MUTANTS = [
            "a prepared change is rolled back only when every node of the committed view "
            "answered and none committed it",
            "dwp/membership.py", "            if silent:\n", "            if False:\n"),
+    Mutant("commit-a-second-view-at-an-epoch",
+           "a node that prepared a proposal commits no other view at its epoch",
+           "dwp/replica.py",
+           "                and self.pending.change != view.change):\n            return False",
+           "                and False):\n            return False"),
     # -- ownership is checked where the write is applied --------------------------------
     Mutant("write-without-ownership-check",
            "ownership is checked inside the transaction that writes",

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dwp.messages import Commit, HandOff, Message, Put
+from dwp.messages import Commit, HandOff, Message, Prepare, Put
 from dwp.rebalance import plan_join
 from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
@@ -106,6 +106,69 @@ async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
     view = await s.recover()
     s.expect(view is not None and view.epoch == 2, "then finished the change")
     await s.change(s.world.membership.join("h10"))
+
+
+@story
+async def a_commit_that_never_arrived_is_undone(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire, so no node ever
+    gets it; the next coordinator hears every node and rolls the change back, and the
+    next join takes the same epoch: a Commit that never arrived committed nothing."""
+    await s.put("c1", "site/a", "one")
+    coordinator: list[asyncio.Future[View]] = []
+
+    async def die_on_the_wire(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit):
+            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
+    s.when(die_on_the_wire)
+    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
+    await asyncio.wait(coordinator)
+    s.say("the coordinator died")
+    s.when(_quiet)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 1, "the change was rolled back")
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 2, "the next join took its epoch")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+@story
+async def a_late_commit_of_a_rolled_back_change_is_refused(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire; the next
+    coordinator hears every node, rolls the change back and joins another node at the
+    same epoch; the old Commit arrives only once its node prepared the new proposal,
+    and must be refused there: one epoch, one view."""
+    await s.put("c1", "site/a", "one")
+    coordinator: list[asyncio.Future[View]] = []
+    held: list[tuple[str, Message]] = []
+
+    async def die_with_a_commit_on_the_wire(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not held:
+            held.append((node, message))
+            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
+    s.when(die_with_a_commit_on_the_wire)
+    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
+    await asyncio.wait(coordinator)
+    s.say(f"the coordinator died; its Commit for {held[0][0]} is still on the wire")
+    s.when(_quiet)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 1, "the change was rolled back")
+    late: list[asyncio.Future[None]] = []
+
+    async def arrive(node: str, message: Message) -> None:
+        await asyncio.sleep(0.05)  # after the Prepare, before the new change commits
+        epoch = await s.world.client.transport.call(node, message, 5.0)
+        s.say(f"the old Commit reached {node}, which is at epoch {epoch}")
+
+    async def commit_arrives_after_prepare(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Prepare) and node == held[0][0] and not late:
+            late.append(asyncio.ensure_future(arrive(*held[0])))
+    s.when(commit_arrives_after_prepare)
+    view = await s.change(s.world.membership.join("h10"))
+    await asyncio.gather(*late)
+    s.expect(view is not None and view.epoch == 2, "the next join took the epoch")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
 
 
 # -- ownership is checked where the write is applied ---------------------------------

@@ -18,7 +18,7 @@ from dwp.client import NetworkClient
 from dwp.clock import Dot
 from dwp.codec import decode_state
 from dwp.membership import Membership
-from dwp.messages import Commit, Message
+from dwp.messages import Message
 from dwp.node import PEER_MESSAGES, Node, NodeSettings
 from dwp.replica import Replica
 from dwp.storage import MemoryStore
@@ -62,8 +62,6 @@ class SimTransport:
     async def call(self, node: str, message: Message, timeout: float) -> Any:
         world = self.world  # its faults are read at each turn: a heal ends them at once
         await world.on_message(self.sender, node, message)
-        if isinstance(message, Commit):
-            world.committed.add(_view_id(View.from_json(message.view)))
         await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
         target = world.nodes.get(node)
         if (target is None or world.faults.cuts(self.sender, node)
@@ -171,11 +169,25 @@ class World:
         if node_id in self.departed:
             self.breaches.append(f"node id {node_id} was given out again after it left")
         self._note_reaps(replica)
+        self._note_commits(replica)
         node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline,
                     lambda: self.depart(node_id))
         node.start()
         self.nodes[node_id] = node
         return node
+
+    def _note_commits(self, replica: Replica) -> None:
+        """A view is committed once a node commits it: not as a coordinator sends its
+        Commit (one that dies with it on the wire committed nothing), nor where a node
+        refuses it."""
+        commit = replica.commit
+
+        def noting(view: View) -> bool:
+            done = commit(view)
+            if done:
+                self.committed.add(_view_id(view))
+            return done
+        replica.commit = noting  # type: ignore[method-assign]
 
     def _note_reaps(self, replica: Replica) -> None:
         """Remember what each reaped delete had superseded: none of it may come back."""
