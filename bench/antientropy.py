@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pickle
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dwp.replica import Replica
-from dwp.store import SqliteStore
-from dwp.view import View
+from dwp.core.replica import Replica
+from dwp.core.view import View
+from dwp.node.sqlite import SqliteStore
 
 
 @dataclass(frozen=True)
@@ -57,4 +58,4 @@ def measure(data_dir: Path) -> list[Exchange]:
 
 def _open(view: View, data_dir: Path, node: str) -> tuple[Replica, SqliteStore]:
     store = SqliteStore(data_dir / "nodes" / node / "replica.db")
-    return Replica(node, view, store, lambda: secrets.token_hex(3)), store
+    return Replica(node, view, store, lambda: secrets.token_hex(3), time.time), store

@@ -2,7 +2,7 @@
 
 The 1M-key run needs the keys there, not a measure of how HTTP writes them (the fill
 through the gateway is measured up to 100k keys). This joins the network's Ray cluster
-as a driver, like a member's own gateway, and writes through ``dwp.client.NetworkClient``
+as a driver, like a member's own gateway, and writes through ``dwp.client.network.NetworkClient``
 with many writes in flight, so the per-node batcher packs them into large ``Batch``
 calls. Prints JSON: keys written, seconds.
 """
@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dwp.client import NetworkClient
+from dwp.client.network import NetworkClient
+from dwp.core.token import Token
 from dwp.local import bind_loopback, connect_network, init_ray
-from dwp.token import Token
 
 
 def gcs_address(dwp_up_pid: int) -> str:

@@ -20,9 +20,9 @@ from bench.servers import Dwp
 
 PIECE = 64 * 1024  # the gateway's chunk size: every generated piece is a distinct chunk
 SAMPLE_EVERY = 0.2
-CACHE_MIB = 32  # the gateway's chunk cache (dwp.client.NetworkClient's default)
+CACHE_MIB = 32  # the gateway's chunk cache (dwp.client.network.NetworkClient's default)
 SLACK_MIB = 96  # beyond the cache: buffers, chunks in flight (issue 13: idle + 128 MiB in all)
-HASH_BYTES = 32  # dwp's content hash: BLAKE2b, 32-byte digest (dwp.version)
+HASH_BYTES = 32  # dwp's content hash: BLAKE2b, 32-byte digest (dwp.core.version)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from dwp.private import read_private
+from dwp.node.private import read_private
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -13,7 +13,7 @@ from rich.table import Table
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.terminal import LARGE, count, date, out, print_json, size, transfer_progress
-from dwp.history import parse_version_id
+from dwp.core.history import parse_version_id
 
 GC_TIMEOUT = 900.0  # a round visits every node; on a large network it takes a while
 

@@ -14,7 +14,7 @@ import httpx
 import typer
 
 from browser_cli.config import context_for, record_context, token_for
-from dwp.keys import InvalidKey, folder_prefix, validate_key
+from dwp.core.keys import InvalidKey, folder_prefix, validate_key
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"

@@ -135,7 +135,7 @@ def create(
     Serve it with `dwp up --data-dir DIR` (add `--address` on a LAN cluster). A create
     that fails leaves nothing behind, so it can simply be run again."""
     from dwp.local import RayJoinFailed, discard_network, init_ray, open_network, start_network
-    from dwp.ownership import DirLock, InUse
+    from dwp.node.dirlock import DirLock, InUse
 
     host_list = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
     wanted = len(host_list) if host_list else nodes

@@ -13,7 +13,7 @@ import typer
 from browser_cli.http import Gateway, run
 from browser_cli.options import DEFAULT_GATEWAY, PLAIN_HELP, GatewayOption, NetworkOption
 from browser_cli.terminal import err, out
-from dwp.private import ray_token_file, store_ray_token
+from dwp.node.private import ray_token_file, store_ray_token
 
 node_app = typer.Typer(help="This machine as a host of a LAN network.", no_args_is_help=True,
                        rich_markup_mode=PLAIN_HELP)

@@ -23,8 +23,8 @@ from browser_cli.terminal import (
     size,
     transfer_progress,
 )
-from dwp.keys import folder_prefix
-from dwp.version import new_hasher
+from dwp.core.keys import folder_prefix
+from dwp.core.version import new_hasher
 
 CHUNK = 256 * 1024
 ENTRY_FIELDS = ("key", "size", "content_type", "hash", "mtime", "siblings")

@@ -24,10 +24,10 @@ from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.pages import site_url
 from browser_cli.terminal import err, out, print_json, size, transfer_progress
-from dwp import redirects
-from dwp.keys import folder_prefix, in_folder
-from dwp.labels import site_name_problem
-from dwp.version import new_hasher
+from dwp.core import redirects
+from dwp.core.keys import folder_prefix, in_folder
+from dwp.core.labels import site_name_problem
+from dwp.core.version import new_hasher
 
 PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
 

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from dwp.sizes import count, human_size
+from dwp.core.sizes import count, human_size
 
 LARGE = 1 << 20  # transfers at least this big get a progress bar
 
@@ -39,7 +39,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-size = human_size  # the web UI's spelling too (dwp.sizes)
+size = human_size  # the web UI's spelling too (dwp.core.sizes)
 
 
 def date(mtime: float) -> str:

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 
 from browser_cli.terminal import shards_summary
-from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
-from dwp.labels import PLAIN
+from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
+from dwp.core.labels import PLAIN
 
 console = Console(stderr=True, soft_wrap=True)  # lines copy whole, as terminal.err's
 
@@ -124,7 +124,7 @@ def up(
 
 def _own(dirs: list[Path]) -> None:
     """One owner per data dir: refuse, naming the holder, before anything starts."""
-    from dwp.ownership import DirLock, InUse
+    from dwp.node.dirlock import DirLock, InUse
 
     for d in dirs:
         try:
@@ -195,7 +195,7 @@ def _serve_with_workers(app: Any, networks: list[Any], settings: Any, sock: Any,
 def _member_token(url: str, token_file: Path | None) -> str:
     """--token-file, else DWP_TOKEN, else the token recorded for this gateway URL."""
     from browser_cli.config import token_for
-    from dwp.private import read_private
+    from dwp.node.private import read_private
 
     if token_file is not None:
         try:

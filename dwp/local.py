@@ -26,15 +26,15 @@ from ray._private.authentication.authentication_token_setup import (
 )
 from ray.exceptions import AuthenticationError, RayError
 
-from dwp.actor import RayTransport, StorageNodeActor, actor_name
-from dwp.client import NetworkClient
-from dwp.errors import ChangeFailed
-from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
-from dwp.membership import Membership
-from dwp.messages import GetView, Ping
-from dwp.node import NodeSettings
-from dwp.private import has_ray_token, ray_token_file, read_private, tighten, write_private
-from dwp.view import NodeSpec, View
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
+from dwp.core.errors import ChangeFailed
+from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
+from dwp.core.messages import GetView, Ping
+from dwp.core.view import NodeSpec, View
+from dwp.node.actor import RayTransport, StorageNodeActor, actor_name
+from dwp.node.loop import NodeSettings
+from dwp.node.private import has_ray_token, ray_token_file, read_private, tighten, write_private
 
 log = logging.getLogger("dwp.local")
 LOCAL_HOST = "local"

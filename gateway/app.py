@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from dwp import gc
+from dwp.client import gc
 from gateway import auth, docs, errors, network, objects, signin, sites, ui, ui_forms, uploads
 from gateway.contexts import Contexts
 from gateway.hosts import HostRule, ServedHosts
@@ -90,7 +90,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
 @asynccontextmanager
 async def collecting(networks: Sequence[Network], settings: GatewaySettings
                      ) -> AsyncIterator[None]:
-    """Garbage collection in the background while the app serves (``dwp.gc``)."""
+    """Garbage collection in the background while the app serves (``dwp.client.gc``)."""
     tasks = [asyncio.create_task(_collect_every(n, settings)) for n in networks
              if settings.gc_interval]
     try:

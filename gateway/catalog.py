@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dwp.client import NetworkClient
-from dwp.keys import site_of
-from dwp.messages import ListEntry
-from dwp.token import Token
+from dwp.client.network import NetworkClient
+from dwp.core.keys import site_of
+from dwp.core.messages import ListEntry
+from dwp.core.token import Token
 
 PAGE = 1000
 MAX_SITES = 500

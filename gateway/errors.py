@@ -9,9 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dwp.errors import ChangeFailed, NotFound, Partitioned, Stale, Unavailable, WrongReplica
-from dwp.keys import InvalidKey
-from dwp.token import TokenError
+from dwp.core.errors import ChangeFailed, NotFound, Partitioned, Stale, Unavailable, WrongReplica
+from dwp.core.keys import InvalidKey
+from dwp.core.token import TokenError
 
 log = logging.getLogger("dwp.gateway")
 

@@ -27,11 +27,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dwp.cache import CachedRead
-from dwp.client import Located, NetworkClient
-from dwp.keys import InvalidKey, validate_key
-from dwp.replica import live
-from dwp.token import Token, TokenError
+from dwp.client.cache import CachedRead
+from dwp.client.network import Located, NetworkClient
+from dwp.core.keys import InvalidKey, validate_key
+from dwp.core.replica import live
+from dwp.core.token import Token, TokenError
 from gateway import identity, metrics
 from gateway.hosts import HostRule, local_address
 from gateway.networks import Network

@@ -7,8 +7,8 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from dwp import gc
-from dwp.membership import Membership
+from dwp.client import gc
+from dwp.client.membership import Membership
 from gateway.auth import require_token
 from gateway.errors import ApiError
 from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes

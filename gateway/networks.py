@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from dwp.client import NetworkClient
-from dwp.membership import Membership
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
 from gateway.errors import ApiError
 
 HEADER = "x-dwp-network"

@@ -9,13 +9,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from dwp.client import ReadResult
-from dwp.clock import Dot
-from dwp.errors import NotFound
-from dwp.history import listed, parse_version_id, readable, version_id
-from dwp.keys import validate_key, validate_new_key, validate_prefix
-from dwp.lineage import node_of
-from dwp.token import Token, TokenError
+from dwp.client.network import ReadResult
+from dwp.core.clock import Dot
+from dwp.core.errors import NotFound
+from dwp.core.history import listed, parse_version_id, readable, version_id
+from dwp.core.keys import validate_key, validate_new_key, validate_prefix
+from dwp.core.lineage import node_of
+from dwp.core.token import Token, TokenError
 from gateway import signin
 from gateway.auth import require_token
 from gateway.content_types import content_type_for

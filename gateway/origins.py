@@ -5,7 +5,7 @@ A site is served at the root of ``http://{label}.localhost:{port}/`` (and, with
 ``fetch`` of their own files and workers, while the UI and API on ``127.0.0.1`` or
 ``localhost`` stay another origin whose host-only token cookie a site never sees.
 
-The label naming a site's origin comes from ``dwp.labels``; a site whose name no label
+The label naming a site's origin comes from ``dwp.core.labels``; a site whose name no label
 holds has no origin, and the gateway serves it path-style under the sandbox.
 
 ``SiteHosts`` routes a request for a site's host to ``/sites/{site}/{path}``, marking it
@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dwp.labels import label_of, site_of
+from dwp.core.labels import label_of, site_of
 from gateway.errors import error_response
 from gateway.networks import ORIGIN_NETWORK, network_of
 

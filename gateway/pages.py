@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from dwp.sizes import count, human_size
+from dwp.core.sizes import count, human_size
 from gateway.networks import COOKIE as NETWORK_COOKIE
 
 HERE = Path(__file__).parent

@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dwp.keys import InvalidKey, check_characters
+from dwp.core.keys import InvalidKey, check_characters
 from gateway.errors import error_response
 
 

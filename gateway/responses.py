@@ -9,9 +9,9 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
-from dwp.client import Located, NetworkClient
-from dwp.token import Token
-from dwp.version import Version
+from dwp.client.network import Located, NetworkClient
+from dwp.core.token import Token
+from dwp.core.version import Version
 from gateway import content_types
 from gateway.byteranges import Unsatisfiable, parse_range
 from gateway.networks import client_of

@@ -20,10 +20,10 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dwp import redirects
-from dwp.client import ReadResult
-from dwp.errors import NotFound
-from dwp.keys import InvalidKey, validate_key
+from dwp.client.network import ReadResult
+from dwp.core import redirects
+from dwp.core.errors import NotFound
+from dwp.core.keys import InvalidKey, validate_key
 from gateway import catalog
 from gateway.networks import client_of
 from gateway.objects import pinned_of, token_of

@@ -15,9 +15,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dwp.client import ReadResult
-from dwp.errors import NotFound
-from dwp.keys import validate_key, validate_prefix
+from dwp.client.network import ReadResult
+from dwp.core.errors import NotFound
+from dwp.core.keys import validate_key, validate_prefix
 from gateway import catalog, content_types, signin
 from gateway.errors import ApiError
 from gateway.networks import COOKIE as NETWORK_COOKIE

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from dwp.errors import ChangeFailed, NotFound
-from dwp.history import parse_version_id, readable
-from dwp.keys import validate_key, validate_new_key, validate_prefix
+from dwp.core.errors import ChangeFailed, NotFound
+from dwp.core.history import parse_version_id, readable
+from dwp.core.keys import validate_key, validate_new_key, validate_prefix
 from gateway import network, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for, served

@@ -14,10 +14,10 @@ import hashlib
 
 from fastapi import APIRouter, Depends, Request
 
-from dwp.client import NetworkClient
-from dwp.errors import NotFound
-from dwp.keys import validate_key
-from dwp.token import Token
+from dwp.client.network import NetworkClient
+from dwp.core.errors import NotFound
+from dwp.core.keys import validate_key
+from dwp.core.token import Token
 from gateway.auth import require_token
 from gateway.models import LocalFile, Unchanged, UploadPlan
 from gateway.networks import client_of

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 
-from dwp.keys import InvalidKey, validate_new_key
+from dwp.core.keys import InvalidKey, validate_new_key
 from gateway import content_types
 
 READ_SIZE = 1 << 20

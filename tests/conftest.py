@@ -25,11 +25,11 @@ import uvicorn
 from ray.cluster_utils import Cluster
 from typer.testing import CliRunner, Result
 
-from dwp.actor import actor_name
-from dwp.client import NetworkClient
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
+from dwp.core.messages import Message
 from dwp.local import HOST_LABEL, LOCAL_HOST, bind_loopback, start_network
-from dwp.membership import Membership
-from dwp.messages import Message
+from dwp.node.actor import actor_name
 from gateway import GatewaySettings, Network, create_app
 from gateway.server import config as server_config
 from tests.inprocess import URL, PortalTransport, in_process_network

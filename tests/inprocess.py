@@ -1,10 +1,10 @@
 """A network in this test process, without Ray or a socket: the product's own nodes,
 client, membership and gateway app, wired as ``dwp up`` wires them.
 
-Each node is the product's ``dwp.actor.StorageNode`` (a ``Node`` over a ``Replica`` and
+Each node is the product's ``dwp.node.actor.StorageNode`` (a ``Node`` over a ``Replica`` and
 a SQLite store in its data dir, with one writer thread), here not in a Ray actor; nodes reach
 each other, and the gateway's ``NetworkClient`` reaches them, through
-``dwp.transport.LocalTransport``. Nodes and app share one event loop, run by a blocking
+``dwp.node.local_transport.LocalTransport``. Nodes and app share one event loop, run by a blocking
 portal in a background thread, so tests stay synchronous: their httpx client hands each
 request to the app on that loop (``PortalTransport``).
 """
@@ -23,13 +23,14 @@ import httpx
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 
-from dwp.actor import StorageNode
-from dwp.client import NetworkClient
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
+from dwp.core.transport import Handler
+from dwp.core.view import View
 from dwp.local import LOCAL_HOST, NodeHomes, open_network
-from dwp.membership import Membership
-from dwp.node import NodeSettings
-from dwp.transport import Handler, LocalTransport
-from dwp.view import View
+from dwp.node.actor import StorageNode
+from dwp.node.local_transport import LocalTransport
+from dwp.node.loop import NodeSettings
 
 # No server listens here: requests never leave the process (see ``PortalTransport``).
 URL = "http://127.0.0.1:8000"

@@ -1,20 +1,21 @@
 """An in-memory shard of replicas for scenario tests: messages move only when a test
 says so, so partitions, crashes and disk loss play out in microseconds with no Ray and
-no disk. Delivery and anti-entropy run the core's own sessions (``dwp.sessions``); this
+no disk. Delivery and anti-entropy run the core's own sessions (``dwp.core.sessions``); this
 file only carries their messages."""
 
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwp.history import DEFAULT_VERSIONS
-from dwp.replica import Replica
-from dwp.sessions import Local, Session, answer, sync
-from dwp.storage import MemoryStore
-from dwp.version import Version, content_hash
-from dwp.view import NodeSpec, View
+from dwp.core.history import DEFAULT_VERSIONS
+from dwp.core.replica import Replica
+from dwp.core.sessions import Local, Session, answer, sync
+from dwp.core.store import MemoryStore
+from dwp.core.version import Version, content_hash
+from dwp.core.view import NodeSpec, View
 
 
 def version(text: str, mtime: float = 0.0) -> Version:
@@ -65,7 +66,8 @@ class Shard:
     def open(self, node: str, store: MemoryStore) -> Replica:
         """Start (or restart, or restart on a blank disk) a replica on ``store``."""
         self.stores[node] = store
-        self.replicas[node] = Replica(node, self.view, store, lambda: f"i{next(self._inc)}")
+        self.replicas[node] = Replica(node, self.view, store, lambda: f"i{next(self._inc)}",
+                                      time.time)
         return self.replicas[node]
 
     def crash(self, node: str) -> Replica:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dwp.labels import label_of
+from dwp.core.labels import label_of
 from tests.conftest import LAN_HOST, Net
 
 __all__ = ["LAN_HOST", "lan", "origin", "origin_host"]

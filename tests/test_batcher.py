@@ -1,4 +1,4 @@
-"""Per-node write batching (``dwp.batcher``) against a scripted node: what goes in one
+"""Per-node write batching (``dwp.client.batcher``) against a scripted node: what goes in one
 call, and how each write is answered or refused on its own."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dwp.batcher import MAX_BYTES, Batcher
-from dwp.errors import NotFound, NotOwner
-from dwp.messages import Batch, Message, Put, PutChunks, Written
-from dwp.transport import Unreachable
-from dwp.version import Version
+from dwp.client.batcher import MAX_BYTES, Batcher
+from dwp.core.errors import NotFound, NotOwner
+from dwp.core.messages import Batch, Message, Put, PutChunks, Written
+from dwp.core.transport import Unreachable
+from dwp.core.version import Version
 from tests.inprocess import in_process_network
 
 

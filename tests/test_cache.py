@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dwp.cache import ChunkCache, ReadCache
-from dwp.clock import KeyState
+from dwp.client.cache import ChunkCache, ReadCache
+from dwp.core.clock import KeyState
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dwp.token import Token
+from dwp.core.token import Token
 from gateway.catalog import SiteSummary, site_summaries
 from tests.inprocess import in_process_network
 

@@ -22,8 +22,8 @@ from browser_cli import config
 from browser_cli.main import app
 from browser_cli.pages import candidates, link_target
 from browser_cli.viewer import render_html
-from dwp.labels import label_of
-from dwp.version import content_hash
+from dwp.core.labels import label_of
+from dwp.core.version import content_hash
 from tests.conftest import Net, eventually, free_port
 from tests.sites import origin
 
@@ -218,7 +218,7 @@ def test_conflicts_and_resolve(dwp, healed: Net, tmp_path: Path) -> None:
     found = json.loads(dwp("conflicts", key.split("/")[0], "--json").stdout)
     assert len(found) == 1 and len(found[0]["siblings"]) == 2
     assert set(found[0]["siblings"][0]) == {"index", "size", "content_type", "hash", "mtime"}
-    # numbered winner first (dwp.replica.live): the newest write, "from b", is #0
+    # numbered winner first (dwp.core.replica.live): the newest write, "from b", is #0
     first, second = found[0]["siblings"]
     assert first["mtime"] > second["mtime"]
     assert [first["hash"], second["hash"]] == [content_hash(b).hex()

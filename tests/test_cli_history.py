@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
 
-from dwp.version import CHUNK_SIZE, content_hash
+from dwp.core.version import CHUNK_SIZE, content_hash
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, free_port
 from tests.inprocess import in_process_network

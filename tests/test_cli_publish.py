@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from browser_cli import publish as publish_module
 from browser_cli.main import app
 from browser_cli.publish import LocalFile, Scan, Written, fold_keys, plan
-from dwp.version import content_hash
+from dwp.core.version import content_hash
 from tests.conftest import Net
 
 

@@ -1,12 +1,12 @@
-"""Property tests of dotted version vectors (dwp.clock)."""
+"""Property tests of dotted version vectors (dwp.core.clock)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dwp import clock
-from dwp.clock import Dot, KeyState
+from dwp.core import clock
+from dwp.core.clock import Dot, KeyState
 
 REPLICAS = ["a", "b", "c"]
 vectors = st.dictionaries(st.sampled_from(REPLICAS), st.integers(0, 5))

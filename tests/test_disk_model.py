@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dwp.storage import MemoryStore
-from dwp.store import SqliteStore
+from dwp.core.store import MemoryStore
+from dwp.node.sqlite import SqliteStore
 from tests.simulation.disk import FULL, commits_are_durable, durable_at_commit
 
 

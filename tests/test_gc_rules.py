@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import re
 
-from dwp import gc
-from dwp.client import NetworkClient
-from dwp.errors import NotFound
-from dwp.messages import Reap
-from dwp.token import Token
+from dwp.client import gc
+from dwp.client.network import NetworkClient
+from dwp.core.errors import NotFound
+from dwp.core.messages import Reap
+from dwp.core.token import Token
 from tests.simulation.world import SECRET, SimTransport, World
 from tests.test_view_changes import key_in, simulate
 

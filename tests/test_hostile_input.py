@@ -12,7 +12,7 @@ import zipfile
 import httpx
 import pytest
 
-from dwp.token import Token
+from dwp.core.token import Token
 from gateway.content_types import MAX_LENGTH, UNKNOWN
 from tests.conftest import Net
 from tests.sites import origin, origin_host

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dwp.labels import MAX_LABEL, label_of, site_of
+from dwp.core.labels import MAX_LABEL, label_of, site_of
 
 VALID_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 

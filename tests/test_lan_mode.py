@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dwp.actor import RayTransport
-from dwp.client import NetworkClient
+from dwp.client.network import NetworkClient
+from dwp.core.view import View
 from dwp.local import namespace_of
-from dwp.view import View
+from dwp.node.actor import RayTransport
 from tests.conftest import RayCluster, eventually, free_port, stop_nodes
 
 DWP = [sys.executable, "-m", "browser_cli.main"]

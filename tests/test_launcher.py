@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dwp.actor import RayTransport
-from dwp.errors import ChangeFailed
+from dwp.core.errors import ChangeFailed
+from dwp.core.view import View
 from dwp.local import NodeHomes, RayLauncher, namespace_of, open_network
-from dwp.node import NodeSettings
-from dwp.view import View
+from dwp.node.actor import RayTransport
+from dwp.node.loop import NodeSettings
 from tests.conftest import RayCluster
 
 ABSENT = "a-host-not-in-the-cluster"

@@ -13,9 +13,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from dwp import clock
-from dwp.clock import Dot
-from dwp.version import Version
+from dwp.core import clock
+from dwp.core.clock import Dot
+from dwp.core.version import Version
 from tests.sim import Shard, version
 
 NODES = ("n1", "n2", "n3")

@@ -27,9 +27,9 @@ def test_every_mutant_applies_to_the_tree_once(tmp_path: Path) -> None:
 
 
 def test_a_mutant_whose_snippet_is_gone_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "dwp").mkdir()
-    (tmp_path / "dwp" / "replica.py").write_text("moved elsewhere\n")
-    gone = Mutant("gone", "a rule", "dwp/replica.py", "if False:", "if True:")
+    (tmp_path / "dwp" / "core").mkdir(parents=True)
+    (tmp_path / "dwp" / "core" / "replica.py").write_text("moved elsewhere\n")
+    gone = Mutant("gone", "a rule", "dwp/core/replica.py", "if False:", "if True:")
     with pytest.raises(MutantError, match="occurs 0 times"):
         apply(gone, tmp_path)
     with pytest.raises(MutantError, match="does not exist"):

@@ -18,10 +18,10 @@ import pytest
 import ray
 from ray.exceptions import RayActorError
 
-from dwp.actor import StorageNodeActor
+from dwp.core.messages import Ping
 from dwp.local import NodeHomes
-from dwp.messages import Ping
-from dwp.node import NodeSettings
+from dwp.node.actor import StorageNodeActor
+from dwp.node.loop import NodeSettings
 from tests.conftest import Net, eventually, free_port
 from tests.test_durability import Up, ups  # noqa: F401 (the fixture)
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from dwp.ownership import DirLock, InUse
-from dwp.private import read_private, store_ray_token
-from dwp.store import SqliteStore
+from dwp.node.dirlock import DirLock, InUse
+from dwp.node.private import read_private, store_ray_token
+from dwp.node.sqlite import SqliteStore
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from dwp.ownership import DirLock
+from dwp.node.dirlock import DirLock
 DirLock(Path(sys.argv[1]), "dwp up").acquire()
 print("held", flush=True)
 time.sleep(300)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dwp.placement import assign_shards, preference
-from dwp.view import NodeSpec, View
+from dwp.core.placement import assign_shards, preference
+from dwp.core.view import NodeSpec, View
 
 
 @given(st.integers(1, 24), st.integers(1, 4), st.integers(1, 6))

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dwp.rebalance import PlanError, plan_join, plan_leave, transfers
-from dwp.view import NodeSpec, View
+from dwp.core.rebalance import PlanError, plan_join, plan_leave, transfers
+from dwp.core.view import NodeSpec, View
 
 
 def assert_balanced(view: View) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dwp.redirects import MAX_SIZE, RedirectsError, first_match, parse
+from dwp.core.redirects import MAX_SIZE, RedirectsError, first_match, parse
 
 SPEC_EXAMPLE = b"""\
 /redirect-one /one.html

@@ -9,11 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dwp import clock
-from dwp.clock import Dot
-from dwp.codec import State
-from dwp.version import Version
-from dwp.view import NodeSpec, View
+from dwp.core import clock
+from dwp.core.clock import Dot
+from dwp.core.codec import State
+from dwp.core.version import Version
+from dwp.core.view import NodeSpec, View
 from tests.sim import Shard, commit, version
 
 

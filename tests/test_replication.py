@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 import ray
 
-from dwp.errors import NotOwner
+from dwp.core.errors import NotOwner
+from dwp.core.messages import ClearOutbox, Info, Put
+from dwp.core.view import View
 from dwp.local import NodeHomes, start_node
-from dwp.messages import ClearOutbox, Info, Put
-from dwp.node import NodeSettings
-from dwp.view import View
+from dwp.node.loop import NodeSettings
 from tests.conftest import Net, eventually
 from tests.sim import version
 

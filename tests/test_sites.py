@@ -264,7 +264,7 @@ def test_ui_links_open_the_site_origin(inproc: Net, site: str) -> None:
 
 def test_siblings_header(inproc: Net) -> None:
     """Two writes with one context are siblings; the page serves the winner of the rule
-    in ``dwp.replica.live``: the newest ``mtime``, a tie going to the higher dot."""
+    in ``dwp.core.replica.live``: the newest ``mtime``, a tie going to the higher dot."""
     site = unique("conflict")
     key = f"{site}/page.html"
     with inproc.http() as h:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from browser_cli.terminal import shards_summary, size
-from dwp.sizes import count, human_size
+from dwp.core.sizes import count, human_size
 from gateway.pages import TEMPLATES
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dwp.keys import prefix_end
-from dwp.replica import ForeignData, Replica
-from dwp.storage import Usage
-from dwp.store import SqliteStore
-from dwp.view import NodeSpec, View
+from dwp.core.keys import prefix_end
+from dwp.core.replica import ForeignData, Replica
+from dwp.core.store import Usage
+from dwp.core.view import NodeSpec, View
+from dwp.node.sqlite import SqliteStore
 from tests.sim import version
 
 
@@ -30,7 +31,7 @@ text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x0
 @settings(max_examples=50, deadline=None)
 @given(text, st.lists(text, max_size=30))
 def test_scan_returns_exactly_the_keys_with_the_prefix(prefix: str, keys: list[str]) -> None:
-    keys = [k for k in keys if k]  # keys are never empty (dwp.keys)
+    keys = [k for k in keys if k]  # keys are never empty (dwp.core.keys)
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "s.db")
         with store.transaction():
@@ -44,11 +45,11 @@ def test_scan_returns_exactly_the_keys_with_the_prefix(prefix: str, keys: list[s
 def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> None:
     view = View.create("t", [NodeSpec("n1", "h"), NodeSpec("n2", "h")], 2, partitions=16)
     store = SqliteStore(tmp_path / "replica.db")
-    r = Replica("n1", view, store, lambda: "a")
+    r = Replica("n1", view, store, lambda: "a", time.time)
     with r.transaction():
         r.write("s/k", version("v1"), None)
     store.close()
-    again = Replica("n1", view, SqliteStore(tmp_path / "replica.db"), lambda: "b")
+    again = Replica("n1", view, SqliteStore(tmp_path / "replica.db"), lambda: "b", time.time)
     assert (again.id, again.counter) == (r.id, 1)
     state = again.get("s/k")
     assert state is not None and state.siblings[0].value.data == b"v1"
@@ -59,10 +60,11 @@ def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> N
 def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:
     nodes = [NodeSpec("n1", "h"), NodeSpec("n2", "h")]
     first = SqliteStore(tmp_path / "r.db")
-    Replica("n1", View.create("a", nodes, 2), first, lambda: "x")
+    Replica("n1", View.create("a", nodes, 2), first, lambda: "x", time.time)
     first.close()
     with pytest.raises(ForeignData):
-        Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "y")
+        Replica("n1", View.create("a", nodes, 2), SqliteStore(tmp_path / "r.db"), lambda: "y",
+                time.time)
 
 
 ops = st.lists(st.one_of(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dwp.token import Token, TokenCodec, TokenError, key_tag
+from dwp.core.token import Token, TokenCodec, TokenError, key_tag
 
 codec = TokenCodec("secret")
 vv = st.dictionaries(st.text(min_size=1, max_size=8), st.integers(1, 2**40), max_size=4)

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from dwp.token import Token
+from dwp.core.token import Token
 from gateway.contexts import Contexts
 from tests.conftest import Net, eventually
 from tests.test_replication import cut, heal, keys_of_shard, pinned

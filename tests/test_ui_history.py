@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from dwp.version import CHUNK_SIZE
+from dwp.core.version import CHUNK_SIZE
 from tests.conftest import Net, eventually
 from tests.test_cli_history import served  # noqa: F401  (the fixture)
 from tests.test_ui import FORM, HTML, ui  # noqa: F401  (the fixture)
@@ -148,7 +148,7 @@ def test_restore_refusals(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
 
 
 def test_the_network_page_shows_bytes_per_node(inproc: Net, ui: httpx.Client) -> None:  # noqa: F811
-    from dwp.sizes import human_size
+    from dwp.core.sizes import human_size
 
     def on_home(page: str, node: str) -> list[str]:
         row = page[page.index(f'href="/ui/node/{node}"'):]

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import ray
 
-from dwp.actor import actor_name
 from dwp.local import start_network
+from dwp.node.actor import actor_name
 from gateway import Network, signin
 from tests.conftest import RayCluster, eventually, gateway
 

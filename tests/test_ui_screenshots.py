@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from dwp.core.sizes import human_size
 from dwp.local import start_network
-from dwp.sizes import human_size
 from gateway import Network
 from tests.conftest import RayCluster, gateway
 from tests.test_ui_browser import CHROMIUM, Failures, browser, sign_in_to_all  # noqa: F401

@@ -7,13 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dwp.client import NetworkClient
-from dwp.errors import Unavailable
-from dwp.messages import Message, PutChunks
-from dwp.token import Token
-from dwp.transport import Unreachable
-from dwp.version import CHUNK_SIZE
-from dwp.view import NodeSpec, View
+from dwp.client.network import NetworkClient
+from dwp.core.errors import Unavailable
+from dwp.core.messages import Message, PutChunks
+from dwp.core.token import Token
+from dwp.core.transport import Unreachable
+from dwp.core.version import CHUNK_SIZE
+from dwp.core.view import NodeSpec, View
 
 SLOTS = 8
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from ray.exceptions import RayError
 
-from dwp.client import NetworkClient
+from dwp.client.network import NetworkClient
+from dwp.core.messages import GetView, ViewState
+from dwp.core.view import View
 from dwp.local import start_network
-from dwp.messages import GetView, ViewState
-from dwp.view import View
 from tests.conftest import (
     Net,
     RayCluster,

@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from dwp.errors import ChangeFailed, DwpError, NotOwner, Stale
-from dwp.membership import Membership
-from dwp.messages import Commit, Put
-from dwp.rebalance import plan_join
-from dwp.token import Token
-from dwp.transport import Unreachable
-from dwp.version import Version
-from dwp.view import NodeSpec, View
+from dwp.client.membership import Membership
+from dwp.core.errors import ChangeFailed, DwpError, NotOwner, Stale
+from dwp.core.messages import Commit, Put
+from dwp.core.rebalance import plan_join
+from dwp.core.token import Token
+from dwp.core.transport import Unreachable
+from dwp.core.version import Version
+from dwp.core.view import NodeSpec, View
 from tests.sim import Shard, commit, version
 from tests.simulation.loop import run_virtual
 from tests.simulation.world import SimLauncher, World

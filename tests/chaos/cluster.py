@@ -17,11 +17,11 @@ import ray
 import uvicorn
 from ray.cluster_utils import Cluster
 
-from dwp.actor import RayTransport, actor_name
-from dwp.client import NetworkClient
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
 from dwp.local import HOST_LABEL, LOCAL_HOST, NodeHomes, bind_loopback, start_network, start_node
-from dwp.membership import Membership
-from dwp.node import NodeSettings
+from dwp.node.actor import RayTransport, actor_name
+from dwp.node.loop import NodeSettings
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import (
     HOSTS,

@@ -15,7 +15,7 @@ from random import Random
 import httpx
 import ray
 
-from dwp.messages import Info
+from dwp.core.messages import Info
 from tests.chaos.checker import DiskLoss
 from tests.chaos.cluster import ChaosNet
 from tests.conftest import eventually

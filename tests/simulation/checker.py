@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from dwp import clock
-from dwp.clock import KeyState
-from dwp.codec import State
-from dwp.errors import DwpError, NotFound
-from dwp.token import Token
-from dwp.version import content_hash
-from dwp.view import View
+from dwp.core import clock
+from dwp.core.clock import KeyState
+from dwp.core.codec import State
+from dwp.core.errors import DwpError, NotFound
+from dwp.core.token import Token
+from dwp.core.version import content_hash
+from dwp.core.view import View
 
 if TYPE_CHECKING:
     from tests.simulation.run import Client

@@ -14,7 +14,7 @@ import functools
 import tempfile
 from pathlib import Path
 
-from dwp.store import SqliteStore
+from dwp.node.sqlite import SqliteStore
 
 FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
 WRITEBACK_SECONDS = 5.0  # how often unsynced commits reach the disk anyway

@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from dwp import clock
-from dwp.clock import Dot
-from dwp.codec import State, decode_state
-from dwp.storage import MemoryStore
-from dwp.view import View
+from dwp.core import clock
+from dwp.core.clock import Dot
+from dwp.core.codec import State, decode_state
+from dwp.core.store import MemoryStore
+from dwp.core.view import View
 
 if TYPE_CHECKING:
     from tests.simulation.checker import History

@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from random import Random
 
-from dwp import gc
-from dwp.errors import DwpError, NotFound
-from dwp.messages import Abort, Commit, Import, Message, Prepare
-from dwp.token import Token
+from dwp.client import gc
+from dwp.core.errors import DwpError, NotFound
+from dwp.core.messages import Abort, Commit, Import, Message, Prepare
+from dwp.core.token import Token
 from tests.simulation.checker import Ack, History, check
 from tests.simulation.invariants import Watch
 from tests.simulation.loop import VirtualLoop, run_virtual

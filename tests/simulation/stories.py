@@ -11,9 +11,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dwp.messages import Commit, HandOff, Message, Prepare, Put
-from dwp.rebalance import plan_join
-from dwp.view import NodeSpec, View
+from dwp.core.messages import Commit, HandOff, Message, Prepare, Put
+from dwp.core.rebalance import plan_join
+from dwp.core.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
 from tests.simulation.story import GRACE, Died, Story, Tale
 

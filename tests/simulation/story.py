@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwp import gc
-from dwp.client import NetworkClient
-from dwp.codec import State
-from dwp.errors import DwpError, NotFound
-from dwp.membership import Membership
-from dwp.messages import Message
-from dwp.token import Token
-from dwp.view import View
+from dwp.client import gc
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
+from dwp.core.codec import State
+from dwp.core.errors import DwpError, NotFound
+from dwp.core.messages import Message
+from dwp.core.token import Token
+from dwp.core.view import View
 from tests.simulation.checker import Ack, History, check
 from tests.simulation.invariants import Watch
 from tests.simulation.loop import VirtualLoop

@@ -1,5 +1,5 @@
 """The simulated world: nodes, the network between them, and a launcher, all in one
-process on virtual time. The nodes run the real node loop (``dwp.node.Node``) over the
+process on virtual time. The nodes run the real node loop (``dwp.node.loop.Node``) over the
 real replica core and the in-memory store; the gateway side runs the real
 ``NetworkClient`` and ``Membership``. Only the wires and the disks are simulated."""
 
@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Any
 
-from dwp import clock
-from dwp.client import NetworkClient
-from dwp.clock import Dot
-from dwp.codec import decode_state
-from dwp.membership import Membership
-from dwp.messages import Message
-from dwp.node import PEER_MESSAGES, Node, NodeSettings
-from dwp.replica import Replica
-from dwp.storage import MemoryStore
-from dwp.transport import Unreachable
-from dwp.view import NodeSpec, View
+from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
+from dwp.core import clock
+from dwp.core.clock import Dot
+from dwp.core.codec import decode_state
+from dwp.core.messages import Message
+from dwp.core.replica import Replica
+from dwp.core.store import MemoryStore
+from dwp.core.transport import Unreachable
+from dwp.core.view import NodeSpec, View
+from dwp.node.loop import PEER_MESSAGES, Node, NodeSettings
 from tests.simulation.disk import WRITEBACK_SECONDS, commits_are_durable
 
 SECRET = "simulated-network-secret"

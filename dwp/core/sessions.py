@@ -24,8 +24,8 @@ from functools import reduce
 from operator import xor
 from typing import Any
 
-from dwp.lineage import Lineage
-from dwp.messages import (
+from dwp.core.lineage import Lineage
+from dwp.core.messages import (
     AeEntries,
     AeExport,
     AePartitions,
@@ -40,8 +40,8 @@ from dwp.messages import (
     SnapshotInfo,
     ViewState,
 )
-from dwp.replica import Replica, diff
-from dwp.view import View
+from dwp.core.replica import Replica, diff
+from dwp.core.view import View
 
 
 @dataclass(frozen=True)

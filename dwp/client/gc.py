@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dwp.client import NetworkClient
-from dwp.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Sweep, Swept
-from dwp.view import View
+from dwp.client.network import NetworkClient
+from dwp.core.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Sweep, Swept
+from dwp.core.view import View
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 1024  # chunk hashes per list in a message (a Sweep carries two: under ~100 KiB)
 LIMIT = 10_000  # chunks a member removes per round
-REAP_PAGES = 8  # pages of keys (``dwp.node.REAP_SCAN`` each) a round looks at per shard
+REAP_PAGES = 8  # pages of keys (``dwp.node.loop.REAP_SCAN`` each) a round looks at per shard
 CALL_TIMEOUT = 60.0
 
 

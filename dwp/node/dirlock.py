@@ -20,7 +20,7 @@ import socket
 import time
 from pathlib import Path
 
-from dwp.private import DIR_MODE, FILE_MODE
+from dwp.node.private import DIR_MODE, FILE_MODE
 
 LOCK_FILE = "lock"
 

@@ -1,29 +1,12 @@
-"""How messages reach a node: one typed interface, over Ray or in memory.
-
-A transport delivers a ``dwp.messages`` message to the node named and answers its
-reply. A node's refusal (``DwpError``: not the owner, a refused change, a cut link)
-comes back as that error; a node that cannot be reached in time is ``Unreachable``.
-"""
+"""Direct calls to nodes living in this process: the transport of the tests and the simulator."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Any
 
-from dwp.errors import DwpError
-from dwp.messages import Message
-
-
-class Unreachable(DwpError):
-    """The node did not answer: it is down, restarting, or too slow."""
-
-
-class Transport(Protocol):
-    async def call(self, node: str, message: Message, timeout: float) -> Any: ...
-
-
-class Handler(Protocol):
-    async def handle(self, sender: str, message: Message) -> Any: ...
+from dwp.core.messages import Message
+from dwp.core.transport import Handler, Unreachable
 
 
 class LocalTransport:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import msgpack
 
-from dwp.clock import Dot, KeyState, Sibling
-from dwp.version import Version
+from dwp.core.clock import Dot, KeyState, Sibling
+from dwp.core.version import Version
 
 State = KeyState[Version]
 Causal = dict[int, dict[str, int]]

@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from dwp.clock import Dot, Sibling
-from dwp.codec import State
-from dwp.errors import NotFound
-from dwp.version import Version
+from dwp.core.clock import Dot, Sibling
+from dwp.core.codec import State
+from dwp.core.errors import NotFound
+from dwp.core.version import Version
 
 DEFAULT_VERSIONS = 10  # versions a key lists: its current one(s) and those it replaced
 DEFAULT_KEEP_DELETED_DAYS = 30.0  # how long a deleted key can still be brought back
 
 
 def rank(s: Sibling[Version]) -> tuple[float, Dot]:
-    """Newest first, by write time, ties broken by dot (as ``dwp.replica.live`` does)."""
+    """Newest first, by write time, ties broken by dot (as ``dwp.core.replica.live`` does)."""
     return s.value.mtime, s.dot
 
 

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dwp.batcher import BATCHABLE, Batcher
-from dwp.cache import ChunkCache, ReadCache
-from dwp.codec import State, decode_state
-from dwp.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
-from dwp.messages import (
+from dwp.client.batcher import BATCHABLE, Batcher
+from dwp.client.cache import ChunkCache, ReadCache
+from dwp.core.codec import State, decode_state
+from dwp.core.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
+from dwp.core.messages import (
     Delete,
     Get,
     GetChunk,
@@ -34,12 +34,12 @@ from dwp.messages import (
     SyncNow,
     Written,
 )
-from dwp.placement import preference
-from dwp.replica import deps_of, live
-from dwp.token import Token, TokenCodec
-from dwp.transport import Transport, Unreachable
-from dwp.version import CHUNK_SIZE, INLINE_MAX, Version, content_hash, new_hasher
-from dwp.view import View
+from dwp.core.placement import preference
+from dwp.core.replica import deps_of, live
+from dwp.core.token import Token, TokenCodec
+from dwp.core.transport import Transport, Unreachable
+from dwp.core.version import CHUNK_SIZE, INLINE_MAX, Version, content_hash, new_hasher
+from dwp.core.view import View
 
 DOWN_FOR = 2.0  # seconds a failed node goes to the back of the line
 
@@ -59,7 +59,7 @@ class ReadResult(Located):
 
     @property
     def versions(self) -> list[Version]:
-        """Live siblings, winner first (see ``dwp.replica.live``)."""
+        """Live siblings, winner first (see ``dwp.core.replica.live``)."""
         return live(self.state)
 
     @property
@@ -131,7 +131,7 @@ class NetworkClient:
     async def call(self, node: str, message: Message, timeout: float | None = None) -> Any:
         """One message to a node; a failure marks the node down for a moment and says
         why, and a node with a newer view makes this client adopt it and route again.
-        Writes go through the batcher (``dwp.batcher``): those bound for one node while
+        Writes go through the batcher (``dwp.client.batcher``): those bound for one node while
         a call to it is in flight share the next call."""
         timeout = timeout or self.call_timeout
         try:

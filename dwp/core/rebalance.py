@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from dwp.view import NodeSpec, View
+from dwp.core.view import NodeSpec, View
 
 
 class PlanError(ValueError):

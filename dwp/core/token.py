@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from dwp.clock import join
-from dwp.codec import Causal, causal_in, causal_out
+from dwp.core.clock import join
+from dwp.core.codec import Causal, causal_in, causal_out
 
 FORMAT = 1
 MAC_BYTES = 12

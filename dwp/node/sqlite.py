@@ -18,11 +18,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from dwp.codec import chunk_entry_hash
-from dwp.keys import prefix_end
-from dwp.ownership import DirLock
-from dwp.private import FILE_MODE, tighten
-from dwp.storage import OutboxEntry, Usage
+from dwp.core.codec import chunk_entry_hash
+from dwp.core.keys import prefix_end
+from dwp.core.store import OutboxEntry, Usage
+from dwp.node.dirlock import DirLock
+from dwp.node.private import FILE_MODE, tighten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -124,7 +124,7 @@ def _checkpoint_loop(path: Path, stop: threading.Event) -> None:
 class SqliteStore:
     """A Store on SQLite. Mutations run on the writer connection; reads on a reader.
 
-    Its process owns the store's dir for as long as the store is open (``dwp.ownership``):
+    Its process owns the store's dir for as long as the store is open (``dwp.node.dirlock``):
     a second opener, in this process or another (two node actors, say, from two
     gateways' Ray runtimes), is refused, naming the owner. ``wait``: how long to wait for
     an owner that is ending (a restarted actor's predecessor). The database and its

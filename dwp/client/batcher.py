@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwp.errors import DwpError
-from dwp.messages import Batch, Delete, Message, Put, PutChunks
+from dwp.core.errors import DwpError
+from dwp.core.messages import Batch, Delete, Message, Put, PutChunks
 
 Write = Put | Delete | PutChunks
 BATCHABLE = (Put, Delete, PutChunks)

@@ -13,8 +13,8 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 
-from dwp.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
-from dwp.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
+from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
+from dwp.core.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dwp.clock import descends
-from dwp.codec import State
+from dwp.core.clock import descends
+from dwp.core.codec import State
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 The loop follows the etcd-raft order: operations queue up, one writer applies a whole
 batch in one store transaction (group commit), commits (fsync), and only then are
 callers answered and peers' senders woken. Background tasks push outbox batches to
-peers in order, run anti-entropy rounds and hand-offs (``dwp.sessions``). The same loop
-runs inside the Ray actor (``dwp.actor``) with a SQLite store and in the simulator with
+peers in order, run anti-entropy rounds and hand-offs (``dwp.core.sessions``). The same loop
+runs inside the Ray actor (``dwp.node.actor``) with a SQLite store and in the simulator with
 an in-memory store and transport on virtual time, so it holds no decision of its own.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dwp.codec import decode_state, encode_state
-from dwp.errors import DwpError, NotOwner, Partitioned
-from dwp.messages import (
+from dwp.core.codec import decode_state, encode_state
+from dwp.core.errors import DwpError, NotOwner, Partitioned
+from dwp.core.messages import (
     Abort,
     AeEntries,
     AeExport,
@@ -57,19 +57,19 @@ from dwp.messages import (
     SyncNow,
     Written,
 )
-from dwp.replica import Replica, live
-from dwp.sessions import Local, Session, answer, copy, hand_off, sync
-from dwp.storage import Usage
-from dwp.transport import Transport
-from dwp.version import Version
-from dwp.view import View
+from dwp.core.replica import Replica, live
+from dwp.core.sessions import Local, Session, answer, copy, hand_off, sync
+from dwp.core.store import Usage
+from dwp.core.transport import Transport
+from dwp.core.version import Version
+from dwp.core.view import View
 
 T = TypeVar("T")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
 REAP_SCAN = 2048  # keys a replica looks at for deleted ones to reap, per message
-log = logging.getLogger("dwp.node")
+log = logging.getLogger("dwp.node.loop")
 BATCHABLE = (Put, Delete, PutChunks)
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
@@ -164,7 +164,7 @@ class Node:
         self._tasks.clear()
 
     async def handle(self, sender: str, message: Message) -> Any:
-        """Answer one message (see ``dwp.messages`` for what each answers)."""
+        """Answer one message (see ``dwp.core.messages`` for what each answers)."""
         if isinstance(message, PEER_MESSAGES):
             if sender in self._blocked:
                 raise Partitioned(f"{self.node_id} is cut off from {sender} by fault injection")
@@ -408,7 +408,7 @@ class Node:
             pending is not None and peer in pending.members)
 
     async def _drive(self, peer: str, session: Session) -> Any:
-        """Run a session (``dwp.sessions``) against ``peer``: send what it asks, commit
+        """Run a session (``dwp.core.sessions``) against ``peer``: send what it asks, commit
         what it does locally, and answer its result."""
         reply: Any = None
         try:

@@ -8,7 +8,7 @@ Invariants kept by every function here:
 - every sibling's dot is covered by the context;
 - no two siblings share a dot; siblings are kept sorted by dot (a canonical form, so
   equal histories encode to equal bytes and hash equally on every replica);
-- ``history`` holds superseded siblings kept for reading back (see ``dwp.history``);
+- ``history`` holds superseded siblings kept for reading back (see ``dwp.core.history``);
   the functions here carry none of it over: the replica decides what to keep.
 
 A replica's counter is per replica, not per key; a coordinator always holds all of its

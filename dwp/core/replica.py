@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeGuard
 
-from dwp import clock, history
-from dwp.clock import Dot, KeyState, Sibling
-from dwp.codec import (
+from dwp.core import clock, history
+from dwp.core.clock import Dot, KeyState, Sibling
+from dwp.core.codec import (
     Causal,
     State,
     chunk_entry_hash,
@@ -35,12 +34,12 @@ from dwp.codec import (
     encode_whole,
     entry_hash,
 )
-from dwp.errors import ChangeRefused, NotOwner
-from dwp.lineage import Lineage, node_of
-from dwp.messages import Export, Replicate
-from dwp.storage import KIND_CHUNK, KIND_KEY, Store
-from dwp.version import Version
-from dwp.view import View
+from dwp.core.errors import ChangeRefused, NotOwner
+from dwp.core.lineage import Lineage, node_of
+from dwp.core.messages import Export, Replicate
+from dwp.core.store import KIND_CHUNK, KIND_KEY, Store
+from dwp.core.version import Version
+from dwp.core.view import View
 
 MAX_BATCH_BYTES = 96 * 1024
 MAX_BATCH_ITEMS = 512
@@ -48,7 +47,7 @@ SWEPT_MEMORY = 3600.0  # seconds a swept chunk is refused from anti-entropy (see
 
 
 @dataclass(frozen=True)
-class Batch:
+class OutboxBatch:
     """What one peer should receive next from our outbox."""
 
     origin: str  # our replica id
@@ -106,7 +105,7 @@ def one_per_write(state: State) -> State:
 class Replica:
     def __init__(self, node_id: str, view: View, store: Store,
                  new_incarnation: Callable[[], str],
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float]) -> None:
         self.node_id = node_id
         self.store = store
         self.now = now
@@ -569,7 +568,7 @@ class Replica:
         return {r: c for r, c in need.items()
                 if applied.get(r, 0) < c and not lineage.vouches(partition, r, c, writers)}
 
-    def outbox_batch(self, peer: str) -> Batch | None:
+    def outbox_batch(self, peer: str) -> OutboxBatch | None:
         entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))
         if not entries:
             return None
@@ -592,8 +591,8 @@ class Replica:
             last_seq = e.seq
             if size >= MAX_BATCH_BYTES:
                 break
-        return Batch(self.id, list(states.items()), chunks, upto,
-                     self.sent_upto.get(peer), last_seq)
+        return OutboxBatch(self.id, list(states.items()), chunks, upto,
+                           self.sent_upto.get(peer), last_seq)
 
     # -- anti-entropy -----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +19,13 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from dwp.errors import DwpError
-from dwp.messages import Message
-from dwp.node import Node, NodeSettings
-from dwp.replica import Replica
-from dwp.store import SqliteStore
-from dwp.transport import Transport, Unreachable
-from dwp.view import View
+from dwp.core.errors import DwpError
+from dwp.core.messages import Message
+from dwp.core.replica import Replica
+from dwp.core.transport import Transport, Unreachable
+from dwp.core.view import View
+from dwp.node.loop import Node, NodeSettings
+from dwp.node.sqlite import SqliteStore
 
 # A restarted actor may start while its predecessor's process is still ending (and
 # holding the store's lock); past this, it fails and Ray restarts it again.
@@ -83,7 +84,7 @@ class StorageNode:
         self.store = SqliteStore(self.data_dir / "replica.db", f"storage node {node_id}",
                                  wait=STORE_WAIT)
         replica = Replica(node_id, View.from_json(view_json), self.store,
-                          lambda: secrets.token_hex(3))
+                          lambda: secrets.token_hex(3), time.time)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"dwp-writer-{node_id}")
         self._end = end or _end_this_actor
         loop = asyncio.get_running_loop()

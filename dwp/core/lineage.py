@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dwp.clock import join
+from dwp.core.clock import join
 
 
 def node_of(replica_id: str) -> str:

@@ -9,7 +9,7 @@ A change is a proposal: the target view with a unique ``change`` id and the next
 4. copy: each owner-to-be copies what it lacks from a live old owner;
 5. commit: new owners first, then the rest; from the first commit on, the change is
    decided. Old owners keep a partition until its new owners hold all of it
-   (``dwp.sessions.hand_off``), then drop it.
+   (``dwp.core.sessions.hand_off``), then drop it.
 A failure in steps 1-4 aborts the proposal everywhere. A coordinator that dies leaves a
 prepared proposal behind: whoever coordinates next (a restarted gateway, another
 gateway, the next ``dwp network`` command) first calls ``recover``, which rolls it
@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from dwp.client import NetworkClient
-from dwp.errors import ChangeFailed, ChangeRefused, DwpError
-from dwp.messages import Abort, Commit, GetView, Import, Message, Prepare, ViewState
-from dwp.rebalance import PlanError, Transfer, plan_join, plan_leave, transfers
-from dwp.view import NodeSpec, View
+from dwp.client.network import NetworkClient
+from dwp.core.errors import ChangeFailed, ChangeRefused, DwpError
+from dwp.core.messages import Abort, Commit, GetView, Import, Message, Prepare, ViewState
+from dwp.core.rebalance import PlanError, Transfer, plan_join, plan_leave, transfers
+from dwp.core.view import NodeSpec, View
 
-log = logging.getLogger("dwp.membership")
+log = logging.getLogger("dwp.client.membership")
 STREAM_TIMEOUT = 900.0
 DRAIN_TIMEOUT = 60.0
 ASK_TIMEOUT = 5.0

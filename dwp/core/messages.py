@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dwp.codec import Causal
-from dwp.version import Version
+from dwp.core.codec import Causal
+from dwp.core.version import Version
 
 Ref = str | bytes  # a key, or a chunk's hash
 Export = tuple[list[tuple[str, bytes]], list[tuple[bytes, bytes]], list[Ref]]
@@ -69,7 +69,7 @@ class Get:
     key: str
     need: dict[str, int]
     wait: float
-    history: bool = False  # the state with its kept versions (``dwp.codec.encode_whole``)
+    history: bool = False  # the state with its kept versions (``dwp.core.codec.encode_whole``)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class Snapshot:
 @dataclass(frozen=True)
 class SnapshotInfo:
     applied: dict[str, int]
-    lineage: str  # dwp.lineage.Lineage of those partitions, as JSON
+    lineage: str  # dwp.core.lineage.Lineage of those partitions, as JSON
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dwp.codec import chunk_entry_hash
+from dwp.core.codec import chunk_entry_hash
 
 KIND_KEY = 0
 KIND_CHUNK = 1
