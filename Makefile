@@ -34,10 +34,12 @@ up: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy dwp gateway browser_cli
 	$(BIN)/pytest -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy dwp gateway browser_cli
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench

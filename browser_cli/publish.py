@@ -127,7 +127,8 @@ def scan(root: Path, site: str) -> Scan:
 
 def plan(found: Scan, remote: dict[str, dict[str, Any]], mirror: bool) -> Plan:
     """Upload what is new, changed or in conflict; with ``mirror``, delete what is gone."""
-    upload, unchanged = [], []
+    upload: list[LocalFile] = []
+    unchanged: list[LocalFile] = []
     for f in found.files:
         there = remote.get(f.key)
         same = there is not None and there["hash"] == f.hash and there["siblings"] == 1
@@ -169,7 +170,8 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
     outcome = Outcome()
     total_files = len(todo.upload) + len(todo.delete)
     queue: asyncio.Queue[LocalFile | str] = asyncio.Queue()
-    for item in [*todo.upload, *todo.delete]:
+    items: list[LocalFile | str] = [*todo.upload, *todo.delete]
+    for item in items:
         queue.put_nowait(item)
 
     with transfer_progress(files=True) as progress:

@@ -108,7 +108,7 @@ def view_from_nodes(name: str, network_id: str = "", timeout: float = 10.0) -> V
     what a gateway on any host of the cluster serves, with no copy of a data dir.
     ``network_id`` ignores nodes of another network that had the same name."""
     namespace = namespace_of(name)
-    pending = []
+    pending: list[ray.ObjectRef[Any]] = []
     for actor in ray.util.list_named_actors(all_namespaces=True):
         if actor["namespace"] == namespace and actor["name"].startswith(actor_name("")):
             with contextlib.suppress(ValueError):  # gone since it was listed

@@ -178,9 +178,9 @@ def _prepare(client: NetworkClient, key: str, entry: CachedRead, on_site: bool
     except InvalidKey:
         return None
     versions = live(entry.state)
-    if not versions or versions[0].data is None:
+    winner = versions[0] if versions else None
+    if winner is None or winner.data is None:
         return None
-    winner = versions[0]
     token = client.token_after(Token(), key, entry.state)
     try:
         where = located(client, Located(entry.shard, entry.node), token)

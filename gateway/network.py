@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,7 +31,7 @@ async def network(request: Request) -> dict[str, object]:
 
 @router.post("/api/v1/network/nodes", response_model=NetworkStatus,
              dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
-async def add_node(body: NewNode, request: Request) -> dict[str, object]:
+async def add_node(body: NewNode, request: Request) -> dict[str, Any]:
     """Add a node on a Ray host (``{}``: one more local node); answers once the data has
     been streamed to it and every node is on the new epoch."""
     await membership_of(request).join(body.host)
@@ -76,7 +77,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text; the bytes gauges are read from the nodes as it is scraped."""
     status = await client_of(request).status()
-    set_bytes(status["name"], status["nodes"])  # type: ignore[arg-type]
+    set_bytes(status["name"], status["nodes"])
     return Response(generate_latest(), media_type=CONTENT_TYPE)
 
 

@@ -90,7 +90,7 @@ async def limited_body(request: Request) -> AsyncIterator[bytes]:
 
 @router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def put_object(key: str, request: Request) -> JSONResponse:
+async def put_object(key: str, request: Request) -> Response:
     """Store the request body under ``key``; answers once it is on disk at one replica."""
     validate_new_key(key)
     content_type = content_type_for(key, request.headers.get("content-type"))

@@ -161,7 +161,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
+async def unzip(site: str, request: Request, dir: str = "") -> Response:
     """Unpack the zip in the request body into ``site`` (under ``dir``); every member
     name is checked before the first write."""
     validate_key(site)

@@ -3,7 +3,8 @@ to reach the `dwp` command, `make test` adds the test tools, a pyproject change
 reinstalls and nothing else does, and an editable install prints nothing.
 
 The Makefile runs for real in a copy of the repository's Makefile and pyproject.toml,
-over a stand-in venv whose `pip`, `dwp`, `ruff` and `pytest` only log how they were called.
+over a stand-in venv whose `pip`, `dwp`, `ruff`, `mypy` and `pytest` only log how they were
+called.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def stand_in_venv(root: Path) -> Path:
     calls = root / "calls"
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    for name in ("python", "pip", "dwp", "ruff", "pytest"):
+    for name in ("python", "pip", "dwp", "ruff", "mypy", "pytest"):
         program = bin_dir / name
         program.write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n'
                            + ('echo "dwp up serving"\n' if name == "dwp" else ""))
@@ -67,7 +68,7 @@ def test_up_then_test_then_up_installs_each_thing_once(checkout: Path) -> None:
     calls.unlink()
     make(checkout, "test")
     assert calls.read_text().splitlines() == ["pip install -q -e .[test]", "ruff check .",
-                                              "pytest -q"]
+                                              "mypy dwp gateway browser_cli", "pytest -q"]
     calls.unlink()
     assert make(checkout, "up") == [HINT, "dwp up serving"]  # the test install covers it
     assert calls.read_text().splitlines() == ["dwp up"]

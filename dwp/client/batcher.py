@@ -83,7 +83,8 @@ class Batcher:
         """The next call's writes: in order, within the bounds (one at least); writes
         whose caller stopped waiting are dropped, as a cancelled call never went out."""
         lane.queued = [q for q in lane.queued if not q.answer.done()]
-        taken, size = [], 0
+        taken: list[_Queued] = []
+        size = 0
         for q in lane.queued:
             if taken and (len(taken) >= self.max_writes or size + q.size > self.max_bytes):
                 break

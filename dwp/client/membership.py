@@ -209,7 +209,7 @@ class Membership:
                 state = await self.client.transport.call(node, GetView(), ASK_TIMEOUT)
             except DwpError:
                 return None
-            return state  # type: ignore[no-any-return]
+            return state
         answers = await asyncio.gather(*(one(n) for n in nodes))
         return dict(zip(nodes, answers, strict=True))
 

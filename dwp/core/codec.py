@@ -53,7 +53,7 @@ def _siblings_out(siblings: tuple[Sibling[Version], ...]) -> list[list[object]]:
 
 
 def _siblings_in(rows: list[list[object]]) -> tuple[Sibling[Version], ...]:
-    return tuple(Sibling(Dot(r, c), _version_in(v)) for r, c, v in rows)  # type: ignore[arg-type, misc]
+    return tuple(Sibling(Dot(r, c), _version_in(v)) for r, c, v in rows)  # type: ignore[arg-type]
 
 
 def encode_state(state: State) -> bytes:

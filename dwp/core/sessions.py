@@ -124,6 +124,12 @@ def sync(replica: Replica, peer: str) -> Session:
     return f"in sync, {repaired} entries repaired"
 
 
+def _applying(states: list[tuple[str, bytes]], chunks: list[tuple[bytes, bytes]]
+              ) -> Callable[[Replica], Any]:
+    """Applying what a peer exported, as an operation for the node's next commit."""
+    return lambda r: r.apply(None, states, chunks, None)
+
+
 def repair(replica: Replica, partition: int, push: bool = True) -> Session:
     """Make one partition equal on both sides (or, ``push`` False, pull only)."""
     theirs = yield AeEntries(partition)
@@ -133,7 +139,7 @@ def repair(replica: Replica, partition: int, push: bool = True) -> Session:
     count = len(pulling) + len(pushing)
     while pulling:
         states, chunks, pulling = yield AeExport(pulling)
-        yield Local(lambda r, s=states, c=chunks: r.apply(None, s, c, None))
+        yield Local(_applying(states, chunks))
     while pushing:
         states, chunks, pushing = replica.export(pushing)
         yield Replicate(None, states, chunks)

@@ -13,9 +13,9 @@ SQLite store (``tests/simulation/disk.py``), so a weaker setting there loses wri
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dwp.core.codec import chunk_entry_hash
 
@@ -44,7 +44,7 @@ class Usage:
 
 
 class Store(Protocol):
-    def transaction(self) -> Iterator[None]: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     def meta_get(self, name: str) -> str | None: ...
     def meta_set(self, name: str, value: str) -> None: ...
     def get_state(self, key: str) -> bytes | None: ...
@@ -58,10 +58,7 @@ class Store(Protocol):
     def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None: ...
     def touch_chunk(self, chunk: bytes, now: float) -> None: ...
     def drop_chunk(self, chunk: bytes) -> None: ...
-    def chunks_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, float]]:
-        hashes = sorted(c for c in self.chunks if c > after)[:limit]
-        return [(c, len(self.chunks[c][1]), self.stored_at[c]) for c in hashes]
-
+    def chunks_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, float]]: ...
     def usage(self) -> Usage: ...
     def partition_hashes(self) -> dict[int, int]: ...
     def set_partition_hash(self, partition: int, value: int) -> None: ...
@@ -235,3 +232,7 @@ class MemoryStore:
 
     def outbox_drop(self, peer: str) -> None:
         self.outbox.pop(peer, None)
+
+
+if TYPE_CHECKING:
+    _memory_store_is_a_store: type[Store] = MemoryStore  # mypy holds it to the protocol

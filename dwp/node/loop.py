@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dwp.core.codec import decode_state, encode_state
 from dwp.core.errors import DwpError, NotOwner, Partitioned
@@ -204,7 +205,7 @@ class Node:
             if not batch:
                 continue
             try:
-                results = await self._run_in_writer(lambda b=batch: self._run_batch(b))
+                results = await self._run_in_writer(functools.partial(self._run_batch, batch))
             except Exception as exc:
                 log.exception("commit failed")
                 for _, fut in batch:
@@ -464,7 +465,7 @@ class Node:
             log.debug("hand-off of partition %d failed: %s", p, failed[0])
         elif len(set(prints)) == 1:
             fingerprint = prints[0]
-            await self._submit(lambda r: r.drop_if_unchanged(p, fingerprint))
+            await self._submit(lambda r: r.drop_if_unchanged(p, cast(int, fingerprint)))
 
     # -- view changes -----------------------------------------------------------------
 

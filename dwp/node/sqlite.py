@@ -17,10 +17,11 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dwp.core.codec import chunk_entry_hash
 from dwp.core.keys import prefix_end
-from dwp.core.store import OutboxEntry, Usage
+from dwp.core.store import OutboxEntry, Store, Usage
 from dwp.node.dirlock import DirLock
 from dwp.node.private import FILE_MODE, tighten
 
@@ -329,3 +330,7 @@ class SqliteStore:
 
     def outbox_drop(self, peer: str) -> None:
         self._writer.execute("DELETE FROM outbox WHERE peer=?", (peer,))
+
+
+if TYPE_CHECKING:
+    _sqlite_store_is_a_store: type[Store] = SqliteStore  # mypy holds it to the protocol
