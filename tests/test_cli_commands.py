@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,8 @@ from browser_cli.viewer import render_html
 from dwp.core.labels import label_of
 from dwp.core.version import content_hash
 from tests.conftest import Net, eventually, free_port
+from tests.helpers import unique
 from tests.sites import origin
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_put_then_get_is_byte_exact(dwp, tmp_path: Path, net: Net) -> None:

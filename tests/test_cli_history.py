@@ -15,18 +15,16 @@ from typing import Any
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from dwp.core.version import CHUNK_SIZE, content_hash
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, free_port
+from tests.helpers import cli, unique
 from tests.inprocess import in_process_network
 
 VERSIONS = 3
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +52,9 @@ def dwp(served: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ) -> Callable[..., Result]:
     """The ``dwp`` command against ``served``, as ``tests.conftest.dwp`` runs it."""
     from browser_cli import config
-    from browser_cli.main import app
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("DWP_GATEWAY", served.url)
-    monkeypatch.delenv("DWP_TOKEN", raising=False)
+    invoke = cli(served.url, tmp_path, monkeypatch)
     config.record_token(served.url, served.token)
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args))
     return invoke
 
 

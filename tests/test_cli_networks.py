@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from browser_cli import config
-from browser_cli.main import app
 from gateway import Network
 from tests.conftest import RayCluster, networks_served
+from tests.helpers import cli
 
 Served = tuple[str, list[Network]]
 
@@ -34,14 +34,8 @@ def dwp(served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ) -> Callable[..., Result]:
     """The CLI with the tokens recorded as `dwp up` records them for its networks."""
     url, networks = served
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("DWP_GATEWAY", url)
-    monkeypatch.delenv("DWP_TOKEN", raising=False)
-    monkeypatch.delenv("DWP_NETWORK", raising=False)
+    invoke = cli(url, tmp_path, monkeypatch)
     config.record_tokens(url, [(n.name, n.secret) for n in networks])
-
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        return CliRunner().invoke(app, list(args), env=env)
     return invoke
 
 

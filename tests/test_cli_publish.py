@@ -6,27 +6,25 @@ import json
 import os
 import random
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from browser_cli import publish as publish_module
-from browser_cli.main import app
 from browser_cli.publish import LocalFile, Scan, Written, fold_keys, plan
 from dwp.core.version import content_hash
 from tests.conftest import Net
+from tests.helpers import cli
 
 
 @pytest.fixture
-def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("DWP_GATEWAY", net.url)
+def dwp(net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """The ``dwp`` command with the token in ``DWP_TOKEN`` (nothing recorded)."""
+    invoke = cli(net.url, tmp_path, monkeypatch)
     monkeypatch.setenv("DWP_TOKEN", net.token)
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args))
     return invoke
 
 

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import gzip
 import io
-import uuid
 import zipfile
 
 import pytest
 
 from gateway.content_types import content_type_for, guess
 from tests.conftest import Net
+from tests.helpers import unique
 from tests.sites import origin
 
 GZIP = gzip.compress(b"<h1>changes</h1>", mtime=0)
 CURL_DEFAULT = "application/x-www-form-urlencoded"
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.parametrize(("key", "expected"), [

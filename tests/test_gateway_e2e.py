@@ -10,19 +10,14 @@ import shutil
 import socket
 import subprocess
 import tracemalloc
-import uuid
 from pathlib import Path
 
 import pytest
 
 from gateway.server import HEAD_SECONDS, MAX_HEAD_BYTES
 from tests.conftest import TEST_MAX_UPLOAD, Net
+from tests.helpers import put, unique
 from tests.sites import origin, origin_host
-from tests.test_sites import put
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def raw_status(net: Net, request: str) -> int:

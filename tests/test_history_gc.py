@@ -14,6 +14,7 @@ import pytest
 from gateway import GatewaySettings, create_app
 from gateway.networks import Network
 from tests.conftest import TEST_MAX_UPLOAD, Net
+from tests.helpers import put
 from tests.inprocess import URL, PortalTransport, in_process_network
 
 VERSIONS = 3
@@ -28,15 +29,6 @@ def hnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
                          GatewaySettings(TEST_MAX_UPLOAD, gc_interval=0, gc_grace=0))
         yield Net(URL, network.secret, data_dir, network.client,
                   PortalTransport(app, network.portal))
-
-
-def put(h: httpx.Client, net: Net, key: str, body: bytes, context: str | None = None,
-        **headers: str) -> httpx.Response:
-    if context:
-        headers["X-DWP-Context"] = context
-    r = h.put(f"/api/v1/objects/{key}", content=body, headers={**net.auth, **headers})
-    assert r.status_code == 200, r.text
-    return r
 
 
 def history(h: httpx.Client, key: str) -> dict[str, Any]:
@@ -56,7 +48,7 @@ def test_a_key_keeps_its_last_versions_and_each_reads_back(hnet: Net) -> None:
     with hnet.http() as h:
         context = None
         for body in bodies:
-            context = put(h, hnet, "hist/page.html", body, context).headers["x-dwp-context"]
+            context = put(h, hnet, "hist/page.html", body, context=context).headers["x-dwp-context"]
         listed = history(h, "hist/page.html")
         assert listed["limit"] == VERSIONS
         assert [v["current"] for v in listed["versions"]] == [True, False, False]
@@ -79,7 +71,7 @@ def test_a_deleted_page_is_restored_from_its_history(hnet: Net) -> None:
     with hnet.http() as h:
         first = put(h, hnet, "hist/deleted.txt", b"the first words")
         put(h, hnet, "hist/deleted.txt", b"the second words",
-            first.headers["x-dwp-context"])
+            context=first.headers["x-dwp-context"])
         gone = h.delete("/api/v1/objects/hist/deleted.txt", headers=hnet.auth)
         assert gone.status_code == 204
         assert h.get("/api/v1/objects/hist/deleted.txt").status_code == 404
@@ -90,8 +82,8 @@ def test_a_deleted_page_is_restored_from_its_history(hnet: Net) -> None:
         old = h.get(listed["versions"][2]["url"])
         assert old.content == b"the first words"
         read = h.get("/api/v1/objects/hist/deleted.txt", params={"history": "true"})
-        put(h, hnet, "hist/deleted.txt", old.content, read.headers["x-dwp-context"],
-            **{"Content-Type": old.headers["content-type"]})
+        put(h, hnet, "hist/deleted.txt", old.content, old.headers["content-type"],
+            read.headers["x-dwp-context"])
         back = h.get("/api/v1/objects/hist/deleted.txt")
         assert back.status_code == 200 and back.content == b"the first words"
         assert "x-dwp-siblings" not in back.headers
@@ -103,12 +95,13 @@ def test_a_deleted_page_is_restored_from_its_history(hnet: Net) -> None:
 def test_a_restore_racing_a_write_makes_siblings(hnet: Net) -> None:
     with hnet.http() as h:
         first = put(h, hnet, "hist/race.txt", b"one")
-        second = put(h, hnet, "hist/race.txt", b"two", first.headers["x-dwp-context"])
+        second = put(h, hnet, "hist/race.txt", b"two", context=first.headers["x-dwp-context"])
         read = history(h, "hist/race.txt")
         context = h.get("/api/v1/objects/hist/race.txt").headers["x-dwp-context"]
         assert second.status_code == 200
-        put(h, hnet, "hist/race.txt", h.get(read["versions"][1]["url"]).content, context)
-        put(h, hnet, "hist/race.txt", b"three", context)
+        put(h, hnet, "hist/race.txt", h.get(read["versions"][1]["url"]).content,
+            context=context)
+        put(h, hnet, "hist/race.txt", b"three", context=context)
         got = h.get("/api/v1/objects/hist/race.txt", params={"siblings": "true"})
         assert sorted(s["size"] for s in got.json()["siblings"]) == [3, 5]
 
@@ -118,7 +111,7 @@ def test_a_dry_run_says_what_the_round_then_removes(hnet: Net) -> None:
         context = None
         for _ in range(VERSIONS + 2):
             context = put(h, hnet, "gc/big.bin", os.urandom(BIG),
-                          context).headers["x-dwp-context"]
+                          context=context).headers["x-dwp-context"]
         settle(hnet)
         would = collect(h, hnet, dry_run=True)
         assert would["dry_run"] and would["skipped"] == []
@@ -185,7 +178,7 @@ def test_republishing_a_site_keeps_disk_bounded(hnet: Net) -> None:
             for key, bodies in published.items():
                 bodies.append(os.urandom(BIG))
                 contexts[key] = put(h, hnet, key, bodies[-1],
-                                    contexts.get(key)).headers["x-dwp-context"]
+                                    context=contexts.get(key)).headers["x-dwp-context"]
             settle(hnet)
             report = collect(h, hnet)
             assert report["skipped"] == [], report

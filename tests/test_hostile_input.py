@@ -6,7 +6,6 @@ characters that would spoof another name in a listing."""
 from __future__ import annotations
 
 import io
-import uuid
 import zipfile
 
 import httpx
@@ -15,15 +14,13 @@ import pytest
 from dwp.core.token import Token
 from gateway.content_types import MAX_LENGTH, UNKNOWN
 from tests.conftest import Net
+from tests.helpers import unique
 from tests.sites import origin, origin_host
 
 HUGE = "9" * 5000  # past Python's int() digit limit, and past any size
 BAD_TYPES = ["text/plain; charset=一", "text/html\x7f", "text/é", "x/" + "a" * MAX_LENGTH]
 SPOOFS = ["garden/gnp.\u202eexe", "garden/a\u200bb.html", "\u2066site/index.html"]
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")

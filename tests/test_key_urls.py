@@ -4,15 +4,10 @@ refuses dot segments is in ``tests/test_cli_commands.py``)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.conftest import Net
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
+from tests.helpers import unique
 
 
 @pytest.mark.parametrize("method", ["PUT", "GET"])

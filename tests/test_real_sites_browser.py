@@ -9,15 +9,15 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Net
+from tests.helpers import CHROMIUM, browser_fixture, page_fixture  # noqa: F401  (the fixtures)
 from tests.sites import origin_host
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures
+from tests.test_ui_browser import Failures
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -83,23 +83,6 @@ def publish(folder: Path, site: str, net: Net, tmp_path: Path) -> str:
 def build(*command: str, cwd: Path) -> None:
     subprocess.run([sys.executable, "-m", *command], cwd=cwd, check=True, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1"}, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    yield context.new_page()
-    context.close()
 
 
 def test_mkdocs_material_site_works_on_its_origin(net: Net, page: Any, tmp_path: Path

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from gateway import signin
 from tests.conftest import Net
+from tests.helpers import unique
 
 HTML = {"Accept": "text/html"}
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def set_cookies(headers: list[str]) -> dict[str, str]:

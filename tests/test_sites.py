@@ -5,32 +5,15 @@ its sandboxing CSP for a LAN client of a gateway without a site domain."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.conftest import Net
+from tests.helpers import put, unique
 from tests.sites import LAN_HOST, lan, origin, origin_host
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def put(h: httpx.Client, net: Net, key: str, body: bytes, ctype: str | None = None,
-        context: str | None = None) -> httpx.Response:
-    headers = dict(net.auth)
-    if ctype:
-        headers["Content-Type"] = ctype
-    if context:
-        headers["X-DWP-Context"] = context
-    r = h.put(f"/api/v1/objects/{key}", content=body, headers=headers)
-    assert r.status_code == 200, r.text
-    return r
 
 
 @pytest.fixture(scope="module")

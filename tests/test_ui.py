@@ -5,20 +5,17 @@ edit with context, keep a sibling, delete, zip upload, and readable errors inste
 from __future__ import annotations
 
 import io
-import uuid
 import zipfile
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_MAX_UPLOAD, Net, eventually
+from tests.helpers import unique
 
 HTML = {"Accept": "text/html"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

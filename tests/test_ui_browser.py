@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import struct
 import time
-import uuid
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +17,13 @@ import pytest
 
 from gateway import Network, signin
 from tests.conftest import Net
+from tests.helpers import CHROMIUM, browser_fixture, page_fixture, unique  # noqa: F401  (the fixtures)
 from tests.sites import origin_host
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
                                        "(apt-get install chromium)")
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def png(width: int = 4, height: int = 4) -> bytes:
@@ -69,23 +61,6 @@ def sign_in_to_all(page: Any, url: str, networks: list[Network]) -> None:
                                              time.time()))
     page.wait_for_load_state("networkidle")
     assert page.url == url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    yield context.new_page()
-    context.close()
 
 
 class Failures:

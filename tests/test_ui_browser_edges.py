@@ -16,11 +16,10 @@ import pytest
 
 from gateway.content_types import guess
 from tests.conftest import Net, eventually
+from tests.helpers import CHROMIUM, browser_fixture, page_fixture, unique  # noqa: F401  (the fixtures)
 from tests.test_replication import cut, heal, keys_of_shard
-from tests.test_ui_browser import CHROMIUM, Failures, browser, page, publish, sign_in, unique
+from tests.test_ui_browser import Failures, publish, sign_in
 from tests.test_ui_context import large_past
-
-__all__ = ["browser", "page"]  # the fixtures, shared with test_ui_browser
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM}")

@@ -6,8 +6,6 @@ real Chromium, an overwritten page restored from its details page."""
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -18,15 +16,13 @@ import pytest
 
 from dwp.core.version import CHUNK_SIZE
 from tests.conftest import Net, eventually
+from tests.helpers import CHROMIUM, browser_fixture, page_fixture, unique  # noqa: F401  (the fixtures)
 from tests.test_cli_history import served  # noqa: F401  (the fixture)
 from tests.test_ui import FORM, HTML, ui  # noqa: F401  (the fixture)
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures, sign_in
+from tests.test_ui_browser import Failures, sign_in
 
 PARTS = ("live", "history", "garbage", "disk")
 
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 ROW = re.compile(r'<tr class="version-(\w+)" data-version="([^"]+)">(.*?)</tr>', re.S)
@@ -178,17 +174,6 @@ def test_the_network_page_shows_bytes_per_node(inproc: Net, ui: httpx.Client) ->
     with ui:
         write(ui, f"{unique('uibytes')}/big.bin", b"b" * (3 * CHUNK_SIZE))
         eventually(agree, 15)
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        yield context.new_page()
-        browser.close()
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),

@@ -17,7 +17,8 @@ import pytest
 
 from gateway import Network, signin
 from tests.conftest import RayCluster, networks_served
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures, sign_in_to_all
+from tests.helpers import CHROMIUM, browser_fixture, page_fixture  # noqa: F401  (the fixtures)
+from tests.test_ui_browser import Failures, sign_in_to_all
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -30,17 +31,6 @@ def served(ray_runtime: RayCluster, tmp_path_factory: pytest.TempPathFactory
     """A gateway for two fresh two-node networks; the first is the default."""
     with networks_served(tmp_path_factory, "home-lab", "family") as served:
         yield served
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        yield context.new_page()
-        browser.close()
 
 
 SWITCHER = """<!doctype html><html><head><meta charset="utf-8"><title>switcher</title></head>

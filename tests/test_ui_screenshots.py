@@ -26,7 +26,8 @@ from dwp.core.sizes import human_size
 from dwp.local import start_network
 from gateway import Network
 from tests.conftest import RayCluster, gateway
-from tests.test_ui_browser import CHROMIUM, Failures, browser, sign_in_to_all  # noqa: F401
+from tests.helpers import CHROMIUM, browser_fixture  # noqa: F401  (the fixture)
+from tests.test_ui_browser import Failures, sign_in_to_all
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -145,7 +146,7 @@ def shoot(demo: Demo, chromium: Any, url: str, name: str, folder: Path,
         page.context.close()
 
 
-def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,  # noqa: F811
+def test_every_page_at_1280_and_420_px(demo: Demo, browser: Any,
                                        tmp_path: Path) -> None:
     conflict, history = "garden/notes/basil.html", "recipes/bread.html"
     with demo.http() as h:
@@ -204,7 +205,7 @@ def shown_in_docs() -> set[str]:
             for name in re.findall(r"screenshots/([\w-]+\.png)", doc.read_text())}
 
 
-def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:  # noqa: F811
+def test_the_home_page_leads_with_the_sites(demo: Demo, browser: Any) -> None:
     """At 1280 and 420 px: the sites first, each with its files, size, last publish and a
     link to its origin; then the network as one closed line (health, nodes up, shards,
     epoch) that opens to the node table; no node action on the home page itself."""
