@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from dwp import clock
 from dwp.messages import Commit, HandOff, Message, Prepare, Put
 from dwp.rebalance import plan_join
 from dwp.view import NodeSpec, View
@@ -201,10 +202,11 @@ async def a_write_to_a_partition_given_up_is_redirected(s: Story) -> None:
 @story
 async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> None:
     """leave Y, an owner of key k's partition: two nodes, A and B, become new owners.
-    As the commit begins, Y writes k while cut off from its shard-mate and from B; A gets
-    the write. Y must keep the partition until B holds it too; after the heal, every
-    owner answers k with the writer's token (and B, before it has the write, makes the
-    reader wait rather than answer without it)."""
+    As the commit begins, Y writes k while cut off from its shard-mate X and from B, and
+    A from both; A gets the write. Y must keep the partition until B holds it too: A then
+    loses its disk,
+    and after the heal every owner answers k with Y's write, from Y's disk (B, before it
+    has the write, makes the reader wait rather than answer without it)."""
     key = _key_owned_by(s, 1)
     x, y = s.owners(key)
     await s.put("c1", key, "before")
@@ -221,19 +223,24 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
             cut_off.append(b)
             s.cut(y, x, b)
             s.cut(b, *[n for n in target_owners if n != b])
+            s.cut(x, *[n for n in target_owners if n not in (x, b)])
             writes.append(asyncio.ensure_future(s.put("c1", key, "during", at=y)))
     s.when(at_first_commit)
     await s.change(s.world.membership.leave(y))
     s.when(_quiet)
     s.expect(bool(writes) and writes[0].done() and writes[0].result() == y,
              f"the write during the change was acknowledged by {y}")
+    during = s.history.acks[-1].state.context
     await s.wait(5.0)
     await s.get("c1", key, at=cut_off[0])  # B has not got Y's write: it must wait (503)
+    a = next(n for n in target_owners if n not in (x, y, cut_off[0]))
+    s.world.lose_disk(a)  # Y's write is now on Y's disk alone, until B has it
     s.heal()
     await s.wait(15.0)
     for node in target_owners:
-        await s.get("c1", key, at=node)
-        s.expect(s.reader("c1").token is not None, "read")
+        state = await s.get("c1", key, at=node)
+        s.expect(state is not None and clock.descends(state.context, during),
+                 f"{node} answers Y's write, which A's lost disk did not take with it")
 
 
 @story
