@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from dwp import clock
-from dwp.messages import Commit, HandOff, Message, Prepare, Put
+from dwp.messages import Abort, Commit, HandOff, Message, Prepare, Put
 from dwp.rebalance import plan_join
 from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
@@ -140,18 +140,7 @@ async def a_late_commit_of_a_rolled_back_change_is_refused(s: Story) -> None:
     same epoch; the old Commit arrives only once its node prepared the new proposal,
     and must be refused there: one epoch, one view."""
     await s.put("c1", "site/a", "one")
-    coordinator: list[asyncio.Future[View]] = []
-    held: list[tuple[str, Message]] = []
-
-    async def die_with_a_commit_on_the_wire(sender: str, node: str, message: Message) -> None:
-        if isinstance(message, Commit) and not held:
-            held.append((node, message))
-            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
-    s.when(die_with_a_commit_on_the_wire)
-    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
-    await asyncio.wait(coordinator)
-    s.say(f"the coordinator died; its Commit for {held[0][0]} is still on the wire")
-    s.when(_quiet)
+    held = [await _die_with_a_commit_on_the_wire(s)]
     view = await s.recover()
     s.expect(view is not None and view.epoch == 1, "the change was rolled back")
     late: list[asyncio.Future[None]] = []
@@ -170,6 +159,68 @@ async def a_late_commit_of_a_rolled_back_change_is_refused(s: Story) -> None:
     s.expect(view is not None and view.epoch == 2, "the next join took the epoch")
     await s.put("c1", "site/a", "two")
     await s.get("c2", "site/a")
+
+
+@story
+async def a_commit_that_arrives_after_its_abort_is_refused(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire; the next
+    coordinator hears every node and rolls the change back; the old Commit arrives
+    after the Abort, before any other change: the node must refuse it, and the next
+    join takes the epoch."""
+    await s.put("c1", "site/a", "one")
+    held = await _die_with_a_commit_on_the_wire(s)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 1, "the change was rolled back")
+    node, commit = held
+    epoch = await s.world.client.transport.call(node, commit, 5.0)
+    s.say(f"the old Commit reached {node}, which is at epoch {epoch}")
+    s.expect(epoch == 1, f"{node} refused the Commit of a change rolled back")
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 2, "the next join took the epoch")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+@story
+async def a_commit_that_lands_as_its_change_is_rolled_back_is_finished(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire; the next
+    coordinator hears every node (none committed) and starts to roll the change back,
+    but the old Commit reaches its node just before that node's Abort: the node keeps
+    it, says so, and the change is finished instead, everywhere; one more join follows."""
+    await s.put("c1", "site/a", "one")
+    node, commit = await _die_with_a_commit_on_the_wire(s)
+
+    async def commit_lands_before_abort(sender: str, to: str, message: Message) -> None:
+        if isinstance(message, Abort) and to == node:
+            s.when(_quiet)
+            epoch = await s.world.client.transport.call(node, commit, 5.0)
+            s.say(f"the old Commit reached {node} before its Abort: epoch {epoch}")
+    s.when(commit_lands_before_abort)
+    view = await s.recover()
+    s.when(_quiet)
+    s.expect(view is not None and view.epoch == 2, "the change was finished")
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 3, "the next join followed it")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+async def _die_with_a_commit_on_the_wire(s: Story) -> tuple[str, Message]:
+    """Start a join whose coordinator dies as it sends its first Commit: answers that
+    Commit and the node it was for, to be delivered late."""
+    coordinator: list[asyncio.Future[View]] = []
+    held: list[tuple[str, Message]] = []
+
+    async def die(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not held:
+            held.append((node, message))
+            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
+    s.when(die)
+    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
+    await asyncio.wait(coordinator)
+    s.say(f"the coordinator died; its Commit for {held[0][0]} is still on the wire")
+    s.when(_quiet)
+    return held[0]
 
 
 # -- ownership is checked where the write is applied ---------------------------------
