@@ -1,10 +1,11 @@
 """Site serving: a published site works in a browser exactly as from a web server.
 
 A site is served at the root of its own origin (``gateway.origins``); the path
-``/sites/{site}/{path}`` redirects there when the client has that origin, and otherwise
-(a LAN client of a gateway without ``--site-domain``) serves the page path-style under a
-sandboxing Content-Security-Policy, so a page's scripts run in an opaque origin and
-cannot use the user's token cookie on the gateway's API.
+``/sites/{site}/{path}`` redirects a browser there when it has that origin. Every other
+client (wget, curl, scripts: they send no ``Sec-Fetch-*`` header, and most cannot
+resolve ``{site}.localhost``), and a LAN browser of a gateway without ``--site-domain``,
+gets the page path-style under a sandboxing Content-Security-Policy, so a page's scripts
+run in an opaque origin and cannot use the user's token cookie on the gateway's API.
 
 A directory answers its ``index.html`` or a paged listing; ``dir`` redirects to ``dir/``
 so relative links resolve. A missing path is looked up in the site's ``_redirects``
@@ -42,6 +43,18 @@ SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
 def csp_of(request: Request) -> str | None:
     """No sandbox on a site's own origin; the sandbox for path-style serving."""
     return None if served_site(request) is not None else SITE_CSP
+
+
+def from_browser(request: Request) -> bool:
+    """Browsers send Fetch Metadata (``Sec-Fetch-*``) with every request; wget, curl and
+    scripts send none, and are served path-style rather than sent to an origin they
+    may not resolve."""
+    return any(name.startswith("sec-fetch-") for name in request.headers)
+
+
+def browser_origin(request: Request, site: str) -> str | None:
+    """The origin a browser is redirected to for ``site``, None to serve in place."""
+    return origin_of(request, site) if from_browser(request) else None
 
 
 def here(request: Request, key: str) -> str:
@@ -131,7 +144,7 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
 async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
     validate_key(site)
-    origin = origin_of(request, site)
+    origin = browser_origin(request, site)
     return moved(request, origin + "/" if origin else here(request, site + "/"))
 
 
@@ -139,8 +152,8 @@ async def site_root(site: str, request: Request) -> Response:
               response_class=Response, responses={
                   200: {"content": {"text/html": {}, "application/octet-stream": {}}},
                   206: {"description": "A single byte range"},
-                  301: {"description": "To the site's origin, or a directory without "
-                                       "its trailing slash"},
+                  301: {"description": "A browser (Sec-Fetch-*) to the site's origin, "
+                                       "or a directory without its trailing slash"},
                   304: {"description": "Not modified"},
                   404: {"description": "No such page (an HTML page)"},
                   416: {"description": "The Range starts past the end"}})
@@ -152,7 +165,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
     key = f"{site}/{path}"
     if served_site(request) is None:
         validate_key(key.rstrip("/"))
-        origin = origin_of(request, site)
+        origin = browser_origin(request, site)
         if origin is not None:
             return moved(request, origin + "/" + quote(path))
     if path == "" or path.endswith("/"):
