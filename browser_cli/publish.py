@@ -81,9 +81,17 @@ def hash_file(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def scan(root: Path, site: str) -> Scan:
-    """Every regular file under ``root`` with its key and hash; the rest as problems."""
+SYMLINK_SKIPPED = "a symlink (--follow-symlinks follows links that stay in the folder)"
+SPECIAL_SKIPPED = "not a regular file"
+
+
+def scan(root: Path, site: str, follow_symlinks: bool = False) -> Scan:
+    """Every regular file under ``root`` with its key and hash; the rest as problems.
+    ``follow_symlinks``: a link to a file or folder inside ``root`` is published under
+    the link's own path; a link leading outside ``root`` fails, never read."""
     result = Scan()
+    top = root.resolve()
+    above = {root: frozenset([top])}  # each folder walked: the real folders it is in
 
     def problem(rel: str, reason: str, failed: bool) -> None:
         result.problems.append(Problem(rel, reason, failed))
@@ -93,12 +101,34 @@ def scan(root: Path, site: str) -> Scan:
         rel = Path(exc.filename or root).relative_to(root).as_posix()
         problem(rel, f"unreadable folder ({exc.strerror})", True)
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_dir):
+    def followed(path: Path, rel: str) -> Path | None:
+        """Where the link ``path`` leads, if it may be followed; else a problem."""
+        if not follow_symlinks:
+            problem(rel, SYMLINK_SKIPPED, False)
+            return None
+        target = path.resolve()
+        if not target.exists():
+            problem(rel, f"a broken symlink (to {os.readlink(path)})", True)
+        elif not target.is_relative_to(top):
+            problem(rel, f"a symlink leading outside the folder (to {os.readlink(path)}), "
+                         "not followed", True)
+        elif target in above.get(path.parent, ()):
+            problem(rel, f"a symlink to a folder it is in (to {os.readlink(path)}), "
+                         "not followed", True)
+        else:
+            return target
+        return None
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_dir,
+                                                followlinks=follow_symlinks):
         base = Path(dirpath)
         for name in list(dirnames):
-            if (base / name).is_symlink():
+            below = base / name
+            target = below.resolve()
+            if below.is_symlink() and followed(below, below.relative_to(root).as_posix()
+                                               ) is None:
                 dirnames.remove(name)
-                filenames.append(name)
+            above[below] = above[base] | {target}
         dirnames.sort()
         for name in sorted(filenames):
             path = base / name
@@ -112,10 +142,11 @@ def scan(root: Path, site: str) -> Scan:
             try:
                 info = path.lstat()
                 if stat.S_ISLNK(info.st_mode):
-                    problem(rel, "symlink, skipped", False)
-                    continue
+                    if followed(path, rel) is None:
+                        continue
+                    info = path.stat()
                 if not stat.S_ISREG(info.st_mode):
-                    problem(rel, "not a regular file, skipped", False)
+                    problem(rel, SPECIAL_SKIPPED, False)
                     continue
                 digest = hash_file(path)
             except OSError as exc:
@@ -229,6 +260,9 @@ def publish(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Say what would be uploaded and deleted; change nothing.")] = False,
     jobs: Annotated[int, typer.Option(min=1, max=64, help="Uploads in flight.")] = 8,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Publish what symlinks inside DIR lead to (a link "
+                                  "leading outside DIR fails).")] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
     network: NetworkOption = None,
     as_json: JsonOption = False,
@@ -242,7 +276,7 @@ def publish(
         raise typer.BadParameter(problem, param_hint="--site")
     check_redirects(folder)
     started = time.monotonic()
-    found = scan(folder, site)
+    found = scan(folder, site, follow_symlinks)
     todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway, network))
     report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
            url)

@@ -219,3 +219,64 @@ def test_publish_refuses_uppercase_naming_the_lowercase_site(dwp, net: Net,
     assert f"use --site {site}" in " ".join(result.output.split())
     assert dwp("ls", upper, "--json").stdout.strip() == "[]"  # nothing was published
     assert publish(dwp, folder, site)["uploaded"] == [f"{site}/index.html"]
+
+
+def sphinx_like_tree(root: Path, outside: Path) -> None:
+    """A build whose ``_static/jquery.js`` links a shared copy, as Debian's Sphinx
+    packages do, a linked folder, and (with ``outside``) a link leaving the tree."""
+    (root / "shared").mkdir(parents=True)
+    (root / "shared" / "jquery.js").write_bytes(b"/* jquery */")
+    (root / "_static").mkdir()
+    (root / "_static" / "jquery.js").symlink_to("../shared/jquery.js")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_bytes(b"<h1>docs</h1>")
+    (root / "latest").symlink_to("docs")
+    (root / "docs" / "home").symlink_to("..")  # a loop: never walked round
+    (root / "escape.txt").symlink_to(outside)
+
+
+def test_scan_follows_links_that_stay_in_the_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    sphinx_like_tree(tmp_path / "tree", outside)
+    found = publish_module.scan(tmp_path / "tree", "s", follow_symlinks=True)
+    assert sorted(f.rel for f in found.files) == [
+        "_static/jquery.js", "docs/index.html", "latest/index.html", "shared/jquery.js"]
+    jquery = next(f for f in found.files if f.rel == "_static/jquery.js")
+    assert jquery.hash == content_hash(b"/* jquery */").hex() and jquery.size == 12
+    failed = {p.rel: p.reason for p in found.problems if p.failed}
+    assert failed == {
+        "escape.txt": f"a symlink leading outside the folder (to {outside}), not followed",
+        "docs/home": "a symlink to a folder it is in (to ..), not followed",
+        "latest/home": "a symlink to a folder it is in (to ..), not followed"}
+    assert [p for p in found.problems if not p.failed] == []
+
+
+def test_scan_without_follow_skips_links_saying_why_once(tmp_path: Path) -> None:
+    sphinx_like_tree(tmp_path / "tree", tmp_path)
+    found = publish_module.scan(tmp_path / "tree", "s")
+    assert sorted(f.rel for f in found.files) == ["docs/index.html", "shared/jquery.js"]
+    reasons = {p.rel: p.reason for p in found.problems}
+    assert set(reasons) == {"_static/jquery.js", "latest", "docs/home", "escape.txt"}
+    assert set(reasons.values()) == {publish_module.SYMLINK_SKIPPED}
+    assert "skipped" not in publish_module.SYMLINK_SKIPPED  # printed after "skipped X:"
+
+
+def test_publish_follow_symlinks(dwp, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    sphinx_like_tree(folder, tmp_path / "outside.txt")
+    (tmp_path / "outside.txt").write_text("secret")
+    result = dwp("publish", str(folder), "--site", site, "--follow-symlinks")
+    assert result.exit_code == 1, result.output
+    assert ("failed escape.txt: a symlink leading outside the folder (to "
+            f"{tmp_path / 'outside.txt'}), not followed") in " ".join(result.stderr.split())
+    (folder / "escape.txt").unlink()
+    (folder / "docs" / "home").unlink()
+    summary = publish(dwp, folder, site, "--follow-symlinks")
+    assert summary["skipped"] == [] and summary["failed"] == []
+    got = dwp("get", f"{site}/_static/jquery.js", "-o", str(tmp_path / "got.js"))
+    assert got.exit_code == 0, got.output
+    assert (tmp_path / "got.js").read_bytes() == b"/* jquery */"
+    assert f"{site}/latest/index.html" in listing(dwp, site)
+    assert f"{site}/escape.txt" not in listing(dwp, site)
+
