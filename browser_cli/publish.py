@@ -24,7 +24,7 @@ from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.pages import site_url
 from browser_cli.terminal import err, out, print_json, size, transfer_progress
-from dwp import redirects
+from dwp import headers, redirects
 from dwp.keys import folder_prefix, in_folder
 from dwp.labels import site_name_problem
 from dwp.version import new_hasher
@@ -274,7 +274,7 @@ def publish(
     problem = site_name_problem(site)
     if problem:
         raise typer.BadParameter(problem, param_hint="--site")
-    check_redirects(folder)
+    check_site_files(folder)
     started = time.monotonic()
     found = scan(folder, site, follow_symlinks)
     todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway, network))
@@ -284,19 +284,20 @@ def publish(
         raise typer.Exit(EXIT_FAILED)
 
 
-def check_redirects(folder: Path) -> None:
-    """The gateway ignores a broken ``_redirects``, so refuse one before uploading, naming
-    its bad line (exit 2)."""
-    path = folder / redirects.NAME
-    if not path.is_file():
-        return
-    with path.open("rb") as f:
-        data = f.read(redirects.MAX_SIZE + 1)
-    try:
-        redirects.parse(data)
-    except redirects.RedirectsError as exc:
-        typer.echo(f"dwp: {exc}; nothing was published", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+def check_site_files(folder: Path) -> None:
+    """The gateway ignores a broken ``_redirects`` or ``_headers``, so refuse one before
+    uploading anything, naming its bad line (exit 2)."""
+    for rules in (redirects, headers):
+        path = folder / rules.NAME
+        if not path.is_file():
+            continue
+        with path.open("rb") as f:
+            data = f.read(rules.MAX_SIZE + 1)
+        try:
+            rules.parse(data)
+        except ValueError as exc:
+            typer.echo(f"dwp: {exc}; nothing was published", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,

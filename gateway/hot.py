@@ -3,7 +3,8 @@
 A GET or HEAD of a page (or a directory's ``index.html``) on its site's origin or of
 ``/api/v1/objects/{key}``, from a reader that sent no token, cookie, query, range or
 condition other than If-None-Match, asks the client's read cache only; when it holds
-the key with a small (inline) winner, the answer (200, or 304 when the ETag matches) is
+the key with a small (inline) winner (and, on a site's origin, the site is known to
+have no ``_headers``: ``gateway.presence``), the answer (200, or 304 when the ETag matches) is
 the one the app would send, byte for byte: its header lists are built once per cached
 state by the functions the routes use (``gateway.responses``), token included (a reader
 with no past gets the same token for the same state), with the stamp
@@ -27,6 +28,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dwp import headers
 from dwp.cache import CachedRead
 from dwp.client import Located, NetworkClient
 from dwp.keys import InvalidKey, validate_key
@@ -36,6 +38,7 @@ from gateway import identity, metrics
 from gateway.hosts import HostRule, local_address
 from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
+from gateway.presence import absences
 from gateway.responses import RAW_CSP, answer_headers, etag_matches, located
 
 OBJECTS = "/api/v1/objects/"
@@ -127,6 +130,8 @@ class HotReads:
         net = self.networks.get(name)
         if net is None:
             return None
+        if on_site and not absences(net.client).known_missing(f"{site}/{headers.NAME}"):
+            return None  # its _headers may add headers: the app reads it (or its absence)
         entry = net.client.reads.lookup(key, {})
         if entry is None:
             return None

@@ -10,7 +10,8 @@ run in an opaque origin and cannot use the user's token cookie on the gateway's 
 A directory answers its ``index.html`` or a paged listing; ``dir`` redirects to ``dir/``
 so relative links resolve. A missing path is looked up in the site's ``_redirects``
 (on its origin only, as the spec asks), then answered with the site's own ``404.html``,
-then with the gateway's 404 page.
+then with the gateway's 404 page. Every answer but a redirect carries the headers the
+site's ``_headers`` gives its path (``dwp.headers``).
 """
 
 from __future__ import annotations
@@ -21,21 +22,22 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dwp import redirects
+from dwp import headers, redirects
 from dwp.client import ReadResult
-from dwp.errors import NotFound
 from dwp.keys import InvalidKey, validate_key
 from gateway import catalog
 from gateway.networks import client_of
 from gateway.objects import pinned_of, token_of
 from gateway.origins import origin_of, served_site, ui_origin
 from gateway.pages import PageRoute, render
+from gateway.presence import absences
 from gateway.responses import attachment, located_headers, version_response
 from gateway.routes import get_and_head
 
 log = logging.getLogger("dwp.gateway")
 router = APIRouter(tags=["sites"], route_class=PageRoute)
 
+MAX_PARSED = 1000  # _headers files kept parsed
 SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
             "allow-popups-to-escape-sandbox allow-modals allow-downloads")
 
@@ -75,12 +77,47 @@ def moved(request: Request, to: str, status: int = 301) -> Response:
 
 
 async def read(request: Request, key: str) -> ReadResult | None:
-    """The key's state when it has a live version, else None."""
-    try:
-        result = await client_of(request).get(key, token_of(request), pinned_of(request))
-    except NotFound:
-        return None
-    return result if result.versions else None
+    """The key's state when it has a live version, else None (a miss is remembered
+    briefly: ``gateway.presence``)."""
+    return await absences(client_of(request)).read(key, token_of(request),
+                                                   pinned_of(request))
+
+
+async def whole(request: Request, found: ReadResult) -> bytes:
+    return b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+
+
+_RULES: dict[str, list[headers.Rule]] = {}  # a _headers file's ETag: its rules
+
+
+async def header_rules(request: Request, site: str) -> list[headers.Rule]:
+    """The site's ``_headers`` rules; none for a broken file (logged), never a 500:
+    ``dwp publish`` refuses it first."""
+    found = await read(request, f"{site}/{headers.NAME}")
+    if found is None or found.versions[0].size > headers.MAX_SIZE:
+        return []
+    etag = found.versions[0].etag
+    rules = _RULES.get(etag)
+    if rules is None:
+        try:
+            rules = headers.parse(await whole(request, found))
+        except headers.HeadersError as exc:
+            log.warning("site %r: ignoring its %s: %s", site, headers.NAME, exc)
+            rules = []
+        if len(_RULES) >= MAX_PARSED:
+            _RULES.clear()
+        _RULES[etag] = rules
+    return rules
+
+
+def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
+    """A site's headers on ``response``: a CSP beside the gateway's (both enforced),
+    any other instead of the gateway's own value (``Cache-Control``)."""
+    for name, value in found:
+        if name.lower() in headers.ADDED_AS_OWN_FIELD:
+            response.headers.append(name, value)
+        else:
+            response.headers[name] = value
 
 
 def page(request: Request, key: str, result: ReadResult, download: bool = False,
@@ -116,7 +153,7 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     found = await read(request, f"{site}/{redirects.NAME}")
     if found is None or found.versions[0].size > redirects.MAX_SIZE:
         return None
-    data = b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+    data = await whole(request, found)
     try:
         match = redirects.first_match(redirects.parse(data), "/" + path)
     except redirects.RedirectsError as exc:
@@ -161,7 +198,17 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
                 after: str = "") -> Response:
     """A page or file of a site: its bytes, a directory's index.html or listing (paged
     with ``?after=NAME``), or a redirect to the directory form or the site's origin;
-    ``?download=1`` saves instead of displaying."""
+    ``?download=1`` saves instead of displaying. Every answer but a redirect gets the
+    headers the site's ``_headers`` gives its path."""
+    response = await answer(site, path, request, download, after)
+    if not 300 <= response.status_code < 400 or response.status_code == 304:
+        add_headers(response, headers.headers_for(await header_rules(request, site),
+                                                  "/" + path))
+    return response
+
+
+async def answer(site: str, path: str, request: Request, download: bool, after: str
+                 ) -> Response:
     key = f"{site}/{path}"
     if served_site(request) is None:
         validate_key(key.rstrip("/"))

@@ -280,3 +280,16 @@ def test_publish_follow_symlinks(dwp, tmp_path: Path) -> None:
     assert f"{site}/latest/index.html" in listing(dwp, site)
     assert f"{site}/escape.txt" not in listing(dwp, site)
 
+
+def test_publish_refuses_a_broken_headers_file_naming_the_line(dwp, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>hi</h1>")
+    (folder / "_headers").write_text("/*\n  X-Frame-Options: DENY\n  Set-Cookie: id=1\n")
+    result = dwp("publish", str(folder), "--site", site)
+    assert result.exit_code == 2
+    assert "_headers line 3 ('Set-Cookie: id=1'): set-cookie is refused" in result.stderr
+    assert "nothing was published" in result.stderr
+    assert dwp("ls", f"{site}/").stdout.strip() == ""
+    (folder / "_headers").write_text("/*\n  X-Frame-Options: DENY\n")
+    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_headers", f"{site}/index.html"]

@@ -224,3 +224,17 @@ def test_a_hot_answer_is_counted_as_the_app_counts_it(
         assert client.get(url, headers=headers).status_code == 200
         assert _count(client, "GET", route) == before + 1
     assert pair.served() == served + 1  # the fast app's answer was the hot path's
+
+
+def test_a_site_with_headers_rules_is_left_to_the_routes(pair: Pair) -> None:
+    """The hot path sends no site's ``_headers``: it answers only for a site known to
+    have none, and the routes answer the rest with the rules applied."""
+    host = {"Host": "hotrules.localhost:8000"}
+    put(pair, "hotrules/page.html", b"<h1>ruled</h1>", **{"Content-Type": "text/html"})
+    put(pair, "hotrules/_headers", b"/*\n  X-Frame-Options: DENY\n")
+    pair.slow.get("/page.html", headers=host)
+    before = pair.served()
+    fast, slow = pair.both("GET", "/page.html", headers=host)
+    assert pair.served() == before
+    same(fast, slow)
+    assert fast.headers["x-frame-options"] == "DENY"
