@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from browser_cli.compress import after_their_files, is_sibling_of, siblings_of
 from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
@@ -169,6 +171,15 @@ def plan(found: Scan, remote: dict[str, dict[str, Any]], mirror: bool) -> Plan:
     return Plan(upload, unchanged, delete)
 
 
+def with_fresh_siblings(todo: Plan) -> Plan:
+    """Upload again the unchanged ``.gz``/``.br`` siblings of files being uploaded, so
+    each is newer than its file (the gateway ignores an older one)."""
+    keys = {f.key for f in todo.upload}
+    stale = [f for f in todo.unchanged if is_sibling_of(f.key, keys)]
+    return Plan([*todo.upload, *stale], [f for f in todo.unchanged if f not in stale],
+                todo.delete)
+
+
 def fold_keys(writes: list[Written]) -> list[str]:
     """Keys to read so the token covers every write: per replica, the write sent last and
     those acknowledged after it was sent (their counters may be higher)."""
@@ -200,8 +211,7 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
     outcome = Outcome()
     total_files = len(todo.upload) + len(todo.delete)
     queue: asyncio.Queue[LocalFile | str] = asyncio.Queue()
-    for item in [*todo.upload, *todo.delete]:
-        queue.put_nowait(item)
+    first, later = after_their_files(todo.upload)
 
     with transfer_progress(files=True) as progress:
         task = progress.add_task("publishing", total=sum(f.size for f in todo.upload),
@@ -245,7 +255,10 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
                 done = len(outcome.uploaded) + len(outcome.deleted) + len(outcome.failed)
                 progress.update(task, files=f"{done}/{total_files} files")
 
-        await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
+        for batch in ([*first, *todo.delete], later):
+            for item in batch:
+                queue.put_nowait(item)
+            await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
     for key in fold_keys(outcome.writes):
         await gw.request("GET", object_path(key), params={"siblings": "true"})
     return outcome
@@ -263,6 +276,9 @@ def publish(
     follow_symlinks: Annotated[bool, typer.Option(
         "--follow-symlinks", help="Publish what symlinks inside DIR lead to (a link "
                                   "leading outside DIR fails).")] = False,
+    compress: Annotated[bool, typer.Option(
+        "--compress", help="Also publish .gz and .br siblings of text files, which the "
+                           "gateway sends to clients that accept them.")] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
     network: NetworkOption = None,
     as_json: JsonOption = False,
@@ -277,7 +293,11 @@ def publish(
     check_site_files(folder)
     started = time.monotonic()
     found = scan(folder, site, follow_symlinks)
-    todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway, network))
+    with tempfile.TemporaryDirectory(prefix="dwp-compress-") as workdir:
+        if compress:
+            found.files.extend(siblings_of(found.files, Path(workdir)))
+        todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway,
+                                          network))
     report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
            url)
     if any(p.failed for p in found.problems) or outcome.failed:
@@ -304,7 +324,7 @@ async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: in
                    gateway: str, network: str | None) -> tuple[Plan, Outcome, str]:
     async with Gateway(gateway, network) as gw:
         remote = {e["key"]: e async for e in gw.objects(folder_prefix(site))}
-        todo = plan(found, remote, mirror)
+        todo = with_fresh_siblings(plan(found, remote, mirror))
         if dry_run:
             return todo, Outcome(), ""
         outcome = await _execute(gw, todo, jobs)

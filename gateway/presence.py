@@ -35,10 +35,6 @@ class Absences:
         return (seen is not None and seen[0] == reads.generation(key)
                 and self.clock() - seen[1] <= reads.ttl)
 
-    def known_present(self, key: str) -> bool:
-        """The read cache holds ``key`` (a live version or not: the app decides)."""
-        return self.client.reads.lookup(key, {}) is not None
-
     async def read(self, key: str, token: Token, pinned: str | None) -> ReadResult | None:
         """``key``'s state when it has a live version, else None."""
         plain = pinned is None and not token.need()
@@ -48,12 +44,14 @@ class Absences:
         try:
             result = await self.client.get(key, token, pinned)
         except NotFound:
-            if plain and self.client.reads.ttl > 0:
-                if len(self._missing) >= MAX_ENTRIES:
-                    self._missing.clear()
-                self._missing[key] = (generation, self.clock())
-            return None
-        return result if result.versions else None
+            result = None
+        if result is not None and result.versions:
+            return result
+        if plain and self.client.reads.ttl > 0:  # never written, or deleted
+            if len(self._missing) >= MAX_ENTRIES:
+                self._missing.clear()
+            self._missing[key] = (generation, self.clock())
+        return None
 
 
 _ABSENCES: weakref.WeakKeyDictionary[NetworkClient, Absences] = weakref.WeakKeyDictionary()

@@ -17,6 +17,7 @@ site's ``_headers`` gives its path (``dwp.headers``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +26,7 @@ from fastapi.responses import RedirectResponse
 from dwp import headers, redirects
 from dwp.client import ReadResult
 from dwp.keys import InvalidKey, validate_key
-from gateway import catalog
+from gateway import catalog, encodings
 from gateway.networks import client_of
 from gateway.objects import pinned_of, token_of
 from gateway.origins import origin_of, served_site, ui_origin
@@ -120,13 +121,29 @@ def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
             response.headers[name] = value
 
 
-def page(request: Request, key: str, result: ReadResult, download: bool = False,
-         status: int = 200) -> Response:
-    headers = located_headers(request, result, result.token)
+async def page(request: Request, key: str, result: ReadResult, download: bool = False,
+               status: int = 200) -> Response:
+    """``key``'s answer; for a 200, its stored ``.br``/``.gz`` sibling instead when the
+    client accepts that coding (``gateway.encodings``)."""
+    version, siblings = result.versions[0], len(result.versions)
+    extra: dict[str, str] = {}
+    if status == 200:
+        fresh = [(coding, found) for coding, sibling in encodings.sibling_keys(key)
+                 if (found := await read(request, sibling)) is not None
+                 and found.versions[0].mtime >= version.mtime]
+        if fresh:
+            extra["Vary"] = "Accept-Encoding"
+        wanted = encodings.accepted(request.headers.get("accept-encoding"))
+        chosen = next(((coding, found) for coding, found in fresh if coding in wanted), None)
+        if chosen is not None:
+            coding, result = chosen
+            version = replace(result.versions[0], content_type=version.content_type)
+            extra["Content-Encoding"] = coding
+    headers = {**located_headers(request, result, result.token), **extra}
     if download:
         headers["Content-Disposition"] = attachment(key.rsplit("/", 1)[-1])
-    return version_response(request, result.versions[0], headers, status=status,
-                            siblings=len(result.versions), csp=csp_of(request))
+    return version_response(request, version, headers, status=status, siblings=siblings,
+                            csp=csp_of(request))
 
 
 async def not_found(request: Request, key: str) -> Response:
@@ -134,7 +151,7 @@ async def not_found(request: Request, key: str) -> Response:
     site, _, path = key.partition("/")
     custom = await read(request, site + "/404.html")
     if custom is not None:
-        return page(request, site + "/404.html", custom, status=404)
+        return await page(request, site + "/404.html", custom, status=404)
     parts = path.rstrip("/").split("/")[:-1] if path else []
     prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
     existing = await catalog.nonempty(client_of(request), prefixes, token_of(request))
@@ -174,7 +191,7 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     result = await read(request, f"{site}/{target}")
     if result is None:
         return None
-    return page(request, f"{site}/{target}", result, status=rule.status)
+    return await page(request, f"{site}/{target}", result, status=rule.status)
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
@@ -219,7 +236,7 @@ async def answer(site: str, path: str, request: Request, download: bool, after: 
         validate_key(key.rstrip("/"))
         index = await read(request, key + "index.html")
         if index is not None:
-            return page(request, key + "index.html", index, download)
+            return await page(request, key + "index.html", index, download)
         listing = await catalog.directory(client_of(request), key, token_of(request),
                                           key + after if after else "")
         if not listing.entries and not after:
@@ -230,7 +247,7 @@ async def answer(site: str, path: str, request: Request, download: bool, after: 
     validate_key(key)
     result = await read(request, key)
     if result is not None:
-        return page(request, key, result, download)
+        return await page(request, key, result, download)
     below, _ = await client_of(request).list(key + "/", 1)
     if below:
         return moved(request, here(request, key) + "/")

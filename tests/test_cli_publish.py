@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -9,14 +10,17 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import brotli
 import pytest
 from typer.testing import CliRunner, Result
 
+from browser_cli import compress
 from browser_cli import publish as publish_module
 from browser_cli.main import app
-from browser_cli.publish import LocalFile, Scan, Written, fold_keys, plan
+from browser_cli.publish import LocalFile, Plan, Scan, Written, fold_keys, plan
 from dwp.version import content_hash
 from tests.conftest import Net
+from tests.sites import origin
 
 
 @pytest.fixture
@@ -293,3 +297,63 @@ def test_publish_refuses_a_broken_headers_file_naming_the_line(dwp, tmp_path: Pa
     assert dwp("ls", f"{site}/").stdout.strip() == ""
     (folder / "_headers").write_text("/*\n  X-Frame-Options: DENY\n")
     assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_headers", f"{site}/index.html"]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("index.html", True), ("a/style.css", True), ("app.js", True), ("search.json", True),
+    ("feed.xml", True), ("logo.svg", True), ("notes.txt", True), ("data.csv", True),
+    ("photo.jpg", False), ("font.woff2", False), ("archive.zip", False),
+    ("page.html.gz", False), ("no-suffix", False),
+])
+def test_which_files_are_text(name: str, text: bool) -> None:
+    assert compress.is_text(name) is text
+
+
+def test_siblings_go_after_their_files_and_again_with_them(tmp_path: Path) -> None:
+    def local(key: str) -> LocalFile:
+        return LocalFile(tmp_path / key, key, key, 1, "h")
+    upload = [local("s/a.js.gz"), local("s/a.js"), local("s/b.js.br"), local("s/c.gz")]
+    first, later = compress.after_their_files(upload)
+    assert [f.key for f in first] == ["s/a.js", "s/b.js.br", "s/c.gz"]  # b.js, c: not sent
+    assert [f.key for f in later] == ["s/a.js.gz"]
+    todo = publish_module.with_fresh_siblings(
+        Plan([local("s/a.js")], [local("s/a.js.br"), local("s/b.js.gz")], []))
+    assert [f.key for f in todo.upload] == ["s/a.js", "s/a.js.br"]
+    assert [f.key for f in todo.unchanged] == ["s/b.js.gz"]
+
+
+def test_publish_compress(dwp, net: Net, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    page = ("<p>" + "the quick brown fox " * 300 + "</p>").encode()
+    index = json.dumps([{"title": f"page {i}", "text": "words " * 30} for i in range(500)]
+                       ).encode()
+    files = {"index.html": page, "search/search_index.json": index, "small.css": b"p{}",
+             "photo.jpg": random.Random(1).randbytes(5000), "own.txt": page,
+             "own.txt.gz": b"the folder's own"}
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    summary = publish(dwp, folder, site, "--compress")
+    made = {f"{rel}{suffix}" for rel in ("index.html", "search/search_index.json")
+            for suffix in (".gz", ".br")} | {"own.txt.br"}
+    assert set(summary["uploaded"]) == {f"{site}/{rel}" for rel in {*files, *made}}
+    for rel in made:
+        got = dwp("get", f"{site}/{rel}", "-o", str(tmp_path / "got"))
+        assert got.exit_code == 0, got.output
+        packed = (tmp_path / "got").read_bytes()
+        original = files[rel[:-3]]
+        assert len(packed) < len(original)
+        assert (gzip.decompress(packed) if rel.endswith(".gz")
+                else brotli.decompress(packed)) == original
+    with origin(net, site, headers={"Accept-Encoding": "br"}) as h:
+        r = h.get("/search/search_index.json")
+        assert r.headers["content-encoding"] == "br" and r.content == index
+    assert publish(dwp, folder, site, "--compress")["uploaded"] == []  # deterministic
+    (folder / "index.html").write_bytes(page + b"<p>more</p>")
+    again = publish(dwp, folder, site, "--compress")["uploaded"]
+    assert sorted(again) == [f"{site}/index.html", f"{site}/index.html.br",
+                             f"{site}/index.html.gz"]
+    with origin(net, site, headers={"Accept-Encoding": "gzip"}) as h:
+        r = h.get("/")
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.content == page + b"<p>more</p>"
