@@ -3,11 +3,13 @@
 A GET or HEAD of a page (or a directory's ``index.html``) on its site's origin or of
 ``/api/v1/objects/{key}``, from a reader that sent no token, cookie, query, range or
 condition other than If-None-Match, asks the client's read cache only; when it holds
-the key with a small (inline) winner, the answer (200, or 304 when the ETag matches) is
-the one the app would send, byte for byte: its header lists are built once per cached
-state by the functions the routes use (``gateway.responses``), token included (a reader
-with no past gets the same token for the same state), with the stamp
-``gateway.identity`` adds, and it is counted in the metrics as the app counts it.
+the key with a small (inline) winner (and, on a site's origin, the site is known to
+have no ``_headers`` and the file no ``.br``/``.gz`` sibling: ``gateway.presence``),
+the answer (200, or 304 when the ETag matches) is the one the app would send, byte
+for byte: its header lists are built once per cached state by the functions the
+routes use (``gateway.responses``), token included (a reader with no past gets the
+same token for the same state), with the stamp ``gateway.identity`` adds, and it is
+counted in the metrics as the app counts it.
 Everything else, and every miss, goes on to the app, whose layers then do their own
 work: this one sits outside them (inside Starlette's error handler), so a hit costs no
 routing and no middleware. What those layers decide for a hit is decided here the same
@@ -27,15 +29,17 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dwp import headers
 from dwp.cache import CachedRead
 from dwp.client import Located, NetworkClient
 from dwp.keys import InvalidKey, validate_key
 from dwp.replica import live
 from dwp.token import Token, TokenError
-from gateway import identity, metrics
+from gateway import encodings, identity, metrics
 from gateway.hosts import HostRule, local_address
 from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
+from gateway.presence import absences
 from gateway.responses import RAW_CSP, answer_headers, etag_matches, located
 
 OBJECTS = "/api/v1/objects/"
@@ -127,6 +131,9 @@ class HotReads:
         net = self.networks.get(name)
         if net is None:
             return None
+        if on_site and not all(map(absences(net.client).known_missing, [
+                f"{site}/{headers.NAME}", *(k for _, k in encodings.sibling_keys(key))])):
+            return None  # _headers, .br or .gz may change the answer: the app decides
         entry = net.client.reads.lookup(key, {})
         if entry is None:
             return None

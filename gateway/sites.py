@@ -1,40 +1,44 @@
 """Site serving: a published site works in a browser exactly as from a web server.
 
 A site is served at the root of its own origin (``gateway.origins``); the path
-``/sites/{site}/{path}`` redirects there when the client has that origin, and otherwise
-(a LAN client of a gateway without ``--site-domain``) serves the page path-style under a
-sandboxing Content-Security-Policy, so a page's scripts run in an opaque origin and
-cannot use the user's token cookie on the gateway's API.
+``/sites/{site}/{path}`` redirects a browser there when it has that origin. Every other
+client (wget, curl, scripts: they send no ``Sec-Fetch-*`` header, and most cannot
+resolve ``{site}.localhost``), and a LAN browser of a gateway without ``--site-domain``,
+gets the page path-style under a sandboxing Content-Security-Policy, so a page's scripts
+run in an opaque origin and cannot use the user's token cookie on the gateway's API.
 
 A directory answers its ``index.html`` or a paged listing; ``dir`` redirects to ``dir/``
 so relative links resolve. A missing path is looked up in the site's ``_redirects``
 (on its origin only, as the spec asks), then answered with the site's own ``404.html``,
-then with the gateway's 404 page.
+then with the gateway's 404 page. Every answer but a redirect carries the headers the
+site's ``_headers`` gives its path (``dwp.headers``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dwp import redirects
+from dwp import headers, redirects
 from dwp.client import ReadResult
-from dwp.errors import NotFound
 from dwp.keys import InvalidKey, validate_key
-from gateway import catalog
+from gateway import catalog, encodings
 from gateway.networks import client_of
 from gateway.objects import pinned_of, token_of
 from gateway.origins import origin_of, served_site, ui_origin
 from gateway.pages import PageRoute, render
+from gateway.presence import absences
 from gateway.responses import attachment, located_headers, version_response
 from gateway.routes import get_and_head
 
 log = logging.getLogger("dwp.gateway")
 router = APIRouter(tags=["sites"], route_class=PageRoute)
 
+MAX_PARSED = 1000  # _headers files kept parsed
 SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
             "allow-popups-to-escape-sandbox allow-modals allow-downloads")
 
@@ -42,6 +46,18 @@ SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
 def csp_of(request: Request) -> str | None:
     """No sandbox on a site's own origin; the sandbox for path-style serving."""
     return None if served_site(request) is not None else SITE_CSP
+
+
+def from_browser(request: Request) -> bool:
+    """Browsers send Fetch Metadata (``Sec-Fetch-*``) with every request; wget, curl and
+    scripts send none, and are served path-style rather than sent to an origin they
+    may not resolve."""
+    return any(name.startswith("sec-fetch-") for name in request.headers)
+
+
+def browser_origin(request: Request, site: str) -> str | None:
+    """The origin a browser is redirected to for ``site``, None to serve in place."""
+    return origin_of(request, site) if from_browser(request) else None
 
 
 def here(request: Request, key: str) -> str:
@@ -62,21 +78,72 @@ def moved(request: Request, to: str, status: int = 301) -> Response:
 
 
 async def read(request: Request, key: str) -> ReadResult | None:
-    """The key's state when it has a live version, else None."""
-    try:
-        result = await client_of(request).get(key, token_of(request), pinned_of(request))
-    except NotFound:
-        return None
-    return result if result.versions else None
+    """The key's state when it has a live version, else None (a miss is remembered
+    briefly: ``gateway.presence``)."""
+    return await absences(client_of(request)).read(key, token_of(request),
+                                                   pinned_of(request))
 
 
-def page(request: Request, key: str, result: ReadResult, download: bool = False,
-         status: int = 200) -> Response:
-    headers = located_headers(request, result, result.token)
+async def whole(request: Request, found: ReadResult) -> bytes:
+    return b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+
+
+_RULES: dict[str, list[headers.Rule]] = {}  # a _headers file's ETag: its rules
+
+
+async def header_rules(request: Request, site: str) -> list[headers.Rule]:
+    """The site's ``_headers`` rules; none for a broken file (logged), never a 500:
+    ``dwp publish`` refuses it first."""
+    found = await read(request, f"{site}/{headers.NAME}")
+    if found is None or found.versions[0].size > headers.MAX_SIZE:
+        return []
+    etag = found.versions[0].etag
+    rules = _RULES.get(etag)
+    if rules is None:
+        try:
+            rules = headers.parse(await whole(request, found))
+        except headers.HeadersError as exc:
+            log.warning("site %r: ignoring its %s: %s", site, headers.NAME, exc)
+            rules = []
+        if len(_RULES) >= MAX_PARSED:
+            _RULES.clear()
+        _RULES[etag] = rules
+    return rules
+
+
+def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
+    """A site's headers on ``response``: a CSP beside the gateway's (both enforced),
+    any other instead of the gateway's own value (``Cache-Control``)."""
+    for name, value in found:
+        if name.lower() in headers.ADDED_AS_OWN_FIELD:
+            response.headers.append(name, value)
+        else:
+            response.headers[name] = value
+
+
+async def page(request: Request, key: str, result: ReadResult, download: bool = False,
+               status: int = 200) -> Response:
+    """``key``'s answer; for a 200, its stored ``.br``/``.gz`` sibling instead when the
+    client accepts that coding (``gateway.encodings``)."""
+    version, siblings = result.versions[0], len(result.versions)
+    extra: dict[str, str] = {}
+    if status == 200:
+        fresh = [(coding, found) for coding, sibling in encodings.sibling_keys(key)
+                 if (found := await read(request, sibling)) is not None
+                 and found.versions[0].mtime >= version.mtime]
+        if fresh:
+            extra["Vary"] = "Accept-Encoding"
+        wanted = encodings.accepted(request.headers.get("accept-encoding"))
+        chosen = next(((coding, found) for coding, found in fresh if coding in wanted), None)
+        if chosen is not None:
+            coding, result = chosen
+            version = replace(result.versions[0], content_type=version.content_type)
+            extra["Content-Encoding"] = coding
+    headers = {**located_headers(request, result, result.token), **extra}
     if download:
         headers["Content-Disposition"] = attachment(key.rsplit("/", 1)[-1])
-    return version_response(request, result.versions[0], headers, status=status,
-                            siblings=len(result.versions), csp=csp_of(request))
+    return version_response(request, version, headers, status=status, siblings=siblings,
+                            csp=csp_of(request))
 
 
 async def not_found(request: Request, key: str) -> Response:
@@ -84,7 +151,7 @@ async def not_found(request: Request, key: str) -> Response:
     site, _, path = key.partition("/")
     custom = await read(request, site + "/404.html")
     if custom is not None:
-        return page(request, site + "/404.html", custom, status=404)
+        return await page(request, site + "/404.html", custom, status=404)
     parts = path.rstrip("/").split("/")[:-1] if path else []
     prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
     existing = await catalog.nonempty(client_of(request), prefixes, token_of(request))
@@ -103,7 +170,7 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     found = await read(request, f"{site}/{redirects.NAME}")
     if found is None or found.versions[0].size > redirects.MAX_SIZE:
         return None
-    data = b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+    data = await whole(request, found)
     try:
         match = redirects.first_match(redirects.parse(data), "/" + path)
     except redirects.RedirectsError as exc:
@@ -124,14 +191,14 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     result = await read(request, f"{site}/{target}")
     if result is None:
         return None
-    return page(request, f"{site}/{target}", result, status=rule.status)
+    return await page(request, f"{site}/{target}", result, status=rule.status)
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
 async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
     validate_key(site)
-    origin = origin_of(request, site)
+    origin = browser_origin(request, site)
     return moved(request, origin + "/" if origin else here(request, site + "/"))
 
 
@@ -139,8 +206,8 @@ async def site_root(site: str, request: Request) -> Response:
               response_class=Response, responses={
                   200: {"content": {"text/html": {}, "application/octet-stream": {}}},
                   206: {"description": "A single byte range"},
-                  301: {"description": "To the site's origin, or a directory without "
-                                       "its trailing slash"},
+                  301: {"description": "A browser (Sec-Fetch-*) to the site's origin, "
+                                       "or a directory without its trailing slash"},
                   304: {"description": "Not modified"},
                   404: {"description": "No such page (an HTML page)"},
                   416: {"description": "The Range starts past the end"}})
@@ -148,18 +215,28 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
                 after: str = "") -> Response:
     """A page or file of a site: its bytes, a directory's index.html or listing (paged
     with ``?after=NAME``), or a redirect to the directory form or the site's origin;
-    ``?download=1`` saves instead of displaying."""
+    ``?download=1`` saves instead of displaying. Every answer but a redirect gets the
+    headers the site's ``_headers`` gives its path."""
+    response = await answer(site, path, request, download, after)
+    if not 300 <= response.status_code < 400 or response.status_code == 304:
+        add_headers(response, headers.headers_for(await header_rules(request, site),
+                                                  "/" + path))
+    return response
+
+
+async def answer(site: str, path: str, request: Request, download: bool, after: str
+                 ) -> Response:
     key = f"{site}/{path}"
     if served_site(request) is None:
         validate_key(key.rstrip("/"))
-        origin = origin_of(request, site)
+        origin = browser_origin(request, site)
         if origin is not None:
             return moved(request, origin + "/" + quote(path))
     if path == "" or path.endswith("/"):
         validate_key(key.rstrip("/"))
         index = await read(request, key + "index.html")
         if index is not None:
-            return page(request, key + "index.html", index, download)
+            return await page(request, key + "index.html", index, download)
         listing = await catalog.directory(client_of(request), key, token_of(request),
                                           key + after if after else "")
         if not listing.entries and not after:
@@ -170,7 +247,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
     validate_key(key)
     result = await read(request, key)
     if result is not None:
-        return page(request, key, result, download)
+        return await page(request, key, result, download)
     below, _ = await client_of(request).list(key + "/", 1)
     if below:
         return moved(request, here(request, key) + "/")

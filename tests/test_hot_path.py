@@ -4,6 +4,7 @@ every other request to the routes."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -224,3 +225,46 @@ def test_a_hot_answer_is_counted_as_the_app_counts_it(
         assert client.get(url, headers=headers).status_code == 200
         assert _count(client, "GET", route) == before + 1
     assert pair.served() == served + 1  # the fast app's answer was the hot path's
+
+
+def test_a_site_with_headers_rules_is_left_to_the_routes(pair: Pair) -> None:
+    """The hot path sends no site's ``_headers``: it answers only for a site known to
+    have none, and the routes answer the rest with the rules applied."""
+    host = {"Host": "hotrules.localhost:8000"}
+    put(pair, "hotrules/page.html", b"<h1>ruled</h1>", **{"Content-Type": "text/html"})
+    put(pair, "hotrules/_headers", b"/*\n  X-Frame-Options: DENY\n")
+    pair.slow.get("/page.html", headers=host)
+    before = pair.served()
+    fast, slow = pair.both("GET", "/page.html", headers=host)
+    assert pair.served() == before
+    same(fast, slow)
+    assert fast.headers["x-frame-options"] == "DENY"
+
+
+def test_a_file_with_a_compressed_sibling_is_left_to_the_routes(pair: Pair) -> None:
+    """The hot path sends no ``.gz``/``.br`` sibling: it answers only for a file known to
+    have none, and the routes answer the rest with the coding negotiated."""
+    put(pair, "hot/packed.js", b"run();" * 200, **{"Content-Type": "text/javascript"})
+    put(pair, "hot/packed.js.gz", gzip.compress(b"run();" * 200, mtime=0))
+    gz = {**SITE_HOST, "Accept-Encoding": "gzip"}
+    pair.slow.get("/packed.js", headers=gz)
+    before = pair.served()
+    fast, slow = pair.both("GET", "/packed.js", headers=gz)
+    assert pair.served() == before
+    same(fast, slow)
+    assert fast.headers["content-encoding"] == "gzip"
+
+
+def test_a_deleted_headers_file_gives_the_site_back_to_the_hot_path(pair: Pair) -> None:
+    host = {"Host": "hotdel.localhost:8000"}
+    put(pair, "hotdel/page.html", b"<h1>page</h1>", **{"Content-Type": "text/html"})
+    put(pair, "hotdel/_headers", b"/*\n  X-Frame-Options: DENY\n")
+    assert pair.slow.get("/page.html", headers=host).headers["x-frame-options"] == "DENY"
+    assert pair.slow.delete("/api/v1/objects/hotdel/_headers",
+                            headers=pair.auth).status_code == 204
+    pair.slow.get("/page.html", headers=host)  # the routes read the delete
+    before = pair.served()
+    fast, slow = pair.both("GET", "/page.html", headers=host)
+    assert pair.served() == before + 1
+    same(fast, slow)
+    assert "x-frame-options" not in fast.headers

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from browser_cli.main import app
 from tests.conftest import free_port
-from tests.sites import LAN_HOST
+from tests.sites import LAN_HOST, NAVIGATE
 from tests.test_durability import Up, ups  # noqa: F401 (the fixture)
 
 
@@ -27,9 +27,9 @@ def test_dwp_up_with_a_site_domain(tmp_path: Path, ups: list[Up]) -> None:  # no
         r = h.put("/api/v1/objects/garden/index.html", content=b"<h1>Garden</h1>",
                   headers={"Authorization": f"Bearer {token}", "Content-Type": "text/html"})
         assert r.status_code == 200
-        r = h.get("/sites/garden/", headers={"Host": f"{LAN_HOST}:{port}"})
+        r = h.get("/sites/garden/", headers={"Host": f"{LAN_HOST}:{port}", **NAVIGATE})
         assert r.headers["location"] == f"http://garden.dwp.lan:{port}/"
-        assert h.get("/sites/garden/").headers["location"] == (
+        assert h.get("/sites/garden/", headers=NAVIGATE).headers["location"] == (
             f"http://garden.localhost:{port}/")
         for host in (f"garden.dwp.lan:{port}", f"garden.localhost:{port}"):
             assert h.get("/", headers={"Host": host}).content == b"<h1>Garden</h1>"
