@@ -412,6 +412,49 @@ async def a_seal_that_comes_after_a_copy_reaches_the_copier(s: Story) -> None:
              f"{report.skipped}")
 
 
+@story
+async def a_seal_reaches_a_new_shard_only_by_hand_off(s: Story) -> None:
+    """A join puts J in the other shard; Y leaves and J moves into Y's shard in its
+    place, so X (Y's shard-mate) and J await Y's seals, which are held up. Two more
+    joins make a new shard of two nodes that never shared a partition with Y, X or J,
+    and some of the partitions Y held move to it, copied from X or J before Y's seals
+    reach them. Then the seals arrive, Y ends (it never learns of the new shard), and X
+    and J hand those partitions on: only their hand-offs can tell the new owners that Y
+    sealed them (no shard-mate of theirs ever had the seal), or they wait for Y for
+    ever and collection never runs again."""
+    for i in range(16):
+        await s.put("c1", f"site/h{i}", "one")
+    y = s.view.shards[1][0]
+    await s.change(s.world.membership.join("h8"))
+    grown = s.view
+    new_shard = asyncio.Event()
+    held: list[int] = []
+
+    async def hold_y_seals(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and len(_view_of(message).shards) > len(grown.shards):
+            new_shard.set()
+        elif isinstance(message, HandOff) and sender == y and not new_shard.is_set():
+            held.append(message.partition)
+            await new_shard.wait()
+    s.when(hold_y_seals)
+    await s.change(s.world.membership.leave(y))
+    left = s.view
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.join("h10"))
+    s.when(_quiet)
+    newest = max(s.view.shards)
+    moved = [p for p in s.view.partitions_of_shard(newest)
+             if grown.owners[p] == grown.shard_of_node(y)]
+    s.expect(bool(held), f"{y}'s seals were held until the new shard committed")
+    s.expect(bool(moved) and not set(s.view.shards[newest]) & set(left.members),
+             f"partitions {y} held moved to a shard of new nodes: {s.view.shards}")
+    await s.wait(10.0)
+    s.expect(y not in s.world.nodes, f"{y} handed everything off and ended")
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
 # -- claims follow data -------------------------------------------------------------------
 
 
