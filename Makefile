@@ -34,7 +34,7 @@ up: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
