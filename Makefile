@@ -34,7 +34,7 @@ up: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n auto --dist loadgroup
+	$(BIN)/pytest -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -67,7 +67,7 @@ def test_up_then_test_then_up_installs_each_thing_once(checkout: Path) -> None:
     calls.unlink()
     make(checkout, "test")
     assert calls.read_text().splitlines() == ["pip install -q -e .[test]", "ruff check .",
-                                              "pytest -q -n auto --dist loadgroup"]
+                                              "pytest -q"]
     calls.unlink()
     assert make(checkout, "up") == [HINT, "dwp up serving"]  # the test install covers it
     assert calls.read_text().splitlines() == ["dwp up"]
