@@ -36,7 +36,7 @@ from tests.inprocess import URL, PortalTransport, in_process_network
 
 # Modules that bind fixed ports or addresses (the docs' 8000 and 54631, the LAN test's
 # namespace hosts on 10.77.0.0/24): under pytest-xdist one worker runs them all, one after
-# another (`make test` runs `--dist loadgroup`); every other test binds what it is given.
+# another (`pytest -n 2 --dist loadgroup`); every other test binds what it is given.
 FIXED_PORTS = ("test_docs_commands.py", "test_lan_hosts.py")
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
 # A LAN address of the gateway's machine, as another machine names it (TEST-NET-1: never
