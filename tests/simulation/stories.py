@@ -422,30 +422,49 @@ async def a_seal_reaches_a_new_shard_only_by_hand_off(s: Story) -> None:
     and J hand those partitions on: only their hand-offs can tell the new owners that Y
     sealed them (no shard-mate of theirs ever had the seal), or they wait for Y for
     ever and collection never runs again."""
+    await _seals_held_while_a_new_shard_forms(s, until_handed_on=False)
+
+
+@story
+async def a_seal_that_comes_after_the_hand_off_follows_it(s: Story) -> None:
+    """As above, but Y's seals are held until X and J have handed the moved partitions
+    on to the new shard and dropped them: a seal that reaches a holder after it handed
+    a partition on must follow it there, or the new owners wait for Y for ever."""
+    await _seals_held_while_a_new_shard_forms(s, until_handed_on=True)
+
+
+async def _seals_held_while_a_new_shard_forms(s: Story, until_handed_on: bool) -> None:
     for i in range(16):
         await s.put("c1", f"site/h{i}", "one")
     y = s.view.shards[1][0]
     await s.change(s.world.membership.join("h8"))
     grown = s.view
-    new_shard = asyncio.Event()
+    release = asyncio.Event()
     held: list[int] = []
 
     async def hold_y_seals(sender: str, node: str, message: Message) -> None:
-        if isinstance(message, Commit) and len(_view_of(message).shards) > len(grown.shards):
-            new_shard.set()
-        elif isinstance(message, HandOff) and sender == y and not new_shard.is_set():
+        if (isinstance(message, Commit) and not until_handed_on
+                and len(_view_of(message).shards) > len(grown.shards)):
+            release.set()
+        elif isinstance(message, HandOff) and sender == y and not release.is_set():
             held.append(message.partition)
-            await new_shard.wait()
+            await release.wait()
     s.when(hold_y_seals)
     await s.change(s.world.membership.leave(y))
     left = s.view
     await s.change(s.world.membership.join("h9"))
     await s.change(s.world.membership.join("h10"))
-    s.when(_quiet)
     newest = max(s.view.shards)
     moved = [p for p in s.view.partitions_of_shard(newest)
              if grown.owners[p] == grown.shard_of_node(y)]
-    s.expect(bool(held), f"{y}'s seals were held until the new shard committed")
+    if until_handed_on:
+        await s.wait(10.0)
+        still = {n: sorted(set(moved) & set(s.world.nodes[n].replica.held_unowned()))
+                 for n in left.members if n in s.world.nodes}
+        s.expect(not any(still.values()), f"the moved partitions were handed on: {still}")
+        release.set()
+    s.when(_quiet)
+    s.expect(bool(held), f"{y}'s seals were held up")
     s.expect(bool(moved) and not set(s.view.shards[newest]) & set(left.members),
              f"partitions {y} held moved to a shard of new nodes: {s.view.shards}")
     await s.wait(10.0)
