@@ -91,8 +91,9 @@ async def a_change_some_node_committed_is_finished(s: Story) -> None:
 @story
 async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
     """join; the coordinator commits on the witness alone and dies; the witness is cut off
-    from the next coordinator, which must wait rather than roll back; once it is back, the
-    change is finished and a second join follows."""
+    from the next coordinator, which must wait rather than roll back (every other node,
+    the joiner too, still holds the proposal); once it is back, the change is finished
+    and a second join follows."""
     witness: list[str] = []
     s.when(_die_after_one_commit(witness))
     await s.change(s.world.membership.join("h9"))
@@ -102,6 +103,9 @@ async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
         s.world.crash(node)  # down while the next coordinator looks
     refused = await s.change(s.world.membership.recover())
     s.expect(refused is None, "recover waited for the silent witness")
+    undone = [n for n, node in s.world.nodes.items() if node.replica.pending is None]
+    s.expect(not undone, f"nothing was undone while the witness was silent: {undone} "
+             "no longer hold the proposal")
     for node in witness:
         s.world.restart(node)
     view = await s.recover()
