@@ -43,11 +43,6 @@ MUTANTS = [
            "a prepared change is rolled back only when every node of the committed view "
            "answered and none committed it",
            "dwp/membership.py", "            if silent:\n", "            if False:\n"),
-    Mutant("commit-a-second-view-at-an-epoch",
-           "a node that prepared a proposal commits no other view at its epoch",
-           "dwp/replica.py",
-           "                and self.pending.change != view.change):\n            return False",
-           "                and False):\n            return False"),
     Mutant("commit-a-rolled-back-change",
            "a node refuses the Commit or Prepare of a change it rolled back",
            "dwp/replica.py",
