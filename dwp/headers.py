@@ -25,8 +25,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from dwp import redirects
+from dwp.redirects import site_file_text
+
 NAME = "_headers"
-MAX_SIZE = 64 * 1024
+MAX_SIZE = redirects.MAX_SIZE
 MAX_LINE = 2000  # Cloudflare Pages' limit for one line
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110 token)
 PLACEHOLDER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
@@ -80,12 +83,7 @@ class Rule:
 
 def parse(data: bytes) -> list[Rule]:
     """The rules of a ``_headers`` file; HeadersError names the first bad line."""
-    if len(data) > MAX_SIZE:
-        raise HeadersError(f"{NAME} is {len(data)} bytes; the limit is {MAX_SIZE} (64 KiB)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HeadersError(f"{NAME} is not UTF-8 text (byte {exc.start})") from exc
+    text = site_file_text(data, NAME, HeadersError)
     rules: list[Rule] = []
     pattern: tuple[int, str] | None = None
     headers: list[tuple[str, str | None]] = []
