@@ -296,10 +296,11 @@ class Replica:
         writes), and any with data here that its shard does not own (nor will once the
         prepared proposal commits). None once it was removed by force: the network went
         on without what it held, and handing old states back could undo deletes that
-        were reaped since."""
+        were reaped since. Reads what is committed: the node's loop asks while the writer
+        thread changes ``phash``."""
         if self.removed():
             return []
-        held = {p for p, v in self.phash.items() if v} | self.to_hand_off
+        held = self._visible_phash.keys() | self.to_hand_off
         return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
 
     def request_hand_off(self, partitions: Iterable[int]) -> None:
