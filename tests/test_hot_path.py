@@ -38,6 +38,15 @@ class Pair:
         return (self.fast.request(method, url, **kwargs),
                 self.slow.request(method, url, **kwargs))
 
+    def alike(self, method: str, url: str, *, hot: bool, **kwargs: Any) -> httpx.Response:
+        """The fast app's answer, which must be the slow one's byte for byte; ``hot``:
+        whether the fast app's hot path gave it (else its routes did)."""
+        before = self.served()
+        fast, slow = self.both(method, url, **kwargs)
+        assert self.served() == before + hot
+        same(fast, slow)
+        return fast
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
@@ -73,10 +82,7 @@ def put(pair: Pair, key: str, body: bytes, **headers: str) -> None:
 def test_an_object_hit_is_answered_as_the_route_answers(pair: Pair, method: str) -> None:
     put(pair, "hot/obj.bin", b"\x00\x01" * 500, **{"Content-Type": "application/x-thing"})
     pair.slow.get("/api/v1/objects/hot/obj.bin")  # the miss fills the cache
-    before = pair.served()
-    fast, slow = pair.both(method, "/api/v1/objects/hot/obj.bin")
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike(method, "/api/v1/objects/hot/obj.bin", hot=True)
     assert fast.headers["content-security-policy"] == "sandbox"
     assert fast.headers["x-dwp-context"] and fast.headers["etag"]
 
@@ -86,10 +92,7 @@ def test_a_page_hit_on_its_sites_origin_is_answered_as_the_route_answers(
         pair: Pair, method: str) -> None:
     put(pair, "hot/page.html", b"<h1>hot</h1>", **{"Content-Type": "text/html"})
     pair.slow.get("/page.html", headers=SITE_HOST)
-    before = pair.served()
-    fast, slow = pair.both(method, "/page.html", headers=SITE_HOST)
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike(method, "/page.html", hot=True, headers=SITE_HOST)
     assert "content-security-policy" not in fast.headers  # a page on its own origin
     assert fast.headers["x-dwp-gateway"] == "1"
 
@@ -98,10 +101,7 @@ def test_a_page_hit_on_its_sites_origin_is_answered_as_the_route_answers(
 def test_a_directory_index_hit_is_answered_as_the_route_answers(pair: Pair, path: str) -> None:
     put(pair, f"hot{path}index.html", b"<h1>index</h1>", **{"Content-Type": "text/html"})
     pair.slow.get(path, headers=SITE_HOST)
-    before = pair.served()
-    fast, slow = pair.both("GET", path, headers=SITE_HOST)
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike("GET", path, hot=True, headers=SITE_HOST)
     assert fast.content == b"<h1>index</h1>"
 
 
@@ -135,10 +135,7 @@ def test_siblings_are_counted_as_the_route_counts_them(pair: Pair) -> None:
     eventually(lambda: all(pair.slow.get(f"/api/v1/objects/{key}", headers={
         "X-DWP-Replica": n}).headers.get("x-dwp-siblings") == "2" for n in (a, b)))
     pair.slow.get(f"/api/v1/objects/{key}")
-    before = pair.served()
-    fast, slow = pair.both("GET", f"/api/v1/objects/{key}")
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike("GET", f"/api/v1/objects/{key}", hot=True)
     assert fast.headers["x-dwp-siblings"] == "2"
 
 
@@ -151,10 +148,7 @@ def test_a_conditional_hit_is_answered_as_the_route_answers(
     put(pair, "hot/cond.html", b"<p>cond</p>", **{"Content-Type": "text/html"})
     etag = pair.slow.get("/cond.html", headers=SITE_HOST).headers["etag"]
     headers = {**SITE_HOST, "If-None-Match": condition.format(etag=etag)}
-    before = pair.served()
-    fast, slow = pair.both(method, "/cond.html", headers=headers)
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike(method, "/cond.html", hot=True, headers=headers)
     assert fast.status_code == status
 
 
@@ -183,26 +177,17 @@ def test_what_the_hot_path_does_not_hold_goes_to_the_routes(pair: Pair, url: str
     assert pair.slow.delete("/api/v1/objects/hot/gone", headers=pair.auth).status_code == 204
     for key in ("hot/declined.txt", "hot/big.bin", "hot/gone"):
         pair.slow.get(f"/api/v1/objects/{key}")
-    before = pair.served()
-    fast, slow = pair.both("GET", url)
-    assert pair.served() == before
-    same(fast, slow)
+    pair.alike("GET", url, hot=False)
 
 
 def test_an_unknown_site_network_goes_to_the_routes(pair: Pair) -> None:
-    before = pair.served()
-    fast, slow = pair.both("GET", "/page.html", headers={"Host": "hot.elsewhere.localhost"})
-    assert pair.served() == before
-    same(fast, slow)
+    pair.alike("GET", "/page.html", hot=False, headers={"Host": "hot.elsewhere.localhost"})
 
 
 def test_an_escaped_path_goes_to_the_routes(pair: Pair) -> None:
     put(pair, "hot/escaped.txt", b"escaped")
     pair.slow.get("/api/v1/objects/hot/escaped.txt")
-    before = pair.served()
-    fast, slow = pair.both("GET", "/api/v1/objects/hot/%65scaped.txt")
-    assert pair.served() == before
-    same(fast, slow)
+    pair.alike("GET", "/api/v1/objects/hot/%65scaped.txt", hot=False)
 
 
 def _count(client: httpx.Client, method: str, route: str) -> float:
@@ -234,10 +219,7 @@ def test_a_site_with_headers_rules_is_left_to_the_routes(pair: Pair) -> None:
     put(pair, "hotrules/page.html", b"<h1>ruled</h1>", **{"Content-Type": "text/html"})
     put(pair, "hotrules/_headers", b"/*\n  X-Frame-Options: DENY\n")
     pair.slow.get("/page.html", headers=host)
-    before = pair.served()
-    fast, slow = pair.both("GET", "/page.html", headers=host)
-    assert pair.served() == before
-    same(fast, slow)
+    fast = pair.alike("GET", "/page.html", hot=False, headers=host)
     assert fast.headers["x-frame-options"] == "DENY"
 
 
@@ -248,10 +230,7 @@ def test_a_file_with_a_compressed_sibling_is_left_to_the_routes(pair: Pair) -> N
     put(pair, "hot/packed.js.gz", gzip.compress(b"run();" * 200, mtime=0))
     gz = {**SITE_HOST, "Accept-Encoding": "gzip"}
     pair.slow.get("/packed.js", headers=gz)
-    before = pair.served()
-    fast, slow = pair.both("GET", "/packed.js", headers=gz)
-    assert pair.served() == before
-    same(fast, slow)
+    fast = pair.alike("GET", "/packed.js", hot=False, headers=gz)
     assert fast.headers["content-encoding"] == "gzip"
 
 
@@ -263,8 +242,5 @@ def test_a_deleted_headers_file_gives_the_site_back_to_the_hot_path(pair: Pair) 
     assert pair.slow.delete("/api/v1/objects/hotdel/_headers",
                             headers=pair.auth).status_code == 204
     pair.slow.get("/page.html", headers=host)  # the routes read the delete
-    before = pair.served()
-    fast, slow = pair.both("GET", "/page.html", headers=host)
-    assert pair.served() == before + 1
-    same(fast, slow)
+    fast = pair.alike("GET", "/page.html", hot=True, headers=host)
     assert "x-frame-options" not in fast.headers
