@@ -178,20 +178,26 @@ def test_publish_prints_the_site_origin_url(dwp, net: Net, tmp_path: Path) -> No
     assert f"Site at http://{site}.localhost:{port}/" in result.stdout
 
 
-def test_publish_refuses_a_broken_redirects_file_naming_the_line(dwp, net: Net,
-                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "broken", "said", "mended"), [
+    ("_redirects", "# moved pages\n/old /new.html 301\n/lost /x.html 418\n",
+     ["_redirects line 3 ('/lost /x.html 418')", "the status must be one of 200, 301"],
+     "/old /new.html 301\n/app/* /app/index.html 200\n"),
+    ("_headers", "/*\n  X-Frame-Options: DENY\n  Set-Cookie: id=1\n",
+     ["_headers line 3 ('Set-Cookie: id=1'): set-cookie is refused", "nothing was published"],
+     "/*\n  X-Frame-Options: DENY\n")])
+def test_publish_refuses_a_broken_rules_file_naming_the_line(
+        dwp, tmp_path: Path, name: str, broken: str, said: list[str], mended: str) -> None:
     folder, site = tmp_path / "tree", site_name()
     folder.mkdir()
     (folder / "index.html").write_text("<h1>hi</h1>")
-    (folder / "_redirects").write_text("# moved pages\n/old /new.html 301\n/lost /x.html 418\n")
+    (folder / name).write_text(broken)
     result = dwp("publish", str(folder), "--site", site)
     assert result.exit_code == 2
-    assert "_redirects line 3 ('/lost /x.html 418')" in result.stderr
-    assert "the status must be one of 200, 301" in result.stderr
+    for words in said:
+        assert words in result.stderr
     assert dwp("ls", f"{site}/").stdout.strip() == ""
-    (folder / "_redirects").write_text("/old /new.html 301\n/app/* /app/index.html 200\n")
-    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_redirects",
-                                                       f"{site}/index.html"]
+    (folder / name).write_text(mended)
+    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/{name}", f"{site}/index.html"]
 
 
 def test_publish_refuses_a_site_name_no_origin_can_hold(dwp, tmp_path: Path) -> None:
@@ -283,20 +289,6 @@ def test_publish_follow_symlinks(dwp, tmp_path: Path) -> None:
     assert (tmp_path / "got.js").read_bytes() == b"/* jquery */"
     assert f"{site}/latest/index.html" in listing(dwp, site)
     assert f"{site}/escape.txt" not in listing(dwp, site)
-
-
-def test_publish_refuses_a_broken_headers_file_naming_the_line(dwp, tmp_path: Path) -> None:
-    folder, site = tmp_path / "tree", site_name()
-    folder.mkdir()
-    (folder / "index.html").write_text("<h1>hi</h1>")
-    (folder / "_headers").write_text("/*\n  X-Frame-Options: DENY\n  Set-Cookie: id=1\n")
-    result = dwp("publish", str(folder), "--site", site)
-    assert result.exit_code == 2
-    assert "_headers line 3 ('Set-Cookie: id=1'): set-cookie is refused" in result.stderr
-    assert "nothing was published" in result.stderr
-    assert dwp("ls", f"{site}/").stdout.strip() == ""
-    (folder / "_headers").write_text("/*\n  X-Frame-Options: DENY\n")
-    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_headers", f"{site}/index.html"]
 
 
 @pytest.mark.parametrize("name, text", [
