@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from types import ModuleType
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
@@ -38,7 +40,7 @@ from gateway.routes import get_and_head
 log = logging.getLogger("dwp.gateway")
 router = APIRouter(tags=["sites"], route_class=PageRoute)
 
-MAX_PARSED = 1000  # _headers files kept parsed
+MAX_PARSED = 1000  # _redirects and _headers files kept parsed
 SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
             "allow-popups-to-escape-sandbox allow-modals allow-downloads")
 
@@ -88,27 +90,28 @@ async def whole(request: Request, found: ReadResult) -> bytes:
     return b"".join([piece async for piece in client_of(request).body(found.versions[0])])
 
 
-_RULES: dict[str, list[headers.Rule]] = {}  # a _headers file's ETag: its rules
+_RULES: dict[tuple[str, str], list[Any]] = {}  # (file name, its ETag): its rules
 
 
-async def header_rules(request: Request, site: str) -> list[headers.Rule]:
-    """The site's ``_headers`` rules; none for a broken file (logged), never a 500:
-    ``dwp publish`` refuses it first."""
-    found = await read(request, f"{site}/{headers.NAME}")
-    if found is None or found.versions[0].size > headers.MAX_SIZE:
+async def site_rules(request: Request, site: str, rules: ModuleType) -> list[Any]:
+    """The parsed rules of the site's ``_redirects`` or ``_headers`` (``rules``: the
+    module that reads it), kept by content; none for a broken file (logged), never a
+    500: ``dwp publish`` refuses it first."""
+    found = await read(request, f"{site}/{rules.NAME}")
+    if found is None or found.versions[0].size > rules.MAX_SIZE:
         return []
-    etag = found.versions[0].etag
-    rules = _RULES.get(etag)
-    if rules is None:
+    kept = (rules.NAME, found.versions[0].etag)
+    parsed = _RULES.get(kept)
+    if parsed is None:
         try:
-            rules = headers.parse(await whole(request, found))
-        except headers.HeadersError as exc:
-            log.warning("site %r: ignoring its %s: %s", site, headers.NAME, exc)
-            rules = []
+            parsed = rules.parse(await whole(request, found))
+        except ValueError as exc:
+            log.warning("site %r: ignoring its %s: %s", site, rules.NAME, exc)
+            parsed = []
         if len(_RULES) >= MAX_PARSED:
             _RULES.clear()
-        _RULES[etag] = rules
-    return rules
+        _RULES[kept] = parsed
+    return parsed
 
 
 def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
@@ -167,15 +170,7 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     A broken file is ignored (logged), never a 500: ``dwp publish`` refuses it first."""
     if served_site(request) is None:
         return None
-    found = await read(request, f"{site}/{redirects.NAME}")
-    if found is None or found.versions[0].size > redirects.MAX_SIZE:
-        return None
-    data = await whole(request, found)
-    try:
-        match = redirects.first_match(redirects.parse(data), "/" + path)
-    except redirects.RedirectsError as exc:
-        log.warning("site %r: ignoring its %s: %s", site, redirects.NAME, exc)
-        return None
+    match = redirects.first_match(await site_rules(request, site, redirects), "/" + path)
     if match is None:
         return None
     rule, to = match
@@ -219,7 +214,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
     headers the site's ``_headers`` gives its path."""
     response = await answer(site, path, request, download, after)
     if not 300 <= response.status_code < 400 or response.status_code == 304:
-        add_headers(response, headers.headers_for(await header_rules(request, site),
+        add_headers(response, headers.headers_for(await site_rules(request, site, headers),
                                                   "/" + path))
     return response
 
