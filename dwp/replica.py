@@ -715,9 +715,9 @@ class Replica:
             for key, blob, history_blob in rows:
                 state = decode_state(blob, history_blob)
                 for s in state.siblings:
-                    refs.update(s.value.chunks or ())
+                    refs.update(s.value.named)
                 for s in state.history:
-                    kept.update(s.value.chunks or ())
+                    kept.update(s.value.named)
                 after = key
             scanned += len(rows)
             if len(rows) < 256:

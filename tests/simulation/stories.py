@@ -14,6 +14,7 @@ from dataclasses import replace
 from dwp import clock
 from dwp.messages import Abort, Commit, HandOff, Message, Prepare, Put
 from dwp.rebalance import plan_join
+from dwp.token import Token
 from dwp.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
 from tests.simulation.story import GRACE, Died, Story, Tale
@@ -715,6 +716,31 @@ async def collection_spares_uploads_in_flight(s: Story) -> None:
     s.heal()
     await s.get("c3", "site/again")
     await s.get("c3", "site/fresh")
+
+
+@story
+async def collection_keeps_every_file_a_kept_deploy_names(s: Story) -> None:
+    """A deploy's files are stored as chunks under no key, and its manifest names them
+    as references; rounds run for longer than the grace period. Every file must stay
+    readable while the manifest is kept, and go once its manifest is deleted and reaped."""
+    client = s.world.client
+    files = [await client.store_chunks(bytes([i]) * 70_000) for i in range(3)]
+    refs = tuple(c for f in files for c in f.chunks or ())
+    written = await client.put(".deploy/site/aaaaaaaaaaaa", b"manifest", "text/plain",
+                               Token(), refs=refs)
+    for _ in range(3):
+        await s.wait(GRACE)
+        await s.collect()
+    for i, f in enumerate(files):
+        body = b"".join([piece async for piece in client.body(f)])
+        s.expect(body == bytes([i]) * 70_000, f"file {i} of the kept deploy was collected")
+    await client.delete(".deploy/site/aaaaaaaaaaaa", written.token)
+    await s.wait(GRACE)
+    for _ in range(2):
+        await s.collect()
+        await s.wait(GRACE)
+    held = [c for n in s.world.nodes for c in refs if c in s.world.stores[n].chunks]
+    s.expect(not held, f"{len(held)} chunks of an aged-out deploy were never collected")
 
 
 @story
