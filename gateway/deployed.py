@@ -39,6 +39,12 @@ class Deployed:
                        pinned: str | None = None) -> Manifest | None:
         """The kept deploy ``deploy`` of ``site``, None when there is none (aged out,
         removed, never made, or not a manifest)."""
+        found = await self.kept(site, deploy, token, pinned)
+        return None if found is None else found[0]
+
+    async def kept(self, site: str, deploy: str, token: Token, pinned: str | None = None
+                   ) -> tuple[Manifest, ReadResult] | None:
+        """``manifest``'s answer and the read of its key (where it was found)."""
         key = deploys.deploy_key(site, deploy)
         found = await absences(self.client).read(key, token, pinned)
         if found is None:
@@ -48,7 +54,7 @@ class Deployed:
         manifest = self._manifests.get(kept)
         if manifest is not None:
             self._manifests.move_to_end(kept)
-            return manifest
+            return manifest, found
         blob = b"".join([piece async for piece in self.client.body(version)])
         try:
             manifest = deploys.decode(blob)
@@ -59,7 +65,7 @@ class Deployed:
         if len(self._manifests) >= MAX_MANIFESTS:
             self._manifests.popitem(last=False)
         self._manifests[kept] = manifest
-        return manifest
+        return manifest, found
 
 
 _DEPLOYED: weakref.WeakKeyDictionary[NetworkClient, Deployed] = weakref.WeakKeyDictionary()

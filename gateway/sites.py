@@ -26,16 +26,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from dwp import headers, redirects
-from dwp.client import ReadResult
 from dwp.keys import InvalidKey, validate_key
-from gateway import catalog, encodings
+from gateway import encodings, pinning
 from gateway.networks import client_of
-from gateway.objects import pinned_of, token_of
-from gateway.origins import origin_of, served_site, ui_origin
+from gateway.origins import origin_of, served_deploy, served_site, ui_origin
 from gateway.pages import PageRoute, render
-from gateway.presence import absences
 from gateway.responses import attachment, located_headers, version_response
 from gateway.routes import get_and_head
+from gateway.sources import Found, Source, source_of
 
 log = logging.getLogger("dwp.gateway")
 router = APIRouter(tags=["sites"], route_class=PageRoute)
@@ -79,34 +77,27 @@ def moved(request: Request, to: str, status: int = 301) -> Response:
                             headers={"Content-Security-Policy": csp} if csp else None)
 
 
-async def read(request: Request, key: str) -> ReadResult | None:
-    """The key's state when it has a live version, else None (a miss is remembered
-    briefly: ``gateway.presence``)."""
-    return await absences(client_of(request)).read(key, token_of(request),
-                                                   pinned_of(request))
-
-
-async def whole(request: Request, found: ReadResult) -> bytes:
-    return b"".join([piece async for piece in client_of(request).body(found.versions[0])])
+async def whole(request: Request, found: Found) -> bytes:
+    return b"".join([piece async for piece in client_of(request).body(found.version)])
 
 
 _RULES: dict[tuple[str, str], list[Any]] = {}  # (file name, its ETag): its rules
 
 
-async def site_rules(request: Request, site: str, rules: ModuleType) -> list[Any]:
+async def site_rules(request: Request, source: Source, rules: ModuleType) -> list[Any]:
     """The parsed rules of the site's ``_redirects`` or ``_headers`` (``rules``: the
     module that reads it), kept by content; none for a broken file (logged), never a
     500: ``dwp publish`` refuses it first."""
-    found = await read(request, f"{site}/{rules.NAME}")
-    if found is None or found.versions[0].size > rules.MAX_SIZE:
+    found = await source.read(rules.NAME)
+    if found is None or found.version.size > rules.MAX_SIZE:
         return []
-    kept = (rules.NAME, found.versions[0].etag)
+    kept = (rules.NAME, found.version.etag)
     parsed = _RULES.get(kept)
     if parsed is None:
         try:
             parsed = rules.parse(await whole(request, found))
         except ValueError as exc:
-            log.warning("site %r: ignoring its %s: %s", site, rules.NAME, exc)
+            log.warning("site %r: ignoring its %s: %s", source.site, rules.NAME, exc)
             parsed = []
         if len(_RULES) >= MAX_PARSED:
             _RULES.clear()
@@ -124,40 +115,41 @@ def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
             response.headers[name] = value
 
 
-async def page(request: Request, key: str, result: ReadResult, download: bool = False,
-               status: int = 200) -> Response:
-    """``key``'s answer; for a 200, its stored ``.br``/``.gz`` sibling instead when the
+async def page(request: Request, source: Source, path: str, found: Found,
+               download: bool = False, status: int = 200) -> Response:
+    """``path``'s answer; for a 200, its stored ``.br``/``.gz`` sibling instead when the
     client accepts that coding (``gateway.encodings``)."""
-    version, siblings = result.versions[0], len(result.versions)
+    version, siblings = found.version, found.siblings
     extra: dict[str, str] = {}
     if status == 200:
-        fresh = [(coding, found) for coding, sibling in encodings.sibling_keys(key)
-                 if (found := await read(request, sibling)) is not None
-                 and found.versions[0].mtime >= version.mtime]
+        fresh = [(coding, stored) for coding, sibling in encodings.sibling_keys(path)
+                 if (stored := await source.read(sibling)) is not None
+                 and stored.version.mtime >= version.mtime]
         if fresh:
             extra["Vary"] = "Accept-Encoding"
         wanted = encodings.accepted(request.headers.get("accept-encoding"))
-        chosen = next(((coding, found) for coding, found in fresh if coding in wanted), None)
+        chosen = next(((coding, stored) for coding, stored in fresh if coding in wanted),
+                      None)
         if chosen is not None:
-            coding, result = chosen
-            version = replace(result.versions[0], content_type=version.content_type)
+            coding, found = chosen
+            version = replace(found.version, content_type=version.content_type)
             extra["Content-Encoding"] = coding
-    headers = {**located_headers(request, result, result.token), **extra}
+    headers = {**located_headers(request, found.where, found.token), **extra}
     if download:
-        headers["Content-Disposition"] = attachment(key.rsplit("/", 1)[-1])
+        headers["Content-Disposition"] = attachment(path.rsplit("/", 1)[-1])
     return version_response(request, version, headers, status=status, siblings=siblings,
                             csp=csp_of(request))
 
 
-async def not_found(request: Request, key: str) -> Response:
+async def not_found(request: Request, source: Source, path: str) -> Response:
     """The site's own ``404.html`` with status 404, else the gateway's 404 page."""
-    site, _, path = key.partition("/")
-    custom = await read(request, site + "/404.html")
+    site, key = source.site, f"{source.site}/{path}"
+    custom = await source.read("404.html")
     if custom is not None:
-        return await page(request, site + "/404.html", custom, status=404)
+        return await page(request, source, "404.html", custom, status=404)
     parts = path.rstrip("/").split("/")[:-1] if path else []
     prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
-    existing = await catalog.nonempty(client_of(request), prefixes, token_of(request))
+    existing = await source.nonempty(prefixes)
     parents = [(prefix, here(request, prefix)) for prefix in existing]
     ui = ui_origin(request)
     csp = csp_of(request)
@@ -165,12 +157,12 @@ async def not_found(request: Request, key: str) -> Response:
                   ui_url=ui + "/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
 
 
-async def redirected(request: Request, site: str, path: str) -> Response | None:
+async def redirected(request: Request, source: Source, path: str) -> Response | None:
     """What the site's ``_redirects`` says for a path that does not exist, if anything.
     A broken file is ignored (logged), never a 500: ``dwp publish`` refuses it first."""
     if served_site(request) is None:
         return None
-    match = redirects.first_match(await site_rules(request, site, redirects), "/" + path)
+    match = redirects.first_match(await site_rules(request, source, redirects), "/" + path)
     if match is None:
         return None
     rule, to = match
@@ -180,13 +172,13 @@ async def redirected(request: Request, site: str, path: str) -> Response | None:
     if target == "" or target.endswith("/"):
         target += "index.html"
     try:
-        validate_key(f"{site}/{target}")
+        validate_key(f"{source.site}/{target}")
     except InvalidKey:
         return None
-    result = await read(request, f"{site}/{target}")
-    if result is None:
+    found = await source.read(target)
+    if found is None:
         return None
-    return await page(request, f"{site}/{target}", result, status=rule.status)
+    return await page(request, source, target, found, status=rule.status)
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
@@ -212,38 +204,50 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
     with ``?after=NAME``), or a redirect to the directory form or the site's origin;
     ``?download=1`` saves instead of displaying. Every answer but a redirect gets the
     headers the site's ``_headers`` gives its path."""
-    response = await answer(site, path, request, download, after)
+    response, source = await answer(site, path, request, download, after)
+    if source is None:
+        return response
     if not 300 <= response.status_code < 400 or response.status_code == 304:
-        add_headers(response, headers.headers_for(await site_rules(request, site, headers),
+        add_headers(response, headers.headers_for(await site_rules(request, source, headers),
                                                   "/" + path))
+    if (source.deploy is not None and served_site(request) is not None
+            and served_deploy(request) is None and pinning.is_document(request)):
+        pinning.pin(response, source.deploy)
     return response
 
 
 async def answer(site: str, path: str, request: Request, download: bool, after: str
-                 ) -> Response:
+                 ) -> tuple[Response, Source | None]:
+    """The answer, and the source it came from (None: a redirect to the origin)."""
     key = f"{site}/{path}"
     if served_site(request) is None:
         validate_key(key.rstrip("/"))
         origin = browser_origin(request, site)
         if origin is not None:
-            return moved(request, origin + "/" + quote(path))
+            return moved(request, origin + "/" + quote(path)), None
+    validate_key(key.rstrip("/"))
+    source = await source_of(request, site, pinning.pinned_deploy(request)
+                             if served_site(request) is not None else None)
+    return await from_source(request, source, path, download, after), source
+
+
+async def from_source(request: Request, source: Source, path: str, download: bool,
+                      after: str) -> Response:
+    key = f"{source.site}/{path}"
     if path == "" or path.endswith("/"):
-        validate_key(key.rstrip("/"))
-        index = await read(request, key + "index.html")
+        index = await source.read(path + "index.html")
         if index is not None:
-            return await page(request, key + "index.html", index, download)
-        listing = await catalog.directory(client_of(request), key, token_of(request),
-                                          key + after if after else "")
+            return await page(request, source, path + "index.html", index, download)
+        listing = await source.directory(key, key + after if after else "")
         if not listing.entries and not after:
-            return await redirected(request, site, path) or await not_found(request, key)
+            return (await redirected(request, source, path)
+                    or await not_found(request, source, path))
         return render("listing.html", csp=csp_of(request), listing=listing, key=key,
                       up=bool(path), ui=ui_origin(request),
                       next=listing.after[len(key):] if listing.after else None)
-    validate_key(key)
-    result = await read(request, key)
-    if result is not None:
-        return await page(request, key, result, download)
-    below, _ = await client_of(request).list(key + "/", 1)
-    if below:
+    found = await source.read(path)
+    if found is not None:
+        return await page(request, source, path, found, download)
+    if await source.below(path):
         return moved(request, here(request, key) + "/")
-    return await redirected(request, site, path) or await not_found(request, key)
+    return await redirected(request, source, path) or await not_found(request, source, path)
