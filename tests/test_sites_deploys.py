@@ -5,6 +5,7 @@ document came from (``gateway.pinning``). In process."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from typing import Any
 
@@ -92,8 +93,12 @@ def test_a_deploys_listing_pages_as_the_keys_listing_does() -> None:
         File(p, 1, b"h", "text/plain", 0, ()) for p in paths))
     source = Deploy("s", manifest, None)  # type: ignore[arg-type]
 
-    def page(prefix: str, after: str) -> Directory:
-        return _run(source.directory(prefix, after, limit=2))
+    def page(prefix: str, after: str, limit: int = 2) -> Directory:
+        return asyncio.run(source.directory(prefix, after, limit=limit))
+
+    whole = page("s/", "", limit=10)
+    assert [e.name for e in whole.entries] == ["a", "b/", "c", "d/", "e"]
+    assert whole.after is None
 
     first = page("s/", "")
     assert [e.name for e in first.entries] == ["a", "b/"] and first.after == "s/b/"
@@ -103,11 +108,6 @@ def test_a_deploys_listing_pages_as_the_keys_listing_does() -> None:
     assert [e.name for e in last.entries] == ["e"] and last.after is None
     assert [e.key for e in page("s/b/", "").entries] == ["s/b/1", "s/b/2"]
     assert page("s/x/", "").entries == []
-
-
-def _run(coroutine: Any) -> Any:
-    import asyncio
-    return asyncio.run(coroutine)
 
 
 def test_the_404_the_redirects_and_the_headers_are_the_deploys(inproc: Net, site: str) -> None:
