@@ -15,7 +15,8 @@ import pytest
 from gateway import GatewaySettings, Network, create_app
 from gateway.hot import HotReads
 from tests.conftest import TEST_MAX_UPLOAD, eventually
-from tests.inprocess import URL, PortalTransport, in_process_network
+from tests.deploying import deploy
+from tests.inprocess import URL, InProcessNetwork, PortalTransport, in_process_network
 
 SITE_HOST = {"Host": "hot.localhost:8000"}
 
@@ -26,6 +27,7 @@ class Pair:
     slow: httpx.Client
     auth: dict[str, str]
     apps: tuple[Any, Any]
+    network: InProcessNetwork
 
     def served(self) -> int:
         """How many answers the fast app's hot path gave."""
@@ -61,7 +63,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         clients = [httpx.Client(base_url=URL, transport=PortalTransport(app, network.portal))
                    for app in apps]
         clients[0].get("/api/v1/network")  # builds the app's middleware stack
-        yield Pair(clients[0], clients[1], {"Authorization": f"Bearer {network.secret}"}, apps)
+        yield Pair(clients[0], clients[1], {"Authorization": f"Bearer {network.secret}"}, apps,
+                   network)
         for c in clients:
             c.close()
 
@@ -103,6 +106,20 @@ def test_a_directory_index_hit_is_answered_as_the_route_answers(pair: Pair, path
     pair.slow.get(path, headers=SITE_HOST)
     fast = pair.alike("GET", path, hot=True, headers=SITE_HOST)
     assert fast.content == b"<h1>index</h1>"
+
+
+def test_a_deployed_sites_page_comes_from_its_deploy_never_a_newer_key(pair: Pair) -> None:
+    host = {"Host": "hotdep.localhost:8000"}
+    put(pair, "hotdep/index.html", b"key one", **{"Content-Type": "text/html"})
+    pair.slow.get("/", headers=host)
+    assert pair.alike("GET", "/", hot=True, headers=host).content == b"key one"
+    deploy(pair.network.portal.call, pair.network.client, "hotdep", {"index.html": b"deploy"})
+    put(pair, "hotdep/index.html", b"key two", **{"Content-Type": "text/html"})
+    pair.slow.get("/api/v1/objects/hotdep/index.html")  # the newer key is in the cache
+    assert pair.alike("GET", "/", hot=False, headers=host).content == b"deploy"
+    assert pair.alike("GET", "/", hot=False, headers=host).content == b"deploy"
+    for client in (pair.fast, pair.slow):  # the deploy's pin: httpx keeps it for every host
+        client.cookies.clear()
 
 
 def test_the_same_state_gets_the_same_token_and_a_new_state_a_new_answer(pair: Pair) -> None:
