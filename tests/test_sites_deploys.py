@@ -169,6 +169,19 @@ def test_a_deploy_id_and_a_network_are_told_apart() -> None:
     assert site_of_host("abcdefghijkl.docs.work.localhost:8000", hosts, ["test"]) == (
         SiteHost("docs", "work", "abcdefghijkl"))
     assert site_of_host("docs.work.localhost", hosts, ["test"]) == SiteHost("docs", "work")
+    assert site_of_host("abcdefghijkl.docs.pages.lan", [*hosts, "pages.lan"], ["test"]) == (
+        SiteHost("docs", None, "abcdefghijkl"))
+
+
+def test_a_preview_origin_is_a_site_origin_to_the_host_and_ui_rules(inproc: Net,
+                                                                     site: str) -> None:
+    live = made(inproc, site, {"index.html": b"<h1>deploy</h1>"}, live=False)
+    with preview(inproc, site, live) as h:
+        ui = h.get("/ui/login")
+        assert ui.status_code == 404 and "dwp_token" not in ui.headers.get("set-cookie", "")
+        assert "<form" not in ui.text  # the site's 404 page, never the UI's sign-in
+    with inproc.http(headers={"Host": f"{live}.{site}.example.com"}) as h:
+        assert h.get("/").status_code == 421
 
 
 def test_a_document_pins_its_subresources_to_its_deploy(inproc: Net) -> None:
