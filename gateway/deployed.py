@@ -32,7 +32,8 @@ class Deployed:
         found = await absences(self.client).read(deploys.live_key(site), token, pinned)
         if found is None:
             return [], None
-        ids = [v.data.decode() for v in found.versions if v.data is not None]
+        ids = [v.data.decode("ascii", "replace") for v in found.versions
+               if v.data is not None]
         return [i for i in ids if deploys.is_id(i)], found
 
     async def manifest(self, site: str, deploy: str, token: Token,

@@ -166,7 +166,7 @@ async def source_of(request: Request, site: str, pin: str | None = None) -> Keys
                            "to preview")
         return Deploy(site, *kept)
     ids, live = await deployed(client).live(site, token, pinned)
-    if live is None:
+    if live is None or not ids:  # no deploy, or no id (not written by the deploy routes)
         return Keys(request, site)
     if pin is not None and pin not in ids[:1]:
         kept = await deployed(client).kept(site, pin, token, pinned)
@@ -177,5 +177,5 @@ async def source_of(request: Request, site: str, pin: str | None = None) -> Keys
         if kept is not None:
             return Deploy(site, kept[0], live)
     raise ApiError(503, "live deploy unreadable", f"{site!r} is live at "
-                   f"{', '.join(ids) or 'no valid id'}, and no replica asked holds that "
-                   "deploy's manifest; retry")
+                   f"{', '.join(ids)}, and no replica asked holds that deploy's manifest; "
+                   "retry")

@@ -15,6 +15,7 @@ import pytest
 from dwp import deploys
 from dwp.client import Located
 from dwp.deploys import File, Manifest
+from dwp.token import Token
 from gateway.catalog import Directory
 from gateway.pinning import COOKIE
 from gateway.sources import Deploy
@@ -229,3 +230,22 @@ def test_the_dwp_located_headers_of_a_preview_are_its_manifests_read(inproc: Net
         r = h.get("/")
     where = Located(inproc.client.shard_of_key(deploys.deploy_key(name, other)), "")
     assert r.headers["x-dwp-shard"] == str(where.shard)
+
+
+def test_a_live_value_naming_no_deploy_leaves_the_keys_served(inproc: Net) -> None:
+    name = unique("garbled")
+    keys(inproc, name, {"index.html": b"keys"})
+    assert inproc.transport is not None
+    inproc.transport.portal.call(inproc.client.put, deploys.live_key(name), b"\xff not an id",
+                                 "text/plain", Token())
+    with origin(inproc, name) as h:
+        assert h.get("/").content == b"keys"
+
+
+def test_a_live_deploy_whose_manifest_no_replica_holds_is_a_503(inproc: Net) -> None:
+    name = unique("unreadable")
+    keys(inproc, name, {"index.html": b"keys"})
+    switch(inproc, name, deploys.new_id())
+    with origin(inproc, name) as h:
+        r = h.get("/")
+    assert r.status_code == 503 and "manifest" in r.text
