@@ -94,7 +94,8 @@ class Keys:
 
 class Deploy:
     """A site as one of its deploys; ``where`` is the read that chose it (``.live``'s,
-    or the manifest's for a preview or a pinned deploy), which locates every answer."""
+    or the manifest's for a preview or a pinned deploy), which locates every answer and
+    gives its sibling count (``.live`` in conflict: ``X-DWP-Siblings``)."""
 
     def __init__(self, site: str, manifest: Manifest, where: ReadResult) -> None:
         self.site, self.manifest, self.where = site, manifest, where
@@ -105,7 +106,8 @@ class Deploy:
         found = self.manifest.file(path)
         if found is None:
             return None
-        return Found(version_of(found), 1, self.where, self.where.token)
+        return Found(version_of(found), len(self.where.versions), self.where,
+                     self.where.token)
 
     async def below(self, path: str) -> bool:
         return self._under(path + "/")

@@ -249,3 +249,22 @@ def test_a_live_deploy_whose_manifest_no_replica_holds_is_a_503(inproc: Net) -> 
     with origin(inproc, name) as h:
         r = h.get("/")
     assert r.status_code == 503 and "manifest" in r.text
+
+
+def test_two_switches_at_once_serve_the_winner_and_name_the_conflict(inproc: Net) -> None:
+    name = unique("conflict")
+    first = made(inproc, name, {"index.html": b"first"}, live=False)
+    second = made(inproc, name, {"index.html": b"second"}, live=False)
+    switch(inproc, name, first)
+    assert inproc.transport is not None
+    call, key = inproc.transport.portal.call, deploys.live_key(name)
+    seen = call(inproc.client.get, key, Token()).token
+    for deploy_id in (first, second):  # one context: neither saw the other
+        call(inproc.client.put, key, deploy_id.encode(), "text/plain", seen)
+    with inproc.http() as h:
+        live = h.get(f"/api/v1/objects/{deploys.live_key(name)}")
+    assert live.headers["x-dwp-siblings"] == "2"
+    with origin(inproc, name) as h:
+        r = h.get("/")
+    assert r.content == {first: b"first", second: b"second"}[live.text]
+    assert r.headers["x-dwp-siblings"] == "2"
