@@ -12,6 +12,11 @@ so relative links resolve. A missing path is looked up in the site's ``_redirect
 (on its origin only, as the spec asks), then answered with the site's own ``404.html``,
 then with the gateway's 404 page. Every answer but a redirect carries the headers the
 site's ``_headers`` gives its path (``dwp.headers``).
+
+Every file, folder and rule file is read from the site's source (``gateway.sources``):
+its keys, or its live deploy, a preview's deploy, or the deploy a subresource request's
+cookie pins; a document answered from a deploy on the site's origin pins it
+(``gateway.pinning``).
 """
 
 from __future__ import annotations
