@@ -217,7 +217,7 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
                                                   "/" + path))
     if (source.deploy is not None and served_site(request) is not None
             and served_deploy(request) is None and pinning.is_document(request)):
-        pinning.pin(response, source.deploy)
+        pinning.pin(request, response, site, source.deploy)
     return response
 
 
@@ -231,7 +231,7 @@ async def answer(site: str, path: str, request: Request, download: bool, after: 
         if origin is not None:
             return moved(request, origin + "/" + quote(path)), None
     validate_key(key.rstrip("/"))
-    source = await source_of(request, site, pinning.pinned_deploy(request)
+    source = await source_of(request, site, pinning.pinned_deploy(request, site)
                              if served_site(request) is not None else None)
     return await from_source(request, source, path, download, after), source
 

@@ -185,6 +185,11 @@ def test_a_preview_origin_is_a_site_origin_to_the_host_and_ui_rules(inproc: Net,
         assert h.get("/").status_code == 421
 
 
+def pin_of(response: httpx.Response) -> dict[str, str]:
+    """The Cookie header a browser sends after ``response``'s pin."""
+    return {"Cookie": response.headers["set-cookie"].partition(";")[0]}
+
+
 def test_a_document_pins_its_subresources_to_its_deploy(inproc: Net) -> None:
     name = unique("pinned")
     first = made(inproc, name, {"index.html": b"one", "style.css": b"one"})
@@ -192,27 +197,47 @@ def test_a_document_pins_its_subresources_to_its_deploy(inproc: Net) -> None:
         page = h.get("/", headers=DOCUMENT)
         assert page.content == b"one"
         cookie = page.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}={first};")
+        assert cookie.startswith(f"{COOKIE}={first}.")
         for part in ("HttpOnly", "SameSite=lax", "Max-Age=300", "Path=/"):
             assert part.lower() in cookie.lower()
         second = made(inproc, name, {"index.html": b"two", "style.css": b"two"})
         h.cookies.clear()
-        pinned = {"Cookie": f"{COOKIE}={first}"}
+        pinned = pin_of(page)
         assert h.get("/style.css", headers={**STYLE, **pinned}).content == b"one"
         assert h.get("/style.css", headers=STYLE).content == b"two"
         again = h.get("/", headers={**DOCUMENT, **pinned})
         assert again.content == b"two"
-        assert again.headers["set-cookie"].startswith(f"{COOKIE}={second};")
+        assert again.headers["set-cookie"].startswith(f"{COOKIE}={second}.")
         switch(inproc, name, first)  # a rollback: the pin names the live one again
         assert h.get("/style.css", headers={**STYLE, **pinned}).content == b"one"
 
 
-def test_a_pin_to_a_deploy_not_kept_gets_the_live_one(inproc: Net) -> None:
+def test_a_pin_to_a_deploy_no_longer_kept_gets_the_live_one(inproc: Net) -> None:
     name = unique("unpinned")
+    old = made(inproc, name, {"index.html": b"old", "style.css": b"old"})
+    with origin(inproc, name) as h:
+        pinned = pin_of(h.get("/", headers=DOCUMENT))
+        made(inproc, name, {"style.css": b"live"})
+        assert inproc.transport is not None
+        inproc.transport.portal.call(inproc.client.delete, deploys.deploy_key(name, old),
+                                     Token())  # aged out
+        h.cookies.clear()
+        assert h.get("/style.css", headers={**STYLE, **pinned}).content == b"live"
+
+
+def test_a_pin_the_gateway_did_not_set_is_ignored(inproc: Net) -> None:
+    name, other = unique("forged"), unique("forger")
+    old = made(inproc, name, {"index.html": b"old", "style.css": b"old"})
+    made(inproc, other, {"index.html": b"other"})
+    with origin(inproc, other) as h:
+        other_pin = h.get("/", headers=DOCUMENT).headers["set-cookie"].partition(";")[0]
+    mac = other_pin.partition(".")[2]
     made(inproc, name, {"style.css": b"live"})
     with origin(inproc, name) as h:
-        r = h.get("/style.css", headers={**STYLE, "Cookie": f"{COOKIE}={deploys.new_id()}"})
-    assert r.content == b"live"
+        for forged in (old, f"{old}.{mac}", f"{old}.{'0' * len(mac)}"):
+            h.cookies.clear()
+            r = h.get("/style.css", headers={**STYLE, "Cookie": f"{COOKIE}={forged}"})
+            assert r.content == b"live", forged
 
 
 def test_the_ui_still_signs_in_with_a_pin_cookie_beside_its_own(inproc: Net) -> None:
