@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from dwp.deploys import refuse_reserved
 from dwp.errors import ChangeFailed, NotFound
 from dwp.history import parse_version_id, readable
 from dwp.keys import validate_key, validate_new_key, validate_prefix
@@ -77,7 +78,7 @@ def details_url(key: str, **query: str) -> str:
              dependencies=[Depends(require_token)])
 async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     text = field(form, "content")
@@ -95,7 +96,7 @@ async def save(key: str, request: Request) -> Response:
 async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: write the chosen sibling's bytes back with the context that
     saw every sibling, so it replaces exactly those."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     token = client.tokens.decode(field(form, "context"))
@@ -115,7 +116,7 @@ async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does: read the key now (after
     all the page showed) and write the version's bytes with that read's context, so the
     restore supersedes whatever is current, a delete included."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     given = field(form, "version")
     wanted = parse_version_id(given)
@@ -134,7 +135,7 @@ async def restore(key: str, request: Request) -> Response:
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def delete(key: str, request: Request) -> Response:
-    validate_key(key)
+    refuse_reserved(validate_key(key))
     form = await form_of(request)
     client = client_of(request)
     result = await client.delete(key, client.tokens.decode(form.get("context")))
