@@ -384,7 +384,8 @@ def deployed(site: str, made: dict[str, Any]) -> None:
     """The deploy's lines: live, or where its preview is; a conflict on stderr."""
     console = out()
     if made["live"]:
-        console.print(f"Deploy {made['id']} is live")
+        console.print(f"Deploy {made['id']} is live" if made["new"] else
+                      f"Deploy {made['id']} stays live: the site is as it has it")
     else:
         where = f" at {made['preview']}" if made["preview"] else ""
         console.print(f"Preview of deploy {made['id']}{where}; "

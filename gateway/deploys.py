@@ -175,6 +175,8 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONR
     files = await snapshot(client, site, token, body.files, base)
     if not files:
         raise ApiError(404, "not found", f"site {site!r} has no files to deploy")
+    if base is not None and len(was_live) == 1 and not body.preview and same(base.files, files):
+        return already_live(request, base, token)
     manifest = Manifest(site, deploys.new_id(), client.wall_clock(), body.author, files)
     result: Any = await client.put(deploys.deploy_key(site, manifest.id),
                                    deploys.encode(manifest), deploys.MEDIA_TYPE, token,
@@ -186,12 +188,28 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONR
                                         token.with_context_of(seen))
     await age_out(client, site, result.token, set(now_live))
     url, preview = urls(request, site, manifest.id)
-    made = DeployMade(id=manifest.id, live=manifest.id in now_live, files=len(files),
-                      bytes=manifest.bytes, url=url, preview=preview,
+    made = DeployMade(id=manifest.id, new=True, live=manifest.id in now_live,
+                      files=len(files), bytes=manifest.bytes, url=url, preview=preview,
                       conflict=now_live if len(now_live) > 1 else [])
     return remember_context(request, JSONResponse(
         made.model_dump(), status_code=201,
         headers=located_headers(request, result, result.token)), result.token)
+
+
+def same(kept: tuple[File, ...], found: tuple[File, ...]) -> bool:
+    """Two snapshots serve the same bytes at the same paths, typed the same."""
+    return ([(f.path, f.hash, f.content_type) for f in kept]
+            == [(f.path, f.hash, f.content_type) for f in found])
+
+
+def already_live(request: Request, live_one: Manifest, token: Token) -> JSONResponse:
+    """The answer to a publish that changed nothing: the live deploy, not a copy of it
+    (which would push a deploy worth rolling back to out of the kept ten)."""
+    url, preview = urls(request, live_one.site, live_one.id)
+    made = DeployMade(id=live_one.id, new=False, live=True, files=len(live_one.files),
+                      bytes=live_one.bytes, url=url, preview=preview, conflict=[])
+    return JSONResponse(made.model_dump(), headers={
+        "X-DWP-Context": client_of(request).tokens.encode(token)})
 
 
 @router.get("/sites/{site}/deploys", response_model=DeployList, responses=ERRORS)

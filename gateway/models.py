@@ -166,6 +166,8 @@ class DeployRequest(BaseModel):
 
 class DeployMade(BaseModel):
     id: str
+    new: bool = Field(description="False: the site's keys were as its live deploy has "
+                                  "them, and that deploy is the answer (200, not 201)")
     live: bool = Field(description="the deploy is now the site's live one")
     files: int
     bytes: int

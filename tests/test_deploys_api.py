@@ -95,6 +95,17 @@ def test_a_publish_snapshots_every_file_as_chunks_and_goes_live(inproc: Net,
         assert body_of(inproc, f) == files[f.path]
 
 
+def test_a_publish_that_changed_nothing_answers_the_live_deploy(h: httpx.Client) -> None:
+    site = new_site()
+    hashes = put_files(h, site, {"index.html": b"one"})
+    first = deploy(h, site, files=hashes).json()
+    again = deploy(h, site, 200, files=hashes).json()
+    assert (again["id"], again["new"], again["live"]) == (first["id"], False, True)
+    assert [d["id"] for d in listed(h, site)["deploys"]] == [first["id"]]
+    preview = deploy(h, site, preview=True).json()
+    assert preview["new"] is True and preview["id"] != first["id"]
+
+
 def test_a_preview_is_kept_but_not_live(h: httpx.Client) -> None:
     site = new_site()
     put_files(h, site, {"index.html": b"one"})
