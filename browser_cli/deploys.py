@@ -132,7 +132,7 @@ def deploys(site: SiteArgument, gateway: GatewayOption = DEFAULT_GATEWAY,
     if as_json:
         print_json(listed)
         return
-    table = Table(header_style="bold", box=None)
+    table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("DEPLOY", "TIME", "WHO", "FILES", "BYTES", "LIVE"):
         table.add_column(name, no_wrap=True,
                          justify="right" if name in ("FILES", "BYTES") else "left")
