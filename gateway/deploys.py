@@ -218,23 +218,41 @@ async def list_deploys(site: str, request: Request) -> JSONResponse:
     The answer's ``X-DWP-Context`` has seen the live deploy: a switch sent with it
     replaces exactly what this list showed."""
     checked(site)
-    client, token = client_of(request), token_of(request)
+    listed, after = await kept(request, site, token_of(request))
+    if listed is None:
+        raise ApiError(404, "not found", f"site {site!r} has no deploys: `dwp publish DIR "
+                       f"--site {site}` makes one")
+    return JSONResponse(listed.model_dump(), headers={
+        "X-DWP-Context": client_of(request).tokens.encode(after)})
+
+
+async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | None, Token]:
+    """The site's kept deploys, newest first (None: it has none), and the reader's token
+    once it has seen the live one (a switch sent with it replaces what this showed)."""
+    client = client_of(request)
     site_deploys = deployed(client)
     now_live, found = await site_deploys.live(site, token, pinned_of(request))
     ids = [e.key.rsplit("/", 1)[1]
            for e in await keys_under(client, deploys.deploys_prefix(site), token)]
     manifests = [m for m in await bounded(site_deploys.manifest(site, d, token) for d in ids)
                  if m is not None]
+    after = found.token if found is not None else token
     if not manifests and not now_live:
-        raise ApiError(404, "not found", f"site {site!r} has no deploys: `dwp publish DIR "
-                       f"--site {site}` makes one")
-    listed = DeployList(site=site, live=now_live, deploys=[
+        return None, after
+    return DeployList(site=site, live=now_live, deploys=[
         DeployInfo(id=m.id, created=m.created, author=m.author, files=len(m.files),
                    bytes=m.bytes, live=m.id in now_live, preview=urls(request, site, m.id)[1])
-        for m in sorted(manifests, key=lambda m: (m.created, m.id), reverse=True)])
-    after = found.token if found is not None else token
-    return JSONResponse(listed.model_dump(), headers={
-        "X-DWP-Context": client.tokens.encode(after)})
+        for m in sorted(manifests, key=lambda m: (m.created, m.id), reverse=True)]), after
+
+
+async def make_live(request: Request, site: str, deploy: str, token: Token
+                    ) -> tuple[list[str], Any]:
+    """Switch to the kept deploy ``deploy`` (404 when the site keeps none of that id)."""
+    if not deploys.is_id(deploy) or await deployed(client_of(request)).manifest(
+            site, deploy, token, pinned_of(request)) is None:
+        raise ApiError(404, "not found", f"site {site!r} keeps no deploy {deploy!r}: "
+                       f"`dwp site deploys {site}` lists the ones it keeps")
+    return await switch(request, site, deploy, token)
 
 
 @router.put("/sites/{site}/live", response_model=LiveReply, responses=ERRORS,
@@ -243,12 +261,7 @@ async def promote(site: str, body: LiveRequest, request: Request) -> JSONRespons
     """Make a kept deploy live: one write, whatever the site's size. Sent with a context
     that saw every sibling of a conflict, it resolves the conflict."""
     checked(site)
-    client, token = client_of(request), token_of(request)
-    if not deploys.is_id(body.deploy) or await deployed(client).manifest(
-            site, body.deploy, token, pinned_of(request)) is None:
-        raise ApiError(404, "not found", f"site {site!r} keeps no deploy {body.deploy!r}: "
-                       f"`dwp site deploys {site}` lists the ones it keeps")
-    now_live, result = await switch(request, site, body.deploy, token)
+    now_live, result = await make_live(request, site, body.deploy, token_of(request))
     reply = LiveReply(site=site, live=now_live, url=urls(request, site, body.deploy)[0])
     return remember_context(request, JSONResponse(
         reply.model_dump(), headers=located_headers(request, result, result.token)),

@@ -20,9 +20,10 @@ from dwp.deploys import refuse_reserved
 from dwp.errors import ChangeFailed, NotFound
 from dwp.history import parse_version_id, readable
 from dwp.keys import validate_key, validate_new_key, validate_prefix
-from gateway import network, signin, zipsite
+from gateway import deploys, network, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for, served
+from gateway.deploys import checked
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
@@ -142,6 +143,21 @@ async def delete(key: str, request: Request) -> Response:
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
     return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
+
+
+@router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def make_live(site: str, request: Request) -> Response:
+    """Make a kept deploy live with the context the site page read the deploys with, so
+    it ends a conflict that page showed."""
+    checked(site)
+    form = await form_of(request)
+    token = client_of(request).tokens.decode(form.get("context"))
+    deploy = field(form, "deploy")
+    _, result = await deploys.make_live(request, site, deploy, token)
+    return remember_context(request, RedirectResponse(
+        f"/ui/browse/{quote(site)}/?live={quote(deploy)}#deploys", status_code=303),
+        result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)

@@ -253,3 +253,19 @@ def test_removing_a_site_deletes_its_keys_and_live_deploy(h: httpx.Client) -> No
     assert h.get(f"/api/v1/objects/{site}/index.html?history=true").json()["versions"]
     assert listed(h, site)["live"] == [] and listed(h, site)["deploys"][0]["id"] == made
     assert h.delete(f"/api/v1/sites/{site}").status_code == 404
+
+
+def test_the_ui_form_makes_a_kept_deploy_live(inproc: Net, h: httpx.Client) -> None:
+    site = new_site()
+    put_files(h, site, {"index.html": b"one"})
+    first = deploy(h, site).json()["id"]
+    put_files(h, site, {"index.html": b"two"})
+    deploy(h, site)
+    with inproc.ui() as ui:
+        page = ui.get(f"/ui/browse/{site}/")
+        assert page.status_code == 200 and f'data-deploy="{first}"' in page.text
+        r = ui.post(f"/ui/live/{site}", data={"deploy": first, "context": ""})
+        assert r.status_code == 303 and r.headers["location"] == (
+            f"/ui/browse/{site}/?live={first}#deploys")
+        assert ui.post(f"/ui/live/{site}", data={"deploy": "a" * 12}).status_code == 404
+    assert listed(h, site)["live"] == [first]
