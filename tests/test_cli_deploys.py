@@ -117,3 +117,14 @@ def test_site_rm_removes_keys_and_live_deploy(dwp: Dwp, tmp_path: Path) -> None:
     assert dwp("site", "rm", site).exit_code == 1
     bad = dwp("site", "deploys", "Docs")
     assert bad.exit_code == 2 and "lowercase" in bad.stderr
+
+
+def test_nothing_goes_live_when_a_file_failed(dwp: Dwp, tmp_path: Path) -> None:
+    site, folder = site_name(), tmp_path / "site"
+    folder.mkdir()
+    (folder / "index.html").write_text("one")
+    (folder / "gone.html").symlink_to(tmp_path / "nowhere.html")
+    result = dwp("publish", str(folder), "--site", site, "--follow-symlinks", "--json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["deploy"] is None
+    assert dwp("site", "deploys", site).exit_code == 1
