@@ -374,10 +374,10 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                   f"{verb[0]} {len(uploaded)} ({size(sent)}), {len(todo.unchanged)} unchanged, "
                   f"{verb[1]} {len(deleted)}, {len(skipped)} skipped, {len(failed)} failed"
                   + ("" if dry_run else f" in {seconds:.1f}s"))
-    if url:
-        console.print(f"Site at {url}")
     if made is not None:
         deployed(site, made)
+    if url:
+        console.print(f"Site at {url}")  # last: scripts take the URL from the last line
 
 
 def deployed(site: str, made: dict[str, Any]) -> None:
