@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from dwp import deploys
-from dwp.client import NetworkClient
+from dwp.client import NetworkClient, WriteResult
 from dwp.codec import State
 from dwp.deploys import File, Manifest
 from dwp.errors import NotFound
 from dwp.labels import site_name_problem
+from dwp.messages import ListEntry
 from dwp.replica import live
 from dwp.token import Token
 from dwp.version import Version
@@ -73,9 +74,9 @@ async def bounded(work: Iterable[Awaitable[T]]) -> list[T]:
     return list(await asyncio.gather(*(one(w) for w in work)))
 
 
-async def keys_under(client: NetworkClient, prefix: str, token: Token) -> list[Any]:
+async def keys_under(client: NetworkClient, prefix: str, token: Token) -> list[ListEntry]:
     """Every listing entry under ``prefix``, in key order."""
-    entries: list[Any] = []
+    entries: list[ListEntry] = []
     cursor: str | None = ""
     while cursor is not None:
         page, cursor = await client.list(prefix, PAGE, cursor, token)
@@ -155,7 +156,7 @@ async def age_out(client: NetworkClient, site: str, token: Token, keep_live: set
 
 
 async def switch(request: Request, site: str, deploy: str, token: Token
-                 ) -> tuple[list[str], Any]:
+                 ) -> tuple[list[str], WriteResult]:
     """Write ``.live/{site}`` naming ``deploy``: the live ids after it, and the write."""
     result = await client_of(request).put(deploys.live_key(site), deploy.encode(),
                                           "text/plain", token, pinned_of(request))
@@ -178,9 +179,9 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONR
     if base is not None and len(was_live) == 1 and not body.preview and same(base.files, files):
         return already_live(request, base, token)
     manifest = Manifest(site, deploys.new_id(), client.wall_clock(), body.author, files)
-    result: Any = await client.put(deploys.deploy_key(site, manifest.id),
-                                   deploys.encode(manifest), deploys.MEDIA_TYPE, token,
-                                   refs=manifest.refs)
+    result = await client.put(deploys.deploy_key(site, manifest.id),
+                              deploys.encode(manifest), deploys.MEDIA_TYPE, token,
+                              refs=manifest.refs)
     now_live = was_live
     if not body.preview:
         seen = client.tokens.decode(body.live_context) if body.live_context else token
@@ -246,7 +247,7 @@ async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | 
 
 
 async def make_live(request: Request, site: str, deploy: str, token: Token
-                    ) -> tuple[list[str], Any]:
+                    ) -> tuple[list[str], WriteResult]:
     """Switch to the kept deploy ``deploy`` (404 when the site keeps none of that id)."""
     if not deploys.is_id(deploy) or await deployed(client_of(request)).manifest(
             site, deploy, token, pinned_of(request)) is None:
