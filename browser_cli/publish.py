@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from browser_cli.compress import after_their_files, is_sibling_of, siblings_of
+from browser_cli.deploys import conflict_line, deploys_of, make_deploy
 from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
@@ -279,6 +280,9 @@ def publish(
     compress: Annotated[bool, typer.Option(
         "--compress", help="Also publish .gz and .br siblings of text files, which the "
                            "gateway sends to clients that accept them.")] = False,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Make the deploy without making it live; it is served at its "
+                          "own preview origin until `dwp site promote`.")] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
     network: NetworkOption = None,
     as_json: JsonOption = False,
@@ -296,10 +300,10 @@ def publish(
     with tempfile.TemporaryDirectory(prefix="dwp-compress-") as workdir:
         if compress:
             found.files.extend(siblings_of(found.files, Path(workdir)))
-        todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway,
-                                          network))
+        todo, outcome, url, made = run(_publish(found, site, delete, dry_run, jobs, gateway,
+                                                network, preview))
     report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
-           url)
+           url, made)
     if any(p.failed for p in found.problems) or outcome.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -321,18 +325,27 @@ def check_site_files(folder: Path) -> None:
 
 
 async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,
-                   gateway: str, network: str | None) -> tuple[Plan, Outcome, str]:
+                   gateway: str, network: str | None, preview: bool = False
+                   ) -> tuple[Plan, Outcome, str, dict[str, Any] | None]:
+    """Upload and delete what changed, then deploy the site's keys as they now stand
+    (not when a file failed: nothing goes live from a publish that lost a file)."""
     async with Gateway(gateway, network) as gw:
         remote = {e["key"]: e async for e in gw.objects(folder_prefix(site))}
         todo = with_fresh_siblings(plan(found, remote, mirror))
         if dry_run:
-            return todo, Outcome(), ""
+            return todo, Outcome(), "", None
+        _, live_context = await deploys_of(gw, site)
         outcome = await _execute(gw, todo, jobs)
-        return todo, outcome, await site_url(gw, site + "/")
+        made = None
+        if not outcome.failed and not any(p.failed for p in found.problems):
+            published = {f.key[len(site) + 1:]: f.hash for f in found.files}
+            made = await make_deploy(gw, site, published, preview, live_context)
+        return todo, outcome, await site_url(gw, site + "/"), made
 
 
 def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
-           dry_run: bool, seconds: float, as_json: bool, url: str = "") -> None:
+           dry_run: bool, seconds: float, as_json: bool, url: str = "",
+           made: dict[str, Any] | None = None) -> None:
     """The summary: JSON (shape in docs/cli.md) or a few lines, problems on stderr."""
     failed = [p for p in found.problems if p.failed] + outcome.failed
     skipped = [p for p in found.problems if not p.failed]
@@ -344,7 +357,7 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                     "unchanged": len(todo.unchanged), "deleted": deleted, "bytes": sent,
                     "skipped": [{"path": p.rel, "reason": p.reason} for p in skipped],
                     "failed": [{"path": p.rel, "reason": p.reason} for p in failed],
-                    "url": url or None})
+                    "url": url or None, "deploy": made})
         return
     for p in skipped:
         err.print(f"[yellow]skipped[/yellow] {p.rel}: {p.reason}")
@@ -361,5 +374,21 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                   f"{verb[0]} {len(uploaded)} ({size(sent)}), {len(todo.unchanged)} unchanged, "
                   f"{verb[1]} {len(deleted)}, {len(skipped)} skipped, {len(failed)} failed"
                   + ("" if dry_run else f" in {seconds:.1f}s"))
+    if made is not None:
+        deployed(site, made)
     if url:
-        console.print(f"Site at {url}")
+        console.print(f"Site at {url}")  # last: scripts take the URL from the last line
+
+
+def deployed(site: str, made: dict[str, Any]) -> None:
+    """The deploy's lines: live, or where its preview is; a conflict on stderr."""
+    console = out()
+    if made["live"]:
+        console.print(f"Deploy {made['id']} is live" if made["new"] else
+                      f"Deploy {made['id']} stays live: the site is as it has it")
+    else:
+        where = f" at {made['preview']}" if made["preview"] else ""
+        console.print(f"Preview of deploy {made['id']}{where}; "
+                      f"`dwp site promote {site} {made['id']}` makes it live")
+    if made["conflict"]:
+        err.print(conflict_line(site, made["conflict"]))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import msgpack
 
+from dwp.keys import InvalidKey
+
 DEPLOYS = ".deploy/"
 LIVE = ".live/"
 RESERVED = (DEPLOYS, LIVE)
@@ -89,6 +91,15 @@ def live_key(site: str) -> str:
 def is_reserved(key: str) -> bool:
     """Keys only the deploy routes write: a plain PUT there could switch a site."""
     return key.startswith(RESERVED)
+
+
+def refuse_reserved(key: str) -> str:
+    """``key``, when a plain write may change it: a site's deploys are written only by
+    the deploy routes, which check what they name."""
+    if is_reserved(key):
+        raise InvalidKey(f"{key!r} is under {DEPLOYS} or {LIVE}, where a site's deploys are "
+                         "kept: `dwp publish` and `dwp site` write them")
+    return key
 
 
 def encode(manifest: Manifest) -> bytes:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from dwp.client import ReadResult
 from dwp.clock import Dot
+from dwp.deploys import refuse_reserved
 from dwp.errors import NotFound
 from dwp.history import listed, parse_version_id, readable, version_id
 from dwp.keys import validate_key, validate_new_key, validate_prefix
@@ -92,7 +93,7 @@ async def limited_body(request: Request) -> AsyncIterator[bytes]:
             dependencies=[Depends(require_token)])
 async def put_object(key: str, request: Request) -> JSONResponse:
     """Store the request body under ``key``; answers once it is on disk at one replica."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     content_type = content_type_for(key, request.headers.get("content-type"))
     result = await client_of(request).put(key, limited_body(request), content_type,
                                           token_of(request), pinned_of(request))
@@ -107,7 +108,7 @@ async def put_object(key: str, request: Request) -> JSONResponse:
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
                dependencies=[Depends(require_token)])
 async def delete_object(key: str, request: Request) -> Response:
-    validate_key(key)
+    refuse_reserved(validate_key(key))
     result = await client_of(request).delete(key, token_of(request), pinned_of(request))
     return remember_context(request, Response(
         status_code=204, headers=located_headers(request, result, result.token)), result.token)

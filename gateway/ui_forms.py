@@ -16,12 +16,14 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from dwp.deploys import refuse_reserved
 from dwp.errors import ChangeFailed, NotFound
 from dwp.history import parse_version_id, readable
 from dwp.keys import validate_key, validate_new_key, validate_prefix
-from gateway import network, signin, zipsite
+from gateway import deploys, network, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for, served
+from gateway.deploys import checked
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
@@ -77,7 +79,7 @@ def details_url(key: str, **query: str) -> str:
              dependencies=[Depends(require_token)])
 async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     text = field(form, "content")
@@ -95,7 +97,7 @@ async def save(key: str, request: Request) -> Response:
 async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: write the chosen sibling's bytes back with the context that
     saw every sibling, so it replaces exactly those."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     token = client.tokens.decode(field(form, "context"))
@@ -115,7 +117,7 @@ async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does: read the key now (after
     all the page showed) and write the version's bytes with that read's context, so the
     restore supersedes whatever is current, a delete included."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     given = field(form, "version")
     wanted = parse_version_id(given)
@@ -134,13 +136,28 @@ async def restore(key: str, request: Request) -> Response:
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def delete(key: str, request: Request) -> Response:
-    validate_key(key)
+    refuse_reserved(validate_key(key))
     form = await form_of(request)
     client = client_of(request)
     result = await client.delete(key, client.tokens.decode(form.get("context")))
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
     return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
+
+
+@router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def make_live(site: str, request: Request) -> Response:
+    """Make a kept deploy live with the context the site page read the deploys with, so
+    it ends a conflict that page showed."""
+    checked(site)
+    form = await form_of(request)
+    token = client_of(request).tokens.decode(form.get("context"))
+    deploy = field(form, "deploy")
+    _, result = await deploys.make_live(request, site, deploy, token)
+    return remember_context(request, RedirectResponse(
+        f"/ui/browse/{quote(site)}/?live={quote(deploy)}#deploys", status_code=303),
+        result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)

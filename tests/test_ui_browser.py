@@ -279,3 +279,39 @@ def test_hostile_page_cannot_write_or_delete(net: Net, page: Any) -> None:
         assert h.get(f"/api/v1/objects/{victim}/new.txt").status_code == 404
         listed = h.get("/api/v1/objects", params={"prefix": victim + "/"}).json()
         assert [o["key"] for o in listed["objects"]] == [f"{victim}/keep.txt"]
+
+
+def test_the_site_page_lists_deploys_and_a_make_live_ends_a_conflict(net: Net,
+                                                                      page: Any) -> None:
+    """Three deploys, the last two switched at once from the same past: the site page
+    lists them with preview links and names the conflict; "Make live" on the first,
+    sent with the context the page read, replaces both switches."""
+    site = unique("pw-deploys")
+    with net.http(headers=net.auth) as h:
+        def made(text: bytes, context: str, past: str | None = None) -> tuple[str, str]:
+            put = h.put(f"/api/v1/objects/{site}/index.html", content=text,
+                        headers={"X-DWP-Context": context})
+            r = h.post(f"/api/v1/sites/{site}/deploys", json={"live_context": past},
+                       headers={"X-DWP-Context": put.headers["X-DWP-Context"]})
+            assert r.status_code == 201, r.text
+            return r.json()["id"], r.headers["X-DWP-Context"]
+        first, context = made(b"one", "")
+        past = h.get(f"/api/v1/sites/{site}/deploys",
+                     headers={"X-DWP-Context": context}).headers["X-DWP-Context"]
+        ann, context = made(b"ann's", past, past)
+        bob, _ = made(b"bob's", context, past)
+    sign_in(page, net.url, net.token)
+    page.goto(f"{net.url}/ui/browse/{site}/")
+    rows = page.locator("#deploys tbody tr")
+    assert [rows.nth(i).get_attribute("data-deploy") for i in range(rows.count())] == [
+        bob, ann, first]
+    assert "Conflict: 2 deploys" in page.locator("#deploys .notice.conflict").inner_text()
+    port = net.url.rsplit(":", 1)[1]
+    assert page.locator(f'tr[data-deploy="{first}"] a.preview').get_attribute("href") == (
+        f"http://{first}.{site}.localhost:{port}/")
+    page.locator(f'tr[data-deploy="{first}"] button').click()
+    page.wait_for_url("**#deploys")
+    assert f"Deploy {first} is live." in page.locator("#deploys .notice").inner_text()
+    assert page.locator("#deploys .notice.conflict").count() == 0
+    assert page.locator(f'tr[data-deploy="{first}"] .badge.live').count() == 1
+    assert page.locator(".badge.live").count() == 1
