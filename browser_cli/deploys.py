@@ -60,10 +60,10 @@ async def deploys_of(gw: Gateway, site: str) -> tuple[dict[str, Any] | None, str
     return gw.parsed(response), response.headers.get(CONTEXT)
 
 
-async def make_deploy(gw: Gateway, site: str, files: dict[str, str], preview: bool,
+async def make_deploy(gw: Gateway, site: str, files: dict[str, str] | None, preview: bool,
                       live_context: str | None) -> dict[str, Any] | None:
-    """Deploy the site's keys, which must hold ``files`` (path: hash) as uploaded; None
-    when the site has no keys left to deploy."""
+    """Deploy the site's keys, which must hold ``files`` (path: hash) as uploaded (None:
+    as they stand); None when the site has no keys left to deploy."""
     response = await gw.request("POST", sites_path(site, "deploys"), write=True,
                                 accept=(404,),
                                 json={"files": files, "preview": preview, "author": author(),
@@ -115,6 +115,41 @@ def switched(site: str, deploy: str, reply: dict[str, Any]) -> None:
     if len(live) > 1:
         err.print(conflict_line(site, live))
     out().print(f"Deploy {deploy} of site '{site}' is live at {reply['url']}")
+
+
+def deployed(site: str, made: dict[str, Any]) -> None:
+    """The deploy's lines: live, or where its preview is; a conflict on stderr."""
+    console = out()
+    if made["live"]:
+        console.print(f"Deploy {made['id']} is live" if made["new"] else
+                      f"Deploy {made['id']} stays live: the site is as it has it")
+    else:
+        where = f" at {made['preview']}" if made["preview"] else ""
+        console.print(f"Preview of deploy {made['id']}{where}; "
+                      f"`dwp site promote {site} {made['id']}` makes it live")
+    if made["conflict"]:
+        err.print(conflict_line(site, made["conflict"]))
+
+
+@site_app.command("deploy")
+def deploy_keys(site: SiteArgument,
+                preview: Annotated[bool, typer.Option(
+                    "--preview", help="Make the deploy without making it live.")] = False,
+                gateway: GatewayOption = DEFAULT_GATEWAY, network: NetworkOption = None,
+                as_json: JsonOption = False) -> None:
+    """Deploy the site's keys as they stand: what `dwp put` and the web UI changed in a
+    deployed site goes live (or to a preview) in one step, as a publish does."""
+    async def work() -> dict[str, Any] | None:
+        async with Gateway(gateway, network) as gw:
+            _, context = await deploys_of(gw, site)
+            return await make_deploy(gw, site, None, preview, context)
+    made = run(work())
+    if made is None:
+        raise CliError(f"site '{site}' has no files to deploy")
+    if as_json:
+        print_json(made)
+        return
+    deployed(site, made)
 
 
 @site_app.command()

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from browser_cli.compress import after_their_files, is_sibling_of, siblings_of
-from browser_cli.deploys import conflict_line, deploys_of, make_deploy
+from browser_cli.deploys import deployed, deploys_of, make_deploy
 from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
@@ -378,17 +378,3 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
         deployed(site, made)
     if url:
         console.print(f"Site at {url}")  # last: scripts take the URL from the last line
-
-
-def deployed(site: str, made: dict[str, Any]) -> None:
-    """The deploy's lines: live, or where its preview is; a conflict on stderr."""
-    console = out()
-    if made["live"]:
-        console.print(f"Deploy {made['id']} is live" if made["new"] else
-                      f"Deploy {made['id']} stays live: the site is as it has it")
-    else:
-        where = f" at {made['preview']}" if made["preview"] else ""
-        console.print(f"Preview of deploy {made['id']}{where}; "
-                      f"`dwp site promote {site} {made['id']}` makes it live")
-    if made["conflict"]:
-        err.print(conflict_line(site, made["conflict"]))

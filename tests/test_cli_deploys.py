@@ -128,3 +128,25 @@ def test_nothing_goes_live_when_a_file_failed(dwp: Dwp, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["deploy"] is None
     assert dwp("site", "deploys", site).exit_code == 1
+
+
+def test_an_edited_key_goes_live_with_site_deploy(dwp: Dwp, net: Net, tmp_path: Path) -> None:
+    """A file changed with ``dwp put`` is in the site's keys, not in its live deploy,
+    until ``dwp site deploy`` (or ``--preview``) deploys the keys as they stand."""
+    site, folder = site_name(), tmp_path / "site"
+    first = publish(dwp, folder, site, "one")["id"]
+    edited = tmp_path / "edited.html"
+    edited.write_text("two")
+    assert dwp("put", str(edited), f"{site}/index.html").exit_code == 0
+    with httpx.Client(base_url=net.url, timeout=60) as h:
+        def served() -> str:
+            return h.get(f"/sites/{site}/index.html").text
+        assert served() == "one"
+        preview = dwp("site", "deploy", site, "--preview", "--json")
+        assert preview.exit_code == 0, preview.output
+        assert json.loads(preview.stdout)["live"] is False and served() == "one"
+        done = dwp("site", "deploy", site)
+        assert done.exit_code == 0, done.output
+        made = listed(dwp, site)
+        assert made["live"] != [first] and f"Deploy {made['live'][0]} is live" in done.stdout
+        assert served() == "two"
