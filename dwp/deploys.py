@@ -76,6 +76,13 @@ def is_id(text: str) -> bool:
     return ID.fullmatch(text) is not None
 
 
+def live_ids(values: list[bytes | None]) -> list[str]:
+    """The deploys the live values of ``.live/{site}`` name, in their order; a value
+    that names no deploy (written by hand) is left out."""
+    ids = [v.decode("ascii", "replace") for v in values if v is not None]
+    return [i for i in ids if is_id(i)]
+
+
 def deploy_key(site: str, deploy: str) -> str:
     return f"{DEPLOYS}{site}/{deploy}"
 

@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse
 
 from dwp import deploys
 from dwp.client import NetworkClient, WriteResult
-from dwp.codec import State
 from dwp.deploys import File, Manifest
 from dwp.errors import NotFound
 from dwp.labels import site_name_problem
@@ -94,12 +93,6 @@ def urls(request: Request, site: str, deploy: str) -> tuple[str, str | None]:
     return origin + "/", f"{scheme}://{deploy}.{host}/"
 
 
-def live_ids(state: State) -> list[str]:
-    """The deploys ``.live/{site}``'s state names, winner first."""
-    ids = [v.data.decode(errors="replace") for v in live(state) if v.data is not None]
-    return [i for i in ids if deploys.is_id(i)]
-
-
 async def winner(client: NetworkClient, key: str, token: Token) -> Version | None:
     try:
         return (await client.get(key, token)).winner
@@ -160,7 +153,7 @@ async def switch(request: Request, site: str, deploy: str, token: Token
     """Write ``.live/{site}`` naming ``deploy``: the live ids after it, and the write."""
     result = await client_of(request).put(deploys.live_key(site), deploy.encode(),
                                           "text/plain", token, pinned_of(request))
-    return live_ids(result.state), result
+    return deploys.live_ids([v.data for v in live(result.state)]), result
 
 
 @router.post("/sites/{site}/deploys", status_code=201, response_model=DeployMade,
