@@ -23,7 +23,9 @@ from gateway.server import config
 from tests.conftest import TEST_SETTINGS, eventually
 from tests.deploying import deploy, go_live
 from tests.inprocess import InProcessNetwork, in_process_network
-from tests.test_ui_browser import ARGS, CHROMIUM
+from tests.test_ui_browser import CHROMIUM, browser
+
+__all__ = ["browser"]  # the fixture, shared with test_ui_browser
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -67,16 +69,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, InPr
             server.should_exit = True
             running.result(timeout=30)
             sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_every_load_is_one_deploys_html_and_css(served: tuple[int, InProcessNetwork],

@@ -17,7 +17,9 @@ import pytest
 
 from tests.conftest import Net
 from tests.sites import origin_host
-from tests.test_ui_browser import ARGS, CHROMIUM, Failures
+from tests.test_ui_browser import CHROMIUM, Failures, browser
+
+__all__ = ["browser"]  # the fixture, shared with test_ui_browser
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"Chromium is not installed at {CHROMIUM} "
@@ -83,16 +85,6 @@ def publish(folder: Path, site: str, net: Net, tmp_path: Path) -> str:
 def build(*command: str, cwd: Path) -> None:
     subprocess.run([sys.executable, "-m", *command], cwd=cwd, check=True, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1"}, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
