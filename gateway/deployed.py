@@ -8,13 +8,13 @@ read of its key still says whether it is kept.
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 
 from dwp import deploys
 from dwp.client import NetworkClient, ReadResult
 from dwp.deploys import BadManifest, Manifest
 from dwp.token import Token
+from gateway.networks import one_per_client
 from gateway.presence import absences
 
 MAX_MANIFESTS = 64
@@ -32,9 +32,7 @@ class Deployed:
         found = await absences(self.client).read(deploys.live_key(site), token, pinned)
         if found is None:
             return [], None
-        ids = [v.data.decode("ascii", "replace") for v in found.versions
-               if v.data is not None]
-        return [i for i in ids if deploys.is_id(i)], found
+        return deploys.live_ids([v.data for v in found.versions]), found
 
     async def manifest(self, site: str, deploy: str, token: Token,
                        pinned: str | None = None) -> Manifest | None:
@@ -69,12 +67,4 @@ class Deployed:
         return manifest, found
 
 
-_DEPLOYED: weakref.WeakKeyDictionary[NetworkClient, Deployed] = weakref.WeakKeyDictionary()
-
-
-def deployed(client: NetworkClient) -> Deployed:
-    """The one ``Deployed`` of ``client``, shared by the routes."""
-    found = _DEPLOYED.get(client)
-    if found is None:
-        found = _DEPLOYED[client] = Deployed(client)
-    return found
+deployed = one_per_client(Deployed)

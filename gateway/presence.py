@@ -12,12 +12,12 @@ write this gateway has not seen, so that reader asks a replica).
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 
 from dwp.client import NetworkClient, ReadResult
 from dwp.errors import NotFound
 from dwp.token import Token
+from gateway.networks import one_per_client
 
 MAX_ENTRIES = 10_000
 
@@ -54,12 +54,4 @@ class Absences:
         return None
 
 
-_ABSENCES: weakref.WeakKeyDictionary[NetworkClient, Absences] = weakref.WeakKeyDictionary()
-
-
-def absences(client: NetworkClient) -> Absences:
-    """The one ``Absences`` of ``client``, shared by the routes and the hot path."""
-    found = _ABSENCES.get(client)
-    if found is None:
-        found = _ABSENCES[client] = Absences(client)
-    return found
+absences = one_per_client(Absences)
