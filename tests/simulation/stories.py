@@ -719,6 +719,30 @@ async def collection_spares_uploads_in_flight(s: Story) -> None:
 
 
 @story
+async def two_switches_from_one_past_stay_siblings_everywhere(s: Story) -> None:
+    """A site's live deploy is one causal key: c1 and c2 read it, then each switches it
+    from that same past, c1 at X and c2 at X, then c3 (who also read it) at Y while Y
+    is cut off. All three must end as siblings on every replica: a conflict the site
+    names, never a switch silently lost."""
+    key = ".live/site"
+    x, y = s.owners(key)
+    await s.put("c0", key, "first")
+    await s.wait(3.0)
+    for who in ("c1", "c2", "c3"):
+        await s.get(who, key)
+    await s.put("c1", key, "one", at=x)
+    await s.put("c2", key, "two", at=x)
+    s.cut(x, y)
+    await s.put("c3", key, "three", at=y)
+    s.heal()
+    await s.wait(5.0)
+    for node in (x, y):
+        state = s.world.nodes[node].replica.get(key)
+        found = sorted(v.value.data or b"" for v in state.siblings) if state else []
+        s.expect(len(found) == 3, f"{node} holds {found} of the three switches")
+
+
+@story
 async def collection_keeps_every_file_a_kept_deploy_names(s: Story) -> None:
     """A deploy's files are stored as chunks under no key, and its manifest names them
     as references; rounds run for longer than the grace period. Every file must stay
