@@ -121,20 +121,28 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
                    expected: dict[str, str] | None, base: Manifest | None
                    ) -> tuple[File, ...]:
     """The site's files as its keys stand; 409 when a path ``expected`` names holds
-    another content (written meanwhile) or none."""
+    another content (written meanwhile) or none. A key whose listed winner has content
+    the live deploy holds is taken from the listing; only the others are read."""
     prefix = f"{site}/"
-    keys = [e.key for e in await keys_under(client, prefix, token)]
-    versions = await bounded(winner(client, k, token) for k in keys)
-    found = {k[len(prefix):]: v for k, v in zip(keys, versions, strict=True) if v is not None}
+    known = {f.hash: f.chunks for f in base.files} if base else {}
+
+    async def file_of(entry: ListEntry) -> File | None:
+        path, digest = entry.key[len(prefix):], bytes.fromhex(entry.hash)
+        if digest in known:
+            return File(path, entry.size, digest, entry.content_type, entry.mtime,
+                        known[digest])
+        version = await winner(client, entry.key, token)
+        return None if version is None else await snapshot_file(client, path, version, known)
+    files = sorted((f for f in await bounded(map(file_of, await keys_under(
+        client, prefix, token))) if f is not None), key=lambda f: f.path)
+    found = {f.path: f for f in files}
     for path, wanted in sorted((expected or {}).items()):
         there = found.get(path)
         if there is None or there.hash.hex() != wanted.lower():
             now = "was deleted" if there is None else "holds other content"
             raise ApiError(409, "changed meanwhile", f"{prefix}{path} {now} than this "
                            "publish uploaded (someone wrote it meanwhile): publish again")
-    known = {f.hash: f.chunks for f in base.files} if base else {}
-    return tuple(await bounded(snapshot_file(client, p, v, known)
-                               for p, v in sorted(found.items())))
+    return tuple(files)
 
 
 async def age_out(client: NetworkClient, site: str, token: Token, keep_live: set[str]
