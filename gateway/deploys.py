@@ -106,15 +106,12 @@ async def deleted(client: NetworkClient, key: str, token: Token) -> None:
         await client.delete(key, token)
 
 
-async def snapshot_file(client: NetworkClient, path: str, version: Version,
-                        known: dict[bytes, tuple[bytes, ...]]) -> File:
-    """One file of a deploy, as chunks: a chunked version's own, those of the same
-    content in the live deploy, or the inline body stored as chunks."""
-    chunks = version.chunks or known.get(version.hash)
-    if not chunks:
-        chunks = (await client.store_chunks(version.data or b"")).chunks or ()
+async def snapshot_file(client: NetworkClient, path: str, version: Version) -> File:
+    """One file of a deploy, as chunks: a chunked version's own, or the inline body
+    stored as chunks (content the live deploy holds never gets here: ``snapshot``)."""
+    chunks = version.chunks or (await client.store_chunks(version.data or b"")).chunks
     return File(path, version.size, version.hash, version.content_type, version.mtime,
-                tuple(chunks))
+                tuple(chunks or ()))
 
 
 async def snapshot(client: NetworkClient, site: str, token: Token,
@@ -132,7 +129,7 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
             return File(path, entry.size, digest, entry.content_type, entry.mtime,
                         known[digest])
         version = await winner(client, entry.key, token)
-        return None if version is None else await snapshot_file(client, path, version, known)
+        return None if version is None else await snapshot_file(client, path, version)
     files = sorted((f for f in await bounded(map(file_of, await keys_under(
         client, prefix, token))) if f is not None), key=lambda f: f.path)
     found = {f.path: f for f in files}
