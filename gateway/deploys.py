@@ -44,7 +44,7 @@ from gateway.models import (
 from gateway.networks import client_of
 from gateway.objects import pinned_of, remember_context, token_of
 from gateway.origins import origin_of
-from gateway.responses import located_headers
+from gateway.responses import context_header, located_headers
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -207,8 +207,7 @@ def already_live(request: Request, live_one: Manifest, token: Token) -> JSONResp
     url, preview = urls(request, live_one.site, live_one.id)
     made = DeployMade(id=live_one.id, new=False, live=True, files=len(live_one.files),
                       bytes=live_one.bytes, url=url, preview=preview, conflict=[])
-    return JSONResponse(made.model_dump(), headers={
-        "X-DWP-Context": client_of(request).tokens.encode(token)})
+    return JSONResponse(made.model_dump(), headers=context_header(client_of(request), token))
 
 
 @router.get("/sites/{site}/deploys", response_model=DeployList, responses=ERRORS)
@@ -221,8 +220,7 @@ async def list_deploys(site: str, request: Request) -> JSONResponse:
     if listed is None:
         raise ApiError(404, "not found", f"site {site!r} has no deploys: `dwp publish DIR "
                        f"--site {site}` makes one")
-    return JSONResponse(listed.model_dump(), headers={
-        "X-DWP-Context": client_of(request).tokens.encode(after)})
+    return JSONResponse(listed.model_dump(), headers=context_header(client_of(request), after))
 
 
 async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | None, Token]:

@@ -29,6 +29,7 @@ from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
 from gateway.objects import limited_body, remember_context
 from gateway.pages import PageRoute
+from gateway.responses import context_header
 from gateway.ui import select
 
 FORM = "application/x-www-form-urlencoded"
@@ -203,7 +204,7 @@ async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
             raise ApiError(status, "bad zip", str(exc)) from exc
     return remember_context(request, JSONResponse(
         ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
-        headers={"X-DWP-Context": client.tokens.encode(token)}), token)
+        headers=context_header(client, token)), token)
 
 
 @router.post("/ui/network/add", status_code=303, responses=ERRORS,
