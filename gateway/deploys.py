@@ -42,8 +42,8 @@ from gateway.models import (
     SiteRemoved,
 )
 from gateway.networks import client_of
-from gateway.objects import pinned_of, remember_context, token_of
 from gateway.origins import origin_of
+from gateway.requests import pinned_of, remember_context, token_of
 from gateway.responses import context_header, located_headers
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"])

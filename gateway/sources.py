@@ -31,9 +31,9 @@ from gateway.catalog import PAST_DIR, Directory, Entry
 from gateway.deployed import deployed
 from gateway.errors import ApiError
 from gateway.networks import client_of
-from gateway.objects import pinned_of, token_of
 from gateway.origins import served_deploy
 from gateway.presence import absences
+from gateway.requests import pinned_of, token_of
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from gateway import catalog, content_types, deploys, signin
 from gateway.errors import ApiError
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of
-from gateway.objects import history_list, token_of
+from gateway.objects import history_list
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
+from gateway.requests import token_of
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 

@@ -27,8 +27,8 @@ from gateway.deploys import checked
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
-from gateway.objects import limited_body, remember_context
 from gateway.pages import PageRoute
+from gateway.requests import limited_body, remember_context
 from gateway.responses import context_header
 from gateway.ui import select
 
