@@ -106,12 +106,19 @@ async def deleted(client: NetworkClient, key: str, token: Token) -> None:
         await client.delete(key, token)
 
 
-async def snapshot_file(client: NetworkClient, path: str, version: Version) -> File:
-    """One file of a deploy, as chunks: a chunked version's own, or the inline body
-    stored as chunks (content the live deploy holds never gets here: ``snapshot``)."""
-    chunks = version.chunks or (await client.store_chunks(version.data or b"")).chunks
+async def snapshot_file(client: NetworkClient, path: str, version: Version,
+                        known: dict[bytes, tuple[bytes, ...]]) -> File:
+    """One file of a deploy, as chunks: those of the same content in ``known`` (the live
+    deploy's), a chunked version's own, or the inline body stored as chunks."""
+    chunks = (known.get(version.hash) or version.chunks
+              or (await client.store_chunks(version.data or b"")).chunks)
     return File(path, version.size, version.hash, version.content_type, version.mtime,
                 tuple(chunks or ()))
+
+
+def chunks_of(manifest: Manifest | None) -> dict[bytes, tuple[bytes, ...]]:
+    """The chunks of each content a deploy holds, by content hash."""
+    return {f.hash: f.chunks for f in manifest.files} if manifest else {}
 
 
 async def snapshot(client: NetworkClient, site: str, token: Token,
@@ -121,7 +128,7 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
     another content (written meanwhile) or none. A key whose listed winner has content
     the live deploy holds is taken from the listing; only the others are read."""
     prefix = f"{site}/"
-    known = {f.hash: f.chunks for f in base.files} if base else {}
+    known = chunks_of(base)
 
     async def file_of(entry: ListEntry) -> File | None:
         path, digest = entry.key[len(prefix):], bytes.fromhex(entry.hash)
@@ -129,7 +136,7 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
             return File(path, entry.size, digest, entry.content_type, entry.mtime,
                         known[digest])
         version = await winner(client, entry.key, token)
-        return None if version is None else await snapshot_file(client, path, version)
+        return None if version is None else await snapshot_file(client, path, version, known)
     files = sorted((f for f in await bounded(map(file_of, await keys_under(
         client, prefix, token))) if f is not None), key=lambda f: f.path)
     found = {f.path: f for f in files}

@@ -17,6 +17,7 @@ from dwp import deploys
 from dwp.deploys import Manifest
 from dwp.version import Version, content_hash
 from tests.conftest import Net
+from tests.test_ui import make_zip
 
 CONTEXT = "X-DWP-Context"
 
@@ -37,10 +38,11 @@ def h(inproc: Net) -> Iterator[httpx.Client]:
 
 
 def put_files(h: httpx.Client, site: str, files: dict[str, bytes]) -> dict[str, str]:
-    """Write the site's keys as `dwp put` does; their hashes by path."""
+    """Write the site's keys as `dwp publish` uploads them (no deploy per file); their
+    hashes by path."""
     hashes = {}
     for path, body in files.items():
-        r = h.put(f"/api/v1/objects/{site}/{path}", content=body)
+        r = h.put(f"/api/v1/objects/{site}/{path}", content=body, params={"deploy": "false"})
         assert r.status_code == 200, r.text
         hashes[path] = r.json()["hash"]
     return hashes
@@ -269,3 +271,70 @@ def test_the_ui_form_makes_a_kept_deploy_live(inproc: Net, h: httpx.Client) -> N
             f"/ui/browse/{site}/?live={first}#deploys")
         assert ui.post(f"/ui/live/{site}", data={"deploy": "a" * 12}).status_code == 404
     assert listed(h, site)["live"] == [first]
+
+
+def test_an_edit_while_two_deploys_are_live_stays_in_the_keys(h: httpx.Client) -> None:
+    """An edit has no one live deploy to build on during a conflict: it changes the key,
+    names both live deploys, and makes none."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"zero"})
+    deploy(h, site)
+    past = h.get(f"/api/v1/sites/{site}/deploys").headers[CONTEXT]
+    for text in (b"ann's", b"bob's"):
+        put_files(h, site, {"index.html": text})
+        deploy(h, site, live_context=past)
+    both = listed(h, site)
+    r = h.put(f"/api/v1/objects/{site}/page.html", content=b"edit")
+    assert r.status_code == 200, r.text
+    assert set(r.headers["X-DWP-Live"].split()) == set(both["live"])
+    assert listed(h, site) == both
+    assert h.get(f"/api/v1/objects/{site}/page.html").content == b"edit"
+
+
+def test_ui_edits_go_live_and_the_zip_upload_writes_keys_only(inproc: Net,
+                                                               h: httpx.Client) -> None:
+    """Saving, restoring and deleting a page in the UI each make a deploy from the live
+    one; a zip unpacked by the publish page writes keys, and the page deploys after."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"one", "old.html": b"old"})
+    first = deploy(h, site).json()["id"]
+    with inproc.ui() as ui:
+        saved = ui.post(f"/ui/edit/{site}/index.html", data={"content": "two"})
+        assert saved.status_code == 303, saved.text
+        after_save = listed(h, site)
+        assert after_save["live"] != [first] and after_save["deploys"][0]["author"] == "web UI"
+        kept = h.get(f"/api/v1/objects/{site}/index.html?history=true").json()["versions"]
+        restored = ui.post(f"/ui/restore/{site}/index.html",
+                           data={"version": kept[-1]["version"]})
+        assert restored.status_code == 303, restored.text
+        gone = ui.post(f"/ui/delete/{site}/old.html", data={"context": ""})
+        assert gone.status_code == 303, gone.text
+        live = listed(h, site)["live"]
+        files = {f.path: f.hash for f in manifest(h, site, live[0]).files}
+        assert files == {"index.html": content_hash(b"one")}
+        zipped = ui.post(f"/ui/zip/{site}", content=make_zip({"z.html": b"zip"}))
+        assert zipped.status_code == 200, zipped.text
+        assert listed(h, site)["live"] == live
+    assert len(listed(h, site)["deploys"]) == 4
+
+
+def test_a_plain_writer_of_a_site_without_deploys_asks_no_replica_for_its_live_key(
+        inproc: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edit's read of ``.live/{site}`` is made with the writer's past before its
+    write: a writer with none (wrk, curl) is answered by the gateway's record that the
+    key is missing, so a write costs no second round trip."""
+    site = new_site()
+    monkeypatch.setattr(inproc.client.reads, "ttl", 600.0)  # the record outlives the test
+    with inproc.http(headers=inproc.auth) as plain:
+        assert plain.put(f"/api/v1/objects/{site}/a", content=b"0").status_code == 200
+        reads: list[str] = []
+        real = inproc.client.get
+
+        def counted(key: str, *args: Any, **kw: Any) -> Any:
+            reads.append(key)
+            return real(key, *args, **kw)
+        monkeypatch.setattr(inproc.client, "get", counted)
+        for i in range(1, 4):
+            r = plain.put(f"/api/v1/objects/{site}/a", content=str(i).encode())
+            assert r.status_code == 200 and "X-DWP-Live" not in r.headers
+    assert reads == []
