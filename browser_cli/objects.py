@@ -96,12 +96,12 @@ async def _put(file: Path, key: str, content_type: str | None, gateway: str, net
             response = await gw.request("PUT", object_path(key), content=body,
                                         headers=headers, write=True)
             reply = gw.parsed(response)
+    report_live(key, response)
     if as_json:
         print_json(reply)
     else:
         out().print(f"put {reply['key']}  {size(reply['size'])}  {reply['content_type']}  "
                     f"(shard {reply['shard']}, node {reply['node']})")
-    report_live(key, response)
 
 
 def get(
