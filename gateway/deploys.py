@@ -160,11 +160,11 @@ async def age_out(client: NetworkClient, site: str, token: Token, keep_live: set
     return gone
 
 
-async def switch(request: Request, site: str, deploy: str, token: Token
-                 ) -> tuple[list[str], WriteResult]:
+async def switch(client: NetworkClient, site: str, deploy: str, token: Token,
+                 pinned: str | None) -> tuple[list[str], WriteResult]:
     """Write ``.live/{site}`` naming ``deploy``: the live ids after it, and the write."""
-    result = await client_of(request).put(deploys.live_key(site), deploy.encode(),
-                                          "text/plain", token, pinned_of(request))
+    result = await client.put(deploys.live_key(site), deploy.encode(), "text/plain", token,
+                              pinned)
     return deploys.live_ids([v.data for v in live(result.state)]), result
 
 
@@ -190,8 +190,8 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONR
     now_live = was_live
     if not body.preview:
         seen = client.tokens.decode(body.live_context) if body.live_context else token
-        now_live, result = await switch(request, site, manifest.id,
-                                        token.with_context_of(seen))
+        now_live, result = await switch(client, site, manifest.id,
+                                        token.with_context_of(seen), pinned_of(request))
     await age_out(client, site, result.token, set(now_live))
     url, preview = urls(request, site, manifest.id)
     made = DeployMade(id=manifest.id, new=True, live=manifest.id in now_live,
@@ -256,7 +256,7 @@ async def make_live(request: Request, site: str, deploy: str, token: Token
             site, deploy, token, pinned_of(request)) is None:
         raise ApiError(404, "not found", f"site {site!r} keeps no deploy {deploy!r}: "
                        f"`dwp site deploys {site}` lists the ones it keeps")
-    return await switch(request, site, deploy, token)
+    return await switch(client_of(request), site, deploy, token, pinned_of(request))
 
 
 @router.put("/sites/{site}/live", response_model=LiveReply, responses=ERRORS,

@@ -66,19 +66,19 @@ async def edited(request: Request, key: str, version: Version | None, seen: Toke
     site = site_of(key)
     if site is None:
         return [], written
-    live, switched = await redeploy(request, site, {key[len(site) + 1:]: version}, seen,
-                                    author)
+    live, switched = await redeploy(client_of(request), site, key[len(site) + 1:], version,
+                                    seen, author)
     return live, written if switched is None else switched.with_context_of(written)
 
 
-async def redeploy(request: Request, site: str, changes: dict[str, Version | None],
+async def redeploy(client: NetworkClient, site: str, path: str, version: Version | None,
                    seen: Token, author: str) -> tuple[list[str], Token | None]:
-    """Make the site's live deploy with ``changes`` (path: version written, None: deleted)
-    a new deploy and switch to it: the live deploys after, and the token after the switch
+    """Make the site's live deploy with ``path`` changed to ``version`` (None: deleted) a
+    new deploy and switch to it: the live deploys after, and the token after the switch
     (None: no switch, as when the site has no live deploy, or two). ``seen`` is the
     caller's past before its write, so a plain writer of a site with no deploys pays no
-    replica read for ``.live`` (``gateway.presence``)."""
-    client = client_of(request)
+    replica read for ``.live`` (``gateway.presence``). A pin of the write to a replica
+    is the key's, not the switch's: ``.live`` is in another shard."""
     state = edits(client)
     async with state.locks[site]:
         past = seen.with_context_of(state.seen[site]) if site in state.seen else seen
@@ -89,12 +89,10 @@ async def redeploy(request: Request, site: str, changes: dict[str, Version | Non
         if base is None or found is None:
             return was_live, None
         files = {f.path: f for f in base.files}
-        known = chunks_of(base)
-        for path, version in changes.items():
-            if version is None:
-                files.pop(path, None)
-            else:
-                files[path] = await snapshot_file(client, path, version, known)
+        if version is None:
+            files.pop(path, None)
+        else:
+            files[path] = await snapshot_file(client, path, version, chunks_of(base))
         edited_files = tuple(sorted(files.values(), key=lambda f: f.path))
         if same(base.files, edited_files):
             return was_live, None
@@ -102,7 +100,7 @@ async def redeploy(request: Request, site: str, changes: dict[str, Version | Non
                             edited_files)
         await client.put(deploys.deploy_key(site, manifest.id), deploys.encode(manifest),
                          deploys.MEDIA_TYPE, past, refs=manifest.refs)
-        now_live, result = await switch(request, site, manifest.id, found.token)
+        now_live, result = await switch(client, site, manifest.id, found.token, None)
         await age_out(client, site, result.token, set(now_live))
         state.seen[site] = result.token
     return now_live, result.token

@@ -338,3 +338,21 @@ def test_a_plain_writer_of_a_site_without_deploys_asks_no_replica_for_its_live_k
             r = plain.put(f"/api/v1/objects/{site}/a", content=str(i).encode())
             assert r.status_code == 200 and "X-DWP-Live" not in r.headers
     assert reads == []
+
+
+def test_an_edit_pinned_to_a_replica_switches_the_live_deploy_unpinned(
+        inproc: Net, h: httpx.Client) -> None:
+    """``X-DWP-Replica`` pins the page's write; ``.live/{site}`` may be in another shard,
+    which that replica does not hold, so the switch goes where its own key lives."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"one"})
+    first = deploy(h, site).json()["id"]
+    live_shard = inproc.client.shard_of_key(deploys.live_key(site))
+    path = next(p for p in (f"p{i}.html" for i in range(100))
+                if inproc.client.shard_of_key(f"{site}/{p}") != live_shard)
+    pinned = inproc.client.view.shards[inproc.client.shard_of_key(f"{site}/{path}")][0]
+    r = h.put(f"/api/v1/objects/{site}/{path}", content=b"pinned",
+              headers={"X-DWP-Replica": pinned})
+    assert r.status_code == 200, r.text
+    assert r.headers["X-DWP-Node"] == pinned and r.headers["X-DWP-Live"] != first
+    assert h.get(f"/sites/{site}/{path}").content == b"pinned"
