@@ -151,11 +151,11 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
 
 async def age_out(client: NetworkClient, site: str, token: Token, keep_live: set[str]
                   ) -> list[str]:
-    """Delete the site's manifests past the newest ``deploys.KEEP`` (ordinary deletes:
-    history keeps them restorable), never a live one; the ids deleted."""
+    """Delete the site's manifests past the newest ``keep_deploys`` of the network's view
+    (ordinary deletes: history keeps them restorable), never a live one; the ids deleted."""
     made = [(e.key.rsplit("/", 1)[1], e.mtime)
             for e in await keys_under(client, deploys.deploys_prefix(site), token)]
-    gone = deploys.aged_out(made, keep_live)
+    gone = deploys.aged_out(made, keep_live, client.view.keep_deploys)
     await bounded(deleted(client, deploys.deploy_key(site, d), token) for d in gone)
     return gone
 
@@ -172,7 +172,7 @@ async def switch(client: NetworkClient, site: str, deploy: str, token: Token,
              responses=ERRORS, dependencies=[Depends(require_token)])
 async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONResponse:
     """Snapshot the site's keys as a deploy and (unless ``preview``) make it live in one
-    write; then delete the deploys past the newest ten that are not live."""
+    write; then delete the deploys past the newest the network keeps that are not live."""
     checked(site)
     client, token = client_of(request), token_of(request)
     site_deploys = deployed(client)
@@ -243,7 +243,7 @@ async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | 
     after = found.token if found is not None else token
     if not manifests and not now_live:
         return None, after
-    return DeployList(site=site, live=now_live, deploys=[
+    return DeployList(site=site, live=now_live, limit=client.view.keep_deploys, deploys=[
         DeployInfo(id=m.id, created=m.created, author=m.author, files=len(m.files),
                    bytes=m.bytes, live=m.id in now_live, preview=urls(request, site, m.id)[1])
         for m in sorted(manifests, key=lambda m: (m.created, m.id), reverse=True)]), after

@@ -5,9 +5,11 @@ resolves (docs/architecture.md, "Deploys")."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ import pytest
 from dwp import deploys
 from dwp.deploys import Manifest
 from dwp.version import Version, content_hash
-from tests.conftest import Net
+from tests.conftest import Net, served_in_process
 from tests.test_ui import make_zip
 
 CONTEXT = "X-DWP-Context"
@@ -28,12 +30,18 @@ def new_site() -> str:
 
 @pytest.fixture
 def h(inproc: Net) -> Iterator[httpx.Client]:
+    with writer(inproc) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def writer(net: Net) -> Iterator[httpx.Client]:
     """A writer that sends back the context each answer gives, as the CLI does, so it
     reads what it wrote."""
     def keep(response: httpx.Response) -> None:
         if CONTEXT in response.headers:
             client.headers[CONTEXT] = response.headers[CONTEXT]
-    with inproc.http(headers=inproc.auth, event_hooks={"response": [keep]}) as client:
+    with net.http(headers=net.auth, event_hooks={"response": [keep]}) as client:
         yield client
 
 
@@ -183,14 +191,32 @@ def test_past_ten_deploys_the_oldest_age_out_but_never_the_live_one(h: httpx.Cli
     put_files(h, site, {"index.html": b"0"})
     live = deploy(h, site).json()["id"]
     previews = []
-    for i in range(1, deploys.KEEP + 2):
+    for i in range(1, deploys.DEFAULT_KEEP_DEPLOYS + 2):
         put_files(h, site, {"index.html": str(i).encode()})
         previews.append(deploy(h, site, preview=True).json()["id"])
     shown = listed(h, site)
-    assert shown["live"] == [live]
+    assert shown["live"] == [live] and shown["limit"] == deploys.DEFAULT_KEEP_DEPLOYS
     assert [d["id"] for d in shown["deploys"]] == [*reversed(previews[1:]), live]
     gone = h.get(f"/api/v1/objects/{deploys.deploy_key(site, previews[0])}")
     assert gone.status_code == 404
+
+
+def test_a_network_made_to_keep_two_deploys_ages_out_the_third(tmp_path: Path) -> None:
+    """``dwp up --keep-deploys 2``: the network's view says how many, not a constant."""
+    with served_in_process(tmp_path / "net", keep_deploys=2) as net, writer(net) as h:
+        site = new_site()
+        put_files(h, site, {"index.html": b"0"})
+        live = deploy(h, site).json()["id"]
+        previews = []
+        for i in range(1, 5):
+            put_files(h, site, {"index.html": str(i).encode()})
+            previews.append(deploy(h, site, preview=True).json()["id"])
+        shown = listed(h, site)
+        assert shown["limit"] == 2
+        assert [d["id"] for d in shown["deploys"]] == [*reversed(previews[2:]), live]
+        for gone in previews[:2]:
+            assert h.get(f"/api/v1/objects/{deploys.deploy_key(site, gone)}"
+                         ).status_code == 404
 
 
 def test_two_switches_from_one_past_are_a_conflict_a_promote_that_saw_both_resolves(
