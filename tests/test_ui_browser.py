@@ -89,15 +89,25 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+ICON, ABORTED = "/static/favicon.svg", "net::ERR_ABORTED"
+
+
 class Failures:
-    """Every request of a page that failed or answered 4xx/5xx, and script errors."""
+    """Every request of a page that failed or answered 4xx/5xx, and script errors. A
+    cancelled fetch of the UI's icon is not one: Chromium cancels and starts icon fetches
+    at will (a screenshot under load saw one cancelled), which is why Playwright already
+    leaves out requests for /favicon.ico; an icon that answers 404 still counts."""
 
     def __init__(self, page: Any) -> None:
         self.items: list[str] = []
-        page.on("requestfailed", lambda r: self.items.append(f"failed {r.url}: {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: r.status >= 400 and self.items.append(
             f"{r.status} {r.url}"))
         page.on("pageerror", lambda e: self.items.append(f"script error {e}"))
+
+    def _failed(self, request: Any) -> None:
+        if not (request.url.endswith(ICON) and request.failure == ABORTED):
+            self.items.append(f"failed {request.url}: {request.failure}")
 
 
 SITE = {
