@@ -8,15 +8,14 @@ it as a conflict, named until one deploy is promoted.
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import httpx
 import typer
 from rich.table import Table
 
-from browser_cli.http import EXIT_USAGE, CliError, Gateway, run
+from browser_cli.http import EXIT_USAGE, CliError, Gateway, author, run
 from browser_cli.options import (
     DEFAULT_GATEWAY,
     PLAIN_HELP,
@@ -30,6 +29,7 @@ from dwp.labels import site_name_problem
 site_app = typer.Typer(help="A site as a whole: its deploys, which one is live, removal.",
                        no_args_is_help=True, rich_markup_mode=PLAIN_HELP)
 CONTEXT = "X-DWP-Context"
+LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 
 SiteArgument = Annotated[str, typer.Argument(metavar="SITE", help="The site's name.")]
 
@@ -40,14 +40,6 @@ def sites_path(site: str, tail: str) -> str:
     if problem:
         raise CliError(problem, EXIT_USAGE)
     return f"/api/v1/sites/{quote(site, safe='')}/{tail}".rstrip("/")
-
-
-def author() -> str:
-    """Who publishes, as ``dwp site deploys`` shows it: this machine's user and host."""
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except (OSError, KeyError):
-        return ""
 
 
 async def deploys_of(gw: Gateway, site: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -72,6 +64,17 @@ async def make_deploy(gw: Gateway, site: str, files: dict[str, str] | None, prev
         return None
     made: dict[str, Any] = gw.parsed(response)
     return made
+
+
+def report_live(key: str, response: httpx.Response) -> None:
+    """Say which deploy an edit of a site made live, or that a conflict kept it out."""
+    live = response.headers.get(LIVE, "").split()
+    site = key.split("/", 1)[0]
+    if len(live) == 1:
+        err.print(f"site '{site}': deploy {live[0]} is live")
+    elif live:
+        err.print(conflict_line(site, live) + "; this edit is in the site's keys, not "
+                  f"live until `dwp site deploy {site}`")
 
 
 def conflict_line(site: str, live: list[str]) -> str:

@@ -33,6 +33,7 @@ from dwp.labels import site_name_problem
 from dwp.version import new_hasher
 
 PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
+KEYS_ONLY = {"deploy": "false"}  # the uploads write keys; one deploy follows them
 
 
 @dataclass(frozen=True)
@@ -226,11 +227,12 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
             if isinstance(item, str):
                 key = item
                 response = await gw.request("DELETE", object_path(key), write=True,
-                                            keep_context=False)
+                                            params=KEYS_ONLY, keep_context=False)
                 outcome.deleted.append(key)
             else:
                 key = item.key
                 response = await gw.request("PUT", object_path(key), write=True,
+                                            params=KEYS_ONLY,
                                             content=file_body(item.path, advance),
                                             keep_context=False)
                 outcome.uploaded.append(key)

@@ -24,7 +24,7 @@ RESERVED = (DEPLOYS, LIVE)
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # base32, lower case: a DNS label
 ID_LENGTH = 12
 ID = re.compile(f"[a-z2-7]{{{ID_LENGTH}}}")
-KEEP = 10  # deploys kept per site besides the live one
+DEFAULT_KEEP_DEPLOYS = 10  # a site's deploys a network keeps besides the live one
 MEDIA_TYPE = "application/vnd.dwp.deploy+msgpack"
 
 
@@ -128,7 +128,7 @@ def decode(blob: bytes) -> Manifest:
         raise BadManifest(f"not a deploy manifest: {exc}") from exc
 
 
-def aged_out(deploys: list[tuple[str, float]], live: set[str], keep: int = KEEP) -> list[str]:
+def aged_out(deploys: list[tuple[str, float]], live: set[str], keep: int) -> list[str]:
     """The deploys (id, created) past the newest ``keep``; the live ones are always kept."""
     newest = sorted(deploys, key=lambda d: (d[1], d[0]), reverse=True)
     return [d for d, _ in newest[keep:] if d not in live]

@@ -106,12 +106,19 @@ async def deleted(client: NetworkClient, key: str, token: Token) -> None:
         await client.delete(key, token)
 
 
-async def snapshot_file(client: NetworkClient, path: str, version: Version) -> File:
-    """One file of a deploy, as chunks: a chunked version's own, or the inline body
-    stored as chunks (content the live deploy holds never gets here: ``snapshot``)."""
-    chunks = version.chunks or (await client.store_chunks(version.data or b"")).chunks
+async def snapshot_file(client: NetworkClient, path: str, version: Version,
+                        known: dict[bytes, tuple[bytes, ...]]) -> File:
+    """One file of a deploy, as chunks: those of the same content in ``known`` (the live
+    deploy's), a chunked version's own, or the inline body stored as chunks."""
+    chunks = (known.get(version.hash) or version.chunks
+              or (await client.store_chunks(version.data or b"")).chunks)
     return File(path, version.size, version.hash, version.content_type, version.mtime,
                 tuple(chunks or ()))
+
+
+def chunks_of(manifest: Manifest | None) -> dict[bytes, tuple[bytes, ...]]:
+    """The chunks of each content a deploy holds, by content hash."""
+    return {f.hash: f.chunks for f in manifest.files} if manifest else {}
 
 
 async def snapshot(client: NetworkClient, site: str, token: Token,
@@ -121,7 +128,7 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
     another content (written meanwhile) or none. A key whose listed winner has content
     the live deploy holds is taken from the listing; only the others are read."""
     prefix = f"{site}/"
-    known = {f.hash: f.chunks for f in base.files} if base else {}
+    known = chunks_of(base)
 
     async def file_of(entry: ListEntry) -> File | None:
         path, digest = entry.key[len(prefix):], bytes.fromhex(entry.hash)
@@ -129,7 +136,7 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
             return File(path, entry.size, digest, entry.content_type, entry.mtime,
                         known[digest])
         version = await winner(client, entry.key, token)
-        return None if version is None else await snapshot_file(client, path, version)
+        return None if version is None else await snapshot_file(client, path, version, known)
     files = sorted((f for f in await bounded(map(file_of, await keys_under(
         client, prefix, token))) if f is not None), key=lambda f: f.path)
     found = {f.path: f for f in files}
@@ -144,20 +151,20 @@ async def snapshot(client: NetworkClient, site: str, token: Token,
 
 async def age_out(client: NetworkClient, site: str, token: Token, keep_live: set[str]
                   ) -> list[str]:
-    """Delete the site's manifests past the newest ``deploys.KEEP`` (ordinary deletes:
-    history keeps them restorable), never a live one; the ids deleted."""
+    """Delete the site's manifests past the newest ``keep_deploys`` of the network's view
+    (ordinary deletes: history keeps them restorable), never a live one; the ids deleted."""
     made = [(e.key.rsplit("/", 1)[1], e.mtime)
             for e in await keys_under(client, deploys.deploys_prefix(site), token)]
-    gone = deploys.aged_out(made, keep_live)
+    gone = deploys.aged_out(made, keep_live, client.view.keep_deploys)
     await bounded(deleted(client, deploys.deploy_key(site, d), token) for d in gone)
     return gone
 
 
-async def switch(request: Request, site: str, deploy: str, token: Token
-                 ) -> tuple[list[str], WriteResult]:
+async def switch(client: NetworkClient, site: str, deploy: str, token: Token,
+                 pinned: str | None) -> tuple[list[str], WriteResult]:
     """Write ``.live/{site}`` naming ``deploy``: the live ids after it, and the write."""
-    result = await client_of(request).put(deploys.live_key(site), deploy.encode(),
-                                          "text/plain", token, pinned_of(request))
+    result = await client.put(deploys.live_key(site), deploy.encode(), "text/plain", token,
+                              pinned)
     return deploys.live_ids([v.data for v in live(result.state)]), result
 
 
@@ -165,7 +172,7 @@ async def switch(request: Request, site: str, deploy: str, token: Token
              responses=ERRORS, dependencies=[Depends(require_token)])
 async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONResponse:
     """Snapshot the site's keys as a deploy and (unless ``preview``) make it live in one
-    write; then delete the deploys past the newest ten that are not live."""
+    write; then delete the deploys past the newest the network keeps that are not live."""
     checked(site)
     client, token = client_of(request), token_of(request)
     site_deploys = deployed(client)
@@ -183,8 +190,8 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> JSONR
     now_live = was_live
     if not body.preview:
         seen = client.tokens.decode(body.live_context) if body.live_context else token
-        now_live, result = await switch(request, site, manifest.id,
-                                        token.with_context_of(seen))
+        now_live, result = await switch(client, site, manifest.id,
+                                        token.with_context_of(seen), pinned_of(request))
     await age_out(client, site, result.token, set(now_live))
     url, preview = urls(request, site, manifest.id)
     made = DeployMade(id=manifest.id, new=True, live=manifest.id in now_live,
@@ -236,7 +243,7 @@ async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | 
     after = found.token if found is not None else token
     if not manifests and not now_live:
         return None, after
-    return DeployList(site=site, live=now_live, deploys=[
+    return DeployList(site=site, live=now_live, limit=client.view.keep_deploys, deploys=[
         DeployInfo(id=m.id, created=m.created, author=m.author, files=len(m.files),
                    bytes=m.bytes, live=m.id in now_live, preview=urls(request, site, m.id)[1])
         for m in sorted(manifests, key=lambda m: (m.created, m.id), reverse=True)]), after
@@ -249,7 +256,7 @@ async def make_live(request: Request, site: str, deploy: str, token: Token
             site, deploy, token, pinned_of(request)) is None:
         raise ApiError(404, "not found", f"site {site!r} keeps no deploy {deploy!r}: "
                        f"`dwp site deploys {site}` lists the ones it keeps")
-    return await switch(request, site, deploy, token)
+    return await switch(client_of(request), site, deploy, token, pinned_of(request))
 
 
 @router.put("/sites/{site}/live", response_model=LiveReply, responses=ERRORS,

@@ -191,6 +191,7 @@ class DeployInfo(BaseModel):
 class DeployList(BaseModel):
     site: str
     live: list[str] = Field(description="the live deploy; two or more: a conflict")
+    limit: int = Field(description="deploys of a site this network keeps besides the live one")
     deploys: list[DeployInfo] = Field(description="kept deploys, newest first")
 
 

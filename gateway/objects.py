@@ -17,6 +17,7 @@ from dwp.keys import validate_key, validate_new_key, validate_prefix
 from dwp.lineage import node_of
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
+from gateway.edits import author_of, edited, live_header
 from gateway.errors import ApiError
 from gateway.models import (
     ErrorBody,
@@ -38,29 +39,42 @@ ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody} for s in (400, 401, 404, 413, 421, 503)}
 
 
+DeployParam = Annotated[bool, Query(
+    description="false: write the site's key only; a publish writes its files so and "
+                "then makes one deploy. Otherwise a write to a site with a live deploy "
+                "makes a new deploy from it, live at once (X-DWP-Live names it)")]
+
+
 @router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def put_object(key: str, request: Request) -> JSONResponse:
+async def put_object(key: str, request: Request, deploy: DeployParam = True) -> JSONResponse:
     """Store the request body under ``key``; answers once it is on disk at one replica."""
     refuse_reserved(validate_new_key(key))
     content_type = content_type_for(key, request.headers.get("content-type"))
-    result = await client_of(request).put(key, limited_body(request), content_type,
-                                          token_of(request), pinned_of(request))
+    seen = token_of(request)
+    result = await client_of(request).put(key, limited_body(request), content_type, seen,
+                                          pinned_of(request))
     v = result.version
     assert v is not None
+    live, token = (await edited(request, key, v, seen, result.token, author_of(request))
+                   if deploy else ([], result.token))
     reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
                        shard=result.shard, node=result.node)
     return remember_context(request, JSONResponse(reply.model_dump(), headers={
-        **located_headers(request, result, result.token), "ETag": v.etag}), result.token)
+        **located_headers(request, result, token), **live_header(live), "ETag": v.etag}),
+        token)
 
 
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
                dependencies=[Depends(require_token)])
-async def delete_object(key: str, request: Request) -> Response:
+async def delete_object(key: str, request: Request, deploy: DeployParam = True) -> Response:
     refuse_reserved(validate_key(key))
-    result = await client_of(request).delete(key, token_of(request), pinned_of(request))
-    return remember_context(request, Response(
-        status_code=204, headers=located_headers(request, result, result.token)), result.token)
+    seen = token_of(request)
+    result = await client_of(request).delete(key, seen, pinned_of(request))
+    live, token = (await edited(request, key, None, seen, result.token, author_of(request))
+                   if deploy else ([], result.token))
+    return remember_context(request, Response(status_code=204, headers={
+        **located_headers(request, result, token), **live_header(live)}), token)
 
 
 @router.get("/objects", response_model=ObjectList, responses=ERRORS)

@@ -24,6 +24,7 @@ from gateway import deploys, network, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for, served
 from gateway.deploys import checked
+from gateway.edits import edited
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
@@ -34,6 +35,7 @@ from gateway.ui import select
 
 FORM = "application/x-www-form-urlencoded"
 SPOOL = 8 * 1024 * 1024
+UI_AUTHOR = "web UI"  # who a deploy made by an edit in the UI names
 
 
 def same_origin(request: Request) -> None:
@@ -89,8 +91,9 @@ async def save(key: str, request: Request) -> Response:
     content_type = content_type_for(key, form.get("content_type"))
     token = client.tokens.decode(form.get("context"))
     result = await client.put(key, text.encode("utf-8"), content_type, token)
+    _, after = await edited(request, key, result.version, token, result.token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), result.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
@@ -108,8 +111,9 @@ async def keep(key: str, request: Request) -> Response:
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
     written = await client.put(key, client.body(chosen), served(chosen.content_type), token)
+    _, after = await edited(request, key, written.version, token, written.token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), written.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
@@ -130,8 +134,10 @@ async def restore(key: str, request: Request) -> Response:
                      "; restore one before it")
     written = await client.put(key, client.body(found), served(found.content_type),
                                result.token)
+    _, after = await edited(request, key, written.version, result.token, written.token,
+                            UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, restored=given),
-                                                      status_code=303), written.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
@@ -140,10 +146,12 @@ async def delete(key: str, request: Request) -> Response:
     refuse_reserved(validate_key(key))
     form = await form_of(request)
     client = client_of(request)
-    result = await client.delete(key, client.tokens.decode(form.get("context")))
+    token = client.tokens.decode(form.get("context"))
+    result = await client.delete(key, token)
+    _, after = await edited(request, key, None, token, result.token, UI_AUTHOR)
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
-    return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
+    return remember_context(request, RedirectResponse(gone, status_code=303), after)
 
 
 @router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
@@ -180,8 +188,8 @@ async def login(request: Request) -> Response:
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def unzip(site: str, request: Request, dir: str = "") -> JSONResponse:
-    """Unpack the zip in the request body into ``site`` (under ``dir``); every member
-    name is checked before the first write."""
+    """Unpack the zip in the request body into ``site``'s keys (under ``dir``); every
+    member name is checked before the first write. The publish page deploys after."""
     validate_key(site)
     base = site + "/" + (dir.strip("/") + "/" if dir.strip("/") else "")
     validate_prefix(base)

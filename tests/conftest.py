@@ -272,8 +272,15 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     """The gateway app (``create_app``) over real nodes, SQLite stores on disk, the real
     ``NetworkClient`` and ``Membership``, in this process: no Ray, no HTTP server, no
     socket (``tests.inprocess``). One per module, so modules share no data."""
-    data_dir = tmp_path_factory.mktemp("inproc")
-    with in_process_network(data_dir) as network:
+    with served_in_process(tmp_path_factory.mktemp("inproc")) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def served_in_process(data_dir: Path, **create: Any) -> Iterator[Net]:
+    """What ``inproc`` serves, over a network made in ``data_dir`` with ``create``:
+    more of ``open_network``'s settings, for a test of a network set otherwise."""
+    with in_process_network(data_dir, **create) as network:
         app = create_app([Network(network.client, network.secret, network.membership)],
                          TEST_SETTINGS)
         transport = PortalTransport(app, network.portal)

@@ -130,15 +130,49 @@ def test_nothing_goes_live_when_a_file_failed(dwp: Dwp, tmp_path: Path) -> None:
     assert dwp("site", "deploys", site).exit_code == 1
 
 
-def test_an_edited_key_goes_live_with_site_deploy(dwp: Dwp, net: Net, tmp_path: Path) -> None:
-    """A file changed with ``dwp put`` is in the site's keys, not in its live deploy,
-    until ``dwp site deploy`` (or ``--preview``) deploys the keys as they stand."""
+def test_an_edit_with_put_or_rm_goes_live_as_a_deploy_from_the_live_one(
+        dwp: Dwp, net: Net, tmp_path: Path) -> None:
+    """``dwp put`` and ``dwp rm`` of a deployed site's page make a new deploy from the
+    live one, live at once; after a rollback an edit builds on the rolled-back deploy,
+    not on the keys the rollback left behind."""
     site, folder = site_name(), tmp_path / "site"
     first = publish(dwp, folder, site, "one")["id"]
-    edited = tmp_path / "edited.html"
-    edited.write_text("two")
-    assert dwp("put", str(edited), f"{site}/index.html").exit_code == 0
+    (folder / "index.html").write_text("two")
+    assert dwp("publish", str(folder), "--site", site).exit_code == 0
+    rolled = dwp("site", "rollback", site, first)
+    assert rolled.exit_code == 0, rolled.output
+    page = tmp_path / "other.html"
+    page.write_text("other")
     with httpx.Client(base_url=net.url, timeout=60) as h:
+        def served(path: str) -> httpx.Response:
+            return h.get(f"/sites/{site}/{path}")
+        put = dwp("put", str(page), f"{site}/other.html")
+        assert put.exit_code == 0, put.output
+        made = listed(dwp, site)
+        assert made["live"] != [first] and len(made["deploys"]) == 3
+        assert f"site '{site}': deploy {made['live'][0]} is live" in put.stderr
+        assert served("other.html").text == "other" and served("index.html").text == "one"
+        assert made["deploys"][0]["author"] and made["deploys"][0]["files"] == 2
+        removed = dwp("rm", f"{site}/other.html")
+        assert removed.exit_code == 0, removed.output
+        after = listed(dwp, site)["live"]
+        assert after != made["live"] and f"deploy {after[0]} is live" in removed.stderr
+        assert served("other.html").status_code == 404
+        assert served("index.html").text == "one"
+
+
+def test_site_deploy_deploys_keys_written_without_one(dwp: Dwp, net: Net,
+                                                      tmp_path: Path) -> None:
+    """Keys written with ``?deploy=false`` (as a publish uploads) are in the site's keys,
+    not live, until ``dwp site deploy`` (or ``--preview``) deploys them as they stand."""
+    site, folder = site_name(), tmp_path / "site"
+    first = publish(dwp, folder, site, "one")["id"]
+    with httpx.Client(base_url=net.url, timeout=60) as h:
+        written = h.put(f"/api/v1/objects/{site}/index.html", content=b"two",
+                        params={"deploy": "false"},
+                        headers={"Authorization": f"Bearer {net.token}"})
+        assert written.status_code == 200 and "X-DWP-Live" not in written.headers
+
         def served() -> str:
             return h.get(f"/sites/{site}/index.html").text
         assert served() == "one"

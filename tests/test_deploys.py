@@ -51,8 +51,9 @@ def test_ids_are_dns_labels_and_differ() -> None:
 
 def test_the_newest_ten_and_the_live_one_are_kept() -> None:
     made = [(f"d{i:02}", float(i)) for i in range(14)]
-    assert deploys.aged_out(made, live={"d01"}) == ["d03", "d02", "d00"]
-    assert deploys.aged_out(made[:10], live=set()) == []
+    assert deploys.aged_out(made, live={"d01"}, keep=10) == ["d03", "d02", "d00"]
+    assert deploys.aged_out(made[:10], live=set(), keep=10) == []
+    assert deploys.aged_out(made[:4], live={"d00"}, keep=2) == ["d01"]
 
 
 def test_a_version_s_references_survive_the_state_encoding() -> None:

@@ -5,9 +5,11 @@ resolves (docs/architecture.md, "Deploys")."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,8 @@ import pytest
 from dwp import deploys
 from dwp.deploys import Manifest
 from dwp.version import Version, content_hash
-from tests.conftest import Net
+from tests.conftest import Net, served_in_process
+from tests.test_ui import make_zip
 
 CONTEXT = "X-DWP-Context"
 
@@ -27,20 +30,27 @@ def new_site() -> str:
 
 @pytest.fixture
 def h(inproc: Net) -> Iterator[httpx.Client]:
+    with writer(inproc) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def writer(net: Net) -> Iterator[httpx.Client]:
     """A writer that sends back the context each answer gives, as the CLI does, so it
     reads what it wrote."""
     def keep(response: httpx.Response) -> None:
         if CONTEXT in response.headers:
             client.headers[CONTEXT] = response.headers[CONTEXT]
-    with inproc.http(headers=inproc.auth, event_hooks={"response": [keep]}) as client:
+    with net.http(headers=net.auth, event_hooks={"response": [keep]}) as client:
         yield client
 
 
 def put_files(h: httpx.Client, site: str, files: dict[str, bytes]) -> dict[str, str]:
-    """Write the site's keys as `dwp put` does; their hashes by path."""
+    """Write the site's keys as `dwp publish` uploads them (no deploy per file); their
+    hashes by path."""
     hashes = {}
     for path, body in files.items():
-        r = h.put(f"/api/v1/objects/{site}/{path}", content=body)
+        r = h.put(f"/api/v1/objects/{site}/{path}", content=body, params={"deploy": "false"})
         assert r.status_code == 200, r.text
         hashes[path] = r.json()["hash"]
     return hashes
@@ -181,14 +191,32 @@ def test_past_ten_deploys_the_oldest_age_out_but_never_the_live_one(h: httpx.Cli
     put_files(h, site, {"index.html": b"0"})
     live = deploy(h, site).json()["id"]
     previews = []
-    for i in range(1, deploys.KEEP + 2):
+    for i in range(1, deploys.DEFAULT_KEEP_DEPLOYS + 2):
         put_files(h, site, {"index.html": str(i).encode()})
         previews.append(deploy(h, site, preview=True).json()["id"])
     shown = listed(h, site)
-    assert shown["live"] == [live]
+    assert shown["live"] == [live] and shown["limit"] == deploys.DEFAULT_KEEP_DEPLOYS
     assert [d["id"] for d in shown["deploys"]] == [*reversed(previews[1:]), live]
     gone = h.get(f"/api/v1/objects/{deploys.deploy_key(site, previews[0])}")
     assert gone.status_code == 404
+
+
+def test_a_network_made_to_keep_two_deploys_ages_out_the_third(tmp_path: Path) -> None:
+    """``dwp up --keep-deploys 2``: the network's view says how many, not a constant."""
+    with served_in_process(tmp_path / "net", keep_deploys=2) as net, writer(net) as h:
+        site = new_site()
+        put_files(h, site, {"index.html": b"0"})
+        live = deploy(h, site).json()["id"]
+        previews = []
+        for i in range(1, 5):
+            put_files(h, site, {"index.html": str(i).encode()})
+            previews.append(deploy(h, site, preview=True).json()["id"])
+        shown = listed(h, site)
+        assert shown["limit"] == 2
+        assert [d["id"] for d in shown["deploys"]] == [*reversed(previews[2:]), live]
+        for gone in previews[:2]:
+            assert h.get(f"/api/v1/objects/{deploys.deploy_key(site, gone)}"
+                         ).status_code == 404
 
 
 def test_two_switches_from_one_past_are_a_conflict_a_promote_that_saw_both_resolves(
@@ -269,3 +297,88 @@ def test_the_ui_form_makes_a_kept_deploy_live(inproc: Net, h: httpx.Client) -> N
             f"/ui/browse/{site}/?live={first}#deploys")
         assert ui.post(f"/ui/live/{site}", data={"deploy": "a" * 12}).status_code == 404
     assert listed(h, site)["live"] == [first]
+
+
+def test_an_edit_while_two_deploys_are_live_stays_in_the_keys(h: httpx.Client) -> None:
+    """An edit has no one live deploy to build on during a conflict: it changes the key,
+    names both live deploys, and makes none."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"zero"})
+    deploy(h, site)
+    past = h.get(f"/api/v1/sites/{site}/deploys").headers[CONTEXT]
+    for text in (b"ann's", b"bob's"):
+        put_files(h, site, {"index.html": text})
+        deploy(h, site, live_context=past)
+    both = listed(h, site)
+    r = h.put(f"/api/v1/objects/{site}/page.html", content=b"edit")
+    assert r.status_code == 200, r.text
+    assert set(r.headers["X-DWP-Live"].split()) == set(both["live"])
+    assert listed(h, site) == both
+    assert h.get(f"/api/v1/objects/{site}/page.html").content == b"edit"
+
+
+def test_ui_edits_go_live_and_the_zip_upload_writes_keys_only(inproc: Net,
+                                                               h: httpx.Client) -> None:
+    """Saving, restoring and deleting a page in the UI each make a deploy from the live
+    one; a zip unpacked by the publish page writes keys, and the page deploys after."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"one", "old.html": b"old"})
+    first = deploy(h, site).json()["id"]
+    with inproc.ui() as ui:
+        saved = ui.post(f"/ui/edit/{site}/index.html", data={"content": "two"})
+        assert saved.status_code == 303, saved.text
+        after_save = listed(h, site)
+        assert after_save["live"] != [first] and after_save["deploys"][0]["author"] == "web UI"
+        kept = h.get(f"/api/v1/objects/{site}/index.html?history=true").json()["versions"]
+        restored = ui.post(f"/ui/restore/{site}/index.html",
+                           data={"version": kept[-1]["version"]})
+        assert restored.status_code == 303, restored.text
+        gone = ui.post(f"/ui/delete/{site}/old.html", data={"context": ""})
+        assert gone.status_code == 303, gone.text
+        live = listed(h, site)["live"]
+        files = {f.path: f.hash for f in manifest(h, site, live[0]).files}
+        assert files == {"index.html": content_hash(b"one")}
+        zipped = ui.post(f"/ui/zip/{site}", content=make_zip({"z.html": b"zip"}))
+        assert zipped.status_code == 200, zipped.text
+        assert listed(h, site)["live"] == live
+    assert len(listed(h, site)["deploys"]) == 4
+
+
+def test_a_plain_writer_of_a_site_without_deploys_asks_no_replica_for_its_live_key(
+        inproc: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edit's read of ``.live/{site}`` is made with the writer's past before its
+    write: a writer with none (wrk, curl) is answered by the gateway's record that the
+    key is missing, so a write costs no second round trip."""
+    site = new_site()
+    monkeypatch.setattr(inproc.client.reads, "ttl", 600.0)  # the record outlives the test
+    with inproc.http(headers=inproc.auth) as plain:
+        assert plain.put(f"/api/v1/objects/{site}/a", content=b"0").status_code == 200
+        reads: list[str] = []
+        real = inproc.client.get
+
+        def counted(key: str, *args: Any, **kw: Any) -> Any:
+            reads.append(key)
+            return real(key, *args, **kw)
+        monkeypatch.setattr(inproc.client, "get", counted)
+        for i in range(1, 4):
+            r = plain.put(f"/api/v1/objects/{site}/a", content=str(i).encode())
+            assert r.status_code == 200 and "X-DWP-Live" not in r.headers
+    assert reads == []
+
+
+def test_an_edit_pinned_to_a_replica_switches_the_live_deploy_unpinned(
+        inproc: Net, h: httpx.Client) -> None:
+    """``X-DWP-Replica`` pins the page's write; ``.live/{site}`` may be in another shard,
+    which that replica does not hold, so the switch goes where its own key lives."""
+    site = new_site()
+    put_files(h, site, {"index.html": b"one"})
+    first = deploy(h, site).json()["id"]
+    live_shard = inproc.client.shard_of_key(deploys.live_key(site))
+    path = next(p for p in (f"p{i}.html" for i in range(100))
+                if inproc.client.shard_of_key(f"{site}/{p}") != live_shard)
+    pinned = inproc.client.view.shards[inproc.client.shard_of_key(f"{site}/{path}")][0]
+    r = h.put(f"/api/v1/objects/{site}/{path}", content=b"pinned",
+              headers={"X-DWP-Replica": pinned})
+    assert r.status_code == 200, r.text
+    assert r.headers["X-DWP-Node"] == pinned and r.headers["X-DWP-Live"] != first
+    assert h.get(f"/sites/{site}/{path}").content == b"pinned"

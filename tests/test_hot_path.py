@@ -76,7 +76,8 @@ def same(a: httpx.Response, b: httpx.Response) -> None:
 
 
 def put(pair: Pair, key: str, body: bytes, **headers: str) -> None:
-    r = pair.slow.put(f"/api/v1/objects/{key}", content=body,
+    """Write ``key`` only, as a publish uploads: a deployed site's page stays its deploy's."""
+    r = pair.slow.put(f"/api/v1/objects/{key}", content=body, params={"deploy": "false"},
                       headers={**pair.auth, **headers})
     assert r.status_code == 200, r.text
 
