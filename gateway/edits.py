@@ -77,12 +77,14 @@ async def redeploy(client: NetworkClient, site: str, path: str, version: Version
     new deploy and switch to it: the live deploys after, and the token after the switch
     (None: no switch, as when the site has no live deploy, or two). ``seen`` is the
     caller's past before its write, so a plain writer of a site with no deploys pays no
-    replica read for ``.live`` (``gateway.presence``). A pin of the write to a replica
-    is the key's, not the switch's: ``.live`` is in another shard."""
-    state = edits(client)
+    replica read for ``.live`` (``gateway.presence``), and writers of such a site never
+    wait for one another. A pin of the write to a replica is the key's, not the
+    switch's: ``.live`` is in another shard."""
+    state, site_deploys = edits(client), deployed(client)
+    if site not in state.seen and not (await site_deploys.live(site, seen))[0]:
+        return [], None
     async with state.locks[site]:
         past = seen.with_context_of(state.seen[site]) if site in state.seen else seen
-        site_deploys = deployed(client)
         was_live, found = await site_deploys.live(site, past)
         base = (await site_deploys.manifest(site, was_live[0], past)
                 if len(was_live) == 1 else None)
