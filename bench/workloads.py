@@ -242,8 +242,8 @@ def publish(ctx: Ctx, d: Dwp, replicas: int) -> None:
             _add(row, name == "dwp", total / 1e6 / seconds)
             if name == "copy":
                 shutil.rmtree(ctx.workdir / f"copy{i}", ignore_errors=True)
-    ctx.run.judge("publish throughput >= 25% of the fsync'd copy", row.ratio,
-                  "{:.1%} of the copy", lambda v: v >= 0.25)
+    ctx.run.judge("publish throughput >= 50% of the fsync'd copy", row.ratio,
+                  "{:.1%} of the copy", lambda v: v >= 0.5)
 
 
 def publish_command() -> tuple[list[str] | None, str]:
