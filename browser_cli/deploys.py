@@ -15,7 +15,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from browser_cli.http import EXIT_USAGE, CliError, Gateway, author, run
+from browser_cli.http import CONTEXT, EXIT_USAGE, LIVE, CliError, Gateway, author, run
 from browser_cli.options import (
     DEFAULT_GATEWAY,
     PLAIN_HELP,
@@ -28,8 +28,6 @@ from dwp.labels import site_name_problem
 
 site_app = typer.Typer(help="A site as a whole: its deploys, which one is live, removal.",
                        no_args_is_help=True, rich_markup_mode=PLAIN_HELP)
-CONTEXT = "X-DWP-Context"
-LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 
 SiteArgument = Annotated[str, typer.Argument(metavar="SITE", help="The site's name.")]
 
