@@ -54,6 +54,8 @@ def parse() -> argparse.Namespace:
                    help="also fill to 1M keys (slow here: tens of minutes)")
     p.add_argument("--scale-only", action="store_true",
                    help="only the scale workload (with --million: the 1M-key run alone)")
+    p.add_argument("--edit-only", action="store_true",
+                   help="only the edit workload (overwrites beside new keys), R=3")
     p.add_argument("--profile", action="store_true",
                    help="profile dwp's hot paths with py-spy instead of benchmarking")
     p.add_argument("--out", type=Path, default=DOC)
@@ -91,13 +93,16 @@ def main() -> None:
         started = time.monotonic()
         if args.scale_only:
             bench_scale(run, w.Ctx(run, settings, workdir))
+        elif args.edit_only:
+            bench_edit(run, w.Ctx(run, settings, workdir))
         else:
             bench_all(run, w.Ctx(run, settings, workdir), args.quick)
         run.facts["Load average at end"] = " ".join(
             Path("/proc/loadavg").read_text().split()[:3])
         minutes = (time.monotonic() - started) / 60
         mode = ("--quick smoke run" if args.quick else "default run") + (
-            ", scale workload only (--scale-only)" if args.scale_only else "")
+            ", scale workload only (--scale-only)" if args.scale_only else "") + (
+            ", edit workload only (--edit-only)" if args.edit_only else "")
         report.write(run, args.out, f"This is a {mode}; the benchmark took {minutes:.1f} "
                                     "minutes.", LAST if args.out == DOC
                      else None, scrub={str(workdir): "<scratch>", str(REPO) + "/": ""})
@@ -148,6 +153,7 @@ def bench_all(run: Run, ctx: w.Ctx, quick: bool) -> None:
                      "replicates; etcd acknowledges after a majority (2 of 3) fsync'd its "
                      "raft log: the durability promises differ.")
     attempt(run, "3 durable writes", lambda: w.durable_writes(ctx, d3, etcd))
+    attempt(run, "3 edit", lambda: w.edits(ctx, d3))
     for m in etcd.members:
         procs.stop(m)
     in_sync3 = servers.wait_in_sync(d3, 120)
@@ -187,6 +193,16 @@ def bench_scale(run: Run, ctx: w.Ctx) -> None:
         attempt(run, f"5 scale at {size:,}", lambda n=size: w.scale_point(ctx, d2, n, scale))
     judge_scale(run, scale)
     servers.stop_dwp(d2)
+
+
+def bench_edit(run: Run, ctx: w.Ctx) -> None:
+    """The edit workload on its own (``--edit-only``), on the R=3 network of the
+    durable writes, so its rows can be compared between two trees in minutes."""
+    run.command(f"{sys.executable} -m bench --edit-only")
+    d3 = servers.start_dwp(ctx.workdir, "r3", 4, 3, workers=GATEWAY_WORKERS)
+    run.command(_dwp_cmd(d3, 3))
+    attempt(run, "3 edit", lambda: w.edits(ctx, d3))
+    servers.stop_dwp(d3)
 
 
 def _dwp_cmd(d: servers.Dwp, replicas: int) -> str:

@@ -62,9 +62,16 @@ def publish(run: Run, t: Target) -> str:
             f"{_shared(run)}. *Tried:* per-node write batching, WAL checkpoints off the "
             "commit path, two gateway processes: together about 5-20% in a same-time A/B "
             "(publish 9.9-10.4 s against main's 10.5-11.0 s; the uploads alone 6.9-7.5 s "
-            "against 9.0-10.4 s), far from the 1.7x the target needs. *Next:* several "
-            "files per request in `dwp publish` (the CLI is another engineer's this "
-            "round), larger chunk messages.")
+            "against 9.0-10.4 s), far from what the target needs. *Since deploys:* a "
+            "publish ends with a deploy (docs/architecture.md, \"Deploys\"), which reads "
+            "every key whose content the live deploy does not hold and stores each small "
+            "(inline) file once more as a chunk, so a rollback keeps its exact bytes: two "
+            "more round trips per new small file. Measured by hand, side by side: a fresh "
+            "1,000-file, 50 MB publish took 18.7-21.1 s with the deploy against "
+            "14.1-15.6 s without (1.33x); republishing 10 changed files of it 1.7-1.9 s "
+            "(the listing answers the unchanged ones). *Next:* several files per request "
+            "in `dwp publish`, storing a small file's chunk at upload so the deploy reads "
+            "no key, larger chunk messages.")
 
 
 def scale(run: Run, t: Target) -> str:
@@ -154,6 +161,21 @@ def stream(run: Run, t: Target) -> str:
             "bytearray buffers reused across chunks.")
 
 
+def edit(run: Run, t: Target) -> str:
+    over, new = _med(run, "3 edit"), _med(run, "3 edit", base=True)
+    return (f"**Edit** ({t.measured}: overwrites {_f(over)} p50, new keys {_f(new)}). A "
+            "write's replication carries the key's whole state, its kept versions included "
+            "(up to 9 inline 10 KB versions), to every peer, which decodes, merges and "
+            "writes them back; the coordinator reads, re-encodes and rewrites the history "
+            "column too; a new key has none of that. Not profiled in this run; "
+            f"{_shared(run)}. *Tried:* replicating the state alone (each peer filing what "
+            "the write superseded, anti-entropy repairing a missed middle version): 1.53x "
+            "to 1.16x in one run each at load average 12-22, not landed, since a simulator "
+            "seed (2982) then lost acknowledged writes: a reap raced a stale copy handed "
+            "back after an aborted change. *Next:* find that race, then land it; keep each "
+            "version in a row of its own, so an overwrite appends one version.")
+
+
 def anti_entropy(run: Run, t: Target) -> str:
     return f"**Anti-entropy** ({t.measured}). {t.note}."
 
@@ -162,7 +184,7 @@ EXPLAIN: list[tuple[str, Callable[[Run, Target], str]]] = [
     ("hot page", hot_page), ("publish", publish), ("p50 at 1M", scale),
     ("a storage node", node_rss), ("durable PUT throughput", durable_32),
     ("single-client PUT", put_p50), ("single-client GET", get_p50),
-    ("the gateway's memory", stream), ("anti-entropy", anti_entropy),
+    ("the gateway's memory", stream), ("anti-entropy", anti_entropy), ("overwrite", edit),
 ]
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from browser_cli.deploys import report_live
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import PrefixOption, file_body, one_scope, scope_name
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
@@ -91,19 +92,23 @@ async def _resolve(key: str, keep: int | None, file: Path | None,
         siblings = gw.parsed(response)["siblings"]
         context = response.headers[CONTEXT]  # names this key: the write replaces all it saw
         if file is not None:
-            return await gw.json("PUT", object_path(key), content=file_body(file),
-                                 write=True, context=context)
-        assert keep is not None
-        if keep >= len(siblings):
-            raise CliError(f"{key} has {count(len(siblings), 'sibling')}, numbered from 0; "
-                           f"there is no #{keep}", EXIT_USAGE)
+            written = await gw.request("PUT", object_path(key), content=file_body(file),
+                                       write=True, context=context)
+        else:
+            assert keep is not None
+            if keep >= len(siblings):
+                raise CliError(f"{key} has {count(len(siblings), 'sibling')}, numbered "
+                               f"from 0; there is no #{keep}", EXIT_USAGE)
 
-        def kept() -> AsyncIterator[bytes]:
-            return _sibling_bytes(gw, key, keep, context)
+            def kept() -> AsyncIterator[bytes]:
+                return _sibling_bytes(gw, key, keep, context)
 
-        return await gw.json("PUT", object_path(key), content=kept, write=True,
-                             context=context,
-                             headers={"Content-Type": siblings[keep]["content_type"]})
+            written = await gw.request("PUT", object_path(key), content=kept, write=True,
+                                       context=context,
+                                       headers={"Content-Type": siblings[keep]["content_type"]})
+        report_live(key, written)
+        reply: dict[str, Any] = gw.parsed(written)
+        return reply
 
 
 async def _sibling_bytes(gw: Gateway, key: str, index: int, context: str

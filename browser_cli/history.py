@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from browser_cli.deploys import report_live
 from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.terminal import LARGE, count, date, out, print_json, size, transfer_progress
@@ -101,9 +102,11 @@ async def _restore(key: str, version: str, gateway: str, network: str | None) ->
                 return _version_bytes(gw, path, version, context,
                                       lambda n: progress.advance(task, n))
 
-            reply = await gw.json("PUT", path, content=old, write=True, context=context,
-                                  headers={"Content-Type": entry["content_type"]})
-        return {**reply, "restored": version}
+            written = await gw.request("PUT", path, content=old, write=True,
+                                       context=context,
+                                       headers={"Content-Type": entry["content_type"]})
+        report_live(key, written)
+        return {**gw.parsed(written), "restored": version}
 
 
 async def _version_bytes(gw: Gateway, path: str, version: str, context: str,

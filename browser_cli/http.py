@@ -4,6 +4,9 @@ and every failure becomes a CliError, printed as one line with its exit code by 
 from __future__ import annotations
 
 import asyncio
+import functools
+import getpass
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -20,11 +23,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"
 GATEWAY = "X-DWP-Gateway"  # on every answer of a dwp gateway (gateway/identity.py)
 NETWORK = "X-DWP-Network"  # which of the gateway's networks (gateway/networks.py)
+AUTHOR = "X-DWP-Author"  # who writes: the deploy an edit of a site makes names it
+LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 RETRIES = 3  # a 503 (replica behind or unavailable) is retried, honouring Retry-After
 MAX_RETRY_WAIT = 5.0
 T = TypeVar("T")
 Content = bytes | AsyncIterator[bytes] | None
 Body = Content | Callable[[], Content]  # a callable is called again for each attempt
+
+
+@functools.cache
+def author() -> str:
+    """Who writes, as ``dwp site deploys`` shows it: this machine's user and host."""
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (OSError, KeyError):
+        return ""
 
 
 class CliError(Exception):
@@ -98,6 +112,8 @@ class Gateway:
             headers[CONTEXT] = context
         if write and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if write:
+            headers[AUTHOR] = author().encode("ascii", "replace").decode("ascii")
         return headers
 
     @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from browser_cli.conflicts import conflicts, resolve
+from browser_cli.deploys import site_app
 from browser_cli.history import gc, history, restore
 from browser_cli.network import network_app
 from browser_cli.node import node_app
@@ -31,6 +32,7 @@ for command in (put, get, rm, ls, search, view, conflicts, resolve, history, res
 app.command("open")(open_page)
 app.add_typer(network_app, name="network")
 app.add_typer(node_app, name="node")
+app.add_typer(site_app, name="site")
 
 if __name__ == "__main__":
     app()

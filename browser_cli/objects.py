@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
+import httpx
 import typer
 from rich.table import Table
 
+from browser_cli.deploys import report_live
 from browser_cli.http import CliError, Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.terminal import (
@@ -91,8 +93,10 @@ async def _put(file: Path, key: str, content_type: str | None, gateway: str, net
         task = progress.add_task(key, total=total, visible=total >= LARGE)
         async with Gateway(gateway, network) as gw:
             body = file_body(file, lambda n: progress.advance(task, n))
-            reply = await gw.json("PUT", object_path(key), content=body, headers=headers,
-                                  write=True)
+            response = await gw.request("PUT", object_path(key), content=body,
+                                        headers=headers, write=True)
+            reply = gw.parsed(response)
+    report_live(key, response)
     if as_json:
         print_json(reply)
     else:
@@ -157,11 +161,12 @@ def rm(
     network: NetworkOption = None,
 ) -> None:
     """Delete one object."""
-    async def work() -> None:
+    async def work() -> httpx.Response:
         async with Gateway(gateway, network) as gw:
-            await gw.request("DELETE", object_path(key), write=True)
-    run(work())
+            return await gw.request("DELETE", object_path(key), write=True)
+    response = run(work())
     err.print(f"removed {key}")
+    report_live(key, response)
 
 
 PrefixOption = Annotated[str, typer.Option(

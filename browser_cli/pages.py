@@ -44,16 +44,21 @@ def candidates(target: str) -> list[str]:
     return [target, target + "/index.html"]
 
 
+NAVIGATE = {"Sec-Fetch-Mode": "navigate"}  # the header a browser's navigation sends
+
+
 def page_url(gateway: str, key: str) -> str:
     return f"{gateway}/sites/{quote(key, safe='/')}"
 
 
 async def site_url(gw: Gateway, key: str) -> str:
-    """Where a person opens ``key``: its site's own origin when the gateway redirects
-    there (it decides: ``{site}.localhost`` or ``--site-domain``), else the path URL."""
+    """Where a person opens ``key``: its site's own origin when the gateway redirects a
+    browser there (it decides: ``{site}.localhost`` or ``--site-domain``), else the path
+    URL. The CLI asks as a browser would, since a person's browser opens the URL."""
     site, _, path = key.partition("/")
     where = f"/sites/{quote(site, safe='')}/{quote(path, safe='/')}"
-    response = await gw.request("HEAD", where, accept=(404,), keep_context=False)
+    response = await gw.request("HEAD", where, accept=(404,), keep_context=False,
+                                headers=NAVIGATE)
     location = response.headers.get("location", "")
     if response.status_code == 301 and location.startswith(("http://", "https://")):
         return location

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,20 @@ from typing import Annotated, Any
 
 import typer
 
+from browser_cli.compress import after_their_files, is_sibling_of, siblings_of
+from browser_cli.deploys import deployed, deploys_of, make_deploy
 from browser_cli.http import EXIT_FAILED, EXIT_USAGE, CliError, Gateway, object_path, run
 from browser_cli.objects import file_body
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
 from browser_cli.pages import site_url
 from browser_cli.terminal import err, out, print_json, size, transfer_progress
-from dwp.core import redirects
+from dwp.core import headers, redirects
 from dwp.core.keys import folder_prefix, in_folder
 from dwp.core.labels import site_name_problem
 from dwp.core.version import new_hasher
 
 PER_FILE = (400, 413)  # statuses that fail one file; any other failure stops the publish
+KEYS_ONLY = {"deploy": "false"}  # the uploads write keys; one deploy follows them
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,17 @@ def hash_file(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def scan(root: Path, site: str) -> Scan:
-    """Every regular file under ``root`` with its key and hash; the rest as problems."""
+SYMLINK_SKIPPED = "a symlink (--follow-symlinks follows links that stay in the folder)"
+SPECIAL_SKIPPED = "not a regular file"
+
+
+def scan(root: Path, site: str, follow_symlinks: bool = False) -> Scan:
+    """Every regular file under ``root`` with its key and hash; the rest as problems.
+    ``follow_symlinks``: a link to a file or folder inside ``root`` is published under
+    the link's own path; a link leading outside ``root`` fails, never read."""
     result = Scan()
+    top = root.resolve()
+    above = {root: frozenset([top])}  # each folder walked: the real folders it is in
 
     def problem(rel: str, reason: str, failed: bool) -> None:
         result.problems.append(Problem(rel, reason, failed))
@@ -93,12 +105,34 @@ def scan(root: Path, site: str) -> Scan:
         rel = Path(exc.filename or root).relative_to(root).as_posix()
         problem(rel, f"unreadable folder ({exc.strerror})", True)
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_dir):
+    def followed(path: Path, rel: str) -> Path | None:
+        """Where the link ``path`` leads, if it may be followed; else a problem."""
+        if not follow_symlinks:
+            problem(rel, SYMLINK_SKIPPED, False)
+            return None
+        target = path.resolve()
+        if not target.exists():
+            problem(rel, f"a broken symlink (to {os.readlink(path)})", True)
+        elif not target.is_relative_to(top):
+            problem(rel, f"a symlink leading outside the folder (to {os.readlink(path)}), "
+                         "not followed", True)
+        elif target in above.get(path.parent, ()):
+            problem(rel, f"a symlink to a folder it is in (to {os.readlink(path)}), "
+                         "not followed", True)
+        else:
+            return target
+        return None
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_dir,
+                                                followlinks=follow_symlinks):
         base = Path(dirpath)
         for name in list(dirnames):
-            if (base / name).is_symlink():
+            below = base / name
+            target = below.resolve()
+            if below.is_symlink() and followed(below, below.relative_to(root).as_posix()
+                                               ) is None:
                 dirnames.remove(name)
-                filenames.append(name)
+            above[below] = above[base] | {target}
         dirnames.sort()
         for name in sorted(filenames):
             path = base / name
@@ -112,10 +146,11 @@ def scan(root: Path, site: str) -> Scan:
             try:
                 info = path.lstat()
                 if stat.S_ISLNK(info.st_mode):
-                    problem(rel, "symlink, skipped", False)
-                    continue
+                    if followed(path, rel) is None:
+                        continue
+                    info = path.stat()
                 if not stat.S_ISREG(info.st_mode):
-                    problem(rel, "not a regular file, skipped", False)
+                    problem(rel, SPECIAL_SKIPPED, False)
                     continue
                 digest = hash_file(path)
             except OSError as exc:
@@ -137,6 +172,15 @@ def plan(found: Scan, remote: dict[str, dict[str, Any]], mirror: bool) -> Plan:
     delete = [k for k in sorted(remote) if mirror and k not in local
               and not any(in_folder(k, p) for p in found.kept)]
     return Plan(upload, unchanged, delete)
+
+
+def with_fresh_siblings(todo: Plan) -> Plan:
+    """Upload again the unchanged ``.gz``/``.br`` siblings of files being uploaded, so
+    each is newer than its file (the gateway ignores an older one)."""
+    keys = {f.key for f in todo.upload}
+    stale = [f for f in todo.unchanged if is_sibling_of(f.key, keys)]
+    return Plan([*todo.upload, *stale], [f for f in todo.unchanged if f not in stale],
+                todo.delete)
 
 
 def fold_keys(writes: list[Written]) -> list[str]:
@@ -170,9 +214,7 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
     outcome = Outcome()
     total_files = len(todo.upload) + len(todo.delete)
     queue: asyncio.Queue[LocalFile | str] = asyncio.Queue()
-    items: list[LocalFile | str] = [*todo.upload, *todo.delete]
-    for item in items:
-        queue.put_nowait(item)
+    first, later = after_their_files(todo.upload)
 
     with transfer_progress(files=True) as progress:
         task = progress.add_task("publishing", total=sum(f.size for f in todo.upload),
@@ -186,11 +228,12 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
             if isinstance(item, str):
                 key = item
                 response = await gw.request("DELETE", object_path(key), write=True,
-                                            keep_context=False)
+                                            params=KEYS_ONLY, keep_context=False)
                 outcome.deleted.append(key)
             else:
                 key = item.key
                 response = await gw.request("PUT", object_path(key), write=True,
+                                            params=KEYS_ONLY,
                                             content=file_body(item.path, advance),
                                             keep_context=False)
                 outcome.uploaded.append(key)
@@ -216,7 +259,10 @@ async def _execute(gw: Gateway, todo: Plan, jobs: int) -> Outcome:
                 done = len(outcome.uploaded) + len(outcome.deleted) + len(outcome.failed)
                 progress.update(task, files=f"{done}/{total_files} files")
 
-        await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
+        for batch in ([*first, *todo.delete], later):
+            for item in batch:
+                queue.put_nowait(item)
+            await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
     for key in fold_keys(outcome.writes):
         await gw.request("GET", object_path(key), params={"siblings": "true"})
     return outcome
@@ -231,6 +277,15 @@ def publish(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Say what would be uploaded and deleted; change nothing.")] = False,
     jobs: Annotated[int, typer.Option(min=1, max=64, help="Uploads in flight.")] = 8,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Publish what symlinks inside DIR lead to (a link "
+                                  "leading outside DIR fails).")] = False,
+    compress: Annotated[bool, typer.Option(
+        "--compress", help="Also publish .gz and .br siblings of text files, which the "
+                           "gateway sends to clients that accept them.")] = False,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Make the deploy without making it live; it is served at its "
+                          "own preview origin until `dwp site promote`.")] = False,
     gateway: GatewayOption = DEFAULT_GATEWAY,
     network: NetworkOption = None,
     as_json: JsonOption = False,
@@ -242,44 +297,58 @@ def publish(
     problem = site_name_problem(site)
     if problem:
         raise typer.BadParameter(problem, param_hint="--site")
-    check_redirects(folder)
+    check_site_files(folder)
     started = time.monotonic()
-    found = scan(folder, site)
-    todo, outcome, url = run(_publish(found, site, delete, dry_run, jobs, gateway, network))
+    found = scan(folder, site, follow_symlinks)
+    with tempfile.TemporaryDirectory(prefix="dwp-compress-") as workdir:
+        if compress:
+            found.files.extend(siblings_of(found.files, Path(workdir)))
+        todo, outcome, url, made = run(_publish(found, site, delete, dry_run, jobs, gateway,
+                                                network, preview))
     report(site, folder, found, todo, outcome, dry_run, time.monotonic() - started, as_json,
-           url)
+           url, made)
     if any(p.failed for p in found.problems) or outcome.failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-def check_redirects(folder: Path) -> None:
-    """The gateway ignores a broken ``_redirects``, so refuse one before uploading, naming
-    its bad line (exit 2)."""
-    path = folder / redirects.NAME
-    if not path.is_file():
-        return
-    with path.open("rb") as f:
-        data = f.read(redirects.MAX_SIZE + 1)
-    try:
-        redirects.parse(data)
-    except redirects.RedirectsError as exc:
-        typer.echo(f"dwp: {exc}; nothing was published", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+def check_site_files(folder: Path) -> None:
+    """The gateway ignores a broken ``_redirects`` or ``_headers``, so refuse one before
+    uploading anything, naming its bad line (exit 2)."""
+    for rules in (redirects, headers):
+        path = folder / rules.NAME
+        if not path.is_file():
+            continue
+        with path.open("rb") as f:
+            data = f.read(rules.MAX_SIZE + 1)
+        try:
+            rules.parse(data)
+        except ValueError as exc:
+            typer.echo(f"dwp: {exc}; nothing was published", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 async def _publish(found: Scan, site: str, mirror: bool, dry_run: bool, jobs: int,
-                   gateway: str, network: str | None) -> tuple[Plan, Outcome, str]:
+                   gateway: str, network: str | None, preview: bool = False
+                   ) -> tuple[Plan, Outcome, str, dict[str, Any] | None]:
+    """Upload and delete what changed, then deploy the site's keys as they now stand
+    (not when a file failed: nothing goes live from a publish that lost a file)."""
     async with Gateway(gateway, network) as gw:
         remote = {e["key"]: e async for e in gw.objects(folder_prefix(site))}
-        todo = plan(found, remote, mirror)
+        todo = with_fresh_siblings(plan(found, remote, mirror))
         if dry_run:
-            return todo, Outcome(), ""
+            return todo, Outcome(), "", None
+        _, live_context = await deploys_of(gw, site)
         outcome = await _execute(gw, todo, jobs)
-        return todo, outcome, await site_url(gw, site + "/")
+        made = None
+        if not outcome.failed and not any(p.failed for p in found.problems):
+            published = {f.key[len(site) + 1:]: f.hash for f in found.files}
+            made = await make_deploy(gw, site, published, preview, live_context)
+        return todo, outcome, await site_url(gw, site + "/"), made
 
 
 def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
-           dry_run: bool, seconds: float, as_json: bool, url: str = "") -> None:
+           dry_run: bool, seconds: float, as_json: bool, url: str = "",
+           made: dict[str, Any] | None = None) -> None:
     """The summary: JSON (shape in docs/cli.md) or a few lines, problems on stderr."""
     failed = [p for p in found.problems if p.failed] + outcome.failed
     skipped = [p for p in found.problems if not p.failed]
@@ -291,7 +360,7 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                     "unchanged": len(todo.unchanged), "deleted": deleted, "bytes": sent,
                     "skipped": [{"path": p.rel, "reason": p.reason} for p in skipped],
                     "failed": [{"path": p.rel, "reason": p.reason} for p in failed],
-                    "url": url or None})
+                    "url": url or None, "deploy": made})
         return
     for p in skipped:
         err.print(f"[yellow]skipped[/yellow] {p.rel}: {p.reason}")
@@ -308,5 +377,7 @@ def report(site: str, folder: Path, found: Scan, todo: Plan, outcome: Outcome,
                   f"{verb[0]} {len(uploaded)} ({size(sent)}), {len(todo.unchanged)} unchanged, "
                   f"{verb[1]} {len(deleted)}, {len(skipped)} skipped, {len(failed)} failed"
                   + ("" if dry_run else f" in {seconds:.1f}s"))
+    if made is not None:
+        deployed(site, made)
     if url:
-        console.print(f"Site at {url}")
+        console.print(f"Site at {url}")  # last: scripts take the URL from the last line

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from browser_cli.terminal import shards_summary
+from dwp.core.deploys import DEFAULT_KEEP_DEPLOYS
 from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.core.labels import PLAIN
 
@@ -28,6 +29,9 @@ def up(
     keep_deleted_days: Annotated[float, typer.Option(
         min=0, help="Days a deleted key can still be restored before garbage collection "
                     "removes it (on first start).")] = DEFAULT_KEEP_DELETED_DAYS,
+    keep_deploys: Annotated[int, typer.Option(
+        min=1, help="Deploys each site keeps besides its live one; older ones age out "
+                    "(on first start).")] = DEFAULT_KEEP_DEPLOYS,
     data_dir: Annotated[list[Path] | None, typer.Option(
         help="Where a network keeps its data; repeat to serve several networks (the "
              "first is the default).")] = None,
@@ -100,7 +104,8 @@ def up(
         networks, where = _own_networks(dirs, nodes, replicas, name, address, host_label,
                                         anti_entropy_interval,
                                         {"versions": history,
-                                         "keep_deleted_days": keep_deleted_days})
+                                         "keep_deleted_days": keep_deleted_days,
+                                         "keep_deploys": keep_deploys})
     record_tokens(url, [(n.name, n.secret) for n in networks])
     settings = GatewaySettings(max_upload, fault_injection, site_domain,
                                allowed_hosts=tuple(allow_host or ()))

@@ -28,6 +28,7 @@ from ray.exceptions import AuthenticationError, RayError
 
 from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
+from dwp.core.deploys import DEFAULT_KEEP_DEPLOYS
 from dwp.core.errors import ChangeFailed
 from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.core.messages import GetView, Ping
@@ -128,7 +129,8 @@ def view_from_nodes(name: str, network_id: str = "", timeout: float = 10.0) -> V
 def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: int = 2,
                  hosts: list[str] | None = None, local_host: str = LOCAL_HOST,
                  node_root: str = "", versions: int = DEFAULT_VERSIONS,
-                 keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS) -> tuple[View, str]:
+                 keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS,
+                 keep_deploys: int = DEFAULT_KEEP_DEPLOYS) -> tuple[View, str]:
     """Load the view and token from ``data_dir``, or create them on first start: ``nodes``
     nodes on this host, or one node on each of the Ray ``hosts``."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +141,7 @@ def open_network(data_dir: Path, name: str = "local", nodes: int = 4, replicas: 
         specs = [NodeSpec(f"n{i}", host) for i, host in
                  enumerate(hosts or [local_host] * nodes, start=1)]
         view = View.create(name, specs, replicas, node_root=node_root, versions=versions,
-                           keep_deleted_days=keep_deleted_days)
+                           keep_deleted_days=keep_deleted_days, keep_deploys=keep_deploys)
         write_private(view_path, view.to_json())
     if not token_path.exists():
         write_private(token_path, secrets.token_urlsafe(32))

@@ -14,7 +14,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from dwp.client import gc
-from gateway import auth, docs, errors, network, objects, signin, sites, ui, ui_forms, uploads
+from gateway import (
+    auth,
+    deploys,
+    docs,
+    errors,
+    network,
+    objects,
+    signin,
+    sites,
+    ui,
+    ui_forms,
+    uploads,
+)
 from gateway.contexts import Contexts
 from gateway.hosts import HostRule, ServedHosts
 from gateway.hot import HotReads
@@ -64,6 +76,7 @@ def create_app(networks: Sequence[Network], settings: GatewaySettings) -> FastAP
     app.state.signins = signin.Redeemed()
     errors.install(app)
     app.include_router(objects.router)
+    app.include_router(deploys.router)
     app.include_router(network.router)
     app.include_router(auth.router)
     app.include_router(sites.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dwp.client.network import NetworkClient
+from dwp.core.deploys import is_reserved
 from dwp.core.keys import site_of
 from dwp.core.messages import ListEntry
 from dwp.core.token import Token
@@ -66,6 +67,8 @@ async def site_summaries(client: NetworkClient, token: Token, budget: int = MAX_
         page, cursor = await client.list("", page_size, cursor, token)
         scanned += len(page)
         for e in page:
+            if is_reserved(e.key):
+                continue  # a site's deploys, not a site
             site = found.setdefault(site_of(e.key), SiteSummary(site_of(e.key)))
             site.files += 1
             site.bytes += e.size
@@ -91,7 +94,7 @@ async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES,
         if not page:
             break
         site, slash, _ = page[0].key.partition("/")
-        if not found or found[-1] != site:
+        if (not found or found[-1] != site) and not is_reserved(page[0].key):
             found.append(site)
         cursor = site + PAST_SITE if slash else page[0].key
     return found

@@ -3,11 +3,14 @@
 A GET or HEAD of a page (or a directory's ``index.html``) on its site's origin or of
 ``/api/v1/objects/{key}``, from a reader that sent no token, cookie, query, range or
 condition other than If-None-Match, asks the client's read cache only; when it holds
-the key with a small (inline) winner, the answer (200, or 304 when the ETag matches) is
-the one the app would send, byte for byte: its header lists are built once per cached
-state by the functions the routes use (``gateway.responses``), token included (a reader
-with no past gets the same token for the same state), with the stamp
-``gateway.identity`` adds, and it is counted in the metrics as the app counts it.
+the key with a small (inline) winner (and, on a site's origin, the site is known to
+have no live deploy and no ``_headers``, and the file no ``.br``/``.gz`` sibling:
+``gateway.presence``; a preview origin always goes on),
+the answer (200, or 304 when the ETag matches) is the one the app would send, byte
+for byte: its header lists are built once per cached state by the functions the
+routes use (``gateway.responses``), token included (a reader with no past gets the
+same token for the same state), with the stamp ``gateway.identity`` adds, and it is
+counted in the metrics as the app counts it.
 Everything else, and every miss, goes on to the app, whose layers then do their own
 work: this one sits outside them (inside Starlette's error handler), so a hit costs no
 routing and no middleware. What those layers decide for a hit is decided here the same
@@ -29,13 +32,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dwp.client.cache import CachedRead
 from dwp.client.network import Located, NetworkClient
+from dwp.core import deploys, headers
 from dwp.core.keys import InvalidKey, validate_key
 from dwp.core.replica import live
 from dwp.core.token import Token, TokenError
-from gateway import identity, metrics
+from gateway import encodings, identity, metrics
 from gateway.hosts import HostRule, local_address
 from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
+from gateway.presence import absences
 from gateway.responses import RAW_CSP, answer_headers, etag_matches, located
 
 OBJECTS = "/api/v1/objects/"
@@ -127,6 +132,10 @@ class HotReads:
         net = self.networks.get(name)
         if net is None:
             return None
+        if on_site and not all(map(absences(net.client).known_missing, [
+                deploys.live_key(site), f"{site}/{headers.NAME}",
+                *(k for _, k in encodings.sibling_keys(key))])):
+            return None  # a live deploy, _headers, .br or .gz may change the answer
         entry = net.client.reads.lookup(key, {})
         if entry is None:
             return None
@@ -153,14 +162,22 @@ class HotReads:
         (None), or NO_SITE (no site, or a name the gateway does not answer for)."""
         found = self._sites.get((host, local), False)
         if found is False:
-            name = host.decode("latin-1")
-            try:
-                found = (site_of_host(name, self.domains) if self.hosts.serves(name, local)
-                         else NO_SITE)
-            except NoSuchSite:
-                found = NO_SITE
+            found = self._named(host.decode("latin-1"), local)
             _bounded_put(self._sites, (host, local), found)
         return found  # type: ignore[return-value]
+
+    def _named(self, name: str, local: str | None) -> Site:
+        if not self.hosts.serves(name, local):
+            return NO_SITE
+        try:
+            named = site_of_host(name, self.domains, self.networks)
+        except NoSuchSite:
+            return NO_SITE
+        if named is None:
+            return None
+        if named.deploy is not None:
+            return NO_SITE  # a preview serves a deploy, never a key: the app answers it
+        return named.site, named.network
 
 
 def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:

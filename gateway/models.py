@@ -148,3 +148,64 @@ class Faults(BaseModel):
 
 class NewNode(BaseModel):
     host: str | None = None
+
+
+class DeployRequest(BaseModel):
+    files: dict[str, str] | None = Field(
+        None, description="path: hex content hash the caller published; a path whose key "
+                          "holds another answers 409 (someone wrote it meanwhile)")
+    preview: bool = Field(False, description="make the deploy without making it live")
+    author: str = Field("", max_length=200, description="who publishes, as the caller "
+                        "names itself (the gateway knows holders of a network's token, "
+                        "not people)")
+    live_context: str | None = Field(
+        None, description="an X-DWP-Context from the caller's read of the site's deploys "
+                          "before it uploaded: the switch supersedes what that read saw, "
+                          "so a publish made meanwhile becomes a sibling, not lost")
+
+
+class DeployMade(BaseModel):
+    id: str
+    new: bool = Field(description="False: the site's keys were as its live deploy has "
+                                  "them, and that deploy is the answer (200, not 201)")
+    live: bool = Field(description="the deploy is now the site's live one")
+    files: int
+    bytes: int
+    url: str = Field(description="the site's URL")
+    preview: str | None = Field(description="the deploy's own origin; None when the "
+                                            "gateway serves no site origins to this client")
+    conflict: list[str] = Field(description="the live deploys when two switches were "
+                                            "concurrent (empty: none)")
+
+
+class DeployInfo(BaseModel):
+    id: str
+    created: float
+    author: str
+    files: int
+    bytes: int
+    live: bool
+    preview: str | None
+
+
+class DeployList(BaseModel):
+    site: str
+    live: list[str] = Field(description="the live deploy; two or more: a conflict")
+    limit: int = Field(description="deploys of a site this network keeps besides the live one")
+    deploys: list[DeployInfo] = Field(description="kept deploys, newest first")
+
+
+class LiveRequest(BaseModel):
+    deploy: str
+
+
+class LiveReply(BaseModel):
+    site: str
+    live: list[str]
+    url: str
+
+
+class SiteRemoved(BaseModel):
+    site: str
+    deleted: int = Field(description="keys deleted (history keeps them restorable)")
+    live: bool = Field(description="the site had a live deploy, now removed")

@@ -11,13 +11,18 @@ anywhere else could otherwise show one network while the forms on it write to an
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import Request
 
 from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
 from gateway.errors import ApiError
+
+T = TypeVar("T")
 
 HEADER = "x-dwp-network"
 COOKIE = "dwp_network"
@@ -70,3 +75,16 @@ def client_of(request: Request) -> NetworkClient:
 
 def secret_of(request: Request) -> str:
     return network_of(request).secret
+
+
+def one_per_client(make: Callable[[NetworkClient], T]) -> Callable[[NetworkClient], T]:
+    """A lookup giving each client its one ``make(client)``, shared by the routes and the
+    hot path, and dropped with the client."""
+    made: weakref.WeakKeyDictionary[NetworkClient, T] = weakref.WeakKeyDictionary()
+
+    def of(client: NetworkClient) -> T:
+        found = made.get(client)
+        if found is None:
+            found = made[client] = make(client)
+        return found
+    return of

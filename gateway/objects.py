@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,15 +10,14 @@ from fastapi.responses import JSONResponse
 
 from dwp.client.network import ReadResult
 from dwp.core.clock import Dot
+from dwp.core.deploys import refuse_reserved
 from dwp.core.errors import NotFound
 from dwp.core.history import listed, parse_version_id, readable, version_id
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
 from dwp.core.lineage import node_of
-from dwp.core.token import Token, TokenError
-from gateway import signin
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
-from gateway.contexts import contexts_of
+from gateway.edits import author_of, edited, live_header
 from gateway.errors import ApiError
 from gateway.models import (
     ErrorBody,
@@ -32,6 +30,7 @@ from gateway.models import (
     WriteReply,
 )
 from gateway.networks import client_of
+from gateway.requests import limited_body, pinned_of, remember_context, token_of
 from gateway.responses import located_headers, version_response
 from gateway.routes import get_and_head
 
@@ -40,77 +39,42 @@ ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody} for s in (400, 401, 404, 413, 421, 503)}
 
 
-CONTEXT_COOKIE = "dwp_context"
-
-
-def token_of(request: Request) -> Token:
-    """The client's causal past: the X-DWP-Context header (refused if invalid), else the
-    token the UI's context cookie names (none if unknown or stale, e.g. another network's)."""
-    tokens = client_of(request).tokens
-    header = request.headers.get("x-dwp-context")
-    if header is not None:
-        return tokens.decode(header)
-    try:
-        return tokens.decode(contexts_of(request).get(request.cookies.get(CONTEXT_COOKIE)))
-    except TokenError:
-        return Token()
-
-
-def remember_context(request: Request, response: Response, token: Token) -> Response:
-    """A write by the UI (cookie, not Bearer) keeps its context in the gateway and its id
-    in a cookie, so the pages the user opens next read what they just wrote."""
-    if "authorization" not in request.headers and signin.COOKIE in request.cookies:
-        cookie_id = contexts_of(request).keep(request.cookies.get(CONTEXT_COOKIE),
-                                              client_of(request).tokens.encode(token))
-        response.set_cookie(CONTEXT_COOKIE, cookie_id, httponly=True, samesite="strict",
-                            path="/")
-    return response
-
-
-def pinned_of(request: Request) -> str | None:
-    return request.headers.get("x-dwp-replica") or None
-
-
-async def limited_body(request: Request) -> AsyncIterator[bytes]:
-    """The request body, refused with 413 as soon as it passes the configured limit."""
-    limit: int = request.app.state.settings.max_upload
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "bad request", "the Content-Length header is not a number")
-        if int(declared) > limit:
-            raise ApiError(413, "too large", f"the body is over the limit of {limit} bytes")
-    total = 0
-    async for piece in request.stream():
-        total += len(piece)
-        if total > limit:
-            raise ApiError(413, "too large", f"the body is over the limit of {limit} bytes")
-        yield piece
+DeployParam = Annotated[bool, Query(
+    description="false: write the site's key only; a publish writes its files so and "
+                "then makes one deploy. Otherwise a write to a site with a live deploy "
+                "makes a new deploy from it, live at once (X-DWP-Live names it)")]
 
 
 @router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def put_object(key: str, request: Request) -> Response:
+async def put_object(key: str, request: Request, deploy: DeployParam = True) -> Response:
     """Store the request body under ``key``; answers once it is on disk at one replica."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     content_type = content_type_for(key, request.headers.get("content-type"))
-    result = await client_of(request).put(key, limited_body(request), content_type,
-                                          token_of(request), pinned_of(request))
+    seen = token_of(request)
+    result = await client_of(request).put(key, limited_body(request), content_type, seen,
+                                          pinned_of(request))
     v = result.version
     assert v is not None
+    live, token = (await edited(request, key, v, seen, result.token, author_of(request))
+                   if deploy else ([], result.token))
     reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
                        shard=result.shard, node=result.node)
     return remember_context(request, JSONResponse(reply.model_dump(), headers={
-        **located_headers(request, result, result.token), "ETag": v.etag}), result.token)
+        **located_headers(request, result, token), **live_header(live), "ETag": v.etag}),
+        token)
 
 
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
                dependencies=[Depends(require_token)])
-async def delete_object(key: str, request: Request) -> Response:
-    validate_key(key)
-    result = await client_of(request).delete(key, token_of(request), pinned_of(request))
-    return remember_context(request, Response(
-        status_code=204, headers=located_headers(request, result, result.token)), result.token)
+async def delete_object(key: str, request: Request, deploy: DeployParam = True) -> Response:
+    refuse_reserved(validate_key(key))
+    seen = token_of(request)
+    result = await client_of(request).delete(key, seen, pinned_of(request))
+    live, token = (await edited(request, key, None, seen, result.token, author_of(request))
+                   if deploy else ([], result.token))
+    return remember_context(request, Response(status_code=204, headers={
+        **located_headers(request, result, token), **live_header(live)}), token)
 
 
 @router.get("/objects", response_model=ObjectList, responses=ERRORS)

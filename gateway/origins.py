@@ -12,17 +12,25 @@ holds has no origin, and the gateway serves it path-style under the sandbox.
 as served from the origin, so every path of a site's origin is the site's and never the
 UI or the API. A site of a network other than the gateway's first is at
 ``{site}.{network}.localhost``, so every origin names its network.
+
+Each kept deploy of a site has its own origin too, its preview: ``{id}.{site}.localhost``
+(``{id}.{site}.{network}.localhost`` for a network other than the first). Two labels
+name a preview when the first is a deploy id (``dwp.core.deploys.is_id``) and the second is
+not one of the gateway's networks; three labels always do.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
+from typing import NamedTuple
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dwp.core.deploys import is_id
 from dwp.core.labels import label_of, site_of
 from gateway.errors import error_response
 from gateway.networks import ORIGIN_NETWORK, network_of
@@ -30,6 +38,7 @@ from gateway.networks import ORIGIN_NETWORK, network_of
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 LOCAL_DOMAIN = "localhost"
 ORIGIN_SITE = "dwp.site"  # scope["state"] key: the site whose origin this request is on
+ORIGIN_DEPLOY = "dwp.deploy"  # scope["state"] key: the deploy a preview origin serves
 
 
 def is_loopback(host: str | None) -> bool:
@@ -62,6 +71,12 @@ def served_site(request: Request) -> str | None:
     """The site whose origin ``request`` arrived on, None for the UI/API host."""
     site: str | None = request.scope.get("state", {}).get(ORIGIN_SITE)
     return site
+
+
+def served_deploy(request: Request) -> str | None:
+    """The deploy whose preview origin ``request`` arrived on, else None."""
+    deploy: str | None = request.scope.get("state", {}).get(ORIGIN_DEPLOY)
+    return deploy
 
 
 def origin_of(request: Request, site: str) -> str | None:
@@ -119,21 +134,40 @@ class NoSuchSite(Exception):
     """A host under a site domain whose labels name no site (SiteHosts answers 404)."""
 
 
-def site_of_host(host: str, site_domains: list[str]) -> tuple[str, str | None] | None:
-    """(site, network or None for the first) for a site's host, None for the UI/API
-    host; raises ``NoSuchSite`` for a host under a site domain that names no site."""
+class SiteHost(NamedTuple):
+    """What a site's host names: the site, its network (None: the first), and the
+    deploy for a preview origin (None: the live site)."""
+
+    site: str
+    network: str | None = None
+    deploy: str | None = None
+
+
+def site_of_host(host: str, site_domains: list[str], networks: Collection[str] = ()
+                 ) -> SiteHost | None:
+    """What a site's host names (``networks``: the gateway's, to tell
+    ``{site}.{network}`` from a preview's ``{id}.{site}``), None for the UI/API host;
+    raises ``NoSuchSite`` for a host under a site domain that names no site."""
     name, _ = split_host(host)
     domain = next((d for d in site_domains if name.endswith("." + d)), None)
     if domain is None:
         return None
     labels = name[:-len(domain) - 1].split(".")
+    deploy = None
+    if len(labels) == 3 or (len(labels) == 2 and labels[1] not in _labels(networks)):
+        deploy = labels.pop(0) if is_id(labels[0]) else None
     names = [site_of(label) for label in labels]
     if len(labels) > 2 or None in names:
         raise NoSuchSite(f"{name} names no site: a site's host is {{site}}.{domain}, or "
-                         f"{{site}}.{{network}}.{domain} for a network other than the first")
+                         f"{{site}}.{{network}}.{domain} for a network other than the "
+                         f"first; a deploy's preview is {{deploy}}.{{site}}.{domain}")
     site = names[0]
     assert site is not None
-    return site, names[1] if len(names) == 2 else None
+    return SiteHost(site, names[1] if len(names) == 2 else None, deploy)
+
+
+def _labels(networks: Collection[str]) -> set[str]:
+    return {label for n in networks if (label := label_of(n)) is not None}
 
 
 class SiteHosts:
@@ -149,17 +183,17 @@ class SiteHosts:
             await self.app(scope, receive, send)
             return
         try:
-            found = site_of_host(Headers(scope=scope).get("host", ""), self.domains)
+            found = site_of_host(Headers(scope=scope).get("host", ""), self.domains,
+                                 scope["app"].state.networks)
         except NoSuchSite as exc:
             await error_response(404, "not found", str(exc))(scope, receive, send)
             return
         if found is None:
             await self.app(scope, receive, send)
             return
-        site, network = found
-        prefix = "/sites/" + quote(site, safe="")
-        scope = {**scope, "path": "/sites/" + site + scope["path"],
+        prefix = "/sites/" + quote(found.site, safe="")
+        scope = {**scope, "path": "/sites/" + found.site + scope["path"],
                  "raw_path": prefix.encode() + scope.get("raw_path", scope["path"].encode()),
-                 "state": {**scope.get("state", {}), ORIGIN_SITE: site,
-                           ORIGIN_NETWORK: network}}
+                 "state": {**scope.get("state", {}), ORIGIN_SITE: found.site,
+                           ORIGIN_NETWORK: found.network, ORIGIN_DEPLOY: found.deploy}}
         await self.app(scope, receive, send)

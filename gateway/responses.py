@@ -24,7 +24,12 @@ def located_headers(request: Request, where: Located, token: Token) -> dict[str,
 
 def located(client: NetworkClient, where: Located, token: Token) -> dict[str, str]:
     return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
-            "X-DWP-Context": client.tokens.encode(token)}
+            **context_header(client, token)}
+
+
+def context_header(client: NetworkClient, token: Token) -> dict[str, str]:
+    """The caller's causal token after the answer, for its next request to send back."""
+    return {"X-DWP-Context": client.tokens.encode(token)}
 
 
 def version_headers(version: Version) -> dict[str, str]:

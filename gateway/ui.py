@@ -18,13 +18,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dwp.client.network import ReadResult
 from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key, validate_prefix
-from gateway import catalog, content_types, signin
+from dwp.core.labels import site_name_problem
+from gateway import catalog, content_types, deploys, signin
 from gateway.errors import ApiError
 from gateway.networks import COOKIE as NETWORK_COOKIE
 from gateway.networks import Network, client_of, network_of
-from gateway.objects import history_list, token_of
+from gateway.objects import history_list
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
+from gateway.requests import token_of
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 
@@ -121,11 +123,13 @@ async def node(node_id: str, request: Request) -> Response:
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
-async def browse(prefix: str, request: Request, after: str = "", deleted: str = ""
-                 ) -> Response:
+async def browse(prefix: str, request: Request, after: str = "", deleted: str = "",
+                 live: str = "") -> Response:
     """One directory of a site: subfolders, files with size and type, and actions; paged
     with ``?after=NAME``. ``deleted``: a file of it the user just deleted, linked to its
-    history so the delete can be undone (a deleted file is in no listing)."""
+    history so the delete can be undone (a deleted file is in no listing). A site's top
+    folder also lists its deploys, with preview links and "Make live" (``live``: the
+    one just made live)."""
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
@@ -134,9 +138,13 @@ async def browse(prefix: str, request: Request, after: str = "", deleted: str = 
     parts = prefix.rstrip("/").split("/")
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
+    kept, seen = (await deploys.kept(request, site, token_of(request))
+                  if not folder and not site_name_problem(site) else (None, None))
     return ui(request, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
               site=site, folder=folder, q=quoted,
-              deleted=deleted if deleted.startswith(prefix) else "")
+              deleted=deleted if deleted.startswith(prefix) else "", deploys=kept,
+              deploys_context=client_of(request).tokens.encode(seen) if seen else "",
+              made_live=live if kept and live in [d.id for d in kept.deploys] else "")
 
 
 @router.get("/ui/search", response_class=HTMLResponse)

@@ -16,21 +16,26 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from dwp.core.deploys import refuse_reserved
 from dwp.core.errors import ChangeFailed, NotFound
 from dwp.core.history import parse_version_id, readable
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
-from gateway import network, signin, zipsite
+from gateway import deploys, network, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for, served
+from gateway.deploys import checked
+from gateway.edits import edited
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, NewNode, ZipReply
 from gateway.networks import Network, client_of
-from gateway.objects import limited_body, remember_context
 from gateway.pages import PageRoute
+from gateway.requests import limited_body, remember_context
+from gateway.responses import context_header
 from gateway.ui import select
 
 FORM = "application/x-www-form-urlencoded"
 SPOOL = 8 * 1024 * 1024
+UI_AUTHOR = "web UI"  # who a deploy made by an edit in the UI names
 
 
 def same_origin(request: Request) -> None:
@@ -77,7 +82,7 @@ def details_url(key: str, **query: str) -> str:
              dependencies=[Depends(require_token)])
 async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     text = field(form, "content")
@@ -86,8 +91,9 @@ async def save(key: str, request: Request) -> Response:
     content_type = content_type_for(key, form.get("content_type"))
     token = client.tokens.decode(form.get("context"))
     result = await client.put(key, text.encode("utf-8"), content_type, token)
+    _, after = await edited(request, key, result.version, token, result.token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), result.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
@@ -95,7 +101,7 @@ async def save(key: str, request: Request) -> Response:
 async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: write the chosen sibling's bytes back with the context that
     saw every sibling, so it replaces exactly those."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     client = client_of(request)
     token = client.tokens.decode(field(form, "context"))
@@ -105,8 +111,9 @@ async def keep(key: str, request: Request) -> Response:
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
     written = await client.put(key, client.body(chosen), served(chosen.content_type), token)
+    _, after = await edited(request, key, written.version, token, written.token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), written.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
@@ -115,7 +122,7 @@ async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does: read the key now (after
     all the page showed) and write the version's bytes with that read's context, so the
     restore supersedes whatever is current, a delete included."""
-    validate_new_key(key)
+    refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     given = field(form, "version")
     wanted = parse_version_id(given)
@@ -127,20 +134,39 @@ async def restore(key: str, request: Request) -> Response:
                      "; restore one before it")
     written = await client.put(key, client.body(found), served(found.content_type),
                                result.token)
+    _, after = await edited(request, key, written.version, result.token, written.token,
+                            UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, restored=given),
-                                                      status_code=303), written.token)
+                                                      status_code=303), after)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def delete(key: str, request: Request) -> Response:
-    validate_key(key)
+    refuse_reserved(validate_key(key))
     form = await form_of(request)
     client = client_of(request)
-    result = await client.delete(key, client.tokens.decode(form.get("context")))
+    token = client.tokens.decode(form.get("context"))
+    result = await client.delete(key, token)
+    _, after = await edited(request, key, None, token, result.token, UI_AUTHOR)
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
-    return remember_context(request, RedirectResponse(gone, status_code=303), result.token)
+    return remember_context(request, RedirectResponse(gone, status_code=303), after)
+
+
+@router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
+             dependencies=[Depends(require_token)])
+async def make_live(site: str, request: Request) -> Response:
+    """Make a kept deploy live with the context the site page read the deploys with, so
+    it ends a conflict that page showed."""
+    checked(site)
+    form = await form_of(request)
+    token = client_of(request).tokens.decode(form.get("context"))
+    deploy = field(form, "deploy")
+    _, result = await deploys.make_live(request, site, deploy, token)
+    return remember_context(request, RedirectResponse(
+        f"/ui/browse/{quote(site)}/?live={quote(deploy)}#deploys", status_code=303),
+        result.token)
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)
@@ -162,8 +188,8 @@ async def login(request: Request) -> Response:
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def unzip(site: str, request: Request, dir: str = "") -> Response:
-    """Unpack the zip in the request body into ``site`` (under ``dir``); every member
-    name is checked before the first write."""
+    """Unpack the zip in the request body into ``site``'s keys (under ``dir``); every
+    member name is checked before the first write. The publish page deploys after."""
     validate_key(site)
     base = site + "/" + (dir.strip("/") + "/" if dir.strip("/") else "")
     validate_prefix(base)
@@ -186,7 +212,7 @@ async def unzip(site: str, request: Request, dir: str = "") -> Response:
             raise ApiError(status, "bad zip", str(exc)) from exc
     return remember_context(request, JSONResponse(
         ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
-        headers={"X-DWP-Context": client.tokens.encode(token)}), token)
+        headers=context_header(client, token)), token)
 
 
 @router.post("/ui/network/add", status_code=303, responses=ERRORS,

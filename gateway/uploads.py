@@ -21,7 +21,7 @@ from dwp.core.token import Token
 from gateway.auth import require_token
 from gateway.models import LocalFile, Unchanged, UploadPlan
 from gateway.networks import client_of
-from gateway.objects import token_of
+from gateway.requests import token_of
 
 router = APIRouter(prefix="/ui", tags=["ui"])
 READS_IN_FLIGHT = 8

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 
+from dwp.core.deploys import refuse_reserved
 from dwp.core.keys import InvalidKey, validate_new_key
 from gateway import content_types
 
@@ -56,7 +57,7 @@ def plan(archive: zipfile.ZipFile, base: str, max_total: int) -> list[Member]:
     members = []
     for info, name in zip(files, names, strict=True):
         try:
-            key = validate_new_key(base + name)
+            key = refuse_reserved(validate_new_key(base + name))
         except InvalidKey as exc:
             raise BadZip(f"zip member {info.filename!r}: {exc}") from exc
         members.append(Member(info, key, content_types.guess(key)))

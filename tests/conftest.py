@@ -34,6 +34,10 @@ from gateway import GatewaySettings, Network, create_app
 from gateway.server import config as server_config
 from tests.inprocess import URL, PortalTransport, in_process_network
 
+# Modules that bind fixed ports or addresses (the docs' 8000 and 54631, the LAN test's
+# namespace hosts on 10.77.0.0/24): under pytest-xdist one worker runs them all, one after
+# another (`pytest -n 2 --dist loadgroup`); every other test binds what it is given.
+FIXED_PORTS = ("test_docs_commands.py", "test_lan_hosts.py")
 TEST_MAX_UPLOAD = 16 * 1024 * 1024
 # A LAN address of the gateway's machine, as another machine names it (TEST-NET-1: never
 # dialled). Tests send it as the Host of a connection to loopback, so the gateways they
@@ -41,6 +45,13 @@ TEST_MAX_UPLOAD = 16 * 1024 * 1024
 LAN_HOST = "192.0.2.10"
 TEST_SETTINGS = GatewaySettings(TEST_MAX_UPLOAD, fault_injection=True,
                                 allowed_hosts=(LAN_HOST,))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in FIXED_PORTS:
+            item.add_marker(pytest.mark.xdist_group("fixed-ports"))
 
 
 def free_port() -> int:
@@ -176,16 +187,21 @@ def ray_runtime() -> Iterator[RayCluster]:
 @contextlib.contextmanager
 def running(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port while the caller runs, as ``dwp up`` does
-    (``gateway.server``: uvicorn with its bounds on request heads)."""
-    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=free_port()))
-    thread = threading.Thread(target=server.run, daemon=True)
+    (``gateway.server``: uvicorn with its bounds on request heads, on a socket bound
+    first, so no other process, such as another pytest-xdist worker, takes the port
+    between its choice and its use)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     eventually(lambda: server.started, 30)
     try:
-        yield f"http://127.0.0.1:{server.config.port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 @contextlib.contextmanager
@@ -256,8 +272,15 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     """The gateway app (``create_app``) over real nodes, SQLite stores on disk, the real
     ``NetworkClient`` and ``Membership``, in this process: no Ray, no HTTP server, no
     socket (``tests.inprocess``). One per module, so modules share no data."""
-    data_dir = tmp_path_factory.mktemp("inproc")
-    with in_process_network(data_dir) as network:
+    with served_in_process(tmp_path_factory.mktemp("inproc")) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def served_in_process(data_dir: Path, **create: Any) -> Iterator[Net]:
+    """What ``inproc`` serves, over a network made in ``data_dir`` with ``create``:
+    more of ``open_network``'s settings, for a test of a network set otherwise."""
+    with in_process_network(data_dir, **create) as network:
         app = create_app([Network(network.client, network.secret, network.membership)],
                          TEST_SETTINGS)
         transport = PortalTransport(app, network.portal)

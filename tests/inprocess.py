@@ -100,7 +100,10 @@ class PortalTransport(httpx.BaseTransport):
     async def _send(self, request: httpx.Request) -> httpx.Response:
         response = await self.asgi.handle_async_request(request)
         body = b"".join([part async for part in response.stream])
-        return httpx.Response(response.status_code, headers=response.headers, content=body)
+        # a stream, not content: httpx decodes a Content-Encoding only when it is read,
+        # so a test can read the bytes as sent with iter_raw()
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=httpx.ByteStream(body))
 
 
 @dataclass(frozen=True)

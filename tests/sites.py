@@ -11,7 +11,11 @@ import httpx
 from dwp.core.labels import label_of
 from tests.conftest import LAN_HOST, Net
 
-__all__ = ["LAN_HOST", "lan", "origin", "origin_host"]
+__all__ = ["LAN_HOST", "NAVIGATE", "lan", "origin", "origin_host"]
+
+# What a browser's navigation sends (Fetch Metadata): the gateway redirects it to a
+# site's origin, and serves every other client path-style.
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 
 
 def origin_host(net: Net, site: str, domain: str = "localhost") -> str:

@@ -399,7 +399,8 @@ def test_sizes_read_the_same_in_the_cli_and_the_web_ui(dwp, net: Net, tmp_path: 
     ["publish"], ["put"], ["get"], ["rm"], ["ls"], ["search"], ["view"], ["open"],
     ["conflicts"], ["resolve"], ["history"], ["restore"], ["gc"], ["up"],
     ["network", "status"], ["network", "join"], ["network", "leave"], ["network", "create"],
-    ["node", "start"]])
+    ["node", "start"], ["site", "deploy"], ["site", "deploys"], ["site", "promote"],
+    ["site", "rollback"], ["site", "rm"]])
 def test_help_shows_flags_without_a_value(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
@@ -428,7 +429,7 @@ def test_every_command_that_talks_to_a_gateway_takes_a_network() -> None:
             assert params["network"].opts == ["--network"], name
             assert params["network"].envvar == "DWP_NETWORK", name
             checked.append(name)
-    assert len(checked) == 17, checked
+    assert len(checked) == 22, checked
 
 
 def test_network_create_prints_text_unless_json(tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -10,14 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import brotli
 import pytest
 from typer.testing import Result
 
+from browser_cli import compress
 from browser_cli import publish as publish_module
-from browser_cli.publish import LocalFile, Scan, Written, fold_keys, plan
+from browser_cli.publish import LocalFile, Plan, Scan, Written, fold_keys, plan
 from dwp.core.version import content_hash
 from tests.conftest import Net
 from tests.helpers import cli
+from tests.sites import origin
 
 
 @pytest.fixture
@@ -172,20 +176,26 @@ def test_publish_prints_the_site_origin_url(dwp, net: Net, tmp_path: Path) -> No
     assert f"Site at http://{site}.localhost:{port}/" in result.stdout
 
 
-def test_publish_refuses_a_broken_redirects_file_naming_the_line(dwp, net: Net,
-                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "broken", "said", "mended"), [
+    ("_redirects", "# moved pages\n/old /new.html 301\n/lost /x.html 418\n",
+     ["_redirects line 3 ('/lost /x.html 418')", "the status must be one of 200, 301"],
+     "/old /new.html 301\n/app/* /app/index.html 200\n"),
+    ("_headers", "/*\n  X-Frame-Options: DENY\n  Set-Cookie: id=1\n",
+     ["_headers line 3 ('Set-Cookie: id=1'): set-cookie is refused", "nothing was published"],
+     "/*\n  X-Frame-Options: DENY\n")])
+def test_publish_refuses_a_broken_rules_file_naming_the_line(
+        dwp, tmp_path: Path, name: str, broken: str, said: list[str], mended: str) -> None:
     folder, site = tmp_path / "tree", site_name()
     folder.mkdir()
     (folder / "index.html").write_text("<h1>hi</h1>")
-    (folder / "_redirects").write_text("# moved pages\n/old /new.html 301\n/lost /x.html 418\n")
+    (folder / name).write_text(broken)
     result = dwp("publish", str(folder), "--site", site)
     assert result.exit_code == 2
-    assert "_redirects line 3 ('/lost /x.html 418')" in result.stderr
-    assert "the status must be one of 200, 301" in result.stderr
+    for words in said:
+        assert words in result.stderr
     assert dwp("ls", f"{site}/").stdout.strip() == ""
-    (folder / "_redirects").write_text("/old /new.html 301\n/app/* /app/index.html 200\n")
-    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/_redirects",
-                                                       f"{site}/index.html"]
+    (folder / name).write_text(mended)
+    assert publish(dwp, folder, site)["uploaded"] == [f"{site}/{name}", f"{site}/index.html"]
 
 
 def test_publish_refuses_a_site_name_no_origin_can_hold(dwp, tmp_path: Path) -> None:
@@ -217,3 +227,123 @@ def test_publish_refuses_uppercase_naming_the_lowercase_site(dwp, net: Net,
     assert f"use --site {site}" in " ".join(result.output.split())
     assert dwp("ls", upper, "--json").stdout.strip() == "[]"  # nothing was published
     assert publish(dwp, folder, site)["uploaded"] == [f"{site}/index.html"]
+
+
+def sphinx_like_tree(root: Path, outside: Path) -> None:
+    """A build whose ``_static/jquery.js`` links a shared copy, as Debian's Sphinx
+    packages do, a linked folder, and (with ``outside``) a link leaving the tree."""
+    (root / "shared").mkdir(parents=True)
+    (root / "shared" / "jquery.js").write_bytes(b"/* jquery */")
+    (root / "_static").mkdir()
+    (root / "_static" / "jquery.js").symlink_to("../shared/jquery.js")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_bytes(b"<h1>docs</h1>")
+    (root / "latest").symlink_to("docs")
+    (root / "docs" / "home").symlink_to("..")  # a loop: never walked round
+    (root / "escape.txt").symlink_to(outside)
+
+
+def test_scan_follows_links_that_stay_in_the_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    sphinx_like_tree(tmp_path / "tree", outside)
+    found = publish_module.scan(tmp_path / "tree", "s", follow_symlinks=True)
+    assert sorted(f.rel for f in found.files) == [
+        "_static/jquery.js", "docs/index.html", "latest/index.html", "shared/jquery.js"]
+    jquery = next(f for f in found.files if f.rel == "_static/jquery.js")
+    assert jquery.hash == content_hash(b"/* jquery */").hex() and jquery.size == 12
+    failed = {p.rel: p.reason for p in found.problems if p.failed}
+    assert failed == {
+        "escape.txt": f"a symlink leading outside the folder (to {outside}), not followed",
+        "docs/home": "a symlink to a folder it is in (to ..), not followed",
+        "latest/home": "a symlink to a folder it is in (to ..), not followed"}
+    assert [p for p in found.problems if not p.failed] == []
+
+
+def test_scan_without_follow_skips_links_saying_why_once(tmp_path: Path) -> None:
+    sphinx_like_tree(tmp_path / "tree", tmp_path)
+    found = publish_module.scan(tmp_path / "tree", "s")
+    assert sorted(f.rel for f in found.files) == ["docs/index.html", "shared/jquery.js"]
+    reasons = {p.rel: p.reason for p in found.problems}
+    assert set(reasons) == {"_static/jquery.js", "latest", "docs/home", "escape.txt"}
+    assert set(reasons.values()) == {publish_module.SYMLINK_SKIPPED}
+    assert "skipped" not in publish_module.SYMLINK_SKIPPED  # printed after "skipped X:"
+
+
+def test_publish_follow_symlinks(dwp, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    sphinx_like_tree(folder, tmp_path / "outside.txt")
+    (tmp_path / "outside.txt").write_text("secret")
+    result = dwp("publish", str(folder), "--site", site, "--follow-symlinks")
+    assert result.exit_code == 1, result.output
+    assert ("failed escape.txt: a symlink leading outside the folder (to "
+            f"{tmp_path / 'outside.txt'}), not followed") in " ".join(result.stderr.split())
+    (folder / "escape.txt").unlink()
+    (folder / "docs" / "home").unlink()
+    summary = publish(dwp, folder, site, "--follow-symlinks")
+    assert summary["skipped"] == [] and summary["failed"] == []
+    got = dwp("get", f"{site}/_static/jquery.js", "-o", str(tmp_path / "got.js"))
+    assert got.exit_code == 0, got.output
+    assert (tmp_path / "got.js").read_bytes() == b"/* jquery */"
+    assert f"{site}/latest/index.html" in listing(dwp, site)
+    assert f"{site}/escape.txt" not in listing(dwp, site)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("index.html", True), ("a/style.css", True), ("app.js", True), ("search.json", True),
+    ("feed.xml", True), ("logo.svg", True), ("notes.txt", True), ("data.csv", True),
+    ("photo.jpg", False), ("font.woff2", False), ("archive.zip", False),
+    ("page.html.gz", False), ("no-suffix", False),
+])
+def test_which_files_are_text(name: str, text: bool) -> None:
+    assert compress.is_text(name) is text
+
+
+def test_siblings_go_after_their_files_and_again_with_them(tmp_path: Path) -> None:
+    def local(key: str) -> LocalFile:
+        return LocalFile(tmp_path / key, key, key, 1, "h")
+    upload = [local("s/a.js.gz"), local("s/a.js"), local("s/b.js.br"), local("s/c.gz")]
+    first, later = compress.after_their_files(upload)
+    assert [f.key for f in first] == ["s/a.js", "s/b.js.br", "s/c.gz"]  # b.js, c: not sent
+    assert [f.key for f in later] == ["s/a.js.gz"]
+    todo = publish_module.with_fresh_siblings(
+        Plan([local("s/a.js")], [local("s/a.js.br"), local("s/b.js.gz")], []))
+    assert [f.key for f in todo.upload] == ["s/a.js", "s/a.js.br"]
+    assert [f.key for f in todo.unchanged] == ["s/b.js.gz"]
+
+
+def test_publish_compress(dwp, net: Net, tmp_path: Path) -> None:
+    folder, site = tmp_path / "tree", site_name()
+    page = ("<p>" + "the quick brown fox " * 300 + "</p>").encode()
+    index = json.dumps([{"title": f"page {i}", "text": "words " * 30} for i in range(500)]
+                       ).encode()
+    files = {"index.html": page, "search/search_index.json": index, "small.css": b"p{}",
+             "photo.jpg": random.Random(1).randbytes(5000), "own.txt": page,
+             "own.txt.gz": b"the folder's own"}
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    summary = publish(dwp, folder, site, "--compress")
+    made = {f"{rel}{suffix}" for rel in ("index.html", "search/search_index.json")
+            for suffix in (".gz", ".br")} | {"own.txt.br"}
+    assert set(summary["uploaded"]) == {f"{site}/{rel}" for rel in {*files, *made}}
+    for rel in made:
+        got = dwp("get", f"{site}/{rel}", "-o", str(tmp_path / "got"))
+        assert got.exit_code == 0, got.output
+        packed = (tmp_path / "got").read_bytes()
+        original = files[rel[:-3]]
+        assert len(packed) < len(original)
+        assert (gzip.decompress(packed) if rel.endswith(".gz")
+                else brotli.decompress(packed)) == original
+    with origin(net, site, headers={"Accept-Encoding": "br"}) as h:
+        r = h.get("/search/search_index.json")
+        assert r.headers["content-encoding"] == "br" and r.content == index
+    assert publish(dwp, folder, site, "--compress")["uploaded"] == []  # deterministic
+    (folder / "index.html").write_bytes(page + b"<p>more</p>")
+    again = publish(dwp, folder, site, "--compress")["uploaded"]
+    assert sorted(again) == [f"{site}/index.html", f"{site}/index.html.br",
+                             f"{site}/index.html.gz"]
+    with origin(net, site, headers={"Accept-Encoding": "gzip"}) as h:
+        r = h.get("/")
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.content == page + b"<p>more</p>"

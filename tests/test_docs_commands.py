@@ -106,9 +106,16 @@ def documented() -> set[str]:
 # A version id names a replica, whose incarnation is random: the ids a session prints
 # differ from run to run, so the ids the docs show stand for the ones the run made.
 VERSION_ID = re.compile(r"\b[\w-]+\.[0-9a-f]{6}:\d+\b")
+# A deploy id is random too (dwp.core.deploys.new_id); a word of its shape in both texts
+# stands for itself.
+DEPLOY_ID = re.compile(r"\b[a-z2-7]{12}\b")
+IDS = re.compile(f"{VERSION_ID.pattern}|{DEPLOY_ID.pattern}")
 VARYING = [
     (re.compile(r"\b[0-9a-f]{64}\b"), "<hash>"),
     (VERSION_ID, "<version>"),
+    (DEPLOY_ID, "<deploy>"),
+    (re.compile(r"\bWHO +"), "WHO "),  # the publisher, user@host, and its column's width
+    (re.compile(r"\S+@\S+ +"), "<who> "),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"), "<date>"),
     (re.compile(r"\bin \d+\.\ds$"), "in <t>s"),
     (re.compile(r'"mtime": [0-9.]+'), '"mtime": <t>'),
@@ -193,15 +200,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def run(newcomer: Newcomer, step: Step, ids: dict[str, str]) -> None:
     """Run ``step`` as typed and compare what it printed (stdout and stderr, as a
     terminal shows them) with the docs. ``ids``: the version ids the docs show mapped to
-    those this run printed in their place, learnt from each step's output and used in the
-    commands that follow."""
-    command = VERSION_ID.sub(lambda m: ids.get(m.group(), m.group()), step.command)
+    those this run printed in their place (and the deploy ids likewise), learnt from each
+    step's output and used in the commands that follow."""
+    command = IDS.sub(lambda m: ids.get(m.group(), m.group()), step.command)
     done = subprocess.run(["bash", "-c", newcomer.line(command)], cwd=newcomer.clone,
                           env=newcomer.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=300)
     assert done.returncode == step.exit_code, (command, done.stdout)
     for shown, printed in zip(step.expected, done.stdout.splitlines(), strict=False):
-        ids.update(zip(VERSION_ID.findall(shown), VERSION_ID.findall(printed), strict=False))
+        ids.update(zip(IDS.findall(shown), IDS.findall(printed), strict=False))
     assert normal(done.stdout.splitlines()) == normal(step.expected), command
 
 

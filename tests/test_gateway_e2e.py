@@ -161,3 +161,36 @@ def test_a_second_wget_mirror_revalidates_and_downloads_nothing(net: Net,
     third = run("--timestamping", "--force-directories", *every)
     assert third.count("HTTP/1.1 304 Not Modified") == len(pages), third
     assert "200 OK" not in third
+
+
+@pytest.mark.skipif(shutil.which("wget") is None, reason="wget is not installed")
+def test_wget_mirror_of_a_path_url_is_the_source_tree(net: Net, tmp_path: Path) -> None:
+    """wget sends no Sec-Fetch-* header and cannot resolve ``{site}.localhost``: the path
+    URL is served in place, and relative links (HTML and CSS) take it through the site."""
+    site = unique("wget")
+    source = tmp_path / "source"
+    files = {"index.html": b'<link rel="stylesheet" href="style.css"><a href="a.html">a</a>'
+                           b' <a href="docs/">docs</a> <img src="img/logo.png">',
+             "a.html": b'<a href="docs/deep/page.html">deep</a>',
+             "style.css": b"body{background:url(img/bg.png)}",
+             "img/logo.png": bytes(range(256)) * 4, "img/bg.png": b"\x89PNG\r\n\x1a\n\x00",
+             "docs/index.html": b'<a href="../a.html">up</a> <a href="notes.txt">notes</a>',
+             "docs/notes.txt": "caf\u00e9\n".encode(),
+             "docs/deep/page.html": b'<a href="../../index.html">home</a>'
+                                    b'<script src="../../app.js"></script>',
+             "app.js": b"console.log('hi')"}
+    with net.http() as h:
+        for name, body in files.items():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes(body)
+            put(h, net, f"{site}/{name}", body)
+    mirror = tmp_path / "mirror"
+    done = subprocess.run(["wget", "--mirror", "--directory-prefix", str(mirror),
+                           f"{net.url}/sites/{site}/"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    host = net.url.removeprefix("http://")
+    got = mirror / host / "sites" / site
+    assert {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()} == {
+        f"{host}/sites/{site}/{name}" for name in files}
+    assert all((got / name).read_bytes() == (source / name).read_bytes() for name in files)

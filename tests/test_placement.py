@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dwp.core.deploys import DEFAULT_KEEP_DEPLOYS
 from dwp.core.placement import assign_shards, preference
 from dwp.core.view import NodeSpec, View
 
@@ -47,3 +49,19 @@ def test_preference_is_a_stable_per_key_order() -> None:
 def test_view_round_trips_through_json() -> None:
     view = View.create("t", [NodeSpec(f"n{i}", "h") for i in range(4)], 2)
     assert View.from_json(view.to_json()) == view
+    kept = View.create("t", list(view.nodes), 2, versions=3, keep_deleted_days=0,
+                       keep_deploys=2)
+    assert View.from_json(kept.to_json()) == kept and kept.keep_deploys == 2
+
+
+def test_a_view_written_before_a_setting_existed_reads_it_as_the_default() -> None:
+    written = json.loads(View.create("t", [NodeSpec("n1", "h")], 1).to_json())
+    del written["keep_deploys"]
+    assert View.from_json(json.dumps(written)).keep_deploys == DEFAULT_KEEP_DEPLOYS == 10
+
+
+def test_a_view_change_keeps_the_network_s_settings() -> None:
+    view = View.create("t", [NodeSpec(f"n{i}", "h") for i in range(4)], 2, versions=3,
+                       keep_deploys=2)
+    changed = view.evolve(view.nodes[:2], {0: ("n0", "n1")}, (0,) * view.partitions)
+    assert (changed.versions, changed.keep_deploys) == (3, 2) and changed.epoch == 2

@@ -121,6 +121,7 @@ def test_mkdocs_material_site_works_on_its_origin(net: Net, page: Any, tmp_path:
     kept = page.evaluate("Object.entries(localStorage)"
                          ".filter(([k]) => k.endsWith('__palette')).map(([, v]) => v)")
     assert len(kept) == 1 and '"slate"' in kept[0]
+    page.wait_for_load_state("networkidle")  # a reload cancels what still loads
     page.reload()
     assert page.get_attribute("body", "data-md-color-scheme") == "slate"
     assert console.problems == []

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Net
 from tests.helpers import put, unique
-from tests.sites import LAN_HOST, lan, origin, origin_host
+from tests.sites import LAN_HOST, NAVIGATE, lan, origin, origin_host
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def site(inproc: Net) -> str:
     return name
 
 
-def test_path_urls_redirect_to_the_site_origin(inproc: Net, site: str) -> None:
+def test_browser_path_urls_redirect_to_the_site_origin(inproc: Net, site: str) -> None:
     host = origin_host(inproc, site)
-    with inproc.http() as h:
+    with inproc.http(headers=NAVIGATE) as h:
         r = h.get(f"/sites/{site}")
         assert r.status_code == 301
         assert r.headers["location"] == f"http://{host}/"
@@ -42,6 +42,37 @@ def test_path_urls_redirect_to_the_site_origin(inproc: Net, site: str) -> None:
         assert r.headers["location"] == f"http://{host}/docs/a%20b.html?x=1&y=2"
         r = h.head(f"/sites/{site}/style.css", headers={"Host": "localhost:8123"})
         assert r.headers["location"] == f"http://{site}.localhost:8123/style.css"
+
+
+@pytest.mark.parametrize("fetch_metadata", [
+    {"Sec-Fetch-Mode": "navigate"}, {"Sec-Fetch-Dest": "image"}, {"Sec-Fetch-Site": "none"},
+    {"sec-fetch-user": "?1"}])
+def test_any_fetch_metadata_is_a_browser(inproc: Net, site: str,
+                                         fetch_metadata: dict[str, str]) -> None:
+    with inproc.http() as h:
+        r = h.get(f"/sites/{site}/style.css", headers=fetch_metadata)
+        assert r.status_code == 301
+        assert r.headers["location"] == f"http://{origin_host(inproc, site)}/style.css"
+
+
+def test_clients_without_fetch_metadata_are_served_in_place(inproc: Net, site: str
+                                                            ) -> None:
+    """wget, curl and scripts: no Sec-Fetch-* header, and often no resolver for
+    ``{site}.localhost``: the path URL answers, under the sandbox, and links resolve."""
+    with inproc.http(headers={"User-Agent": "Wget/1.21.3"}) as h:
+        r = h.get(f"/sites/{site}/")
+        assert r.status_code == 200 and r.text == "<h1>home</h1>"
+        csp = r.headers["content-security-policy"]
+        assert csp.startswith("sandbox ") and "allow-same-origin" not in csp
+        r = h.get(f"/sites/{site}/style.css")
+        assert (r.status_code, r.content) == (200, b"body{color:red}")
+        assert r.headers["content-security-policy"] == csp
+        r = h.get(f"/sites/{site}")
+        assert r.status_code == 301 and r.headers["location"] == f"/sites/{site}/"
+        r = h.get(f"/sites/{site}/docs")
+        assert r.status_code == 301 and r.headers["location"] == f"/sites/{site}/docs/"
+        assert h.get(f"/sites/{site}/docs/").text == "<p>docs</p>"
+        assert h.head(f"/sites/{site}/files/a.txt").status_code == 200
 
 
 def test_directory_without_slash_redirects(inproc: Net, site: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from gateway import GatewaySettings, Network, create_app
 from tests.conftest import TEST_MAX_UPLOAD, Net, eventually, put_many
 from tests.inprocess import PortalTransport
-from tests.sites import LAN_HOST, lan, origin
+from tests.sites import LAN_HOST, NAVIGATE, lan, origin
 from tests.test_sites import put, unique
 
 REDIRECTS = b"""\
@@ -140,10 +140,11 @@ def gateway_with_site_domain(net: Net, domain: str) -> httpx.Client:
 def test_site_domain_serves_sites_to_the_lan(inproc: Net, ruled: str) -> None:
     port = urlsplit(inproc.url).port
     with gateway_with_site_domain(inproc, "dwp.lan") as h:
-        r = h.get(f"/sites/{ruled}/new.html?x=1", headers={"Host": f"{LAN_HOST}:{port}"})
+        r = h.get(f"/sites/{ruled}/new.html?x=1",
+                  headers={"Host": f"{LAN_HOST}:{port}", **NAVIGATE})
         assert r.status_code == 301
         assert r.headers["location"] == f"http://{ruled}.dwp.lan:{port}/new.html?x=1"
-        r = h.get(f"/sites/{ruled}/", headers={"Host": f"localhost:{port}"})
+        r = h.get(f"/sites/{ruled}/", headers={"Host": f"localhost:{port}", **NAVIGATE})
         assert r.headers["location"] == f"http://{ruled}.localhost:{port}/"
         site_host = {"Host": f"{ruled.upper()}.DWP.LAN:{port}"}
         r = h.get("/new.html", headers=site_host)

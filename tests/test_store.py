@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from dwp.core.keys import prefix_end
 from dwp.core.replica import ForeignData, Replica
 from dwp.core.store import Usage
 from dwp.core.view import NodeSpec, View
-from dwp.node.sqlite import SqliteStore
+from dwp.node.sqlite import RESTART_FRAMES, WAL_KEPT, SqliteStore
 from tests.sim import version
 
 
@@ -55,6 +56,26 @@ def test_a_reopened_store_keeps_writes_counter_and_identity(tmp_path: Path) -> N
     assert state is not None and state.siblings[0].value.data == b"v1"
     assert again.digest() == r.digest()
     assert again.store.outbox_sizes() == {"n2": 1}
+
+
+def test_the_wal_file_shrinks_back_after_a_burst(tmp_path: Path) -> None:
+    """A burst grows the WAL past the checkpointer's restart point; once it has started
+    over, the next commit cuts the file back instead of keeping its largest size."""
+    store = SqliteStore(tmp_path / "replica.db")
+    wal = tmp_path / "replica.db-wal"
+    peak = 0
+    for i in range(RESTART_FRAMES * 4096 // 100_000 + 40):
+        with store.transaction():
+            store.put_chunk(i.to_bytes(32, "big"), 0, os.urandom(100_000), 0.0)
+        peak = max(peak, wal.stat().st_size)
+    assert peak > RESTART_FRAMES * 4096
+    deadline = time.monotonic() + 60
+    while wal.stat().st_size > WAL_KEPT and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with store.transaction():
+            store.put_state("k", 0, os.urandom(100), 1)
+    assert wal.stat().st_size <= WAL_KEPT, (peak, wal.stat().st_size)
+    store.close()
 
 
 def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from dwp.local import start_network
 from dwp.node.actor import actor_name
 from gateway import Network, signin
 from tests.conftest import RayCluster, eventually, gateway
+from tests.sites import NAVIGATE
 
 HTML = {"Accept": "text/html"}
 
@@ -240,7 +241,7 @@ def test_each_networks_sites_have_their_own_origins(pair: Pair) -> None:
             assert r.status_code == 200
     port = urlsplit(pair.url).port
     a_host, b_host = f"{site}.localhost:{port}", f"{site}.{pair.b.name}.localhost:{port}"
-    with httpx.Client(base_url=pair.url) as h:
+    with httpx.Client(base_url=pair.url, headers=NAVIGATE) as h:
         assert h.get(f"/sites/{site}/").headers["location"] == f"http://{a_host}/"
         r = h.get(f"/sites/{site}/", headers={"X-DWP-Network": pair.b.name})
         assert r.headers["location"] == f"http://{b_host}/"

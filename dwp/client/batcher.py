@@ -35,7 +35,7 @@ def size_of(write: Write) -> int:
     if isinstance(write, Delete):
         return OVERHEAD + len(write.key)
     v = write.version
-    return OVERHEAD + len(write.key) + len(v.data or b"") + 32 * len(v.chunks or ())
+    return OVERHEAD + len(write.key) + len(v.data or b"") + 32 * len(v.named)
 
 
 @dataclass

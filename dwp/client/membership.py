@@ -247,15 +247,48 @@ class Membership:
             for node in proposal.members:
                 if node not in best.members and node not in asked:
                     await self.launcher.discard(proposal, node)
-            await self._abort(sorted(asked), proposal, None)
+            if await self._undo(sorted(asked), proposal):
+                best = await self._finish(proposal)
         behind = [n for n, s in states.items() if s and n in best.members
                   and View.from_json(s.view).epoch < best.epoch]
         for node in behind:
             try:
-                await self._ask(node, Commit(best.to_json()))
+                await self._ask(node, Commit(best.to_json(), decided=True))
             except DwpError as exc:
                 log.warning("node %s is still behind epoch %d: %s", node, best.epoch, exc)
         return best
+
+    async def _undo(self, nodes: list[str], proposal: View) -> list[str]:
+        """Abort a proposal at every node; answers those that had committed it already
+        (its Commit was still on the wire when they were asked). The change is undone
+        only once every node has answered: from then on each refuses its late Commit."""
+        answers = await asyncio.gather(*(self._ask(n, Abort(proposal.change)) for n in nodes),
+                                       return_exceptions=True)
+        silent = [n for n, a in zip(nodes, answers, strict=True) if isinstance(a, BaseException)]
+        if silent:
+            raise ChangeFailed(
+                f"change {proposal.change} (epoch {proposal.epoch}) is being rolled back but "
+                f"node {', '.join(silent)} does not answer, so it is not undone yet; try "
+                "again when it is back")
+        return [n for n, undone in zip(nodes, answers, strict=True) if undone is False]
+
+    async def _finish(self, proposal: View) -> View:
+        """A node committed the proposal while it was being rolled back: it stands, so
+        every node takes it (nodes it adds start afresh, as after a lost disk)."""
+        log.warning("node(s) had committed change %s (epoch %d): finishing it instead",
+                    proposal.change, proposal.epoch)
+        old = self.client.view
+        for node in proposal.members:
+            if node not in old.members:
+                await self.launcher.start(proposal, node)
+        for node in dict.fromkeys([*proposal.members, *old.members]):  # leavers learn they left
+            try:
+                await self._ask(node, Commit(proposal.to_json(), decided=True))
+            except DwpError as exc:
+                log.warning("node %s is still behind epoch %d: %s", node, proposal.epoch, exc)
+        self.client.adopt(proposal)
+        self.launcher.record(proposal)
+        return proposal
 
 
 def _gain(old: View, new: View, node: str) -> int:

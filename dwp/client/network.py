@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from dwp.client.batcher import BATCHABLE, Batcher
@@ -215,11 +215,18 @@ class NetworkClient:
         raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
 
     async def put(self, key: str, body: bytes | AsyncIterable[bytes], content_type: str,
-                  token: Token, replica: str | None = None) -> WriteResult:
+                  token: Token, replica: str | None = None, refs: tuple[bytes, ...] = ()
+                  ) -> WriteResult:
         """Store the content (chunks first, so no manifest names a missing chunk), then
-        the key: one round trip to one replica of its shard."""
-        version = await self._store_content(body, content_type, token)
+        the key: one round trip to one replica of its shard. ``refs``: chunks stored
+        before that the version keeps from collection (a deploy's files)."""
+        version = replace(await self._store_content(body, content_type, token), refs=refs)
         return await self._rerouting(lambda: self._put(key, version, token, replica))
+
+    async def store_chunks(self, body: bytes | AsyncIterable[bytes]) -> Version:
+        """Store content as chunks only, small ones too, under no key: a deploy names it
+        by its chunks. Unnamed, it is collected after the grace period."""
+        return await self._store_content(body, "", Token(), inline=False)
 
     async def _put(self, key: str, version: Version, token: Token, replica: str | None
                    ) -> WriteResult:
@@ -262,7 +269,7 @@ class NetworkClient:
         return self._observe(token, self.shard_of_key(key), key, state)
 
     async def _store_content(self, body: bytes | AsyncIterable[bytes], content_type: str,
-                             token: Token) -> Version:
+                             token: Token, inline: bool = True) -> Version:
         hasher, size = new_hasher(), 0
         buf = bytearray()
         chunks: list[bytes] = []
@@ -292,11 +299,11 @@ class NetworkClient:
                 while len(buf) >= CHUNK_SIZE:
                     await emit(bytes(buf[:CHUNK_SIZE]))
                     del buf[:CHUNK_SIZE]
-            if not chunks and len(buf) <= INLINE_MAX:
+            if inline and not chunks and len(buf) <= INLINE_MAX:
                 return Version(content_type, size, hasher.digest(), self.wall_clock(),
                                data=bytes(buf), deps=token.causal,
                                write_id=self.new_write_id())
-            if buf:
+            if buf or not chunks:
                 await emit(bytes(buf))
             await asyncio.gather(*writes)
         finally:

@@ -35,9 +35,12 @@ def causal_in(rows: list[list[object]]) -> Causal:
 
 
 def _version_out(v: Version) -> list[object]:
-    return [v.content_type, v.size, v.hash, v.mtime, v.data,
-            list(v.chunks) if v.chunks is not None else None, v.deleted, causal_out(v.deps),
-            v.write_id]
+    row = [v.content_type, v.size, v.hash, v.mtime, v.data,
+           list(v.chunks) if v.chunks is not None else None, v.deleted, causal_out(v.deps),
+           v.write_id]
+    if v.refs:  # absent when empty, so versions without refs encode as they always did
+        row.append(list(v.refs))
+    return row
 
 
 def _version_in(row: list[object]) -> Version:
@@ -45,7 +48,8 @@ def _version_in(row: list[object]) -> Version:
     return Version(ct, size, h, mtime, data,  # type: ignore[arg-type]
                    tuple(chunks) if chunks is not None else None,  # type: ignore[arg-type]
                    bool(deleted), causal_in(deps),  # type: ignore[arg-type]
-                   str(rest[0]) if rest else "")
+                   str(rest[0]) if rest else "",
+                   tuple(rest[1]) if len(rest) > 1 else ())  # type: ignore[arg-type]
 
 
 def _siblings_out(siblings: tuple[Sibling[Version], ...]) -> list[list[object]]:

@@ -224,13 +224,18 @@ class Import:
 
 @dataclass(frozen=True)
 class Commit:
-    """Adopt a committed view; answers the node's epoch afterwards."""
+    """Adopt a committed view; answers the node's epoch afterwards. ``decided``: sent by
+    a recovery finishing a change some node committed, so taken even where it was
+    rolled back."""
 
     view: str
+    decided: bool = False
 
 
 @dataclass(frozen=True)
 class Abort:
+    """Roll a prepared change back; answers False where it was committed already."""
+
     change: str
 
 

@@ -60,14 +60,19 @@ class Rule:
         return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.to)
 
 
+def site_file_text(data: bytes, name: str, error: type[Exception]) -> str:
+    """A site's rules file as text: at most MAX_SIZE bytes of UTF-8, else ``error``."""
+    if len(data) > MAX_SIZE:
+        raise error(f"{name} is {len(data)} bytes; the limit is {MAX_SIZE} (64 KiB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{name} is not UTF-8 text (byte {exc.start})") from exc
+
+
 def parse(data: bytes) -> list[Rule]:
     """The rules of a ``_redirects`` file; RedirectsError names the first bad line."""
-    if len(data) > MAX_SIZE:
-        raise RedirectsError(f"{NAME} is {len(data)} bytes; the limit is {MAX_SIZE} (64 KiB)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RedirectsError(f"{NAME} is not UTF-8 text (byte {exc.start})") from exc
+    text = site_file_text(data, NAME, RedirectsError)
     rules = []
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.removesuffix("\r").strip()

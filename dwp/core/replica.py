@@ -44,6 +44,7 @@ from dwp.core.view import View
 MAX_BATCH_BYTES = 96 * 1024
 MAX_BATCH_ITEMS = 512
 SWEPT_MEMORY = 3600.0  # seconds a swept chunk is refused from anti-entropy (see ``sweep``)
+KEPT_ABORTS = 64  # rolled-back change ids a node remembers: only a late Commit or Prepare needs one
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Replica:
         self.reload()
         if view.epoch > self.view.epoch:  # committed while this replica was down
             with self.transaction():
-                self.commit(view)
+                self.commit(view, decided=True)
 
     def _create(self, view: View, incarnation: str) -> None:
         """A new store. In a network that never changed, every replica starts empty, so
@@ -155,6 +156,7 @@ class Replica:
         self._lineage_unpublished = True
         pending = self.store.meta_get("pending")
         self.pending: View | None = View.from_json(pending) if pending else None
+        self.aborted: list[str] = json.loads(self.store.meta_get("aborted") or "[]")
         self._use(View.from_json(self.store.meta_get("view") or ""))
         self.publish()
 
@@ -204,6 +206,8 @@ class Replica:
         if self.pending is not None:
             raise ChangeRefused(f"node {self.node_id} has change {self.pending.change} "
                                 f"(epoch {self.pending.epoch}) prepared")
+        if target.change in self.aborted:
+            raise ChangeRefused(f"node {self.node_id} rolled change {target.change} back")
         if target.epoch != self.view.epoch + 1 or not target.change:
             raise ChangeRefused(f"node {self.node_id} is at epoch {self.view.epoch}; the "
                                 f"proposal for epoch {target.epoch} does not extend it")
@@ -220,31 +224,40 @@ class Replica:
                 self.sent_upto[node] = self.counter
         self.store.meta_set("sent_upto", json.dumps(self.sent_upto, sort_keys=True))
 
-    def abort(self, change: str) -> None:
+    def abort(self, change: str) -> bool:
         """Forget a proposal that will not commit, and what was queued for nodes it would
-        have added."""
+        have added; False (and nothing done) if this node committed it already. The id is
+        kept, so a Commit or Prepare of it still on the wire is refused when it comes."""
+        if self.view.change == change:
+            return False
+        if change not in self.aborted:
+            self.aborted = [*self.aborted, change][-KEPT_ABORTS:]
+            self.store.meta_set("aborted", json.dumps(self.aborted))
         if self.pending is None or self.pending.change != change:
-            return
+            return True
         for node in self.pending.members:
             if node not in self.view.members:
                 self.store.outbox_drop(node)
                 self.acked_seq.pop(node, None)
                 self._unflushed.discard(node)
         self._clear_pending()
+        return True
 
     def _clear_pending(self) -> None:
         self.pending = None
         self.store.meta_set("pending", "")
 
-    def commit(self, view: View) -> bool:
+    def commit(self, view: View, decided: bool = False) -> bool:
         """Adopt a committed view; False (and no change) for one that is not newer, or
         for another view at the epoch of the proposal we prepared: a Commit that arrives
         late, from a coordinator that died before a later one rolled its change back, must
-        not commit a second view at the epoch the prepared proposal now stands for.
+        not commit a second view at the epoch the prepared proposal now stands for. Nor
+        for a change rolled back here, unless ``decided``: some node committed it (a
+        recovery finishing it, or a peer's view), so it stands.
 
         Nodes that stop sharing a partition with us become its holders: their dots are
         vouched for only as far as we had seen them, until they hand it off."""
-        if view.epoch <= self.view.epoch:
+        if view.epoch <= self.view.epoch or (view.change in self.aborted and not decided):
             return False
         if (self.pending is not None and self.pending.epoch == view.epoch
                 and self.pending.change != view.change):
@@ -282,10 +295,11 @@ class Replica:
         writes), and any with data here that its shard does not own (nor will once the
         prepared proposal commits). None once it was removed by force: the network went
         on without what it held, and handing old states back could undo deletes that
-        were reaped since."""
+        were reaped since. Reads what is committed: the node's loop asks while the writer
+        thread changes ``phash``."""
         if self.removed():
             return []
-        held = {p for p, v in self.phash.items() if v} | self.to_hand_off
+        held = self._visible_phash.keys() | self.to_hand_off
         return sorted(p for p in held if p not in self.owned and p not in self._owned_next())
 
     def request_hand_off(self, partitions: Iterable[int]) -> None:
@@ -700,9 +714,9 @@ class Replica:
             for key, blob, history_blob in rows:
                 state = decode_state(blob, history_blob)
                 for s in state.siblings:
-                    refs.update(s.value.chunks or ())
+                    refs.update(s.value.named)
                 for s in state.history:
-                    kept.update(s.value.chunks or ())
+                    kept.update(s.value.named)
                 after = key
             scanned += len(rows)
             if len(rows) < 256:

@@ -90,7 +90,7 @@ def sync(replica: Replica, peer: str) -> Session:
     if root.epoch != replica.view.epoch:
         if root.epoch > replica.view.epoch:
             state: ViewState = yield GetView()
-            yield Local(lambda r: r.commit(View.from_json(state.view)))
+            yield Local(lambda r: r.commit(View.from_json(state.view), decided=True))
         return f"views differ (epoch {root.epoch}); skipped"
     if peer not in replica.peers:
         return f"{peer} is no longer a shard-mate; skipped"

@@ -58,6 +58,14 @@ class Token:
         writers that never held the partition it serves)."""
         return join(*self.causal.values())
 
+    def with_context_of(self, other: Token) -> Token:
+        """This past joined with ``other``'s, writing ``other``'s key with the context
+        ``other`` saw of it: a write that supersedes what an earlier read saw and no more,
+        whatever was read and written since."""
+        causal = {s: join(self.causal.get(s, {}), other.causal.get(s, {}))
+                  for s in {*self.causal, *other.causal}}
+        return Token(causal, other.key, dict(other.key_context))
+
     def observe(self, shard: int, key: str, context: dict[str, int],
                 deps: list[Causal]) -> Token:
         """The token after reading or writing ``key``: it now covers that state too."""

@@ -35,11 +35,17 @@ class Version:
     deleted: bool = False
     deps: dict[int, dict[str, int]] = field(default_factory=dict)
     write_id: str = ""  # the client's id for this write, the same on every retry of it
+    refs: tuple[bytes, ...] = ()  # chunks the content names besides its own (a deploy's files)
 
     @classmethod
     def tombstone(cls, mtime: float, deps: dict[int, dict[str, int]],
                   write_id: str = "") -> Version:
         return cls("", 0, b"", mtime, deleted=True, deps=deps, write_id=write_id)
+
+    @property
+    def named(self) -> tuple[bytes, ...]:
+        """Every chunk this version keeps from collection: its body's and its refs."""
+        return (*(self.chunks or ()), *self.refs)
 
     @property
     def etag(self) -> str:

@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 
+from dwp.core.deploys import DEFAULT_KEEP_DEPLOYS
 from dwp.core.history import DEFAULT_KEEP_DELETED_DAYS, DEFAULT_VERSIONS
 from dwp.core.placement import DEFAULT_PARTITIONS, assign_shards, partition_of
 
@@ -38,6 +39,7 @@ class View:
     next_node: int = 0  # node ids are n1, n2, ...; an id is never given out twice
     versions: int = DEFAULT_VERSIONS  # how many versions of a key its history lists
     keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS  # a delete stays undoable so long
+    keep_deploys: int = DEFAULT_KEEP_DEPLOYS  # a site's deploys kept besides the live one
     removed: frozenset[str] = frozenset()  # nodes removed by force: dead, they hand off
     # nothing, and if one comes back it discards what it held (``Replica.departed``)
 
@@ -45,13 +47,14 @@ class View:
     def create(cls, name: str, nodes: list[NodeSpec], replicas: int,
                partitions: int = DEFAULT_PARTITIONS, network_id: str = "",
                node_root: str = "", versions: int = DEFAULT_VERSIONS,
-               keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS) -> View:
+               keep_deleted_days: float = DEFAULT_KEEP_DELETED_DAYS,
+               keep_deploys: int = DEFAULT_KEEP_DEPLOYS) -> View:
         groups = assign_shards([(n.id, n.host) for n in nodes], replicas)
         return cls(name, network_id or uuid.uuid4().hex[:12], 1, replicas, partitions, tuple(nodes),
                    {i: tuple(g) for i, g in enumerate(groups)},
                    tuple(p % len(groups) for p in range(partitions)), node_root,
                    next_node=len(nodes) + 1, versions=versions,
-                   keep_deleted_days=keep_deleted_days)
+                   keep_deleted_days=keep_deleted_days, keep_deploys=keep_deploys)
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -118,7 +121,8 @@ class View:
             "shards": [{"id": s, "nodes": list(m)} for s, m in sorted(self.shards.items())],
             "owners": list(self.owners), "node_root": self.node_root,
             "change": self.change, "next_node": self.next_node, "versions": self.versions,
-            "keep_deleted_days": self.keep_deleted_days, "removed": sorted(self.removed),
+            "keep_deleted_days": self.keep_deleted_days, "keep_deploys": self.keep_deploys,
+            "removed": sorted(self.removed),
         })
 
     @classmethod
@@ -130,4 +134,5 @@ class View:
                    tuple(d["owners"]), d.get("node_root", ""), d.get("change", ""),
                    d.get("next_node", 0), d.get("versions", DEFAULT_VERSIONS),
                    d.get("keep_deleted_days", DEFAULT_KEEP_DELETED_DAYS),
+                   d.get("keep_deploys", DEFAULT_KEEP_DEPLOYS),
                    frozenset(d.get("removed", ())))

@@ -474,8 +474,9 @@ class Node:
         await self._submit(lambda r: r.prepare(target))
         self._ensure_senders()
 
-    async def _abort(self, m: Abort) -> None:
-        await self._submit(lambda r: r.abort(m.change))
+    async def _abort(self, m: Abort) -> bool:
+        undone: bool = await self._submit(lambda r: r.abort(m.change))
+        return undone
 
     async def _import(self, m: Import) -> int:
         copied: int = await self._drive(m.source, copy(self.replica, m.partitions, m.whole))
@@ -483,7 +484,7 @@ class Node:
 
     async def _commit(self, m: Commit) -> int:
         view = View.from_json(m.view)
-        if await self._submit(lambda r: r.commit(view)):
+        if await self._submit(lambda r: r.commit(view, m.decided)):
             self._ensure_senders()
         return self.view.epoch
 

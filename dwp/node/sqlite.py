@@ -98,11 +98,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+    conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
     return conn
 
 
 CHECKPOINT_EVERY = 0.5  # seconds
 RESTART_FRAMES = 4000  # ~16 MB of WAL: then make the next writer start it over
+# A WAL file keeps its largest size unless limited: after a burst, or a checkpointer
+# starved under load, that would be tens of MB per replica for good. The first commit
+# after the WAL starts over cuts the file back to this.
+WAL_KEPT = 4 * 1024 * 1024
 
 
 def _checkpoint_loop(path: Path, stop: threading.Event) -> None:

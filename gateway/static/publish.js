@@ -1,6 +1,7 @@
 // Publish: upload files or a folder through the object API (PUT per file, four at a
-// time) or a zip through /ui/zip, with one progress bar over all bytes. Files already
-// stored with the same content are skipped, as `dwp publish` skips them.
+// time) or a zip through /ui/zip, with one progress bar over all bytes, then make the
+// site's keys one deploy and make it live, as `dwp publish` does (nothing goes live when
+// a file failed). Files already stored with the same content are skipped.
 "use strict";
 
 const PARALLEL = 4;
@@ -61,6 +62,20 @@ function send(method, url, body, onProgress) {
     xhr.onerror = () => resolve({ ok: false, status: 0, text: '{"detail": "network error"}' });
     xhr.send(body);
   });
+}
+
+// Deploy the site's keys as they stand (404: it has none).
+function deploy(site) {
+  return fetch(`/api/v1/sites/${encodeURIComponent(site)}/deploys`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ author: "web UI" }) })
+    .then(async (r) => ({ ok: r.ok, status: r.status, text: await r.text() }))
+    .catch(() => ({ ok: false, status: 0, text: '{"detail": "network error"}' }));
+}
+
+function liveLine(made) {
+  if (made.conflict.length) return `Conflict: ${made.conflict.join(" and ")} are both live. `;
+  return made.new ? `Deploy ${made.id} is live. ` : `Deploy ${made.id} was already live. `;
 }
 
 function reason(reply) {
@@ -129,7 +144,8 @@ document.addEventListener("DOMContentLoaded", () => {
         }
         // Sent without the browser's own guess of its type: the gateway decides the type
         // from the key, as it does for every other way of publishing.
-        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key), file.slice(0, file.size, ""),
+        const reply = await send("PUT", "/api/v1/objects/" + keyPath(key) + "?deploy=false",
+                                 file.slice(0, file.size, ""),
                                  (n) => { loaded.set(file, n); update(); });
         loaded.set(file, file.size); update();
         if (reply.ok) { done++; note(key, "ok"); } else { failed++; note(`${key}: ${reason(reply)}`, "failed"); }
@@ -150,12 +166,20 @@ document.addEventListener("DOMContentLoaded", () => {
       } else { failed++; note(`${zip.name}: ${reason(reply)}`, "failed"); }
     }
 
+    let live = "";
+    if (!failed) {
+      status.textContent = "Making the deploy live…";
+      const reply = await deploy(site);
+      if (reply.ok) live = liveLine(JSON.parse(reply.text));
+      else if (reply.status !== 404) { failed++; note(`deploy: ${reason(reply)}`, "failed"); }
+    }
+
     bar.value = 1;
     button.disabled = false;
     status.replaceChildren();
     const same = stored.size ? `, ${stored.size} unchanged` : "";
     status.append(`Published ${done} file${done === 1 ? "" : "s"} to ${site}${same}` +
-                  (failed ? `; ${failed} failed (see below).` : ". "));
+                  (failed ? `; ${failed} failed (see below).` : `. ${live}`));
     if (done || stored.size) {
       const browse = document.createElement("a");
       browse.href = "/ui/browse/" + keyPath(base);

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dwp.core.messages import Commit, HandOff, Message, Prepare, Put
+from dwp.core import clock
+from dwp.core.messages import Abort, Commit, HandOff, Message, Prepare, Put
 from dwp.core.rebalance import plan_join
+from dwp.core.token import Token
 from dwp.core.view import NodeSpec, View
 from tests.simulation.loop import run_virtual
 from tests.simulation.story import GRACE, Died, Story, Tale
@@ -90,8 +92,9 @@ async def a_change_some_node_committed_is_finished(s: Story) -> None:
 @story
 async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
     """join; the coordinator commits on the witness alone and dies; the witness is cut off
-    from the next coordinator, which must wait rather than roll back; once it is back, the
-    change is finished and a second join follows."""
+    from the next coordinator, which must wait rather than roll back (every other node,
+    the joiner too, still holds the proposal); once it is back, the change is finished
+    and a second join follows."""
     witness: list[str] = []
     s.when(_die_after_one_commit(witness))
     await s.change(s.world.membership.join("h9"))
@@ -101,6 +104,9 @@ async def a_change_is_not_undone_while_a_node_is_silent(s: Story) -> None:
         s.world.crash(node)  # down while the next coordinator looks
     refused = await s.change(s.world.membership.recover())
     s.expect(refused is None, "recover waited for the silent witness")
+    undone = [n for n, node in s.world.nodes.items() if node.replica.pending is None]
+    s.expect(not undone, f"nothing was undone while the witness was silent: {undone} "
+             "no longer hold the proposal")
     for node in witness:
         s.world.restart(node)
     view = await s.recover()
@@ -114,22 +120,10 @@ async def a_commit_that_never_arrived_is_undone(s: Story) -> None:
     gets it; the next coordinator hears every node and rolls the change back, and the
     next join takes the same epoch: a Commit that never arrived committed nothing."""
     await s.put("c1", "site/a", "one")
-    coordinator: list[asyncio.Future[View]] = []
-
-    async def die_on_the_wire(sender: str, node: str, message: Message) -> None:
-        if isinstance(message, Commit):
-            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
-    s.when(die_on_the_wire)
-    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
-    await asyncio.wait(coordinator)
-    s.say("the coordinator died")
-    s.when(_quiet)
+    await _die_with_a_commit_on_the_wire(s)
     view = await s.recover()
     s.expect(view is not None and view.epoch == 1, "the change was rolled back")
-    view = await s.change(s.world.membership.join("h10"))
-    s.expect(view is not None and view.epoch == 2, "the next join took its epoch")
-    await s.put("c1", "site/a", "two")
-    await s.get("c2", "site/a")
+    await _the_next_join_takes_the_epoch(s)
 
 
 @story
@@ -139,18 +133,7 @@ async def a_late_commit_of_a_rolled_back_change_is_refused(s: Story) -> None:
     same epoch; the old Commit arrives only once its node prepared the new proposal,
     and must be refused there: one epoch, one view."""
     await s.put("c1", "site/a", "one")
-    coordinator: list[asyncio.Future[View]] = []
-    held: list[tuple[str, Message]] = []
-
-    async def die_with_a_commit_on_the_wire(sender: str, node: str, message: Message) -> None:
-        if isinstance(message, Commit) and not held:
-            held.append((node, message))
-            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
-    s.when(die_with_a_commit_on_the_wire)
-    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
-    await asyncio.wait(coordinator)
-    s.say(f"the coordinator died; its Commit for {held[0][0]} is still on the wire")
-    s.when(_quiet)
+    held = [await _die_with_a_commit_on_the_wire(s)]
     view = await s.recover()
     s.expect(view is not None and view.epoch == 1, "the change was rolled back")
     late: list[asyncio.Future[None]] = []
@@ -169,6 +152,73 @@ async def a_late_commit_of_a_rolled_back_change_is_refused(s: Story) -> None:
     s.expect(view is not None and view.epoch == 2, "the next join took the epoch")
     await s.put("c1", "site/a", "two")
     await s.get("c2", "site/a")
+
+
+@story
+async def a_commit_that_arrives_after_its_abort_is_refused(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire; the next
+    coordinator hears every node and rolls the change back; the old Commit arrives
+    after the Abort, before any other change: the node must refuse it, and the next
+    join takes the epoch."""
+    await s.put("c1", "site/a", "one")
+    held = await _die_with_a_commit_on_the_wire(s)
+    view = await s.recover()
+    s.expect(view is not None and view.epoch == 1, "the change was rolled back")
+    node, commit = held
+    epoch = await s.world.client.transport.call(node, commit, 5.0)
+    s.say(f"the old Commit reached {node}, which is at epoch {epoch}")
+    s.expect(epoch == 1, f"{node} refused the Commit of a change rolled back")
+    await _the_next_join_takes_the_epoch(s)
+
+
+@story
+async def a_commit_that_lands_as_its_change_is_rolled_back_is_finished(s: Story) -> None:
+    """join; the coordinator dies while its first Commit is on the wire; the next
+    coordinator hears every node (none committed) and starts to roll the change back,
+    but the old Commit reaches its node just before that node's Abort: the node keeps
+    it, says so, and the change is finished instead, everywhere; one more join follows."""
+    await s.put("c1", "site/a", "one")
+    node, commit = await _die_with_a_commit_on_the_wire(s)
+
+    async def commit_lands_before_abort(sender: str, to: str, message: Message) -> None:
+        if isinstance(message, Abort) and to == node:
+            s.when(_quiet)
+            epoch = await s.world.client.transport.call(node, commit, 5.0)
+            s.say(f"the old Commit reached {node} before its Abort: epoch {epoch}")
+    s.when(commit_lands_before_abort)
+    view = await s.recover()
+    s.when(_quiet)
+    s.expect(view is not None and view.epoch == 2, "the change was finished")
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 3, "the next join followed it")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+async def _the_next_join_takes_the_epoch(s: Story) -> None:
+    """After a rollback, a join commits epoch 2, and a write and a read go through."""
+    view = await s.change(s.world.membership.join("h10"))
+    s.expect(view is not None and view.epoch == 2, "the next join took the epoch")
+    await s.put("c1", "site/a", "two")
+    await s.get("c2", "site/a")
+
+
+async def _die_with_a_commit_on_the_wire(s: Story) -> tuple[str, Message]:
+    """Start a join whose coordinator dies as it sends its first Commit: answers that
+    Commit and the node it was for, to be delivered late."""
+    coordinator: list[asyncio.Future[View]] = []
+    held: list[tuple[str, Message]] = []
+
+    async def die(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit) and not held:
+            held.append((node, message))
+            asyncio.get_running_loop().call_soon(coordinator[0].cancel)
+    s.when(die)
+    coordinator.append(asyncio.ensure_future(s.world.membership.join("h9")))
+    await asyncio.wait(coordinator)
+    s.say(f"the coordinator died; its Commit for {held[0][0]} is still on the wire")
+    s.when(_quiet)
+    return held[0]
 
 
 # -- ownership is checked where the write is applied ---------------------------------
@@ -201,10 +251,11 @@ async def a_write_to_a_partition_given_up_is_redirected(s: Story) -> None:
 @story
 async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> None:
     """leave Y, an owner of key k's partition: two nodes, A and B, become new owners.
-    As the commit begins, Y writes k while cut off from its shard-mate and from B; A gets
-    the write. Y must keep the partition until B holds it too; after the heal, every
-    owner answers k with the writer's token (and B, before it has the write, makes the
-    reader wait rather than answer without it)."""
+    As the commit begins, Y writes k while cut off from its shard-mate X and from B, and
+    A from both; A gets the write. Y must keep the partition until B holds it too: A then
+    loses its disk,
+    and after the heal every owner answers k with Y's write, from Y's disk (B, before it
+    has the write, makes the reader wait rather than answer without it)."""
     key = _key_owned_by(s, 1)
     x, y = s.owners(key)
     await s.put("c1", key, "before")
@@ -221,19 +272,24 @@ async def a_partition_is_dropped_only_once_every_new_owner_has_it(s: Story) -> N
             cut_off.append(b)
             s.cut(y, x, b)
             s.cut(b, *[n for n in target_owners if n != b])
+            s.cut(x, *[n for n in target_owners if n not in (x, b)])
             writes.append(asyncio.ensure_future(s.put("c1", key, "during", at=y)))
     s.when(at_first_commit)
     await s.change(s.world.membership.leave(y))
     s.when(_quiet)
     s.expect(bool(writes) and writes[0].done() and writes[0].result() == y,
              f"the write during the change was acknowledged by {y}")
+    during = s.history.acks[-1].state.context
     await s.wait(5.0)
     await s.get("c1", key, at=cut_off[0])  # B has not got Y's write: it must wait (503)
+    a = next(n for n in target_owners if n not in (x, y, cut_off[0]))
+    s.world.lose_disk(a)  # Y's write is now on Y's disk alone, until B has it
     s.heal()
     await s.wait(15.0)
     for node in target_owners:
-        await s.get("c1", key, at=node)
-        s.expect(s.reader("c1").token is not None, "read")
+        state = await s.get("c1", key, at=node)
+        s.expect(state is not None and clock.descends(state.context, during),
+                 f"{node} answers Y's write, which A's lost disk did not take with it")
 
 
 @story
@@ -347,6 +403,68 @@ async def a_seal_that_comes_after_a_copy_reaches_the_copier(s: Story) -> None:
     await s.change(s.world.membership.leave(y))
     s.when(_quiet)
     s.expect(bool(held), f"{y}'s seals were held until its leave committed")
+    await s.wait(10.0)
+    s.expect(y not in s.world.nodes, f"{y} handed everything off and ended")
+    report = await s.collect()
+    s.expect(not report.skipped, f"collection runs once every hand-off is done: "
+             f"{report.skipped}")
+
+
+@story
+async def a_seal_reaches_a_new_shard_only_by_hand_off(s: Story) -> None:
+    """A join puts J in the other shard; Y leaves and J moves into Y's shard in its
+    place, so X (Y's shard-mate) and J await Y's seals, which are held up. Two more
+    joins make a new shard of two nodes that never shared a partition with Y, X or J,
+    and some of the partitions Y held move to it, copied from X or J before Y's seals
+    reach them. Then the seals arrive, Y ends (it never learns of the new shard), and X
+    and J hand those partitions on: only their hand-offs can tell the new owners that Y
+    sealed them (no shard-mate of theirs ever had the seal), or they wait for Y for
+    ever and collection never runs again."""
+    await _seals_held_while_a_new_shard_forms(s, until_handed_on=False)
+
+
+@story
+async def a_seal_that_comes_after_the_hand_off_follows_it(s: Story) -> None:
+    """As above, but Y's seals are held until X and J have handed the moved partitions
+    on to the new shard and dropped them: a seal that reaches a holder after it handed
+    a partition on must follow it there, or the new owners wait for Y for ever."""
+    await _seals_held_while_a_new_shard_forms(s, until_handed_on=True)
+
+
+async def _seals_held_while_a_new_shard_forms(s: Story, until_handed_on: bool) -> None:
+    for i in range(16):
+        await s.put("c1", f"site/h{i}", "one")
+    y = s.view.shards[1][0]
+    await s.change(s.world.membership.join("h8"))
+    grown = s.view
+    release = asyncio.Event()
+    held: list[int] = []
+
+    async def hold_y_seals(sender: str, node: str, message: Message) -> None:
+        if (isinstance(message, Commit) and not until_handed_on
+                and len(_view_of(message).shards) > len(grown.shards)):
+            release.set()
+        elif isinstance(message, HandOff) and sender == y and not release.is_set():
+            held.append(message.partition)
+            await release.wait()
+    s.when(hold_y_seals)
+    await s.change(s.world.membership.leave(y))
+    left = s.view
+    await s.change(s.world.membership.join("h9"))
+    await s.change(s.world.membership.join("h10"))
+    newest = max(s.view.shards)
+    moved = [p for p in s.view.partitions_of_shard(newest)
+             if grown.owners[p] == grown.shard_of_node(y)]
+    if until_handed_on:
+        await s.wait(10.0)
+        still = {n: sorted(set(moved) & set(s.world.nodes[n].replica.held_unowned()))
+                 for n in left.members if n in s.world.nodes}
+        s.expect(not any(still.values()), f"the moved partitions were handed on: {still}")
+        release.set()
+    s.when(_quiet)
+    s.expect(bool(held), f"{y}'s seals were held up")
+    s.expect(bool(moved) and not set(s.view.shards[newest]) & set(left.members),
+             f"partitions {y} held moved to a shard of new nodes: {s.view.shards}")
     await s.wait(10.0)
     s.expect(y not in s.world.nodes, f"{y} handed everything off and ended")
     report = await s.collect()
@@ -598,6 +716,55 @@ async def collection_spares_uploads_in_flight(s: Story) -> None:
     s.heal()
     await s.get("c3", "site/again")
     await s.get("c3", "site/fresh")
+
+
+@story
+async def two_switches_from_one_past_stay_siblings_everywhere(s: Story) -> None:
+    """A site's live deploy is one causal key: c1 and c2 read it, then each switches it
+    from that same past, c1 at X and c2 at X, then c3 (who also read it) at Y while Y
+    is cut off. All three must end as siblings on every replica: a conflict the site
+    names, never a switch silently lost."""
+    key = ".live/site"
+    x, y = s.owners(key)
+    await s.put("c0", key, "first")
+    await s.wait(3.0)
+    for who in ("c1", "c2", "c3"):
+        await s.get(who, key)
+    await s.put("c1", key, "one", at=x)
+    await s.put("c2", key, "two", at=x)
+    s.cut(x, y)
+    await s.put("c3", key, "three", at=y)
+    s.heal()
+    await s.wait(5.0)
+    for node in (x, y):
+        state = s.world.nodes[node].replica.get(key)
+        found = sorted(v.value.data or b"" for v in state.siblings) if state else []
+        s.expect(len(found) == 3, f"{node} holds {found} of the three switches")
+
+
+@story
+async def collection_keeps_every_file_a_kept_deploy_names(s: Story) -> None:
+    """A deploy's files are stored as chunks under no key, and its manifest names them
+    as references; rounds run for longer than the grace period. Every file must stay
+    readable while the manifest is kept, and go once its manifest is deleted and reaped."""
+    client = s.world.client
+    files = [await client.store_chunks(bytes([i]) * 70_000) for i in range(3)]
+    refs = tuple(c for f in files for c in f.chunks or ())
+    written = await client.put(".deploy/site/aaaaaaaaaaaa", b"manifest", "text/plain",
+                               Token(), refs=refs)
+    for _ in range(3):
+        await s.wait(GRACE)
+        await s.collect()
+    for i, f in enumerate(files):
+        body = b"".join([piece async for piece in client.body(f)])
+        s.expect(body == bytes([i]) * 70_000, f"file {i} of the kept deploy was collected")
+    await client.delete(".deploy/site/aaaaaaaaaaaa", written.token)
+    await s.wait(GRACE)
+    for _ in range(2):
+        await s.collect()
+        await s.wait(GRACE)
+    held = [c for n in s.world.nodes for c in refs if c in s.world.stores[n].chunks]
+    s.expect(not held, f"{len(held)} chunks of an aged-out deploy were never collected")
 
 
 @story

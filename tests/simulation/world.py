@@ -182,8 +182,8 @@ class World:
         refuses it."""
         commit = replica.commit
 
-        def noting(view: View) -> bool:
-            done = commit(view)
+        def noting(view: View, decided: bool = False) -> bool:
+            done = commit(view, decided)
             if done:
                 self.committed.add(_view_id(view))
             return done
