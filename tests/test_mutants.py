@@ -33,7 +33,7 @@ def test_a_mutant_whose_snippet_is_gone_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MutantError, match="occurs 0 times"):
         apply(gone, tmp_path)
     with pytest.raises(MutantError, match="does not exist"):
-        apply(Mutant("moved", "a rule", "dwp/core/replica.py", "x", "y"), tmp_path)
+        apply(Mutant("moved", "a rule", "dwp/replica.py", "x", "y"), tmp_path)
 
 
 def test_successive_days_sample_every_mutant() -> None:
