@@ -56,6 +56,9 @@ def parse() -> argparse.Namespace:
                    help="only the scale workload (with --million: the 1M-key run alone)")
     p.add_argument("--edit-only", action="store_true",
                    help="only the edit workload (overwrites beside new keys), R=3")
+    p.add_argument("--floor-only", action="store_true",
+                   help="only the floor of one write: the gateway's Ray call beside the "
+                        "ways past it (bench/floor.py), printed as a table")
     p.add_argument("--profile", action="store_true",
                    help="profile dwp's hot paths with py-spy instead of benchmarking")
     p.add_argument("--out", type=Path, default=DOC)
@@ -76,7 +79,7 @@ def main() -> None:
     if args.million:
         settings = w.Settings(**{**settings.__dict__,
                                  "scale_sizes": (*settings.scale_sizes, 1_000_000)})
-    installed = install.ensure_tools()
+    installed = [] if args.floor_only else install.ensure_tools()
     workdir = Path(tempfile.mkdtemp(prefix="dwp-bench-"))
     atexit.register(procs.stop_all)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -85,6 +88,10 @@ def main() -> None:
         if args.profile:
             from bench import profile
             profile.main(workdir, args.profile_out)
+            return
+        if args.floor_only:
+            from bench import floor
+            floor.report(workdir)
             return
         run = Run()
         run.facts = machine.describe(workdir)
