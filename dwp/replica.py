@@ -241,8 +241,24 @@ class Replica:
                 self.store.outbox_drop(node)
                 self.acked_seq.pop(node, None)
                 self._unflushed.discard(node)
+        proposal = self.pending
         self._clear_pending()
+        self._await_copies_of(proposal)
         return True
+
+    def _await_copies_of(self, proposal: View) -> None:
+        """A proposal that will not commit may have copied partitions to its owners-to-be
+        in other shards. Each of them hands back what it was to own (even empty: its seal
+        is what the owners wait for), and the owners record them as holders, so no delete
+        is reaped until that hand-off has come back (a stale copy handed back after the
+        reap would undo it). Nodes it would have added are discarded with their data."""
+        for p in self.owned:
+            copied = set(proposal.owners_of_partition(p)) & set(self.view.members)
+            self.lineage.add_holders([p], copied - self.shard_nodes, self.seen)
+        self._lineage_dirty = True
+        if self.node_id in proposal.members:
+            self.request_hand_off(
+                proposal.partitions_of_shard(proposal.shard_of_node(self.node_id)))
 
     def _clear_pending(self) -> None:
         self.pending = None
@@ -265,6 +281,8 @@ class Replica:
             return False
         old_shard = self.shard_nodes
         prepared = self.pending.members if self.pending is not None else ()
+        passed_over = (self.pending if self.pending is not None
+                       and self.pending.change != view.change else None)
         self.store.meta_set("view", view.to_json())
         if self.pending is not None and self.pending.epoch <= view.epoch:
             self._clear_pending()
@@ -276,6 +294,8 @@ class Replica:
         for p in self.owned:
             gone = set(old.owners_of_partition(p)) - self.shard_nodes
             self.lineage.add_holders([p], gone, self.seen)
+        if passed_over is not None:
+            self._await_copies_of(passed_over)
         self._new_recipients(p for p in self.peers if p not in old_shard and p not in prepared)
         self._lineage_dirty = True
         return True
@@ -292,12 +312,12 @@ class Replica:
 
     def held_unowned(self) -> list[int]:
         """Partitions this replica must still hand off: those it gave up in a committed
-        change (even empty ones: the hand-off is what lets new owners vouch for its
-        writes), and any with data here that its shard does not own (nor will once the
-        prepared proposal commits). None once it was removed by force: the network went
-        on without what it held, and handing old states back could undo deletes that
-        were reaped since. Reads what is committed: the node's loop asks while the writer
-        thread changes ``phash``."""
+        change or was to own in one rolled back (even empty ones: the hand-off is what
+        lets their owners vouch for its writes and collect again), and any with data
+        here that its shard does not own (nor will once the prepared proposal commits).
+        None once it was removed by force: the network went on without what it held, and
+        handing old states back could undo deletes that were reaped since. Reads what is
+        committed: the node's loop asks while the writer thread changes ``phash``."""
         if self.removed():
             return []
         held = self._visible_phash.keys() | self.to_hand_off
@@ -668,7 +688,7 @@ class Replica:
             return (f"{self.node_id} has change {self.pending.change} (epoch "
                     f"{self.pending.epoch}) prepared")
         if held := self.held_unowned():
-            return f"{self.node_id} still hands off {_partitions(held)}, which it gave up"
+            return f"{self.node_id} still hands off {_partitions(held)}, which it does not own"
         for node, ps in self._awaited().items():
             return (f"{self.node_id} waits for {node} to hand off {_partitions(ps)}, which "
                     f"{node} held before")

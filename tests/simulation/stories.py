@@ -786,6 +786,41 @@ async def a_delete_is_reaped_only_once_every_replica_applied_it(s: Story) -> Non
     await s.get("c1", key)
 
 
+
+@story
+async def a_copy_left_by_a_rolled_back_change_comes_back_before_a_reap(s: Story) -> None:
+    """Y, of k's shard, leaves; a node of the other shard copies k's partition for it;
+    the coordinator dies before any commit and the next one rolls the change back, so
+    the copy stays behind, with the other shard cut off from k's owners. k is deleted
+    and rounds run: the owners must not reap the delete before the copy is handed back,
+    or the stale value handed back after the heal would undo it."""
+    key = _key_owned_by(s, 1)
+    owners = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.wait(3.0)
+
+    async def die_before_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit):
+            raise Died
+    s.when(die_before_commit)
+    await s.change(s.world.membership.leave(owners[-1]))
+    s.when(_quiet)
+    others = [n for n in s.world.nodes if n not in owners]
+    copied = [n for n in others if s.world.nodes[n].replica.get(key) is not None]
+    s.expect(bool(copied), f"a node outside {owners} copied {key} for the change")
+    for node in others:
+        s.cut(node, *owners)
+    rolled_back = await s.recover()
+    s.expect(rolled_back is not None and rolled_back.epoch == 1, "the change rolled back")
+    await s.delete("c1", key)
+    await s.wait(3.0)
+    for _ in range(3):
+        await s.collect()
+        await s.wait(1.0)
+    s.heal()
+    await s.wait(5.0)
+    await s.get("c2", key)
+
 @story
 async def every_replica_of_a_shard_reaps_the_same_deletes(s: Story) -> None:
     """k is written and deleted everywhere; Y restarts, so it has not yet heard its
