@@ -38,7 +38,7 @@ from dwp.codec import (
 from dwp.errors import ChangeRefused, NotOwner
 from dwp.lineage import Lineage, node_of
 from dwp.messages import Export, Replicate
-from dwp.storage import KIND_CHUNK, KIND_KEY, Store
+from dwp.storage import KIND_CHUNK, KIND_KEY, Store, Stored
 from dwp.version import Version
 from dwp.view import View
 
@@ -493,7 +493,10 @@ class Replica:
         """
         changed = 0
         for key, blob in states:
-            old, old_hash = self._load(key)
+            row = self.store.get_stored(key)
+            if row is not None and row.state == blob:
+                continue  # what this replica holds (a batch sent again): nothing to merge
+            old, old_hash = _decoded(row)
             theirs = decode_state(blob)
             if old is None and self._reapable(key, theirs):
                 continue  # reaped here already: storing it again would only undo that
@@ -604,6 +607,11 @@ class Replica:
                 if applied.get(r, 0) < c and not lineage.vouches(partition, r, c, writers)}
 
     def outbox_batch(self, peer: str) -> Batch | None:
+        """A write's replication: each key's current siblings and context, without the
+        versions it keeps. The peer files what the write superseded into its own history;
+        a peer that missed a middle version (cut off while it was written) keeps a history
+        that differs, and so does the key's fingerprint, which anti-entropy repairs by
+        sending the whole state."""
         entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))
         if not entries:
             return None
@@ -613,7 +621,7 @@ class Replica:
         for e in entries:
             if e.kind == KIND_KEY and isinstance(e.ref, str):
                 if e.ref not in states:
-                    blob = self.whole(e.ref)
+                    blob = self.store.get_state(e.ref)
                     if blob is not None:
                         states[e.ref] = blob
                         size += len(blob)
@@ -816,20 +824,16 @@ class Replica:
     # -- internals --------------------------------------------------------------------
 
     def whole(self, key: str) -> bytes | None:
-        """The key's state with its history, as replicas send it to each other."""
-        blob = self.store.get_state(key)
-        if blob is None:
+        """The key's state with its history, as anti-entropy, hand-offs and copies send
+        it (a write's replication sends the state alone: see ``outbox_batch``)."""
+        row = self.store.get_stored(key)
+        if row is None:
             return None
-        kept = self.store.get_history(key)
-        return encode_whole(decode_state(blob, kept)) if kept else blob
+        return encode_whole(decode_state(row.state, row.history)) if row.history else row.state
 
     def _load(self, key: str) -> tuple[State | None, int]:
         """The key's state and its fingerprint (0 when absent)."""
-        blob = self.store.get_state(key)
-        if blob is None:
-            return None, 0
-        kept = self.store.get_history(key)
-        return decode_state(blob, kept), entry_hash(key, blob, kept)
+        return _decoded(self.store.get_stored(key))
 
     def _save(self, key: str, old_hash: int, new: State) -> int:
         p = self.view.partition_of_key(key)
@@ -852,6 +856,13 @@ class Replica:
         self._dirty.add(p)
         self.store.put_chunk(chunk, p, data, self.now())
         return p
+
+
+def _decoded(row: Stored | None) -> tuple[State | None, int]:
+    """A stored row's state (history included) and its fingerprint (0 when absent)."""
+    if row is None:
+        return None, 0
+    return decode_state(row.state, row.history), row.ehash
 
 
 def _partitions(ps: list[int]) -> str:

@@ -22,7 +22,7 @@ from dwp.codec import chunk_entry_hash
 from dwp.keys import prefix_end
 from dwp.ownership import DirLock
 from dwp.private import FILE_MODE, tighten
-from dwp.storage import OutboxEntry, Usage
+from dwp.storage import OutboxEntry, Stored, Usage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -217,9 +217,10 @@ class SqliteStore:
         row = self._conn().execute("SELECT state FROM objects WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def get_history(self, key: str) -> bytes | None:
-        row = self._conn().execute("SELECT history FROM objects WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+    def get_stored(self, key: str) -> Stored | None:
+        row = self._conn().execute("SELECT state, history, ehash FROM objects WHERE key=?",
+                                   (key,)).fetchone()
+        return Stored(row[0], row[1], int.from_bytes(row[2], "big")) if row else None
 
     def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
                   history: bytes | None = None) -> None:

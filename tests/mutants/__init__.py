@@ -150,6 +150,19 @@ MUTANTS = [
            "a commit is on disk (synchronous=FULL) before anything is acknowledged",
            "dwp/store.py",
            'conn.execute("PRAGMA synchronous=FULL")', 'conn.execute("PRAGMA synchronous=OFF")'),
+    # -- replicas that saw the same writes keep the same history ----------------------------
+    Mutant("history-outside-the-fingerprint",
+           "a key's fingerprint covers the versions it keeps, so anti-entropy repairs a "
+           "history that differs",
+           "dwp/replica.py",
+           "        e = entry_hash(key, blob, kept)\n",
+           "        e = entry_hash(key, blob)\n"),
+    Mutant("anti-entropy-sends-no-history",
+           "anti-entropy, hand-offs and copies send a key's kept versions with its state",
+           "dwp/replica.py",
+           "item = self.whole(ref) if isinstance(ref, str) else self.store.get_chunk(ref)",
+           "item = self.store.get_state(ref) if isinstance(ref, str) "
+           "else self.store.get_chunk(ref)"),
     # -- garbage collection -------------------------------------------------------------------
     Mutant("collect-during-a-change",
            "a collection round removes nothing while a change or a hand-off is under way",

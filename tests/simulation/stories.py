@@ -12,7 +12,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from dwp import clock
-from dwp.messages import Abort, Commit, HandOff, Message, Prepare, Put
+from dwp.messages import (
+    Abort,
+    AeEntries,
+    AeExport,
+    AePartitions,
+    AeRoot,
+    Commit,
+    HandOff,
+    Message,
+    Prepare,
+    Put,
+)
 from dwp.rebalance import plan_join
 from dwp.token import Token
 from dwp.view import NodeSpec, View
@@ -20,6 +31,7 @@ from tests.simulation.loop import run_virtual
 from tests.simulation.story import GRACE, Died, Story, Tale
 
 STORIES: dict[str, Tale] = {}
+ANTI_ENTROPY = (AeRoot, AePartitions, AeEntries, AeExport)
 
 
 def story(tale: Tale) -> Tale:
@@ -661,6 +673,43 @@ async def a_forced_removal_lets_collection_and_reaping_go_on(s: Story) -> None:
         await s.get("c3", key)
 
 
+# -- replicas that saw the same writes keep the same history ----------------------------------
+
+
+@story
+async def a_replica_that_missed_a_middle_version_keeps_it_after_anti_entropy(s: Story) -> None:
+    """X writes k's version one everywhere, then versions two and three while cut off
+    from Y; anti-entropy between them is held back until the heal has let X's outbox
+    through. A write replicates without the versions its key keeps, so Y gets three
+    alone and files only one into its history, though its current state is X's; once
+    anti-entropy runs, it must bring Y version two, so both keep the same versions."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(2.0)
+    held = [True]
+
+    async def hold_anti_entropy(sender: str, node: str, message: Message) -> None:
+        while held[0] and {sender, node} == {x, y} and isinstance(message, ANTI_ENTROPY):
+            await asyncio.sleep(0.1)
+    s.when(hold_anti_entropy)
+    s.cut(x, y)
+    await s.put("c1", key, "two", at=x)
+    await s.put("c1", key, "three", at=x)
+    await s.wait(2.0)  # what X's outbox sent during the cut was lost
+    s.heal()
+    await s.wait(3.0)
+    kept = {n: _kept(s, n, key) for n in (x, y)}
+    s.expect(len(kept[x]) == 2 and len(kept[y]) == 1,
+             f"{y} got version three from {x}'s outbox, but not two: {kept}")
+    held[0] = False
+    await s.wait(5.0)
+    kept = {n: _kept(s, n, key) for n in (x, y)}
+    s.expect(len(kept[x]) == 2 and kept[x] == kept[y],
+             f"{x} and {y} keep versions one and two of {key}: {kept}")
+    await s.get("c2", key, at=y)
+
+
 # -- garbage collection ----------------------------------------------------------------------
 
 
@@ -853,6 +902,12 @@ def _die_after_one_commit(
                 raise Died
             committed_at.append(node)
     return hook
+
+
+def _kept(s: Story, node: str, key: str) -> list[str]:
+    """The versions ``node`` keeps of ``key`` (their bodies), oldest first."""
+    state = s.world.nodes[node].replica.get(key)
+    return [(h.value.data or b"").decode() for h in state.history] if state else []
 
 
 async def _quiet(sender: str, node: str, message: Message) -> None:
