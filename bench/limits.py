@@ -164,16 +164,14 @@ def stream(run: Run, t: Target) -> str:
 def edit(run: Run, t: Target) -> str:
     over, new = _med(run, "3 edit"), _med(run, "3 edit", base=True)
     return (f"**Edit** ({t.measured}: overwrites {_f(over)} p50, new keys {_f(new)}). A "
-            "write's replication carries the key's whole state, its kept versions included "
-            "(up to 9 inline 10 KB versions), to every peer, which decodes, merges and "
-            "writes them back; the coordinator reads, re-encodes and rewrites the history "
-            "column too; a new key has none of that. Not profiled in this run; "
-            f"{_shared(run)}. *Tried:* replicating the state alone (each peer filing what "
-            "the write superseded, anti-entropy repairing a missed middle version): 1.53x "
-            "to 1.16x in one run each at load average 12-22, not landed, since a simulator "
-            "seed (2982) then lost acknowledged writes: a reap raced a stale copy handed "
-            "back after an aborted change. *Next:* find that race, then land it; keep each "
-            "version in a row of its own, so an overwrite appends one version.")
+            "write's replication no longer carries the key's kept versions (each peer files "
+            "what the write superseded itself), but an overwrite still reads its key's "
+            "history with its state, re-encodes it with the superseded version added, and "
+            "writes the row back (up to 9 inline 10 KB versions, in SQLite overflow pages "
+            "that the commit's fsync covers), on the coordinator and again on each peer; a "
+            f"new key has none of that. Not profiled in this run; {_shared(run)}. *Next:* "
+            "keep each version in a row of its own, so an overwrite appends one version "
+            "instead of rewriting the kept ones.")
 
 
 def anti_entropy(run: Run, t: Target) -> str:

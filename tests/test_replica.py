@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dwp.core import clock
 from dwp.core.clock import Dot
-from dwp.core.codec import State
+from dwp.core.codec import State, decode_state
 from dwp.core.version import Version
 from dwp.core.view import NodeSpec, View
 from tests.sim import Shard, commit, version
@@ -35,6 +35,46 @@ def test_redelivery_is_a_no_op() -> None:
         s["n2"].apply(batch.origin, batch.states, batch.chunks, batch.upto)
     assert s.values("n2", "site/a") == ["one"]
     s.deliver("n1", "n2")
+    assert s.converged()
+
+
+def test_a_write_replicates_its_state_without_the_versions_its_key_keeps() -> None:
+    """The batch a write queues carries the current version and the context (what it
+    superseded), not the kept versions; an anti-entropy export of the key carries them."""
+    s = Shard()
+    for text in ("one", "two", "three"):
+        s.write("n1", "site/a", text)
+    batch = s["n1"].outbox_batch("n2")
+    assert batch is not None
+    [(key, blob)] = batch.states
+    sent = decode_state(blob)
+    assert key == "site/a" and [x.value.data for x in sent.siblings] == [b"three"]
+    assert sent.history == ()
+    [(_, whole)], _, left = s["n1"].export(["site/a"])
+    assert [x.value.data for x in decode_state(whole).history] == [b"one", b"two"]
+    assert not left
+
+
+def test_a_replica_that_missed_a_middle_version_gets_it_from_anti_entropy() -> None:
+    """n2 gets versions one and three only: it files one into its history, not two,
+    so the key's fingerprint differs from n1's until an anti-entropy round sends two."""
+    s = Shard()
+    s.write("n1", "site/a", "one")
+    s.deliver("n1", "n2")
+    s.write("n1", "site/a", "two")
+    s.write("n1", "site/a", "three")
+    s.deliver("n1", "n2")
+    assert s.values("n2", "site/a") == ["three"] and not s.converged()
+    s.sync("n1", "n2")
+    kept = [[x.value.data for x in s[n].get("site/a").history] for n in ("n1", "n2")]
+    assert kept == [[b"one", b"two"]] * 2 and s.converged()
+
+
+def test_replicas_that_saw_every_version_keep_one_history_without_anti_entropy() -> None:
+    s = Shard()
+    for text in ("one", "two", "three"):
+        s.write("n1", "site/a", text)
+        s.deliver("n1", "n2")
     assert s.converged()
 
 
@@ -138,7 +178,9 @@ def test_delete_writes_a_tombstone_only_when_something_is_live() -> None:
     with s["n1"].transaction():
         assert s["n1"].delete("k/x", Version.tombstone(0, {}), None) is not None
     s.deliver_all()
-    assert s.values("n2", "k/x") == [] and s.converged()
+    assert s.values("n2", "k/x") == []
+    s.sync("n1", "n2")  # n2 never saw v1, which n1 keeps: anti-entropy brings it
+    assert s.converged()
 
 
 def test_chunks_replicate_and_count_in_the_digest() -> None:

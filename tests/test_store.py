@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dwp.core.keys import prefix_end
 from dwp.core.replica import ForeignData, Replica
-from dwp.core.store import Usage
+from dwp.core.store import MemoryStore, Stored, Usage
 from dwp.core.view import NodeSpec, View
 from dwp.node.sqlite import RESTART_FRAMES, WAL_KEPT, SqliteStore
 from tests.sim import version
@@ -76,6 +76,20 @@ def test_the_wal_file_shrinks_back_after_a_burst(tmp_path: Path) -> None:
             store.put_state("k", 0, os.urandom(100), 1)
     assert wal.stat().st_size <= WAL_KEPT, (peak, wal.stat().st_size)
     store.close()
+
+
+def test_a_key_is_read_back_with_its_history_and_fingerprint_in_one_row(
+        tmp_path: Path) -> None:
+    """What the write path reads of a key (one SELECT), as both stores answer it."""
+    sqlite = SqliteStore(tmp_path / "r.db")
+    for store in (sqlite, MemoryStore()):
+        with store.transaction():
+            store.put_state("a", 3, b"state-a", 2**127 + 5, b"kept-a")
+            store.put_state("b", 3, b"state-b", 7)
+        assert store.get_stored("a") == Stored(b"state-a", b"kept-a", 2**127 + 5)
+        assert store.get_stored("b") == Stored(b"state-b", None, 7)
+        assert store.get_stored("c") is None
+    sqlite.close()
 
 
 def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def encode_history(state: State) -> bytes | None:
 
 
 def encode_whole(state: State) -> bytes:
-    """State and history in one blob, as replicas send keys to each other."""
+    """State and history in one blob, as anti-entropy, hand-offs and history reads send
+    a key (a write's replication sends ``encode_state`` alone)."""
     if not state.history:
         return encode_state(state)
     return msgpack.packb([_vv_out(state.context), _siblings_out(state.siblings),

@@ -1,7 +1,9 @@
 """Page history: the versions a key's writes superseded, kept to be read back and restored.
 
-History travels inside the key's state, so it replicates, hands off and is compared by
-anti-entropy with the rest of it. Each replica keeps the newest of every version it has
+History is part of the key's state: it hands off and is compared by anti-entropy with
+the rest of it, while a write's replication leaves it home (each replica files what the
+write superseded itself; anti-entropy repairs one that missed a version). Each replica
+keeps the newest of every version it has
 ever known the key to have had, minus the current siblings, ranked by a total order:
 top-k of a union does not depend on the order the parts arrived in, so replicas that
 have seen the same writes hold the same history.

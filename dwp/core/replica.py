@@ -37,7 +37,7 @@ from dwp.core.codec import (
 from dwp.core.errors import ChangeRefused, NotOwner
 from dwp.core.lineage import Lineage, node_of
 from dwp.core.messages import Export, Replicate
-from dwp.core.store import KIND_CHUNK, KIND_KEY, Store
+from dwp.core.store import KIND_CHUNK, KIND_KEY, Store, Stored
 from dwp.core.version import Version
 from dwp.core.view import View
 
@@ -240,8 +240,24 @@ class Replica:
                 self.store.outbox_drop(node)
                 self.acked_seq.pop(node, None)
                 self._unflushed.discard(node)
+        proposal = self.pending
         self._clear_pending()
+        self._await_copies_of(proposal)
         return True
+
+    def _await_copies_of(self, proposal: View) -> None:
+        """A proposal that will not commit may have copied partitions to its owners-to-be
+        in other shards. Each of them hands back what it was to own (even empty: its seal
+        is what the owners wait for), and the owners record them as holders, so no delete
+        is reaped until that hand-off has come back (a stale copy handed back after the
+        reap would undo it). Nodes it would have added are discarded with their data."""
+        for p in self.owned:
+            copied = set(proposal.owners_of_partition(p)) & set(self.view.members)
+            self.lineage.add_holders([p], copied - self.shard_nodes, self.seen)
+        self._lineage_dirty = True
+        if self.node_id in proposal.members:
+            self.request_hand_off(
+                proposal.partitions_of_shard(proposal.shard_of_node(self.node_id)))
 
     def _clear_pending(self) -> None:
         self.pending = None
@@ -264,6 +280,8 @@ class Replica:
             return False
         old_shard = self.shard_nodes
         prepared = self.pending.members if self.pending is not None else ()
+        passed_over = (self.pending if self.pending is not None
+                       and self.pending.change != view.change else None)
         self.store.meta_set("view", view.to_json())
         if self.pending is not None and self.pending.epoch <= view.epoch:
             self._clear_pending()
@@ -275,6 +293,8 @@ class Replica:
         for p in self.owned:
             gone = set(old.owners_of_partition(p)) - self.shard_nodes
             self.lineage.add_holders([p], gone, self.seen)
+        if passed_over is not None:
+            self._await_copies_of(passed_over)
         self._new_recipients(p for p in self.peers if p not in old_shard and p not in prepared)
         self._lineage_dirty = True
         return True
@@ -291,12 +311,12 @@ class Replica:
 
     def held_unowned(self) -> list[int]:
         """Partitions this replica must still hand off: those it gave up in a committed
-        change (even empty ones: the hand-off is what lets new owners vouch for its
-        writes), and any with data here that its shard does not own (nor will once the
-        prepared proposal commits). None once it was removed by force: the network went
-        on without what it held, and handing old states back could undo deletes that
-        were reaped since. Reads what is committed: the node's loop asks while the writer
-        thread changes ``phash``."""
+        change or was to own in one rolled back (even empty ones: the hand-off is what
+        lets their owners vouch for its writes and collect again), and any with data
+        here that its shard does not own (nor will once the prepared proposal commits).
+        None once it was removed by force: the network went on without what it held, and
+        handing old states back could undo deletes that were reaped since. Reads what is
+        committed: the node's loop asks while the writer thread changes ``phash``."""
         if self.removed():
             return []
         held = self._visible_phash.keys() | self.to_hand_off
@@ -472,7 +492,10 @@ class Replica:
         """
         changed = 0
         for key, blob in states:
-            old, old_hash = self._load(key)
+            row = self.store.get_stored(key)
+            if row is not None and row.state == blob:
+                continue  # what this replica holds (a batch sent again): nothing to merge
+            old, old_hash = _decoded(row)
             theirs = decode_state(blob)
             if old is None and self._reapable(key, theirs):
                 continue  # reaped here already: storing it again would only undo that
@@ -583,6 +606,11 @@ class Replica:
                 if applied.get(r, 0) < c and not lineage.vouches(partition, r, c, writers)}
 
     def outbox_batch(self, peer: str) -> OutboxBatch | None:
+        """A write's replication: each key's current siblings and context, without the
+        versions it keeps. The peer files what the write superseded into its own history;
+        a peer that missed a middle version (cut off while it was written) keeps a history
+        that differs, and so does the key's fingerprint, which anti-entropy repairs by
+        sending the whole state."""
         entries = self.store.outbox_read(peer, MAX_BATCH_ITEMS, self.acked_seq.get(peer, 0))
         if not entries:
             return None
@@ -592,7 +620,7 @@ class Replica:
         for e in entries:
             if e.kind == KIND_KEY and isinstance(e.ref, str):
                 if e.ref not in states:
-                    blob = self.whole(e.ref)
+                    blob = self.store.get_state(e.ref)
                     if blob is not None:
                         states[e.ref] = blob
                         size += len(blob)
@@ -667,7 +695,7 @@ class Replica:
             return (f"{self.node_id} has change {self.pending.change} (epoch "
                     f"{self.pending.epoch}) prepared")
         if held := self.held_unowned():
-            return f"{self.node_id} still hands off {_partitions(held)}, which it gave up"
+            return f"{self.node_id} still hands off {_partitions(held)}, which it does not own"
         for node, ps in self._awaited().items():
             return (f"{self.node_id} waits for {node} to hand off {_partitions(ps)}, which "
                     f"{node} held before")
@@ -795,20 +823,16 @@ class Replica:
     # -- internals --------------------------------------------------------------------
 
     def whole(self, key: str) -> bytes | None:
-        """The key's state with its history, as replicas send it to each other."""
-        blob = self.store.get_state(key)
-        if blob is None:
+        """The key's state with its history, as anti-entropy, hand-offs and copies send
+        it (a write's replication sends the state alone: see ``outbox_batch``)."""
+        row = self.store.get_stored(key)
+        if row is None:
             return None
-        kept = self.store.get_history(key)
-        return encode_whole(decode_state(blob, kept)) if kept else blob
+        return encode_whole(decode_state(row.state, row.history)) if row.history else row.state
 
     def _load(self, key: str) -> tuple[State | None, int]:
         """The key's state and its fingerprint (0 when absent)."""
-        blob = self.store.get_state(key)
-        if blob is None:
-            return None, 0
-        kept = self.store.get_history(key)
-        return decode_state(blob, kept), entry_hash(key, blob, kept)
+        return _decoded(self.store.get_stored(key))
 
     def _save(self, key: str, old_hash: int, new: State) -> int:
         p = self.view.partition_of_key(key)
@@ -831,6 +855,13 @@ class Replica:
         self._dirty.add(p)
         self.store.put_chunk(chunk, p, data, self.now())
         return p
+
+
+def _decoded(row: Stored | None) -> tuple[State | None, int]:
+    """A stored row's state (history included) and its fingerprint (0 when absent)."""
+    if row is None:
+        return None, 0
+    return decode_state(row.state, row.history), row.ehash
 
 
 def _partitions(ps: list[int]) -> str:

@@ -32,6 +32,16 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """A key's row: its state, the history kept beside it, and their fingerprint (read in
+    one go: a write needs all three)."""
+
+    state: bytes
+    history: bytes | None
+    ehash: int
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """What a store holds, in bytes of payload (``disk``: its files, overhead included)."""
 
@@ -48,7 +58,7 @@ class Store(Protocol):
     def meta_get(self, name: str) -> str | None: ...
     def meta_set(self, name: str, value: str) -> None: ...
     def get_state(self, key: str) -> bytes | None: ...
-    def get_history(self, key: str) -> bytes | None: ...
+    def get_stored(self, key: str) -> Stored | None: ...
     def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
                   history: bytes | None = None) -> None: ...
     def drop_state(self, key: str) -> None: ...
@@ -130,8 +140,9 @@ class MemoryStore:
         row = self.states.get(key)
         return row[1] if row else None
 
-    def get_history(self, key: str) -> bytes | None:
-        return self.histories.get(key)
+    def get_stored(self, key: str) -> Stored | None:
+        row = self.states.get(key)
+        return Stored(row[1], self.histories.get(key), row[2]) if row else None
 
     def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
                   history: bytes | None = None) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from dwp.core.codec import chunk_entry_hash
 from dwp.core.keys import prefix_end
-from dwp.core.store import OutboxEntry, Store, Usage
+from dwp.core.store import OutboxEntry, Store, Stored, Usage
 from dwp.node.dirlock import DirLock
 from dwp.node.private import FILE_MODE, tighten
 
@@ -218,9 +218,10 @@ class SqliteStore:
         row = self._conn().execute("SELECT state FROM objects WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def get_history(self, key: str) -> bytes | None:
-        row = self._conn().execute("SELECT history FROM objects WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+    def get_stored(self, key: str) -> Stored | None:
+        row = self._conn().execute("SELECT state, history, ehash FROM objects WHERE key=?",
+                                   (key,)).fetchone()
+        return Stored(row[0], row[1], int.from_bytes(row[2], "big")) if row else None
 
     def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
                   history: bytes | None = None) -> None:

@@ -150,6 +150,19 @@ MUTANTS = [
            "a commit is on disk (synchronous=FULL) before anything is acknowledged",
            "dwp/node/sqlite.py",
            'conn.execute("PRAGMA synchronous=FULL")', 'conn.execute("PRAGMA synchronous=OFF")'),
+    # -- replicas that saw the same writes keep the same history ----------------------------
+    Mutant("history-outside-the-fingerprint",
+           "a key's fingerprint covers the versions it keeps, so anti-entropy repairs a "
+           "history that differs",
+           "dwp/core/replica.py",
+           "        e = entry_hash(key, blob, kept)\n",
+           "        e = entry_hash(key, blob)\n"),
+    Mutant("anti-entropy-sends-no-history",
+           "anti-entropy, hand-offs and copies send a key's kept versions with its state",
+           "dwp/core/replica.py",
+           "item = self.whole(ref) if isinstance(ref, str) else self.store.get_chunk(ref)",
+           "item = self.store.get_state(ref) if isinstance(ref, str) "
+           "else self.store.get_chunk(ref)"),
     # -- garbage collection -------------------------------------------------------------------
     Mutant("collect-during-a-change",
            "a collection round removes nothing while a change or a hand-off is under way",
@@ -192,6 +205,11 @@ MUTANTS = [
            "dwp/core/replica.py",
            "vectors = [self.applied_now(), *(self.peer_applied.get(q) for q in self.peers)]",
            "vectors = [self.applied_now()]"),
+    Mutant("reap-with-copies-of-a-rolled-back-change-out",
+           "a delete is reaped only where no copy a rolled-back change made can come back",
+           "dwp/core/replica.py",
+           "        self._await_copies_of(proposal)\n",
+           ""),
     Mutant("reap-what-a-replica-keeps",
            "each replica removes only the deleted keys all of its shard named",
            "dwp/client/gc.py",

@@ -12,7 +12,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from dwp.core import clock
-from dwp.core.messages import Abort, Commit, HandOff, Message, Prepare, Put
+from dwp.core.messages import (
+    Abort,
+    AeEntries,
+    AeExport,
+    AePartitions,
+    AeRoot,
+    Commit,
+    HandOff,
+    Message,
+    Prepare,
+    Put,
+)
 from dwp.core.rebalance import plan_join
 from dwp.core.token import Token
 from dwp.core.view import NodeSpec, View
@@ -20,6 +31,7 @@ from tests.simulation.loop import run_virtual
 from tests.simulation.story import GRACE, Died, Story, Tale
 
 STORIES: dict[str, Tale] = {}
+ANTI_ENTROPY = (AeRoot, AePartitions, AeEntries, AeExport)
 
 
 def story(tale: Tale) -> Tale:
@@ -661,6 +673,43 @@ async def a_forced_removal_lets_collection_and_reaping_go_on(s: Story) -> None:
         await s.get("c3", key)
 
 
+# -- replicas that saw the same writes keep the same history ----------------------------------
+
+
+@story
+async def a_replica_that_missed_a_middle_version_keeps_it_after_anti_entropy(s: Story) -> None:
+    """X writes k's version one everywhere, then versions two and three while cut off
+    from Y; anti-entropy between them is held back until the heal has let X's outbox
+    through. A write replicates without the versions its key keeps, so Y gets three
+    alone and files only one into its history, though its current state is X's; once
+    anti-entropy runs, it must bring Y version two, so both keep the same versions."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(2.0)
+    held = [True]
+
+    async def hold_anti_entropy(sender: str, node: str, message: Message) -> None:
+        while held[0] and {sender, node} == {x, y} and isinstance(message, ANTI_ENTROPY):
+            await asyncio.sleep(0.1)
+    s.when(hold_anti_entropy)
+    s.cut(x, y)
+    await s.put("c1", key, "two", at=x)
+    await s.put("c1", key, "three", at=x)
+    await s.wait(2.0)  # what X's outbox sent during the cut was lost
+    s.heal()
+    await s.wait(3.0)
+    kept = {n: _kept(s, n, key) for n in (x, y)}
+    s.expect(len(kept[x]) == 2 and len(kept[y]) == 1,
+             f"{y} got version three from {x}'s outbox, but not two: {kept}")
+    held[0] = False
+    await s.wait(5.0)
+    kept = {n: _kept(s, n, key) for n in (x, y)}
+    s.expect(len(kept[x]) == 2 and kept[x] == kept[y],
+             f"{x} and {y} keep versions one and two of {key}: {kept}")
+    await s.get("c2", key, at=y)
+
+
 # -- garbage collection ----------------------------------------------------------------------
 
 
@@ -786,6 +835,41 @@ async def a_delete_is_reaped_only_once_every_replica_applied_it(s: Story) -> Non
     await s.get("c1", key)
 
 
+
+@story
+async def a_copy_left_by_a_rolled_back_change_comes_back_before_a_reap(s: Story) -> None:
+    """Y, of k's shard, leaves; a node of the other shard copies k's partition for it;
+    the coordinator dies before any commit and the next one rolls the change back, so
+    the copy stays behind, with the other shard cut off from k's owners. k is deleted
+    and rounds run: the owners must not reap the delete before the copy is handed back,
+    or the stale value handed back after the heal would undo it."""
+    key = _key_owned_by(s, 1)
+    owners = s.owners(key)
+    await s.put("c1", key, "one")
+    await s.wait(3.0)
+
+    async def die_before_commit(sender: str, node: str, message: Message) -> None:
+        if isinstance(message, Commit):
+            raise Died
+    s.when(die_before_commit)
+    await s.change(s.world.membership.leave(owners[-1]))
+    s.when(_quiet)
+    others = [n for n in s.world.nodes if n not in owners]
+    copied = [n for n in others if s.world.nodes[n].replica.get(key) is not None]
+    s.expect(bool(copied), f"a node outside {owners} copied {key} for the change")
+    for node in others:
+        s.cut(node, *owners)
+    rolled_back = await s.recover()
+    s.expect(rolled_back is not None and rolled_back.epoch == 1, "the change rolled back")
+    await s.delete("c1", key)
+    await s.wait(3.0)
+    for _ in range(3):
+        await s.collect()
+        await s.wait(1.0)
+    s.heal()
+    await s.wait(5.0)
+    await s.get("c2", key)
+
 @story
 async def every_replica_of_a_shard_reaps_the_same_deletes(s: Story) -> None:
     """k is written and deleted everywhere; Y restarts, so it has not yet heard its
@@ -818,6 +902,12 @@ def _die_after_one_commit(
                 raise Died
             committed_at.append(node)
     return hook
+
+
+def _kept(s: Story, node: str, key: str) -> list[str]:
+    """The versions ``node`` keeps of ``key`` (their bodies), oldest first."""
+    state = s.world.nodes[node].replica.get(key)
+    return [(h.value.data or b"").decode() for h in state.history] if state else []
 
 
 async def _quiet(sender: str, node: str, message: Message) -> None:
