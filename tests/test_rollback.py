@@ -67,7 +67,7 @@ def test_a_decided_commit_is_taken_where_the_change_was_rolled_back() -> None:
 def _replica_of_two_shards() -> tuple[Replica, View]:
     nodes = [NodeSpec(f"n{i}", f"h{i}") for i in range(1, 5)]
     view = View.create("sim", nodes, 2, partitions=16)
-    return Replica("n1", view, MemoryStore(), lambda: "i1"), view
+    return Replica("n1", view, MemoryStore(), lambda: "i1", lambda: 0.0), view
 
 
 def _copiers(r: Replica, proposal: View) -> dict[str, list[int]]:
