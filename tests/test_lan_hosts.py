@@ -156,11 +156,13 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     for path in data.values():
         assert (path / "replica.db").is_file(), path
 
-    # Writes through carol's gateway; reads go on while bob's Ray is stopped.
+    # Writes through carol's gateway (one `dwp publish` of 20 pages, then `dwp put`s);
+    # reads go on while bob's Ray is stopped.
     keys = [f"family/page{i}.html" for i in range(20)]
+    (carol.home / "pages").mkdir()
     for key in keys:
-        (carol.home / "page").write_text(key)
-        carol.sh(f"dwp put page {key}")
+        (carol.home / "pages" / key.removeprefix("family/")).write_text(key)
+    carol.sh("dwp publish pages --site family")
     (carol.home / "reader.py").write_text(READER)
     stop_file = carol.home / "stop-reading"
     reader = carol.spawn(f"python reader.py {' '.join(keys)} {stop_file.name}",
