@@ -189,42 +189,14 @@ def test_the_deploy_guide_runs_on_three_lan_hosts(hosts: Hosts, tmp_path: Path) 
     assert alice.sh(f"dwp get {later[-1]} {lan_gateway}").stdout == later[-1]
 
 
-class Wheelhouse:
-    """Every wheel `pip install ~/dwp` needs, fetched in the machine's own namespace (the
-    hosts cannot reach a package index) while the module's first test runs."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / "wheels"
-        self.log = root / "pip.log"
-        self.deadline = time.monotonic() + 600
-        with open(self.log, "wb") as log:
-            self.pip = subprocess.Popen(
-                [sys.executable, "-m", "pip", "download", "-q", "-d", str(self.path),
-                 str(REPO), "setuptools>=68"], stdout=log, stderr=subprocess.STDOUT)
-
-    def ready(self) -> Path:
-        """The wheelhouse, once the download is done."""
-        code = self.pip.wait(max(0.0, self.deadline - time.monotonic()))
-        assert code == 0, self.log.read_text()[-3000:]
-        return self.path
-
-    def close(self) -> None:
-        if self.pip.poll() is None:
-            self.pip.kill()
-            self.pip.wait(30)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wheelhouse | None]:
-    """Started with the module, so the download overlaps the test before `ray up`'s."""
-    if _allowed() is not None:
-        yield None
-        return
-    house = Wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
-    try:
-        yield house
-    finally:
-        house.close()
+def wheelhouse(tmp_path: Path) -> Path:
+    """Every wheel `pip install ~/dwp` needs, fetched in the machine's own namespace: the
+    hosts cannot reach a package index."""
+    wheels = tmp_path / "wheelhouse"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels),
+                    str(REPO), "setuptools>=68"], check=True, timeout=600,
+                   capture_output=True)
+    return wheels
 
 
 def launcher_config(hosts: Hosts) -> str:
@@ -240,11 +212,10 @@ RAY_PROCESSES = "pgrep -af 'site-packages/ray/|raylet|gcs_server'"
 
 
 @pytest.mark.timeout(900)
-def test_ray_up_starts_every_host_and_ray_down_stops_them(
-        hosts: Hosts, tmp_path: Path, wheelhouse: Wheelhouse | None) -> None:
+def test_ray_up_starts_every_host_and_ray_down_stops_them(hosts: Hosts,
+                                                           tmp_path: Path) -> None:
     alice = hosts["alice"]
-    assert wheelhouse is not None  # the hosts run, so the download was started
-    wheels = wheelhouse.ready()
+    wheels = wheelhouse(tmp_path)
     key = alice.home / ".ssh" / "id_ed25519"
     key.parent.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
