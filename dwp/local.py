@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ray._private.authentication.authentication_token_setup import (
     _enable_token_auth,
     maybe_enable_token_auth_if_token_available,
 )
+from ray._raylet import GcsClient
 from ray.exceptions import AuthenticationError, RayError
 
 from dwp.client.membership import Membership
@@ -89,6 +91,7 @@ def _join(address: str, quiet: dict[str, Any]) -> None:
                             f"{address}: {where}")
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
     try:
+        _check_token(address)
         ray.init(address=address, **quiet)
     except AuthenticationError as exc:
         raise RayJoinFailed(f"the Ray cluster at {address} refused this machine's auth "
@@ -98,6 +101,24 @@ def _join(address: str, quiet: dict[str, Any]) -> None:
                 else "; is the head running there, and is this machine's Ray auth token "
                      f"({ray_token_file()}) the cluster's?")
         raise RayJoinFailed(f"cannot join the Ray cluster at {address}{hint}") from exc
+
+
+def _check_token(address: str) -> None:
+    """Raise AuthenticationError at once if the head at ``address`` refuses this machine's
+    Ray token: ``ray.init`` asks again every second for about 20 s and then reports only
+    that it cannot connect. Asked only when the head's port takes a connection; anything
+    else that goes wrong is left for ``ray.init`` to meet and report."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except (OSError, ValueError):
+        return
+    try:
+        GcsClient(address=address)
+    except AuthenticationError:
+        raise
+    except Exception:  # ray.init meets it again and says what it is
+        return
 
 
 def namespace_of(name: str) -> str:
