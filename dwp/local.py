@@ -25,7 +25,7 @@ from ray._private.authentication.authentication_token_setup import (
     _enable_token_auth,
     maybe_enable_token_auth_if_token_available,
 )
-from ray._raylet import GcsClient
+from ray._raylet import GcsClient  # type: ignore[attr-defined]  # the stub omits it
 from ray.exceptions import AuthenticationError, RayError
 
 from dwp.client.membership import Membership
