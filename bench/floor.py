@@ -31,7 +31,6 @@ import os
 import sqlite3
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -361,21 +360,9 @@ def main() -> None:
 
 
 def measure(workdir: Path, timeout: float = 170.0) -> dict[str, Any]:
-    """Run ``python -m bench.floor`` in its own process group; its JSON answer."""
-    out = workdir / "logs" / "floor.json"
-    p = procs.start("floor", [sys.executable, "-m", "bench.floor", str(out)],
-                    workdir / "logs" / "floor.log",
-                    env={"RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
-                    cwd=Path(__file__).resolve().parent.parent)
-    try:
-        p.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        procs.stop(p)
-    if not out.exists():
-        raise RuntimeError(f"the floor probe gave no answer; see {p.log}")
-    return json.loads(out.read_text())
+    """``python -m bench.floor`` in a child process: its JSON answer."""
+    answer: dict[str, Any] = procs.json_child("floor", [], workdir, timeout)
+    return answer
 
 
 def table(result: dict[str, Any]) -> str:

@@ -4,13 +4,16 @@ stopped by that PID and group only (plus the descendants it spawned), never by n
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -150,3 +153,21 @@ def rss_mib(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def json_child(name: str, args: list[str], workdir: Path, timeout: float) -> Any:
+    """Run ``python -m bench.NAME *ARGS OUT`` in its own process group (a private Ray
+    lives and dies with it); the JSON it wrote to OUT."""
+    out = workdir / "logs" / f"{name}.json"
+    p = start(name, [sys.executable, "-m", f"bench.{name}", *args, str(out)],
+              workdir / "logs" / f"{name}.log", env={"RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
+              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        p.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        stop(p)
+    if not out.exists():
+        raise RuntimeError(f"bench.{name} gave no answer; see {p.log}")
+    return json.loads(out.read_text())

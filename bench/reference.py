@@ -3,11 +3,8 @@ actor call round trip (measured in a child process with its own private Ray)."""
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,18 +31,6 @@ def fsync_loop(path: Path, appends: int = 500, size: int = 512) -> tuple[float, 
 
 
 def ray_call(workdir: Path, calls: int, timeout: float = 180.0) -> dict[str, float]:
-    """Run ``python -m bench.raycall`` in its own process group; its JSON answer."""
-    out = workdir / "logs" / "raycall.json"
-    p = procs.start("raycall", [sys.executable, "-m", "bench.raycall", str(calls), str(out)],
-                    workdir / "logs" / "raycall.log",
-                    env={"RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
-                    cwd=Path(__file__).resolve().parent.parent)
-    try:
-        p.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        procs.stop(p)
-    if not out.exists():
-        raise RuntimeError(f"the Ray call probe gave no answer; see {p.log}")
-    return json.loads(out.read_text())
+    """``python -m bench.raycall`` in a child process: p50/p99 of its actor round trips."""
+    answer: dict[str, float] = procs.json_child("raycall", [str(calls)], workdir, timeout)
+    return answer
