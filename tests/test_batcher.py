@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dwp.client.batcher import MAX_BYTES, Batcher
+from dwp.client.batcher import Batcher
 from dwp.core.errors import NotFound, NotOwner
-from dwp.core.messages import Batch, Message, Put, PutChunks, Written
+from dwp.core.messages import MAX_MESSAGE_BYTES, Batch, Message, Put, PutChunks, Written
 from dwp.core.transport import Unreachable
 from dwp.core.version import Version
 from tests.inprocess import in_process_network
@@ -126,7 +126,7 @@ def test_a_call_stays_under_the_byte_bound() -> None:
                      for _, d in w.chunks)  # type: ignore[union-attr]
                  for m in node.calls]
         assert sum(sizes) == 5 * 40 * 1024
-        assert max(sizes) <= MAX_BYTES
+        assert max(sizes) <= MAX_MESSAGE_BYTES
     run(scenario())
 
 

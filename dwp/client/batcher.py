@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dwp.core.errors import DwpError
-from dwp.core.messages import Batch, Delete, Message, Put, PutChunks
+from dwp.core.messages import MAX_MESSAGE_BYTES, Batch, Delete, Message, PutChunks, Write
 
-Write = Put | Delete | PutChunks
-BATCHABLE = (Put, Delete, PutChunks)
-MAX_BYTES = 96 * 1024  # a Ray message stays well under ~100 KiB (DESIGN.md section 8)
 MAX_WRITES = 128
 OVERHEAD = 256  # bytes a write costs beyond its key and data, roughly
 
@@ -58,7 +55,7 @@ class Batcher:
     """``send`` is the transport's call (node, message, timeout)."""
 
     def __init__(self, send: Callable[[str, Message, float], Awaitable[Any]], *,
-                 in_flight: int = 1, max_bytes: int = MAX_BYTES,
+                 in_flight: int = 1, max_bytes: int = MAX_MESSAGE_BYTES,
                  max_writes: int = MAX_WRITES) -> None:
         self._send = send
         self.in_flight, self.max_bytes, self.max_writes = in_flight, max_bytes, max_writes

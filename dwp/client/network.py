@@ -16,11 +16,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from dwp.client.batcher import BATCHABLE, Batcher
+from dwp.client.batcher import Batcher
 from dwp.client.cache import ChunkCache, ReadCache
 from dwp.core.codec import State, decode_state
 from dwp.core.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
 from dwp.core.messages import (
+    WRITES,
     Delete,
     Get,
     GetChunk,
@@ -136,7 +137,7 @@ class NetworkClient:
         a call to it is in flight share the next call."""
         timeout = timeout or self.call_timeout
         try:
-            if isinstance(message, BATCHABLE):
+            if isinstance(message, WRITES):
                 result = await self._batcher.call(node, message, timeout)
             else:
                 result = await self.transport.call(node, message, timeout)

@@ -24,7 +24,8 @@ DEFAULT_KEEP_DELETED_DAYS = 30.0  # how long a deleted key can still be brought 
 
 
 def rank(s: Sibling[Version]) -> tuple[float, Dot]:
-    """Newest first, by write time, ties broken by dot (as ``dwp.core.replica.live`` does)."""
+    """The winner order's key, the largest winning: write time, ties broken by dot, so
+    every replica and reader picks the same winner (``replica.live``, the history list)."""
     return s.value.mtime, s.dot
 
 

@@ -53,13 +53,18 @@ class PutChunks:
     chunks: list[tuple[bytes, bytes]]
 
 
+Write = Put | Delete | PutChunks
+WRITES = (Put, Delete, PutChunks)  # what a Batch carries
+MAX_MESSAGE_BYTES = 96 * 1024  # a Ray message stays well under ~100 KiB (DESIGN.md section 8)
+
+
 @dataclass(frozen=True)
 class Batch:
     """Several client writes for one node in one message, applied in one group commit;
     answers a list, in order, of each one's reply or the ``DwpError`` that refused it
     (any other failure fails the whole batch, as it would fail a lone write)."""
 
-    writes: list[Put | Delete | PutChunks]
+    writes: list[Write]
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,11 @@ from dwp.core.codec import (
 )
 from dwp.core.errors import ChangeRefused, NotOwner
 from dwp.core.lineage import Lineage, node_of
-from dwp.core.messages import Export, Replicate
+from dwp.core.messages import MAX_MESSAGE_BYTES, Export, Replicate
 from dwp.core.store import KIND_CHUNK, KIND_KEY, Store, Stored
 from dwp.core.version import Version
 from dwp.core.view import View
 
-MAX_BATCH_BYTES = 96 * 1024
 MAX_BATCH_ITEMS = 512
 SWEPT_MEMORY = 3600.0  # seconds a swept chunk is refused from anti-entropy (see ``sweep``)
 KEPT_ABORTS = 64  # rolled-back change ids a node remembers: only a late Commit or Prepare needs one
@@ -79,7 +78,7 @@ class ForeignData(RuntimeError):
 def live(state: State) -> list[Version]:
     """Live siblings, winner first: the newest write, ties broken by dot, so every
     replica and every reader picks the same one."""
-    ordered = sorted(state.siblings, key=lambda s: (s.value.mtime, s.dot), reverse=True)
+    ordered = sorted(state.siblings, key=history.rank, reverse=True)
     return [s.value for s in ordered if not s.value.deleted]
 
 
@@ -631,7 +630,7 @@ class Replica:
                     chunks.append((e.ref, data))
                     size += len(data)
             last_seq = e.seq
-            if size >= MAX_BATCH_BYTES:
+            if size >= MAX_MESSAGE_BYTES:
                 break
         return OutboxBatch(self.id, list(states.items()), chunks, upto,
                            self.sent_upto.get(peer), last_seq)
@@ -664,7 +663,7 @@ class Replica:
             item = self.whole(ref) if isinstance(ref, str) else self.store.get_chunk(ref)
             if item is None:
                 continue
-            if size and size + len(item) > MAX_BATCH_BYTES:
+            if size and size + len(item) > MAX_MESSAGE_BYTES:
                 return states, chunks, refs[i:]
             size += len(item)
             if isinstance(ref, str):

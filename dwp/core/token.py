@@ -43,9 +43,6 @@ class Token:
         """The exact context this client saw of ``key``, or None for a blind write."""
         return dict(self.key_context) if self.key == key_tag(key) else None
 
-    def needs(self, shard: int) -> dict[str, int]:
-        return self.causal.get(shard, {})
-
     def compact(self) -> Token:
         """The same causal past in one vector: one entry per replica, however many
         shards it was seen through (reads check the whole vector, see ``need``)."""

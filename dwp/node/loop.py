@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from dwp.core.codec import decode_state, encode_state
 from dwp.core.errors import DwpError, NotOwner, Partitioned
 from dwp.core.messages import (
+    WRITES,
     Abort,
     AeEntries,
     AeExport,
@@ -71,7 +72,6 @@ ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
 REAP_SCAN = 2048  # keys a replica looks at for deleted ones to reap, per message
 log = logging.getLogger("dwp.node.loop")
-BATCHABLE = (Put, Delete, PutChunks)
 PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
                  HandOffRequest)
 CHANGING = (Replicate, HandOff, HandOffRequest)  # the peer messages that change a replica
@@ -274,7 +274,7 @@ class Node:
         """Each write queues its own operation in this same turn of the loop, so they
         share one commit; each is answered, or refused with its own error, as if sent
         alone. A failure that is no refusal (the commit itself) fails the whole batch."""
-        if not all(isinstance(w, BATCHABLE) for w in m.writes):
+        if not all(isinstance(w, WRITES) for w in m.writes):
             raise TypeError("a batch holds only Put, Delete and PutChunks")
         answers = await asyncio.gather(*(self._handlers[type(w)](w) for w in m.writes),
                                        return_exceptions=True)
