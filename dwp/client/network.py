@@ -29,6 +29,7 @@ from dwp.core.messages import (
     ListEntry,
     ListKeys,
     Message,
+    NodeInfo,
     Put,
     PutChunks,
     ReadReply,
@@ -396,9 +397,10 @@ class NetworkClient:
 
     # -- the network ------------------------------------------------------------------
 
-    async def node_info(self, node: str, timeout: float = 3.0) -> dict[str, Any] | None:
+    async def node_info(self, node: str, timeout: float = 3.0) -> NodeInfo | None:
         try:
-            return await self.call(node, Info(), timeout=timeout)
+            info: NodeInfo = await self.call(node, Info(), timeout=timeout)
+            return info
         except _NodeFailed:
             return None
 
@@ -411,10 +413,10 @@ class NetworkClient:
                     "pid": None, "partitions": len(self.view.partitions_of_shard(shard)),
                     "keys": None, "digest": None}
             if info is not None:
-                status = "joining" if info["epoch"] < self.view.epoch else "up"
-                base.update(status=status, pid=info["pid"], keys=info["keys"],
-                            digest=info["digest"], replica_id=info["replica_id"],
-                            outbox=sum(info["outbox"].values()), bytes=info.get("bytes"))
+                status = "joining" if info.epoch < self.view.epoch else "up"
+                base.update(status=status, pid=info.pid, keys=info.keys, digest=info.digest,
+                            replica_id=info.replica_id, outbox=sum(info.outbox.values()),
+                            bytes=info.bytes)
             nodes.append(base)
         shards = [{"id": s, "replicas": list(members),
                    "partitions": len(self.view.partitions_of_shard(s))}

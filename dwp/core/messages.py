@@ -112,8 +112,26 @@ class ListEntry:
 
 @dataclass(frozen=True)
 class Info:
-    """Answers a dict: id, shard, replica_id, pid, partitions, keys, digest, outbox,
-    epoch, changing."""
+    """Answers ``NodeInfo``."""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a node says of itself: the status page, health checks and view changes read
+    it (``digest`` equal on replicas that hold the same keys and chunks)."""
+
+    id: str
+    shard: int | None
+    replica_id: str
+    pid: int
+    partitions: int  # owned
+    keys: int  # in owned partitions
+    digest: str
+    outbox: dict[str, int]  # entries not yet acknowledged, by peer
+    epoch: int  # of the view it serves
+    changing: bool  # a change is prepared
+    held: int  # partitions it holds but does not own, still to hand off
+    bytes: dict[str, int]  # live, history, garbage, disk
 
 
 # -- between replicas -----------------------------------------------------------------

@@ -43,6 +43,7 @@ from dwp.core.messages import (
     ListEntry,
     ListKeys,
     Message,
+    NodeInfo,
     Ping,
     Prepare,
     Put,
@@ -334,17 +335,15 @@ class Node:
             after = rows[-1][0]
         return out[:m.limit]
 
-    async def _info(self, _: Info) -> dict[str, Any]:
+    async def _info(self, _: Info) -> NodeInfo:
         r = self.replica
         owned = r.owned
         keys = sum(n for p, n in r.store.count_by_partition().items() if p in owned)
-        return {
-            "id": self.node_id, "shard": r.shard, "replica_id": r.id, "pid": os.getpid(),
-            "partitions": len(owned), "keys": keys, "digest": r.digest(),
-            "outbox": r.outbox_sizes(), "epoch": self.view.epoch,
-            "changing": r.pending is not None, "held": len(r.held_unowned()),
-            "bytes": self.tally.bytes(r.store.usage()),
-        }
+        return NodeInfo(
+            id=self.node_id, shard=r.shard, replica_id=r.id, pid=os.getpid(),
+            partitions=len(owned), keys=keys, digest=r.digest(), outbox=r.outbox_sizes(),
+            epoch=self.view.epoch, changing=r.pending is not None,
+            held=len(r.held_unowned()), bytes=self.tally.bytes(r.store.usage()))
 
     # -- garbage collection -----------------------------------------------------------
 

@@ -105,17 +105,17 @@ class DiskWipe(Nemesis):
         handle = self.net.handle(victim)
         with contextlib.suppress(Exception):
             eventually(lambda: not ray.get(handle.handle.remote("chaos", Info()),
-                                           timeout=5)["outbox"], 2, 0.05)
+                                           timeout=5).outbox, 2, 0.05)
         before = None
         with contextlib.suppress(Exception):
-            before = ray.get(handle.handle.remote("chaos", Info()), timeout=5)["replica_id"]
+            before = ray.get(handle.handle.remote("chaos", Info()), timeout=5).replica_id
         ray.kill(handle, no_restart=True)
         eventually(lambda: not _alive(self.net, victim), 30)
         self.disk_losses.append(DiskLoss(victim, time.monotonic()))
         shutil.rmtree(self.net.homes().of(self.net.client.view, victim))
         self.net.start_node(victim)
         after = ray.get(self.net.handle(victim).handle.remote("chaos", Info()),
-                        timeout=60)["replica_id"]
+                        timeout=60).replica_id
         if after == before:
             raise AssertionError(f"{victim} came back on a blank disk as {after} again")
         return f"wipe {victim}: {before} -> {after}"
