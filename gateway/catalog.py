@@ -64,7 +64,7 @@ async def site_summaries(client: NetworkClient, token: Token, budget: int = MAX_
     cursor: str | None = ""
     scanned = 0
     while cursor is not None and scanned < budget and len(found) <= limit:
-        page, cursor = await client.list("", page_size, cursor, token)
+        page, cursor = await client.list_keys("", page_size, cursor, token)
         scanned += len(page)
         for e in page:
             if is_reserved(e.key):
@@ -76,7 +76,7 @@ async def site_summaries(client: NetworkClient, token: Token, budget: int = MAX_
     summaries = list(found.values())[:limit]
     if cursor is not None and summaries:
         last = summaries[-1]
-        following, _ = await client.list("", 1, cursor, token)
+        following, _ = await client.list_keys("", 1, cursor, token)
         if following and site_of(following[0].key) == last.name:
             last.complete, last.updated = False, None
         rest = await sites(client, token, limit - len(summaries), last.name + PAST_SITE)
@@ -90,7 +90,7 @@ async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES,
     call each)."""
     found: list[str] = []
     while len(found) < limit:
-        page, _ = await client.list("", 1, cursor, token)
+        page, _ = await client.list_keys("", 1, cursor, token)
         if not page:
             break
         site, slash, _ = page[0].key.partition("/")
@@ -103,7 +103,7 @@ async def sites(client: NetworkClient, token: Token, limit: int = MAX_SITES,
 async def nonempty(client: NetworkClient, prefixes: list[str], token: Token) -> list[str]:
     """The folders (prefixes ending in '/') that hold at least one live key: the ones a
     link can point to without landing on another 404."""
-    return [p for p in prefixes if (await client.list(p, 1, "", token))[0]]
+    return [p for p in prefixes if (await client.list_keys(p, 1, "", token))[0]]
 
 
 async def directory(client: NetworkClient, prefix: str, token: Token, after: str = "",
@@ -114,7 +114,7 @@ async def directory(client: NetworkClient, prefix: str, token: Token, after: str
     entries: list[Entry] = []
     cursor: str | None = after + PAST_DIR if after.endswith("/") else after
     while cursor is not None and len(entries) < limit:
-        page, more = await client.list(prefix, min(PAGE, limit - len(entries)), cursor, token)
+        page, more = await client.list_keys(prefix, min(PAGE, limit - len(entries)), cursor, token)
         cursor = more
         for e in page:
             name, slash, _ = e.key[len(prefix):].partition("/")
@@ -135,7 +135,7 @@ async def search(client: NetworkClient, text: str, token: Token, limit: int = 20
     cursor: str | None = ""
     scanned = 0
     while cursor is not None and scanned < MAX_SCANNED and len(hits) < limit:
-        page, cursor = await client.list("", PAGE, cursor, token)
+        page, cursor = await client.list_keys("", PAGE, cursor, token)
         scanned += len(page)
         hits.extend(e for e in page if needle in e.key.casefold())
     return hits[:limit], cursor is not None

@@ -78,7 +78,7 @@ async def keys_under(client: NetworkClient, prefix: str, token: Token) -> list[L
     entries: list[ListEntry] = []
     cursor: str | None = ""
     while cursor is not None:
-        page, cursor = await client.list(prefix, PAGE, cursor, token)
+        page, cursor = await client.list_keys(prefix, PAGE, cursor, token)
         entries += page
     return entries
 

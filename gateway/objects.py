@@ -84,7 +84,7 @@ async def list_objects(request: Request, prefix: str = "",
     """Keys under ``prefix``, in order; pass ``next_cursor`` back for the next page. With
     ``X-DWP-Context``, only replicas that have seen that past answer."""
     validate_prefix(prefix)
-    entries, next_cursor = await client_of(request).list(
+    entries, next_cursor = await client_of(request).list_keys(
         prefix, limit, cursor, token_of(request), pinned_of(request))
     return ObjectList(objects=[ObjectEntry(**vars(e)) for e in entries],
                       next_cursor=next_cursor)

@@ -82,7 +82,7 @@ class Keys:
         return Found(result.versions[0], len(result.versions), result, result.token)
 
     async def below(self, path: str) -> bool:
-        found, _ = await self.client.list(f"{self.site}/{path}/", 1)
+        found, _ = await self.client.list_keys(f"{self.site}/{path}/", 1)
         return bool(found)
 
     async def nonempty(self, prefixes: list[str]) -> list[str]:

@@ -8,7 +8,6 @@ carries the context token, and moves on to another replica when one is down or b
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import time
 import uuid
@@ -360,8 +359,9 @@ class NetworkClient:
             for task in ahead.values():
                 task.cancel()
 
-    async def list(self, prefix: str, limit: int, cursor: str = "", token: Token | None = None,
-                   replica: str | None = None) -> tuple[builtins.list[ListEntry], str | None]:
+    async def list_keys(self, prefix: str, limit: int, cursor: str = "",
+                        token: Token | None = None,
+                        replica: str | None = None) -> tuple[list[ListEntry], str | None]:
         """Keys under ``prefix`` after ``cursor``, in order, merged across shards, from
         replicas that have seen everything ``token`` covers."""
         token = token or Token()
@@ -377,8 +377,8 @@ class NetworkClient:
         page = merged[:limit]
         return page, (page[-1].key if more and page else None)
 
-    async def _list_shard(self, shard: int, nodes: builtins.list[str], prefix: str, cursor: str,
-                          limit: int, need: dict[str, int]) -> builtins.list[ListEntry]:
+    async def _list_shard(self, shard: int, nodes: list[str], prefix: str, cursor: str,
+                          limit: int, need: dict[str, int]) -> list[ListEntry]:
         errors, stale = [], False
         for node in nodes:
             try:
@@ -434,7 +434,7 @@ class NetworkClient:
             return "no live replica for shard(s) " + ", ".join(map(str, dead))
         return None
 
-    async def set_faults(self, groups: builtins.list[builtins.list[str]]) -> None:
+    async def set_faults(self, groups: list[list[str]]) -> None:
         """Cut replica-to-replica messages between the groups ([] heals)."""
         group_of = {n: i for i, g in enumerate(groups) for n in g}
         unknown = set(group_of) - {n.id for n in self.view.nodes}
