@@ -25,7 +25,7 @@ from gateway.errors import ApiError
 T = TypeVar("T")
 
 HEADER = "x-dwp-network"
-COOKIE = "dwp_network"
+NETWORK_COOKIE = "dwp_network"
 # scope["state"] key set on a site's origin: the network its host names (None: the
 # first). There the host alone decides, so a site's own query or cookies cannot.
 ORIGIN_NETWORK = "dwp.network"
@@ -50,7 +50,7 @@ def selected_name(request: Request) -> str | None:
     named = request.headers.get(HEADER)
     if named is None and not is_ui(request):
         named = request.query_params.get("network")
-    return named or request.cookies.get(COOKIE)
+    return named or request.cookies.get(NETWORK_COOKIE)
 
 
 def is_ui(request: Request) -> bool:

@@ -23,7 +23,7 @@ from fastapi import Request, Response
 from dwp.core.deploys import is_id
 from gateway.networks import secret_of
 
-COOKIE = "dwp_deploy"
+DEPLOY_COOKIE = "dwp_deploy"
 MAX_AGE = 300  # seconds: longer than a page load, short enough to be forgotten soon
 MAC_CHARS = 32
 
@@ -41,14 +41,14 @@ def pinned_deploy(request: Request, site: str) -> str | None:
     """The deploy this subresource request's cookie pins ``site`` to, if any."""
     if is_document(request):
         return None
-    deploy, _, mac = request.cookies.get(COOKIE, "").partition(".")
+    deploy, _, mac = request.cookies.get(DEPLOY_COOKIE, "").partition(".")
     if not is_id(deploy) or not hmac.compare_digest(mac, _mac(request, site, deploy)):
         return None
     return deploy
 
 
 def pin(request: Request, response: Response, site: str, deploy: str) -> None:
-    response.set_cookie(COOKIE, f"{deploy}.{_mac(request, site, deploy)}", max_age=MAX_AGE,
+    response.set_cookie(DEPLOY_COOKIE, f"{deploy}.{_mac(request, site, deploy)}", max_age=MAX_AGE,
                         path="/", httponly=True, samesite="lax")
 
 

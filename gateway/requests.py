@@ -33,7 +33,7 @@ def token_of(request: Request) -> Token:
 def remember_context(request: Request, response: Response, token: Token) -> Response:
     """A write by the UI (cookie, not Bearer) keeps its context in the gateway and its id
     in a cookie, so the pages the user opens next read what they just wrote."""
-    if "authorization" not in request.headers and signin.COOKIE in request.cookies:
+    if "authorization" not in request.headers and signin.TOKEN_COOKIE in request.cookies:
         cookie_id = contexts_of(request).keep(request.cookies.get(CONTEXT_COOKIE),
                                               client_of(request).tokens.encode(token))
         response.set_cookie(CONTEXT_COOKIE, cookie_id, httponly=True, samesite="strict",

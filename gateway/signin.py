@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 from fastapi import Request, Response
 
-COOKIE = "dwp_token"
+TOKEN_COOKIE = "dwp_token"
 LINK_SECONDS = 300
 LOGIN_PARAM = "login"
 
@@ -80,7 +80,7 @@ class Redeemed:
 
 def cookie_tokens(request: Request) -> list[str]:
     """The tokens the UI's cookie holds (none for a cookie that does not parse)."""
-    value = request.cookies.get(COOKIE, "")
+    value = request.cookies.get(TOKEN_COOKIE, "")
     try:
         return [t for t in _unb64(value).decode().split("\n") if t] if value else []
     except (ValueError, binascii.Error):
@@ -99,6 +99,6 @@ def sign_in(request: Request, response: Response, proven: Sequence[str]) -> Resp
     served = {n.secret for n in request.app.state.networks.values()}
     tokens = list(dict.fromkeys([*(t for t in cookie_tokens(request) if t in served),
                                  *proven]))
-    response.set_cookie(COOKIE, _b64("\n".join(tokens).encode()), httponly=True,
+    response.set_cookie(TOKEN_COOKIE, _b64("\n".join(tokens).encode()), httponly=True,
                         samesite="strict", path="/")
     return response

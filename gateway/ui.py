@@ -21,8 +21,7 @@ from dwp.core.keys import validate_key, validate_prefix
 from dwp.core.labels import site_name_problem
 from gateway import catalog, content_types, deploys, signin
 from gateway.errors import ApiError
-from gateway.networks import COOKIE as NETWORK_COOKIE
-from gateway.networks import Network, client_of, network_of
+from gateway.networks import NETWORK_COOKIE, Network, client_of, network_of
 from gateway.objects import history_list
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render

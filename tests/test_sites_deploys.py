@@ -17,7 +17,7 @@ from dwp.core import deploys
 from dwp.core.deploys import File, Manifest
 from dwp.core.token import Token
 from gateway.catalog import Directory
-from gateway.pinning import COOKIE
+from gateway.pinning import DEPLOY_COOKIE
 from gateway.sources import Deploy
 from tests.conftest import Net
 from tests.deploying import deploy, go_live
@@ -197,7 +197,7 @@ def test_a_document_pins_its_subresources_to_its_deploy(inproc: Net) -> None:
         page = h.get("/", headers=DOCUMENT)
         assert page.content == b"one"
         cookie = page.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}={first}.")
+        assert cookie.startswith(f"{DEPLOY_COOKIE}={first}.")
         for part in ("HttpOnly", "SameSite=lax", "Max-Age=300", "Path=/"):
             assert part.lower() in cookie.lower()
         second = made(inproc, name, {"index.html": b"two", "style.css": b"two"})
@@ -207,7 +207,7 @@ def test_a_document_pins_its_subresources_to_its_deploy(inproc: Net) -> None:
         assert h.get("/style.css", headers=STYLE).content == b"two"
         again = h.get("/", headers={**DOCUMENT, **pinned})
         assert again.content == b"two"
-        assert again.headers["set-cookie"].startswith(f"{COOKIE}={second}.")
+        assert again.headers["set-cookie"].startswith(f"{DEPLOY_COOKIE}={second}.")
         switch(inproc, name, first)  # a rollback: the pin names the live one again
         assert h.get("/style.css", headers={**STYLE, **pinned}).content == b"one"
 
@@ -236,13 +236,13 @@ def test_a_pin_the_gateway_did_not_set_is_ignored(inproc: Net) -> None:
     with origin(inproc, name) as h:
         for forged in (old, f"{old}.{mac}", f"{old}.{'0' * len(mac)}"):
             h.cookies.clear()
-            r = h.get("/style.css", headers={**STYLE, "Cookie": f"{COOKIE}={forged}"})
+            r = h.get("/style.css", headers={**STYLE, "Cookie": f"{DEPLOY_COOKIE}={forged}"})
             assert r.content == b"live", forged
 
 
 def test_the_ui_still_signs_in_with_a_pin_cookie_beside_its_own(inproc: Net) -> None:
     with inproc.ui() as h:
-        h.cookies.set(COOKIE, deploys.new_id())
+        h.cookies.set(DEPLOY_COOKIE, deploys.new_id())
         assert h.get("/").status_code == 200
         r = h.put("/api/v1/objects/pin-cookie/x.txt", content=b"x")
         assert r.status_code == 200, r.text
