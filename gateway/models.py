@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from dwp.core.messages import ListEntry
+
 
 class ErrorBody(BaseModel):
     error: str
@@ -24,17 +26,8 @@ class WriteReply(BaseModel):
     node: str
 
 
-class ObjectEntry(BaseModel):
-    key: str
-    size: int
-    content_type: str
-    hash: str
-    mtime: float
-    siblings: int
-
-
 class ObjectList(BaseModel):
-    objects: list[ObjectEntry]
+    objects: list[ListEntry]  # the nodes' own entries: one definition of their fields
     next_cursor: str | None
 
 

@@ -23,7 +23,6 @@ from gateway.models import (
     ErrorBody,
     HistoryEntry,
     HistoryList,
-    ObjectEntry,
     ObjectList,
     SiblingInfo,
     SiblingList,
@@ -86,8 +85,7 @@ async def list_objects(request: Request, prefix: str = "",
     validate_prefix(prefix)
     entries, next_cursor = await client_of(request).list_keys(
         prefix, limit, cursor, token_of(request), pinned_of(request))
-    return ObjectList(objects=[ObjectEntry(**vars(e)) for e in entries],
-                      next_cursor=next_cursor)
+    return ObjectList(objects=entries, next_cursor=next_cursor)
 
 
 def history_list(request: Request, key: str, result: ReadResult) -> HistoryList:

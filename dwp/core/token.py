@@ -1,10 +1,11 @@
 """The context token: a client's causal past, opaque, compact and signed.
 
 It carries one version vector (an entry per replica, never a clock per key; its format
-keeps it in a map by shard, which ``compact`` collapses to one entry) plus, optionally, the exact causal context of the one key the client touched last,
-so a read-modify-write of that key supersedes exactly what the client saw. It is signed
-with a key derived from the network token, so a forged or damaged token is refused
-instead of making replicas wait for writes that never happened.
+keeps it in a map by shard, which ``compact`` collapses to one entry) plus, optionally,
+the exact causal context of the one key the client touched last, so a read-modify-write
+of that key supersedes exactly what the client saw. It is signed with a key derived
+from the network token, so a forged or damaged token is refused instead of making
+replicas wait for writes that never happened.
 """
 
 from __future__ import annotations
