@@ -159,14 +159,25 @@ class NetworkClient:
         self.reads.clear()
         return True
 
-    async def _on_first(self, nodes: list[str], message: Message) -> tuple[Any, str]:
-        errors = []
+    async def _on_first(self, nodes: list[str], shard: int, message: Message,
+                        fresh: Callable[[Any], bool] = lambda _: True) -> tuple[Any, str]:
+        """The first answer that ``fresh`` accepts, asking ``nodes`` in order, and the node
+        that gave it: the one failover loop of reads and writes. Stale when some answered
+        but none had seen what the client has; Unavailable when none answered."""
+        errors, stale = [], False
         for node in nodes:
             try:
-                return await self.call(node, message), node
+                reply = await self.call(node, message)
             except _NodeFailed as exc:
                 errors.append(str(exc))
-        raise Unavailable("no replica answered: " + "; ".join(errors))
+                continue
+            if fresh(reply):
+                return reply, node
+            stale = True
+        if stale:
+            raise Stale(f"the replicas of shard {shard} have not yet received writes "
+                        "this client has seen")
+        raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
 
     # -- objects ----------------------------------------------------------------------
 
@@ -192,28 +203,16 @@ class NetworkClient:
             return ReadResult(hit.shard, hit.node, hit.state, self._observe(
                 token, shard, key, hit.state))
         generation = self.reads.generation(key)
-        errors, stale = [], False
-        for node in self._order(key.encode(), shard, replica):
-            try:
-                reply: ReadReply = await self.call(node, Get(key, need, self.read_wait,
-                                                             history))
-            except _NodeFailed as exc:
-                errors.append(str(exc))
-                continue
-            if not reply.fresh:
-                stale = True
-                continue
-            if reply.state is None:
-                raise NotFound(f"no object at {key!r}")
-            state = decode_state(reply.state)
-            if not history:
-                self.reads.store(key, generation, shard, node, state, reply.applied)
-            return ReadResult(shard, node, state,
-                              self._observe(token, shard, key, state))
-        if stale:
-            raise Stale(f"the replicas of shard {shard} have not yet received writes "
-                        "this client has seen")
-        raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
+        reply: ReadReply
+        reply, node = await self._on_first(self._order(key.encode(), shard, replica), shard,
+                                           Get(key, need, self.read_wait, history),
+                                           lambda r: r.fresh)
+        if reply.state is None:
+            raise NotFound(f"no object at {key!r}")
+        state = decode_state(reply.state)
+        if not history:
+            self.reads.store(key, generation, shard, node, state, reply.applied)
+        return ReadResult(shard, node, state, self._observe(token, shard, key, state))
 
     async def put(self, key: str, body: bytes | AsyncIterable[bytes], content_type: str,
                   token: Token, replica: str | None = None, refs: tuple[bytes, ...] = ()
@@ -234,7 +233,7 @@ class NetworkClient:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
-        written, node = await self._on_first(order, Put(
+        written, node = await self._on_first(order, shard, Put(
             key, version, token.context_for(key), token.need(), version.write_id))
         self.reads.invalidate(key)
         state = decode_state(written.state)
@@ -251,7 +250,7 @@ class NetworkClient:
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
         written: Written
-        written, node = await self._on_first(order, Delete(
+        written, node = await self._on_first(order, shard, Delete(
             key, self.wall_clock(), token.causal, token.context_for(key), token.need(),
             write_id))
         self.reads.invalidate(key)
@@ -318,8 +317,9 @@ class NetworkClient:
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
         """Store one chunk at a replica of its shard (the slot ``emit`` took is released
         when this task ends, even if it is cancelled before it starts)."""
+        shard = self._shard_of_chunk(chunk)
         await self._rerouting(lambda: self._on_first(
-            self._order(chunk, self._shard_of_chunk(chunk)), PutChunks([(chunk, data)])))
+            self._order(chunk, shard), shard, PutChunks([(chunk, data)])))
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         cached = self.chunks.get(chunk)
@@ -379,21 +379,11 @@ class NetworkClient:
 
     async def _list_shard(self, shard: int, nodes: list[str], prefix: str, cursor: str,
                           limit: int, need: dict[str, int]) -> list[ListEntry]:
-        errors, stale = [], False
-        for node in nodes:
-            try:
-                entries = await self.call(node, ListKeys(prefix, cursor, limit, need,
-                                                         self.read_wait))
-            except _NodeFailed as exc:
-                errors.append(str(exc))
-                continue
-            if entries is not None:
-                return entries
-            stale = True
-        if stale:
-            raise Stale(f"the replicas of shard {shard} have not yet received writes "
-                        "this client has seen")
-        raise Unavailable(f"no replica of shard {shard} answered: " + "; ".join(errors))
+        entries: list[ListEntry]
+        entries, _ = await self._on_first(nodes, shard, ListKeys(prefix, cursor, limit, need,
+                                                                 self.read_wait),
+                                          lambda e: e is not None)
+        return entries
 
     # -- the network ------------------------------------------------------------------
 
