@@ -46,7 +46,7 @@ async def restore(request: Request, key: str, given: str, seen: Token, author: s
         raise ApiError(400, "bad request",
                        f"{given!r} is not a version id (the key's ?history=true lists them)")
     result = await client_of(request).get(key, seen, pinned, history=True)
-    found = readable(result.state, key, wanted, "; its ?history=true lists those it keeps",
+    found = readable(result.state, key, wanted, "; its history lists those it keeps",
                      "; restore a version before it")
     return await _write_back(request, key, found, result.token, author, pinned, deploy)
 
@@ -63,7 +63,7 @@ async def keep(request: Request, key: str, wanted: str, seen: Token, author: str
     chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; read its "
-                       "siblings again (?siblings=true)")
+                       "siblings again")
     return await _write_back(request, key, chosen, seen, author, pinned, deploy)
 
 
