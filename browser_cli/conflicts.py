@@ -3,7 +3,6 @@ one version back with the context that saw them all, which ends the conflict."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,10 +86,12 @@ def resolve(
 
 async def _resolve(key: str, keep: int | None, file: Path | None,
                    gateway: str, network: str | None) -> dict[str, Any]:
+    """Write FILE, or have the gateway keep sibling #N (``PUT ?keep=HASH``), with the
+    context of the read that listed the siblings: the write replaces all it saw."""
     async with Gateway(gateway, network) as gw:
         response = await gw.request("GET", object_path(key), params={"siblings": "true"})
         siblings = gw.parsed(response)["siblings"]
-        context = response.headers[CONTEXT]  # names this key: the write replaces all it saw
+        context = response.headers[CONTEXT]
         if file is not None:
             written = await gw.request("PUT", object_path(key), content=file_body(file),
                                        write=True, context=context)
@@ -99,21 +100,8 @@ async def _resolve(key: str, keep: int | None, file: Path | None,
             if keep >= len(siblings):
                 raise CliError(f"{key} has {count(len(siblings), 'sibling')}, numbered "
                                f"from 0; there is no #{keep}", EXIT_USAGE)
-
-            def kept() -> AsyncIterator[bytes]:
-                return _sibling_bytes(gw, key, keep, context)
-
-            written = await gw.request("PUT", object_path(key), content=kept, write=True,
-                                       context=context,
-                                       headers={"Content-Type": siblings[keep]["content_type"]})
+            written = await gw.request("PUT", object_path(key), write=True, context=context,
+                                       params={"keep": siblings[keep]["hash"]})
         report_live(key, written)
         reply: dict[str, Any] = gw.parsed(written)
         return reply
-
-
-async def _sibling_bytes(gw: Gateway, key: str, index: int, context: str
-                         ) -> AsyncIterator[bytes]:
-    async with gw.stream("GET", object_path(key), params={"sibling": index},
-                         context=context, keep_context=False) as response:
-        async for piece in response.aiter_bytes():
-            yield piece

@@ -4,19 +4,18 @@ normal write with the key's current context, so it supersedes what is current), 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from browser_cli.deploys import report_live
-from browser_cli.http import CONTEXT, EXIT_USAGE, CliError, Gateway, object_path, run
+from browser_cli.http import Gateway, object_path, run
 from browser_cli.options import DEFAULT_GATEWAY, GatewayOption, JsonOption, NetworkOption
-from browser_cli.terminal import LARGE, count, date, out, print_json, size, transfer_progress
-from dwp.core.history import parse_version_id
+from browser_cli.terminal import count, date, out, print_json, size
 
 GC_TIMEOUT = 900.0  # a round visits every node; on a large network it takes a while
+RESTORE_TIMEOUT = 900.0  # the gateway copies the version (up to the upload limit) first
 
 
 def state_of(entry: dict[str, Any]) -> str:
@@ -78,46 +77,13 @@ def restore(
 
 
 async def _restore(key: str, version: str, gateway: str, network: str | None) -> dict[str, Any]:
+    """The gateway restores (``PUT ?restore=ID``): it reads the key as it is now, so the
+    write supersedes whatever is current, a delete included."""
     path = object_path(key)
-    if parse_version_id(version) is None:
-        raise CliError(f"{version!r} is not a version id (`dwp history {key}` lists them)",
-                       EXIT_USAGE)
-    async with Gateway(gateway, network) as gw:
-        response = await gw.request("GET", path, params={"history": "true"})
-        listed = gw.parsed(response)["versions"]
-        context = response.headers[CONTEXT]  # the key as it is now: the write supersedes it
-        entry = next((v for v in listed if v["version"] == version), None)
-        if entry is None:
-            raise CliError(f"not found: {key} keeps no version {version} (any more); "
-                           f"`dwp history {key}` lists the versions it keeps")
-        if entry["deleted"]:
-            raise CliError(f"version {version} of {key} is a delete; restore a version "
-                           "before it")
-
-        total = entry["size"]
-        with transfer_progress() as progress:
-            task = progress.add_task(key, total=total, visible=total >= LARGE)
-
-            def old() -> AsyncIterator[bytes]:
-                return _version_bytes(gw, path, version, context,
-                                      lambda n: progress.advance(task, n))
-
-            written = await gw.request("PUT", path, content=old, write=True,
-                                       context=context,
-                                       headers={"Content-Type": entry["content_type"]})
+    async with Gateway(gateway, network, timeout=RESTORE_TIMEOUT) as gw:
+        written = await gw.request("PUT", path, params={"restore": version}, write=True)
         report_live(key, written)
         return {**gw.parsed(written), "restored": version}
-
-
-async def _version_bytes(gw: Gateway, path: str, version: str, context: str,
-                         advance: Callable[[int], None]) -> AsyncIterator[bytes]:
-    """The old version's bytes, streamed from the gateway into the write (a write that
-    is retried reads them again)."""
-    async with gw.stream("GET", path, params={"version": version}, context=context,
-                         keep_context=False) as response:
-        async for piece in response.aiter_bytes():
-            advance(len(piece))
-            yield piece
 
 
 def gc(

@@ -15,6 +15,8 @@ from dwp.core.errors import NotFound
 from dwp.core.history import listed, parse_version_id, readable, version_id
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
 from dwp.core.lineage import node_of
+from dwp.core.token import Token
+from gateway import restores
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
 from gateway.edits import author_of, edited, live_header
@@ -44,24 +46,59 @@ DeployParam = Annotated[bool, Query(
                 "makes a new deploy from it, live at once (X-DWP-Live names it)")]
 
 
+RestoreParam = Annotated[str | None, Query(
+    description="Make this kept version (an id as ?history=true lists it) current again, "
+                "a delete included: the gateway reads the key with X-DWP-Context and "
+                "writes the version's bytes and type back with that read's context. "
+                "The request has no body")]
+KeepParam = Annotated[str | None, Query(
+    description="End a conflict: write back the sibling with this content hash (hex, as "
+                "?siblings=true lists it) with X-DWP-Context, which replaces exactly the "
+                "siblings that context saw. The request has no body")]
+
+
 @router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def put_object(key: str, request: Request, deploy: DeployParam = True) -> Response:
-    """Store the request body under ``key``; answers once it is on disk at one replica."""
+async def put_object(key: str, request: Request, deploy: DeployParam = True,
+                     restore: RestoreParam = None, keep: KeepParam = None) -> Response:
+    """Store the request body under ``key``, or (``restore``, ``keep``) bytes the key
+    already holds; answers once it is on disk at one replica."""
     refuse_reserved(validate_new_key(key))
-    content_type = content_type_for(key, request.headers.get("content-type"))
-    seen = token_of(request)
-    result = await client_of(request).put(key, limited_body(request), content_type, seen,
-                                          pinned_of(request))
+    seen, pinned, author = token_of(request), pinned_of(request), author_of(request)
+    if restore is not None or keep is not None:
+        written = await write_back(request, key, restore, keep, seen, author, pinned, deploy)
+        result, live, token = written.result, written.live, written.token
+    else:
+        content_type = content_type_for(key, request.headers.get("content-type"))
+        result = await client_of(request).put(key, limited_body(request), content_type, seen,
+                                              pinned)
+        assert result.version is not None
+        live, token = (await edited(request, key, result.version, seen, result.token, author)
+                       if deploy else ([], result.token))
     v = result.version
     assert v is not None
-    live, token = (await edited(request, key, v, seen, result.token, author_of(request))
-                   if deploy else ([], result.token))
     reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
                        shard=result.shard, node=result.node)
     return remember_context(request, JSONResponse(reply.model_dump(), headers={
         **located_headers(request, result, token), **live_header(live), "ETag": v.etag}),
         token)
+
+
+async def write_back(request: Request, key: str, restore: str | None, keep: str | None,
+                     seen: Token, author: str, pinned: str | None, deploy: bool
+                     ) -> restores.Written:
+    """A restore or a keep, refused when it names both or sends bytes it would not write."""
+    if restore is not None and keep is not None:
+        raise ApiError(400, "bad request", "give restore=ID or keep=HASH, not both")
+    declared = request.headers.get("content-length")
+    if declared not in (None, "0") or [p async for p in limited_body(request) if p]:
+        raise ApiError(400, "bad request", f"a PUT with {'restore' if keep is None else 'keep'}"
+                       "= writes bytes the key holds and takes no body; send a body "
+                       "without it to write new bytes")
+    if restore is not None:
+        return await restores.restore(request, key, restore, seen, author, pinned, deploy)
+    assert keep is not None
+    return await restores.keep(request, key, keep, seen, author, pinned, deploy)
 
 
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,

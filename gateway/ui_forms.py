@@ -17,12 +17,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from dwp.core.deploys import refuse_reserved
-from dwp.core.errors import ChangeFailed, NotFound
-from dwp.core.history import parse_version_id, readable
+from dwp.core.errors import ChangeFailed
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
-from gateway import deploys, network, signin, zipsite
+from gateway import deploys, network, restores, signin, zipsite
 from gateway.auth import require_token
-from gateway.content_types import content_type_for, served
+from gateway.content_types import content_type_for
 from gateway.deploys import checked
 from gateway.edits import edited
 from gateway.errors import ApiError
@@ -99,45 +98,28 @@ async def save(key: str, request: Request) -> Response:
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def keep(key: str, request: Request) -> Response:
-    """Resolve a conflict: write the chosen sibling's bytes back with the context that
-    saw every sibling, so it replaces exactly those."""
+    """Resolve a conflict: keep the chosen sibling with the context the page read the
+    siblings with, so it replaces exactly those (``gateway.restores``)."""
     refuse_reserved(validate_new_key(key))
     form = await form_of(request)
-    client = client_of(request)
-    token = client.tokens.decode(field(form, "context"))
-    wanted = field(form, "hash")
-    result = await client.get(key, token)
-    chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
-    if chosen is None:
-        raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; reload the page")
-    written = await client.put(key, client.body(chosen), served(chosen.content_type), token)
-    _, after = await edited(request, key, written.version, token, written.token, UI_AUTHOR)
+    token = client_of(request).tokens.decode(field(form, "context"))
+    written = await restores.keep(request, key, field(form, "hash"), token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), after)
+                                                      status_code=303), written.token)
 
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def restore(key: str, request: Request) -> Response:
-    """Make a kept version current again, as ``dwp restore`` does: read the key now (after
-    all the page showed) and write the version's bytes with that read's context, so the
-    restore supersedes whatever is current, a delete included."""
+    """Make a kept version current again, as ``dwp restore`` does (``gateway.restores``):
+    it supersedes whatever is current now, a delete included."""
     refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     given = field(form, "version")
-    wanted = parse_version_id(given)
-    if wanted is None:
-        raise ApiError(400, "bad request", f"{given!r} is not a version id")
-    client = client_of(request)
-    result = await client.get(key, client.tokens.decode(form.get("context")), history=True)
-    found = readable(result.state, key, wanted, "; reload the page",
-                     "; restore one before it")
-    written = await client.put(key, client.body(found), served(found.content_type),
-                               result.token)
-    _, after = await edited(request, key, written.version, result.token, written.token,
-                            UI_AUTHOR)
+    token = client_of(request).tokens.decode(form.get("context"))
+    written = await restores.restore(request, key, given, token, UI_AUTHOR)
     return remember_context(request, RedirectResponse(details_url(key, restored=given),
-                                                      status_code=303), after)
+                                                      status_code=303), written.token)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
