@@ -1,4 +1,4 @@
-"""Scenario tests of the replica state machine, in memory (tests/sim.py)."""
+"""Scenario tests of the replica state machine, in memory (tests/simulation/shard.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dwp.core.clock import Dot
 from dwp.core.codec import State, decode_state
 from dwp.core.version import Version
 from dwp.core.view import NodeSpec, View
-from tests.sim import Shard, commit, version
+from tests.simulation.shard import Shard, commit, version
 
 
 def test_a_write_reaches_its_peer_through_the_outbox() -> None:

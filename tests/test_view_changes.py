@@ -20,8 +20,8 @@ from dwp.core.token import Token
 from dwp.core.transport import Unreachable
 from dwp.core.version import Version
 from dwp.core.view import NodeSpec, View
-from tests.sim import Shard, commit, version
 from tests.simulation.loop import run_virtual
+from tests.simulation.shard import Shard, commit, version
 from tests.simulation.world import SimLauncher, World
 
 T = TypeVar("T")
