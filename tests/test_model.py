@@ -1,8 +1,8 @@
 """Model-based tests: hypothesis plays random interleavings of writes, deletes,
 deliveries (duplicated, or applied and never acknowledged), partitions, crashes, disk
-losses and anti-entropy over the in-memory shard of ``tests/sim.py``, and checks that
-replicas converge, that no acknowledged write is lost, and that a replica never claims
-to have applied a write it does not hold."""
+losses and anti-entropy over the hand-driven shard (``tests/simulation/shard.py``), and
+checks that replicas converge, that no acknowledged write is lost, and that a replica never
+claims to have applied a write it does not hold."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from dwp.core import clock
 from dwp.core.clock import Dot
 from dwp.core.version import Version
-from tests.sim import Shard, version
+from tests.simulation.shard import Shard, version
 
 NODES = ("n1", "n2", "n3")
 KEYS = ("site/a", "site/b")

@@ -1,4 +1,4 @@
-"""Scenario tests of the replica state machine, in memory (tests/sim.py)."""
+"""Scenario tests of the replica state machine, in memory (tests/simulation/shard.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dwp.core.clock import Dot
 from dwp.core.codec import State, decode_state
 from dwp.core.version import Version
 from dwp.core.view import NodeSpec, View
-from tests.sim import Shard, commit, version
+from tests.simulation.shard import Shard, commit, version
 
 
 def test_a_write_reaches_its_peer_through_the_outbox() -> None:
@@ -310,3 +310,32 @@ def assert_claims_follow_data(s: Shard, writes: dict[Dot, str]) -> None:
             if clock.covers(applied, dot):
                 state = s[node].get(key)
                 assert state is not None and clock.covers(state.context, dot), (node, dot)
+
+
+def test_a_replica_tells_its_commit_observer_of_each_view_it_commits_and_no_other() -> None:
+    s = Shard()
+    seen: list[View] = []
+    s["n1"].on_commit = seen.append
+    newer = replace(s.view, epoch=2, change="c2")
+    assert commit(s["n1"], lambda r: r.commit(newer))
+    assert not commit(s["n1"], lambda r: r.commit(newer))
+    assert seen == [newer]
+
+
+def test_a_replica_tells_its_reap_observer_each_key_it_reaps_with_the_state_it_had() -> None:
+    s = Shard()
+    s.write("n1", "k/gone", "v1")
+    s.write("n1", "k/kept", "v1")
+    s.deliver_all()
+    deleted = commit(s["n1"], lambda r: r.delete("k/gone", Version.tombstone(0.0, {}),
+                                                  r.get("k/gone").context))
+    s.deliver_all()
+    s.sync("n1", "n2")
+    for node in s.replicas:
+        s[node].now = lambda: 1e12  # every tombstone has aged out
+    reaped: list[tuple[str, State]] = []
+    s["n1"].on_reap = lambda key, state: reaped.append((key, state))
+    assert commit(s["n1"], lambda r: r.reap(["k/gone", "k/kept"], dry_run=True)) == ["k/gone"]
+    assert reaped == []
+    assert commit(s["n1"], lambda r: r.reap(["k/gone", "k/kept"])) == ["k/gone"]
+    assert reaped == [("k/gone", deleted)] and s["n1"].get("k/gone") is None

@@ -15,7 +15,7 @@ from dwp.core.view import View
 from dwp.local import NodeHomes, start_node
 from dwp.node.loop import NodeSettings
 from tests.conftest import Net, eventually
-from tests.sim import version
+from tests.simulation.shard import version
 
 
 def keys_of_shard(net: Net, shard: int, n: int, tag: str = "") -> list[str]:

@@ -13,7 +13,7 @@ from dwp.core.rebalance import plan_join, plan_leave
 from dwp.core.replica import Replica
 from dwp.core.store import MemoryStore
 from dwp.core.view import NodeSpec, View
-from tests.sim import Shard
+from tests.simulation.shard import Shard
 
 
 def _proposal(view: View, change: str) -> View:

@@ -16,7 +16,7 @@ from dwp.core.replica import ForeignData, Replica
 from dwp.core.store import MemoryStore, Stored, Usage
 from dwp.core.view import NodeSpec, View
 from dwp.node.sqlite import RESTART_FRAMES, WAL_KEPT, SqliteStore
-from tests.sim import version
+from tests.simulation.shard import version
 
 
 def test_prefix_end_bounds_exactly_the_strings_with_the_prefix() -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from dwp.client.membership import Membership
+from dwp.client.network import NetworkClient
 from dwp.core.errors import ChangeFailed, DwpError, NotOwner, Stale
 from dwp.core.messages import Commit, Put
 from dwp.core.rebalance import plan_join
@@ -20,8 +21,9 @@ from dwp.core.token import Token
 from dwp.core.transport import Unreachable
 from dwp.core.version import Version
 from dwp.core.view import NodeSpec, View
-from tests.sim import Shard, commit, version
+from dwp.node.local_transport import LocalTransport
 from tests.simulation.loop import run_virtual
+from tests.simulation.shard import Shard, commit, version
 from tests.simulation.world import SimLauncher, World
 
 T = TypeVar("T")
@@ -342,3 +344,14 @@ def test_two_gateways_changing_at_once_commit_one_change_and_refuse_the_other() 
                          for n in world.nodes.values()}
     outcome, views = simulate(scenario)
     assert outcome == ["ChangeFailed", "committed"] and len(views) == 1
+
+
+def test_a_client_tells_its_adopt_observer_of_each_view_it_adopts_and_no_other() -> None:
+    view = View.create("t", [NodeSpec("n1", "h1"), NodeSpec("n2", "h2")], 2)
+    client = NetworkClient(view, LocalTransport("gateway", {}), "secret")
+    seen: list[View] = []
+    client.on_adopt = seen.append
+    newer = replace(view, epoch=2, change="c2")
+    assert client.adopt(newer)
+    assert not client.adopt(newer) and not client.adopt(view)
+    assert seen == [newer]

@@ -98,6 +98,8 @@ class NetworkClient:
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.view = view
+        # An observer of each view this client adopts (the simulator's; a no-op otherwise).
+        self.on_adopt: Callable[[View], None] = lambda adopted: None
         self.transport = transport
         self.tokens = TokenCodec(secret)
         self.call_timeout = call_timeout
@@ -157,6 +159,7 @@ class NetworkClient:
             return False
         self.view = view
         self.reads.clear()
+        self.on_adopt(view)
         return True
 
     async def _on_first(self, nodes: list[str], shard: int, message: Message,

@@ -102,6 +102,14 @@ def one_per_write(state: State) -> State:
     return state if len(kept) == len(state.siblings) else replace(state, siblings=kept)
 
 
+def _ignore(view: View) -> None:
+    """No observer."""
+
+
+def _ignore_reap(key: str, state: State) -> None:
+    """No observer."""
+
+
 class Replica:
     def __init__(self, node_id: str, view: View, store: Store,
                  new_incarnation: Callable[[], str],
@@ -109,6 +117,10 @@ class Replica:
         self.node_id = node_id
         self.store = store
         self.now = now
+        # Observers (the simulator's; no-ops otherwise): a view this replica committed, and
+        # each key it reaped with the state it had. Called inside the transaction.
+        self.on_commit: Callable[[View], None] = _ignore
+        self.on_reap: Callable[[str, State], None] = _ignore_reap
         self.peer_applied: dict[str, dict[str, int]] = {}  # shard-mate -> its last vector
         self.swept: dict[bytes, float] = {}  # chunk -> when this replica collected it
         with store.transaction():
@@ -296,6 +308,7 @@ class Replica:
             self._await_copies_of(passed_over)
         self._new_recipients(p for p in self.peers if p not in old_shard and p not in prepared)
         self._lineage_dirty = True
+        self.on_commit(view)
         return True
 
     def recipients(self, partition: int) -> list[str]:
@@ -727,6 +740,7 @@ class Replica:
                     self.phash[p] = self.phash.get(p, 0) ^ e
                     self._dirty.add(p)
                     self.store.drop_state(key)
+                    self.on_reap(key, state)
         return out
 
     def chunk_refs(self, after: str, budget: int) -> tuple[set[bytes], set[bytes], str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -17,7 +17,7 @@ from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
 from dwp.core import clock
 from dwp.core.clock import Dot
-from dwp.core.codec import decode_state
+from dwp.core.codec import State, decode_state
 from dwp.core.messages import Message
 from dwp.core.replica import Replica
 from dwp.core.store import MemoryStore
@@ -143,12 +143,7 @@ class World:
                                call_timeout=2.0, read_wait=0.5, read_cache_ttl=0.0,
                                new_write_id=lambda: f"w{next(self.ids)}",
                                clock=loop.time, wall_clock=loop.time)
-        adopt = client.adopt
-
-        def adopt_and_note(view: View) -> bool:
-            self.adopted.add(_view_id(view))
-            return adopt(view)
-        client.adopt = adopt_and_note  # type: ignore[method-assign]
+        client.on_adopt = self._note_adopted
         return client
 
     def restart_gateway(self) -> None:
@@ -168,40 +163,26 @@ class World:
                                  "the replica id its lost disk had: its dots are reissued")
         if node_id in self.departed:
             self.breaches.append(f"node id {node_id} was given out again after it left")
-        self._note_reaps(replica)
-        self._note_commits(replica)
+        replica.on_reap = self._note_reaped
+        replica.on_commit = self._note_committed
         node = Node(replica, SimTransport(self, node_id), SETTINGS, _inline,
                     lambda: self.depart(node_id))
         node.start()
         self.nodes[node_id] = node
         return node
 
-    def _note_commits(self, replica: Replica) -> None:
+    def _note_adopted(self, view: View) -> None:
+        self.adopted.add(_view_id(view))
+
+    def _note_committed(self, view: View) -> None:
         """A view is committed once a node commits it: not as a coordinator sends its
         Commit (one that dies with it on the wire committed nothing), nor where a node
         refuses it."""
-        commit = replica.commit
+        self.committed.add(_view_id(view))
 
-        def noting(view: View, decided: bool = False) -> bool:
-            done = commit(view, decided)
-            if done:
-                self.committed.add(_view_id(view))
-            return done
-        replica.commit = noting  # type: ignore[method-assign]
-
-    def _note_reaps(self, replica: Replica) -> None:
+    def _note_reaped(self, key: str, state: State) -> None:
         """Remember what each reaped delete had superseded: none of it may come back."""
-        reap = replica.reap
-
-        def noting(keys: Iterable[str], dry_run: bool = False) -> list[str]:
-            before = {k: replica.get(k) for k in keys}
-            out = reap(before, dry_run)
-            for key in [] if dry_run else out:
-                state = before[key]
-                assert state is not None
-                self.reaped[key] = clock.join(self.reaped.get(key, {}), state.context)
-            return out
-        replica.reap = noting  # type: ignore[method-assign]
+        self.reaped[key] = clock.join(self.reaped.get(key, {}), state.context)
 
     def depart(self, node_id: str, left: bool = True) -> None:
         """A node that left ends its process for good once it has handed off (``left``

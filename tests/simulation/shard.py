@@ -1,7 +1,15 @@
-"""An in-memory shard of replicas for scenario tests: messages move only when a test
-says so, so partitions, crashes and disk loss play out in microseconds with no Ray and
-no disk. Delivery and anti-entropy run the core's own sessions (``dwp.core.sessions``); this
-file only carries their messages."""
+"""Replicas of one shard driven by hand, with no event loop: messages move only when a
+test says so, so partitions, crashes and disk loss play out in microseconds with no Ray,
+no disk and no virtual clock. The unit tool for the sans-I/O ``Replica``; the rest of this
+package runs the real node loop instead.
+
+What moves a message is the core's own: ``answer`` and the sessions of
+``dwp.core.sessions``, and the replica's outbox and acks. ``drive`` and ``Shard.deliver`` do
+for one step what ``dwp.node.loop.Node._drive`` and its send loop do over a transport; they
+are written again here because the node's are coroutines that await its commit queue and
+its transport (timeouts, retries, blocked peers), which a test stepping one message at a
+time has none of. Each local operation commits in its own transaction, as the node's
+commit queue would commit it in its next batch."""
 
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ def commit(replica: Replica, op: Any) -> Any:
         return op(replica)
 
 
-def run(session: Session, here: Replica, there: Replica) -> Any:
+def drive(session: Session, here: Replica, there: Replica) -> Any:
     """Drive a session of ``here`` against ``there`` to its end; answers its result."""
     reply: Any = None
     while True:
@@ -101,7 +109,7 @@ class Shard:
         """One anti-entropy round of a with b."""
         if frozenset((a, b)) in self.cut:
             return
-        run(sync(self.replicas[a], b), self.replicas[a], self.replicas[b])
+        drive(sync(self.replicas[a], b), self.replicas[a], self.replicas[b])
 
     def values(self, node: str, key: str) -> list[str]:
         state = self.replicas[node].get(key)
