@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
 
 from fastapi import Request
 
-from dwp.client.network import NetworkClient
+from dwp.client.network import NetworkClient, WriteResult
 from dwp.core import deploys
 from dwp.core.deploys import Manifest
 from dwp.core.labels import site_name_problem
@@ -69,6 +71,27 @@ async def edited(request: Request, key: str, version: Version | None, seen: Toke
     live, switched = await redeploy(client_of(request), site, key[len(site) + 1:], version,
                                     seen, author)
     return live, written if switched is None else switched.with_context_of(written)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write through the object API: what the replica answered, the site's live deploys
+    after it (empty unless it changed a deployed site), and the caller's token after all."""
+
+    result: WriteResult
+    live: list[str]
+    token: Token
+
+
+async def put_edited(request: Request, key: str, body: bytes | AsyncIterable[bytes],
+                     content_type: str, seen: Token, author: str, pinned: str | None,
+                     deploy: bool) -> Written:
+    """Write ``key`` and, unless ``deploy`` is off, make the edit live (``edited``)."""
+    result = await client_of(request).put(key, body, content_type, seen, pinned)
+    if not deploy:
+        return Written(result, [], result.token)
+    live, token = await edited(request, key, result.version, seen, result.token, author)
+    return Written(result, live, token)
 
 
 async def redeploy(client: NetworkClient, site: str, path: str, version: Version | None,

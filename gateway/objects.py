@@ -19,7 +19,7 @@ from dwp.core.token import Token
 from gateway import restores
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
-from gateway.edits import author_of, edited, live_header
+from gateway.edits import Written, author_of, edited, live_header, put_edited
 from gateway.errors import ApiError
 from gateway.models import (
     ErrorBody,
@@ -67,14 +67,11 @@ async def put_object(key: str, request: Request, deploy: DeployParam = True,
     seen, pinned, author = token_of(request), pinned_of(request), author_of(request)
     if restore is not None or keep is not None:
         written = await write_back(request, key, restore, keep, seen, author, pinned, deploy)
-        result, live, token = written.result, written.live, written.token
     else:
         content_type = content_type_for(key, request.headers.get("content-type"))
-        result = await client_of(request).put(key, limited_body(request), content_type, seen,
-                                              pinned)
-        assert result.version is not None
-        live, token = (await edited(request, key, result.version, seen, result.token, author)
-                       if deploy else ([], result.token))
+        written = await put_edited(request, key, limited_body(request), content_type, seen,
+                                   author, pinned, deploy)
+    result, live, token = written.result, written.live, written.token
     v = result.version
     assert v is not None
     reply = WriteReply(key=key, size=v.size, content_type=v.content_type, hash=v.hash.hex(),
@@ -86,7 +83,7 @@ async def put_object(key: str, request: Request, deploy: DeployParam = True,
 
 async def write_back(request: Request, key: str, restore: str | None, keep: str | None,
                      seen: Token, author: str, pinned: str | None, deploy: bool
-                     ) -> restores.Written:
+                     ) -> Written:
     """A restore or a keep, refused when it names both or sends bytes it would not write."""
     if restore is not None and keep is not None:
         raise ApiError(400, "bad request", "give restore=ID or keep=HASH, not both")

@@ -11,31 +11,18 @@ saw the siblings it chose among, so it replaces exactly those (one written since
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request
 
-from dwp.client.network import WriteResult
 from dwp.core.errors import NotFound
 from dwp.core.history import parse_version_id, readable
 from dwp.core.token import Token
 from dwp.core.version import HASH_BYTES, Version
 from gateway.content_types import served
-from gateway.edits import edited
+from gateway.edits import Written, put_edited
 from gateway.errors import ApiError
 from gateway.networks import client_of
 
 HEX = frozenset("0123456789abcdef")
-
-
-@dataclass(frozen=True)
-class Written:
-    """A write back: what the replica answered, the site's live deploys after it (empty
-    unless it changed a deployed site), and the caller's token after all of it."""
-
-    result: WriteResult
-    live: list[str]
-    token: Token
 
 
 async def restore(request: Request, key: str, given: str, seen: Token, author: str,
@@ -69,11 +56,5 @@ async def keep(request: Request, key: str, wanted: str, seen: Token, author: str
 
 async def _write_back(request: Request, key: str, version: Version, context: Token,
                       author: str, pinned: str | None, deploy: bool) -> Written:
-    client = client_of(request)
-    result = await client.put(key, client.body(version), served(version.content_type),
-                              context, pinned)
-    assert result.version is not None
-    if not deploy:
-        return Written(result, [], result.token)
-    live, token = await edited(request, key, result.version, context, result.token, author)
-    return Written(result, live, token)
+    return await put_edited(request, key, client_of(request).body(version),
+                            served(version.content_type), context, author, pinned, deploy)
