@@ -34,7 +34,7 @@ from dwp.core.view import View
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 1024  # chunk hashes per list in a message (a Sweep carries two: under ~100 KiB)
 LIMIT = 10_000  # chunks a member removes per round
-REAP_PAGES = 8  # pages of keys (``dwp.node.loop.REAP_SCAN`` each) a round looks at per shard
+REAP_PAGES = 8  # pages of keys (``dwp.core.answers.REAP_SCAN`` each) a round looks at per shard
 CALL_TIMEOUT = 60.0
 
 
