@@ -17,6 +17,7 @@ from dwp.core.messages import (
     ChunkRefs,
     Commit,
     Delete,
+    Deleted,
     Get,
     GetView,
     Import,
@@ -269,7 +270,7 @@ def test_writes_are_local_operations_answered_by_what_they_wrote() -> None:
     assert isinstance(written, Written) and written.state == mine.store.get_state(key)
     gone = commit(mine, answer(mine, Delete(key_of(mine, owned=True, n=1), 1.0, {},
                                             None)).op)
-    assert gone == Written(None)
+    assert gone == Deleted(None)
 
 
 def test_a_batch_is_each_of_its_writes_answered_alone() -> None:

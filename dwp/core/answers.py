@@ -34,6 +34,7 @@ from dwp.core.messages import (
     ClearOutbox,
     Commit,
     Delete,
+    Deleted,
     Get,
     GetChunk,
     GetView,
@@ -184,12 +185,12 @@ def _put(m: Put) -> Callable[[Replica], Written]:
     return lambda r: Written(encode_state(r.write(m.key, m.version, m.context, m.need)))
 
 
-def _delete(m: Delete) -> Callable[[Replica], Written]:
+def _delete(m: Delete) -> Callable[[Replica], Deleted]:
     tombstone = Version.tombstone(m.mtime, m.deps, m.write_id)
 
-    def op(r: Replica) -> Written:
+    def op(r: Replica) -> Deleted:
         state = r.delete(m.key, tombstone, m.context, m.need)
-        return Written(encode_state(state) if state is not None else None)
+        return Deleted(encode_state(state) if state is not None else None)
     return op
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
@@ -30,6 +30,7 @@ from dwp.node.sqlite import SqliteStore
 # A restarted actor may start while its predecessor's process is still ending (and
 # holding the store's lock); past this, it fails and Ray restarts it again.
 STORE_WAIT = 10.0
+R = TypeVar("R")
 
 
 def actor_name(node_id: str) -> str:
@@ -59,7 +60,7 @@ class RayTransport:
         """Drop the handle of a stopped actor: one started later under its name is new."""
         self._handles.pop(node, None)
 
-    async def call(self, node: str, message: Message, timeout: float) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float) -> R:
         try:
             ref = self.handle_of(node).handle.remote(self.sender, message)
             return await asyncio.wait_for(ref, timeout)
@@ -93,7 +94,7 @@ class StorageNode:
                          self._depart)
         self.node.start()
 
-    async def handle(self, sender: str, message: Message) -> Any:
+    async def handle(self, sender: str, message: Message[R]) -> R:
         return await self.node.handle(sender, message)
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ from dwp.core.transport import Transport
 from dwp.core.view import View
 
 T = TypeVar("T")
+R = TypeVar("R")
 Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
@@ -108,7 +109,7 @@ class Node:
             task.cancel()
         self._tasks.clear()
 
-    async def handle(self, sender: str, message: Message) -> Any:
+    async def handle(self, sender: str, message: Message[R]) -> R:
         """Answer one message: the core says what it means (``dwp.core.answers``), the
         node carries that out; a few are the node's own (``_own``)."""
         if isinstance(message, PEER_MESSAGES):
@@ -236,7 +237,7 @@ class Node:
 
     # -- replication between peers ----------------------------------------------------
 
-    async def _send(self, peer: str, message: Message) -> Any:
+    async def _send(self, peer: str, message: Message[R]) -> R:
         if peer in self._blocked:
             raise Partitioned(f"{self.node_id} is cut off from {peer} by fault injection")
         return await self.transport.call(peer, message, self.settings.peer_timeout)
