@@ -1,11 +1,14 @@
-"""A storage node's loop: it persists, sends and receives; the replica decides.
+"""A storage node's loop: it persists, sends and receives; the core decides.
 
-The loop follows the etcd-raft order: operations queue up, one writer applies a whole
-batch in one store transaction (group commit), commits (fsync), and only then are
-callers answered and peers' senders woken. Background tasks push outbox batches to
-peers in order, run anti-entropy rounds and hand-offs (``dwp.core.sessions``). The same loop
-runs inside the Ray actor (``dwp.node.actor``) with a SQLite store and in the simulator with
-an in-memory store and transport on virtual time, so it holds no decision of its own.
+What each message means is the core's (``dwp.core.answers``): the loop carries out the
+reply or step it answers, and itself answers only its own I/O (fault injection, driving
+sessions, its process id). The loop follows the etcd-raft order: operations queue up,
+one writer applies a whole batch in one store transaction (group commit), commits
+(fsync), and only then are callers answered and peers' senders woken. Background tasks
+push outbox batches to peers in order, run anti-entropy rounds and hand-offs
+(``dwp.core.sessions``). The same loop runs inside the Ray actor (``dwp.node.actor``)
+with a SQLite store and in the simulator with an in-memory store and transport on
+virtual time, so it holds no decision of its own.
 """
 
 from __future__ import annotations
