@@ -114,26 +114,24 @@ NODE_MESSAGES = (SetFaults, SyncNow, Import, Info)  # the node's own I/O: it ans
 def answer(replica: Replica, message: Message) -> Answer:
     """``message`` answered from this replica (see the module's docstring)."""
     match message:
-        case Put():
-            return Local(_put(message))
-        case Delete():
-            return Local(_delete(message))
+        case Put() as put:
+            return Local(_put(put))
+        case Delete() as delete:
+            return Local(_delete(delete))
         case PutChunks(chunks=chunks):
             return Local(lambda r: _put_chunks(r, chunks))
         case Batch(writes=writes):
             if not all(isinstance(w, WRITES) for w in writes):
                 raise TypeError("a batch holds only Put, Delete and PutChunks")
             return Each([answer(replica, w) for w in writes])
-        case Get():
-            p = replica.view.partition_of_key(message.key)
-            get = message
-            return Fresh(message.need, message.wait, [p], lambda r: read(r, get),
+        case Get() as get:
+            p = replica.view.partition_of_key(get.key)
+            return Fresh(get.need, get.wait, [p], lambda r: read(r, get),
                          ReadReply(False, None, {}))
         case GetChunk(chunk=chunk):
             return replica.store.get_chunk(chunk)
-        case ListKeys():
-            listing = message
-            return Fresh(message.need, message.wait, None, lambda r: list_keys(r, listing),
+        case ListKeys() as listing:
+            return Fresh(listing.need, listing.wait, None, lambda r: list_keys(r, listing),
                          None)
         case Ping():
             return replica.node_id
@@ -168,8 +166,7 @@ def answer(replica: Replica, message: Message) -> Answer:
             named, kept, last = replica.chunk_refs(start, budget)
             return RefsPage(sorted(named), sorted(kept), last, replica.view.epoch,
                             replica.unsettled())
-        case Sweep():
-            sweep = message
+        case Sweep() as sweep:
             return Local(lambda r: _sweep(r, sweep))
         case Reap(only=None, after=start):
             keys, end = replica.deleted_after(start, REAP_SCAN)
