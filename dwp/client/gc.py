@@ -100,7 +100,7 @@ class _Round:
         is the next the view would give out (an undecided change commits none)."""
         node = self.view.new_node_id()
         try:
-            await self.client.transport.call(node, Ping(), self.timeout)
+            await self.client.ask(node, Ping(), self.timeout)
         except Exception:
             return None
         return node
@@ -134,7 +134,7 @@ class _Round:
             after: str | None = ""
             while after is not None:
                 try:
-                    page: RefsPage = await self.client.transport.call(
+                    page: RefsPage = await self.client.ask(
                         node, ChunkRefs(after, PAGE), self.timeout)
                 except Exception as exc:
                     self.report.skipped.append(f"No chunk was collected because {node} did "
@@ -184,7 +184,7 @@ class _Round:
     async def on_all(self, members: tuple[str, ...], message: Message) -> list[Any]:
         """One message to every replica of a shard; [] (and why, in the report) unless
         all of them answered."""
-        answers = await asyncio.gather(*(self.client.transport.call(n, message, self.timeout)
+        answers = await asyncio.gather(*(self.client.ask(n, message, self.timeout)
                                          for n in members), return_exceptions=True)
         failed = [f"Node {n} did not answer ({a}), so its shard waits for the next round."
                   for n, a in zip(members, answers, strict=True)

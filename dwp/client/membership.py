@@ -128,7 +128,7 @@ class Membership:
     async def _ask(self, node: str, message: Message[R], timeout: float = ASK_TIMEOUT) -> R:
         """One message to a node, its failure said in words a person can act on."""
         try:
-            return await self.client.transport.call(node, message, timeout)
+            return await self.client.ask(node, message, timeout)
         except ChangeRefused:
             raise
         except DwpError as exc:
@@ -207,7 +207,7 @@ class Membership:
     async def _states(self, nodes: list[str]) -> dict[str, ViewState | None]:
         async def one(node: str) -> ViewState | None:
             try:
-                state = await self.client.transport.call(node, GetView(), ASK_TIMEOUT)
+                state = await self.client.ask(node, GetView(), ASK_TIMEOUT)
             except DwpError:
                 return None
             return state

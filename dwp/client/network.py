@@ -152,6 +152,11 @@ class NetworkClient:
         self._down_until.pop(node, None)
         return result
 
+    async def ask(self, node: str, message: Message, timeout: float | None = None) -> Any:
+        """One message to one node as it is, with no failover, down mark or new view
+        adopted: for GC and view changes, whose coordinators decide what a failure means."""
+        return await self.transport.call(node, message, timeout or self.call_timeout)
+
     def adopt(self, view: View) -> bool:
         """Move to a newer view (learned from a node or a change); False if not newer."""
         if view.epoch <= self.view.epoch:
@@ -325,15 +330,14 @@ class NetworkClient:
         cached = self.chunks.get(chunk)
         if cached is not None:
             return cached
-        for node in self._order(chunk, self._shard_of_chunk(chunk)):
-            try:
-                data = await self.call(node, GetChunk(chunk))
-            except (_NodeFailed, _Rerouted):
-                continue
-            if data is not None and content_hash(data) == chunk:
-                self.chunks.put(chunk, data)
-                return data
-        raise Unavailable(f"no replica holds chunk {chunk.hex()[:16]} yet")
+
+        async def attempt() -> tuple[bytes, str]:
+            shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
+            return await self._on_first(self._order(chunk, shard), shard, GetChunk(chunk),
+                                        lambda d: d is not None and content_hash(d) == chunk)
+        data, _ = await self._rerouting(attempt)
+        self.chunks.put(chunk, data)
+        return data
 
     async def body(self, version: Version, start: int = 0, end: int | None = None
                    ) -> AsyncIterator[bytes]:
