@@ -25,11 +25,13 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TypeVar
 
 from dwp.client.network import NetworkClient
 from dwp.core.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Sweep, Swept
 from dwp.core.view import View
+
+R = TypeVar("R")
 
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 1024  # chunk hashes per list in a message (a Sweep carries two: under ~100 KiB)
@@ -181,7 +183,7 @@ class _Round:
                 report.bytes += sum(mine)
             left = max(0, left - len(common))
 
-    async def on_all(self, members: tuple[str, ...], message: Message) -> list[Any]:
+    async def on_all(self, members: tuple[str, ...], message: Message[R]) -> list[R]:
         """One message to every replica of a shard; [] (and why, in the report) unless
         all of them answered."""
         answers = await asyncio.gather(*(self.client.ask(n, message, self.timeout)
@@ -190,4 +192,4 @@ class _Round:
                   for n, a in zip(members, answers, strict=True)
                   if isinstance(a, BaseException)]
         self.report.skipped += failed
-        return [] if failed else list(answers)
+        return [] if failed else [a for a in answers if not isinstance(a, BaseException)]

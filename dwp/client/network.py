@@ -152,7 +152,7 @@ class NetworkClient:
         self._down_until.pop(node, None)
         return result
 
-    async def ask(self, node: str, message: Message, timeout: float | None = None) -> Any:
+    async def ask(self, node: str, message: Message[R], timeout: float | None = None) -> R:
         """One message to one node as it is, with no failover, down mark or new view
         adopted: for GC and view changes, whose coordinators decide what a failure means."""
         return await self.transport.call(node, message, timeout or self.call_timeout)
@@ -331,11 +331,12 @@ class NetworkClient:
         if cached is not None:
             return cached
 
-        async def attempt() -> tuple[bytes, str]:
+        async def attempt() -> tuple[bytes | None, str]:
             shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
             return await self._on_first(self._order(chunk, shard), shard, GetChunk(chunk),
                                         lambda d: d is not None and content_hash(d) == chunk)
         data, _ = await self._rerouting(attempt)
+        assert data is not None  # what fresh accepted
         self.chunks.put(chunk, data)
         return data
 
