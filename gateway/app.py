@@ -27,13 +27,13 @@ from gateway import (
     ui_forms,
     uploads,
 )
+from gateway.context import Network
 from gateway.contexts import Contexts
 from gateway.hosts import HostRule, ServedHosts
 from gateway.hot import HotReads
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
-from gateway.networks import Network
 from gateway.origins import SiteHosts
 from gateway.paths import PathCheck
 
