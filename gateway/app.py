@@ -28,7 +28,6 @@ from gateway import (
     uploads,
 )
 from gateway.context import Network
-from gateway.contexts import Contexts
 from gateway.hosts import HostRule, ServedHosts
 from gateway.hot import HotReads
 from gateway.identity import Identify
@@ -36,6 +35,7 @@ from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
 from gateway.origins import SiteHosts
 from gateway.paths import PathCheck
+from gateway.ui_contexts import Contexts
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 DEFAULT_GC_INTERVAL = 600.0

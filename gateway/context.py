@@ -30,8 +30,8 @@ from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
 from dwp.core.token import Token, TokenError
 from gateway import signin
-from gateway.contexts import contexts_of
 from gateway.errors import ApiError
+from gateway.ui_contexts import contexts_of
 
 T = TypeVar("T")
 
