@@ -10,7 +10,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from gateway import signin
-from gateway.context import Context
+from gateway.context import context_of
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, SignInLink
 
@@ -20,7 +20,7 @@ def own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def require_token(ctx: Context) -> None:
+async def require_token(request: Request) -> None:
     """FastAPI dependency for every route that changes data (async: FastAPI would run a
     plain function in a worker thread, a thread hop on every write for a string compare).
 
@@ -28,7 +28,8 @@ async def require_token(ctx: Context) -> None:
     page of another origin starts (a site under the same ``--site-domain`` is the same
     *site*, so even ``SameSite=Strict`` lets it through): a write the cookie authorizes
     must name the UI's own origin in ``Origin``, which browsers send with every write."""
-    request, secret = ctx.request, ctx.secret
+    ctx = context_of(request)
+    secret = ctx.secret
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() == "bearer" and given:
@@ -56,10 +57,11 @@ router = APIRouter(prefix="/api/v1", tags=["sign-in"])
 
 @router.post("/sign-in", response_model=SignInLink, dependencies=[Depends(require_token)],
              responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
-async def sign_in_link(ctx: Context) -> SignInLink:
+async def sign_in_link(request: Request) -> SignInLink:
     """A one-time link that signs a browser in to the UI for the request's network
     (``dwp open`` opens one): valid once, for a few minutes."""
+    ctx = context_of(request)
     network = ctx.network
     code = signin.mint({network.name: network.secret}, time.time())
-    return SignInLink(url=f"{own_origin(ctx.request)}/?{signin.LOGIN_PARAM}={code}",
+    return SignInLink(url=f"{own_origin(request)}/?{signin.LOGIN_PARAM}={code}",
                       expires_in=signin.LINK_SECONDS)

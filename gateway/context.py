@@ -10,10 +10,12 @@ it instead (``gateway.origins``). The UI's pages and forms follow only the heade
 the cookie, which only the UI's switcher sets (a POST from its own pages): a link from
 anywhere else could otherwise show one network while the forms on it write to another.
 
-A route takes the dependency ``Context``; a helper that holds only the request calls
-``context_of``: both answer the one ``RequestContext`` kept in the request's
-scope, whose parts are each resolved on first use, so a route that never reads the
-token never refuses a bad one, and an error keeps the order the route meets it in.
+A route calls ``context_of(request)`` and hands the ``RequestContext`` down to the
+helpers it calls; the request's scope keeps it, so anything holding only the request
+(a dependency such as ``gateway.auth.require_token``) gets the same one. Each part is
+resolved on first use: a route that never reads the token never refuses a bad one, and
+an error keeps the order the route meets it in. It is not a FastAPI dependency: solving
+one costs more per request than the lookups it saves on an object's GET.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 
 from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
@@ -147,14 +149,6 @@ def context_of(request: Request) -> RequestContext:
     if found is None:
         found = state[KEPT] = RequestContext(request)
     return found
-
-
-async def _context(request: Request) -> RequestContext:
-    """``context_of`` as a dependency (async: FastAPI runs a plain one in a thread)."""
-    return context_of(request)
-
-
-Context = Annotated[RequestContext, Depends(_context)]
 
 
 async def limited_body(request: Request) -> AsyncIterator[bytes]:

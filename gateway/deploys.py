@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client.network import NetworkClient, WriteResult
@@ -29,7 +29,7 @@ from dwp.core.replica import live
 from dwp.core.token import Token
 from dwp.core.version import Version
 from gateway.auth import own_origin, require_token
-from gateway.context import Context, RequestContext
+from gateway.context import RequestContext, context_of
 from gateway.deployed import deployed
 from gateway.errors import ApiError
 from gateway.models import (
@@ -169,9 +169,10 @@ async def switch(client: NetworkClient, site: str, deploy: str, token: Token,
 
 @router.post("/sites/{site}/deploys", status_code=201, response_model=DeployMade,
              responses=ERRORS, dependencies=[Depends(require_token)])
-async def make_deploy(site: str, body: DeployRequest, ctx: Context) -> Response:
+async def make_deploy(site: str, body: DeployRequest, request: Request) -> Response:
     """Snapshot the site's keys as a deploy and (unless ``preview``) make it live in one
     write; then delete the deploys past the newest the network keeps that are not live."""
+    ctx = context_of(request)
     checked(site)
     client, token = ctx.client, ctx.token
     site_deploys = deployed(client)
@@ -217,10 +218,11 @@ def already_live(ctx: RequestContext, live_one: Manifest, token: Token) -> JSONR
 
 
 @router.get("/sites/{site}/deploys", response_model=DeployList, responses=ERRORS)
-async def list_deploys(site: str, ctx: Context) -> JSONResponse:
+async def list_deploys(site: str, request: Request) -> JSONResponse:
     """The site's kept deploys, newest first, and its live one (two or more: a conflict).
     The answer's ``X-DWP-Context`` has seen the live deploy: a switch sent with it
     replaces exactly what this list showed."""
+    ctx = context_of(request)
     checked(site)
     listed, after = await kept(ctx, site, ctx.token)
     if listed is None:
@@ -260,9 +262,10 @@ async def make_live(ctx: RequestContext, site: str, deploy: str, token: Token
 
 @router.put("/sites/{site}/live", response_model=LiveReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def promote(site: str, body: LiveRequest, ctx: Context) -> Response:
+async def promote(site: str, body: LiveRequest, request: Request) -> Response:
     """Make a kept deploy live: one write, whatever the site's size. Sent with a context
     that saw every sibling of a conflict, it resolves the conflict."""
+    ctx = context_of(request)
     checked(site)
     now_live, result = await make_live(ctx, site, body.deploy, ctx.token)
     reply = LiveReply(site=site, live=now_live, url=urls(ctx, site, body.deploy)[0])
@@ -273,9 +276,10 @@ async def promote(site: str, body: LiveRequest, ctx: Context) -> Response:
 
 @router.delete("/sites/{site}", response_model=SiteRemoved, responses=ERRORS,
                dependencies=[Depends(require_token)])
-async def remove_site(site: str, ctx: Context) -> JSONResponse:
+async def remove_site(site: str, request: Request) -> JSONResponse:
     """Delete the site's live deploy and every key under ``{site}/`` (deletes: history
     keeps them restorable); its manifests age out as a publish's do."""
+    ctx = context_of(request)
     checked(site)
     client, token = ctx.client, ctx.token
     keys = [e.key for e in await keys_under(client, f"{site}/", token)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client import gc
 from gateway import nodes
 from gateway.auth import require_token
-from gateway.context import Context
+from gateway.context import context_of
 from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes
 from gateway.models import ErrorBody, Faults, GcReport, NetworkStatus, NewNode
 
@@ -23,62 +23,62 @@ faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
 
 
 @router.get("/api/v1/network", response_model=NetworkStatus)
-async def network(ctx: Context) -> dict[str, object]:
+async def network(request: Request) -> dict[str, object]:
     """Name, epoch, shards and every node with its health, pid, key count and digest."""
-    return await ctx.client.status()
+    return await context_of(request).client.status()
 
 
 @router.post("/api/v1/network/nodes", response_model=NetworkStatus,
              dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
-async def add_node(body: NewNode, ctx: Context) -> dict[str, Any]:
+async def add_node(body: NewNode, request: Request) -> dict[str, Any]:
     """Add a node on a Ray host (``{}``: one more local node); answers once the data has
     been streamed to it and every node is on the new epoch."""
-    return await nodes.add(ctx.network, body.host)
+    return await nodes.add(context_of(request).network, body.host)
 
 
 @router.delete("/api/v1/network/nodes/{node_id}", response_model=NetworkStatus,
                dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
-async def remove_node(node_id: str, ctx: Context, force: bool = False) -> dict[str, object]:
+async def remove_node(node_id: str, request: Request, force: bool = False) -> dict[str, object]:
     """A node leaves after handing its data off; ``force=true`` removes a dead node and
     re-replicates its shard from the survivors."""
-    return await nodes.remove(ctx.network, node_id, force)
+    return await nodes.remove(context_of(request).network, node_id, force)
 
 
 @router.post("/api/v1/gc", response_model=GcReport, dependencies=[Depends(require_token)],
              responses={401: {"model": ErrorBody}})
-async def collect_garbage(ctx: Context, dry_run: bool = False) -> dict[str, object]:
+async def collect_garbage(request: Request, dry_run: bool = False) -> dict[str, object]:
     """One garbage collection round now (one also runs in the background): chunks no
     kept version names, and deleted keys whose time is up. ``dry_run=true`` only counts
     what the round would remove."""
-    grace = ctx.request.app.state.settings.gc_grace
-    return asdict(await gc.collect(ctx.client, dry_run, grace))
+    grace = request.app.state.settings.gc_grace
+    return asdict(await gc.collect(context_of(request).client, dry_run, grace))
 
 
 @router.get("/healthz", responses={503: {"model": ErrorBody}})
-async def healthz(ctx: Context) -> JSONResponse:
+async def healthz(request: Request) -> JSONResponse:
     """200 once every shard has a live replica, else 503 saying which has none."""
-    reason = await ctx.client.health()
+    reason = await context_of(request).client.health()
     if reason:
         return JSONResponse({"error": "unhealthy", "detail": reason}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(ctx: Context) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text; the bytes gauges are read from the nodes as it is scraped."""
-    status = await ctx.client.status()
+    status = await context_of(request).client.status()
     set_bytes(status["name"], status["nodes"])
     return Response(generate_latest(), media_type=CONTENT_TYPE)
 
 
 @faults_router.put("/faults", status_code=204, responses={421: {"model": ErrorBody}})
-async def cut(body: Faults, ctx: Context) -> Response:
+async def cut(body: Faults, request: Request) -> Response:
     """Cut replica-to-replica messages between the groups (tests and demos only)."""
-    await ctx.client.set_faults(body.partitions)
+    await context_of(request).client.set_faults(body.partitions)
     return Response(status_code=204)
 
 
 @faults_router.delete("/faults", status_code=204)
-async def heal(ctx: Context) -> Response:
-    await ctx.client.set_faults([])
+async def heal(request: Request) -> Response:
+    await context_of(request).client.set_faults([])
     return Response(status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client.network import ReadResult
@@ -17,7 +17,7 @@ from dwp.core.token import Token
 from gateway import restores
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
-from gateway.context import Context, RequestContext, limited_body
+from gateway.context import RequestContext, context_of, limited_body
 from gateway.edits import Written, author_of, edited, live_header, put_edited
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ObjectList, SiblingList, WriteReply
@@ -49,12 +49,12 @@ KeepParam = Annotated[str | None, Query(
 
 @router.put("/objects/{key:path}", response_model=WriteReply, responses=ERRORS,
             dependencies=[Depends(require_token)])
-async def put_object(key: str, ctx: Context, deploy: DeployParam = True,
+async def put_object(key: str, request: Request, deploy: DeployParam = True,
                      restore: RestoreParam = None, keep: KeepParam = None) -> Response:
     """Store the request body under ``key``, or (``restore``, ``keep``) bytes the key
     already holds; answers once it is on disk at one replica."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
-    request = ctx.request
     seen, pinned, author = ctx.token, ctx.pinned, author_of(request)
     if restore is not None or keep is not None:
         written = await write_back(ctx, key, restore, keep, seen, author, pinned, deploy)
@@ -90,22 +90,24 @@ async def write_back(ctx: RequestContext, key: str, restore: str | None, keep: s
 
 @router.delete("/objects/{key:path}", status_code=204, responses=ERRORS,
                dependencies=[Depends(require_token)])
-async def delete_object(key: str, ctx: Context, deploy: DeployParam = True) -> Response:
+async def delete_object(key: str, request: Request, deploy: DeployParam = True) -> Response:
+    ctx = context_of(request)
     refuse_reserved(validate_key(key))
     seen = ctx.token
     result = await ctx.client.delete(key, seen, ctx.pinned)
-    live, token = (await edited(ctx, key, None, seen, result.token, author_of(ctx.request))
+    live, token = (await edited(ctx, key, None, seen, result.token, author_of(request))
                    if deploy else ([], result.token))
     return ctx.remember(Response(status_code=204, headers={
         **located(ctx.client, result, token), **live_header(live)}), token)
 
 
 @router.get("/objects", response_model=ObjectList, responses=ERRORS)
-async def list_objects(ctx: Context, prefix: str = "",
+async def list_objects(request: Request, prefix: str = "",
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                        cursor: str = "") -> ObjectList:
     """Keys under ``prefix``, in order; pass ``next_cursor`` back for the next page. With
     ``X-DWP-Context``, only replicas that have seen that past answer."""
+    ctx = context_of(request)
     validate_prefix(prefix)
     entries, next_cursor = await ctx.client.list_keys(prefix, limit, cursor, ctx.token,
                                                       ctx.pinned)
@@ -124,13 +126,14 @@ def kept_version(ctx: RequestContext, key: str, result: ReadResult, wanted: Dot,
     206: {"description": "The single byte range the Range header asked for"},
     304: {"description": "Not modified: If-None-Match matched the ETag"},
     416: {"description": "The Range starts past the end of the object"}})
-async def get_object(key: str, ctx: Context, siblings: bool = False,
+async def get_object(key: str, request: Request, siblings: bool = False,
                      sibling: Annotated[int | None, Query(ge=0)] = None,
                      history: bool = False, version: str | None = None) -> Response:
     """The object's bytes (the deterministic winner when in conflict, counted in
     ``X-DWP-Siblings``), one sibling's bytes, or every sibling as JSON; ``history=true``
     lists the versions the key keeps (a delete among them), ``version=ID`` reads one.
     A single ``Range`` answers 206."""
+    ctx = context_of(request)
     validate_key(key)
     wanted = None
     if version is not None and (wanted := parse_version_id(version)) is None:

@@ -33,7 +33,7 @@ from fastapi.responses import RedirectResponse
 from dwp.core import headers, redirects
 from dwp.core.keys import InvalidKey, validate_key
 from gateway import encodings, pinning
-from gateway.context import Context, RequestContext
+from gateway.context import RequestContext, context_of
 from gateway.origins import origin_of, ui_origin
 from gateway.pages import PageRoute, render
 from gateway.responses import attachment, located, version_response
@@ -187,8 +187,9 @@ async def redirected(ctx: RequestContext, source: Source, path: str) -> Response
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
-async def site_root(site: str, ctx: Context) -> Response:
+async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
+    ctx = context_of(request)
     validate_key(site)
     origin = browser_origin(ctx, site)
     return moved(ctx, origin + "/" if origin else here(ctx, site + "/"))
@@ -203,12 +204,13 @@ async def site_root(site: str, ctx: Context) -> Response:
                   304: {"description": "Not modified"},
                   404: {"description": "No such page (an HTML page)"},
                   416: {"description": "The Range starts past the end"}})
-async def serve(site: str, path: str, ctx: Context, download: bool = False,
+async def serve(site: str, path: str, request: Request, download: bool = False,
                 after: str = "") -> Response:
     """A page or file of a site: its bytes, a directory's index.html or listing (paged
     with ``?after=NAME``), or a redirect to the directory form or the site's origin;
     ``?download=1`` saves instead of displaying. Every answer but a redirect gets the
     headers the site's ``_headers`` gives its path."""
+    ctx = context_of(request)
     response, source = await answer(site, path, ctx, download, after)
     if source is None:
         return response
@@ -216,7 +218,7 @@ async def serve(site: str, path: str, ctx: Context, download: bool = False,
         add_headers(response, headers.headers_for(await site_rules(ctx, source, headers),
                                                   "/" + path))
     if (source.deploy is not None and ctx.site is not None
-            and ctx.deploy is None and pinning.is_document(ctx.request)):
+            and ctx.deploy is None and pinning.is_document(request)):
         pinning.pin(ctx, response, site, source.deploy)
     return response
 

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dwp.client.network import ReadResult
@@ -20,7 +20,7 @@ from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key, validate_prefix
 from dwp.core.labels import site_name_problem
 from gateway import catalog, content_types, deploys, signin
-from gateway.context import NETWORK_COOKIE, Context, Network, RequestContext
+from gateway.context import NETWORK_COOKIE, Network, RequestContext, context_of
 from gateway.errors import ApiError
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
@@ -78,11 +78,12 @@ def health_of(status: dict[str, Any]) -> Health:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(ctx: Context, added: str = "", removed: str = "", login: str = ""
+async def home(request: Request, added: str = "", removed: str = "", login: str = ""
                ) -> Response:
     """Where a new user starts: the sites (files, size, last publish), then the network
     in one line that opens to its nodes, their actions and the shard map. ``login``: a
     one-time sign-in code (``gateway.signin``)."""
+    ctx = context_of(request)
     if login:
         return redeem(ctx, login)
     client = ctx.client
@@ -108,8 +109,9 @@ SHARD_IDS = ("Shard ids are names, not positions: when the network changes, a sh
 
 
 @router.get("/ui/node/{node_id}", response_class=HTMLResponse)
-async def node(node_id: str, ctx: Context) -> Response:
+async def node(node_id: str, request: Request) -> Response:
     """One node: where it runs, what it holds, and (signed in) removing it."""
+    ctx = context_of(request)
     status = await ctx.client.status()
     found = next((n for n in status["nodes"] if n["id"] == node_id), None)
     if found is None:
@@ -121,13 +123,14 @@ async def node(node_id: str, ctx: Context) -> Response:
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
-async def browse(prefix: str, ctx: Context, after: str = "", deleted: str = "",
+async def browse(prefix: str, request: Request, after: str = "", deleted: str = "",
                  live: str = "") -> Response:
     """One directory of a site: subfolders, files with size and type, and actions; paged
     with ``?after=NAME``. ``deleted``: a file of it the user just deleted, linked to its
     history so the delete can be undone (a deleted file is in no listing). A site's top
     folder also lists its deploys, with preview links and "Make live" (``live``: the
     one just made live)."""
+    ctx = context_of(request)
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
@@ -146,7 +149,8 @@ async def browse(prefix: str, ctx: Context, after: str = "", deleted: str = "",
 
 
 @router.get("/ui/search", response_class=HTMLResponse)
-async def search(ctx: Context, q: str = "") -> Response:
+async def search(request: Request, q: str = "") -> Response:
+    ctx = context_of(request)
     hits, partial = (await catalog.search(ctx.client, q, ctx.token) if q
                      else ([], False))
     return ui(ctx, "search.html", query=q, hits=hits, partial=partial, q=quoted)
@@ -158,10 +162,11 @@ async def read_fresh(ctx: RequestContext, key: str) -> ReadResult:
 
 
 @router.get("/ui/object/{key:path}", response_class=HTMLResponse)
-async def details(key: str, ctx: Context) -> Response:
+async def details(key: str, request: Request) -> Response:
     """Size, type, hash, version and siblings of one file, with keep, edit and delete,
     and the versions it keeps, each to view or restore. A deleted file answers 404 but
     still shows its history, so it can be brought back."""
+    ctx = context_of(request)
     validate_key(key)
     client = ctx.client
     result = await client.get(key, ctx.token, history=True)
@@ -175,14 +180,15 @@ async def details(key: str, ctx: Context) -> Response:
               context=client.tokens.encode(result.token), parent=parent, q=quoted,
               editable=bool(versions) and is_editable(versions[0].content_type,
                                                       versions[0].size),
-              saved=ctx.request.query_params.get("saved") == "1",
-              restored=ctx.request.query_params.get("restored", ""))
+              saved=request.query_params.get("saved") == "1",
+              restored=request.query_params.get("restored", ""))
 
 
 @router.get("/ui/edit/{key:path}", response_class=HTMLResponse)
-async def edit(key: str, ctx: Context) -> Response:
+async def edit(key: str, request: Request) -> Response:
     """The editor: the current text and the context it was read with, so a save that
     races another becomes a sibling instead of a lost update."""
+    ctx = context_of(request)
     try:
         result = await read_fresh(ctx, key)
     except NotFound:
@@ -199,13 +205,13 @@ async def edit(key: str, ctx: Context) -> Response:
         return ui(ctx, "error.html", 415, status=415, error="not editable",
                   detail=f"{key} is {version.content_type}; only text files up to "
                          f"{MAX_EDIT // 1024 // 1024} MiB are edited in the browser",
-                  path=ctx.request.url.path)
+                  path=request.url.path)
     data = b"".join([piece async for piece in client.body(version)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return ui(ctx, "error.html", 415, status=415, error="not editable",
-                  detail=f"{key} is not UTF-8 text", path=ctx.request.url.path)
+                  detail=f"{key} is not UTF-8 text", path=request.url.path)
     return ui(ctx, "edit.html", key=key, text=text, content_type=version.content_type,
               context=client.tokens.encode(result.token) if result else "",
               eol="crlf" if "\r\n" in text else "lf", is_new=False,
@@ -213,15 +219,17 @@ async def edit(key: str, ctx: Context) -> Response:
 
 
 @router.get("/ui/publish", response_class=HTMLResponse)
-async def publish(ctx: Context, site: str = "", dir: str = "") -> Response:
+async def publish(request: Request, site: str = "", dir: str = "") -> Response:
     """Upload files, a folder or a zip into a site, with a progress bar."""
+    ctx = context_of(request)
     return ui(ctx, "publish.html", site=site, folder=dir,
-              max_upload=ctx.request.app.state.settings.max_upload)
+              max_upload=request.app.state.settings.max_upload)
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
-async def login(ctx: Context) -> Response:
+async def login(request: Request) -> Response:
     """Where a user pastes the network token to be able to write."""
+    ctx = context_of(request)
     return ui(ctx, "login.html")
 
 

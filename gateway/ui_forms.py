@@ -22,7 +22,7 @@ from dwp.core.keys import validate_key, validate_new_key, validate_prefix
 from gateway import deploys, nodes, restores, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
-from gateway.context import Context, Network, limited_body
+from gateway.context import Network, context_of, limited_body
 from gateway.deploys import checked
 from gateway.edits import edited
 from gateway.errors import ApiError
@@ -78,10 +78,11 @@ def details_url(key: str, **query: str) -> str:
 
 @router.post("/ui/edit/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def save(key: str, ctx: Context) -> Response:
+async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
-    form = await form_of(ctx.request)
+    form = await form_of(request)
     client = ctx.client
     text = field(form, "content")
     if form.get("eol", "lf") == "lf":
@@ -96,11 +97,12 @@ async def save(key: str, ctx: Context) -> Response:
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def keep(key: str, ctx: Context) -> Response:
+async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: keep the chosen sibling with the context the page read the
     siblings with, so it replaces exactly those (``gateway.restores``)."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
-    form = await form_of(ctx.request)
+    form = await form_of(request)
     token = ctx.client.tokens.decode(field(form, "context"))
     written = await restores.keep(ctx, key, field(form, "hash"), token, UI_AUTHOR)
     return ctx.remember(RedirectResponse(details_url(key, saved="1"),
@@ -109,11 +111,12 @@ async def keep(key: str, ctx: Context) -> Response:
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def restore(key: str, ctx: Context) -> Response:
+async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does (``gateway.restores``):
     it supersedes whatever is current now, a delete included."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
-    form = await form_of(ctx.request)
+    form = await form_of(request)
     given = field(form, "version")
     token = ctx.client.tokens.decode(form.get("context"))
     written = await restores.restore(ctx, key, given, token, UI_AUTHOR)
@@ -123,9 +126,10 @@ async def restore(key: str, ctx: Context) -> Response:
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def delete(key: str, ctx: Context) -> Response:
+async def delete(key: str, request: Request) -> Response:
+    ctx = context_of(request)
     refuse_reserved(validate_key(key))
-    form = await form_of(ctx.request)
+    form = await form_of(request)
     client = ctx.client
     token = client.tokens.decode(form.get("context"))
     result = await client.delete(key, token)
@@ -137,11 +141,12 @@ async def delete(key: str, ctx: Context) -> Response:
 
 @router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def make_live(site: str, ctx: Context) -> Response:
+async def make_live(site: str, request: Request) -> Response:
     """Make a kept deploy live with the context the site page read the deploys with, so
     it ends a conflict that page showed."""
+    ctx = context_of(request)
     checked(site)
-    form = await form_of(ctx.request)
+    form = await form_of(request)
     token = ctx.client.tokens.decode(form.get("context"))
     deploy = field(form, "deploy")
     _, result = await deploys.make_live(ctx, site, deploy, token)
@@ -151,39 +156,40 @@ async def make_live(site: str, ctx: Context) -> Response:
 
 
 @router.post("/ui/login", status_code=303, responses=ERRORS)
-async def login(ctx: Context) -> Response:
+async def login(request: Request) -> Response:
     """Check a pasted token against every network served, keep it in the UI's cookie,
     and show its network."""
-    given = field(await form_of(ctx.request), "token").strip()
-    networks: dict[str, Network] = ctx.request.app.state.networks
+    given = field(await form_of(request), "token").strip()
+    networks: dict[str, Network] = request.app.state.networks
     found = next((n for n in networks.values()
                   if hmac.compare_digest(given.encode(), n.secret.encode())), None)
     if found is None:
         raise ApiError(401, "unauthorized", "that is not the token of a network this "
                        "gateway serves (the file 'token' in the network's data dir)")
     response = RedirectResponse("/", status_code=303)
-    signin.sign_in(ctx.request, response, [found.secret])
+    signin.sign_in(request, response, [found.secret])
     return select(response, found.name)
 
 
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def unzip(site: str, ctx: Context, dir: str = "") -> Response:
+async def unzip(site: str, request: Request, dir: str = "") -> Response:
     """Unpack the zip in the request body into ``site``'s keys (under ``dir``); every
     member name is checked before the first write. The publish page deploys after."""
+    ctx = context_of(request)
     validate_key(site)
     base = site + "/" + (dir.strip("/") + "/" if dir.strip("/") else "")
     validate_prefix(base)
     client = ctx.client
-    limit: int = ctx.request.app.state.settings.max_upload
+    limit: int = request.app.state.settings.max_upload
     with tempfile.SpooledTemporaryFile(SPOOL) as spool:
-        async for piece in limited_body(ctx.request):
+        async for piece in limited_body(request):
             spool.write(piece)
         spool.seek(0)
         try:
             with zipsite.open_zip(spool) as archive:
                 members = zipsite.plan(archive, base, limit)
-                token = client.tokens.decode(ctx.request.headers.get("x-dwp-context"))
+                token = client.tokens.decode(request.headers.get("x-dwp-context"))
                 for member in members:
                     result = await client.put(member.key, zipsite.member_bytes(archive, member),
                                               member.content_type, token)
@@ -198,10 +204,11 @@ async def unzip(site: str, ctx: Context, dir: str = "") -> Response:
 
 @router.post("/ui/network/add", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def add_node(ctx: Context) -> Response:
+async def add_node(request: Request) -> Response:
     """Add a node as the network API does (an empty host: the gateway's own) and come
     back to the status once the view change is complete."""
-    host = (await form_of(ctx.request)).get("host", "").strip() or None
+    ctx = context_of(request)
+    host = (await form_of(request)).get("host", "").strip() or None
     if host is not None and (len(host) > MAX_HOST or not host.isprintable()):
         raise ApiError(400, "bad request", "the host name is not acceptable")
     before = {n.id for n in ctx.client.view.nodes}
@@ -216,9 +223,10 @@ async def add_node(ctx: Context) -> Response:
 
 @router.post("/ui/network/remove/{node_id}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
-async def remove_node(node_id: str, ctx: Context) -> Response:
+async def remove_node(node_id: str, request: Request) -> Response:
     """Remove a node as the network API does: gracefully, or (``force=1``) a dead one."""
-    force = (await form_of(ctx.request)).get("force") == "1"
+    ctx = context_of(request)
+    force = (await form_of(request)).get("force") == "1"
     try:
         await nodes.remove(ctx.network, node_id, force)
     except ChangeFailed as exc:
@@ -228,11 +236,11 @@ async def remove_node(node_id: str, ctx: Context) -> Response:
 
 
 @router.post("/ui/network/select", status_code=303, responses=ERRORS)
-async def select_network(ctx: Context) -> Response:
+async def select_network(request: Request) -> Response:
     """Switch the UI to another network this gateway serves; writing to it needs its
     token in the cookie (a sign-in to it)."""
-    name = field(await form_of(ctx.request), "network")
-    networks = ctx.request.app.state.networks
+    name = field(await form_of(request), "network")
+    networks = request.app.state.networks
     if name not in networks:
         raise ApiError(404, "unknown network", f"this gateway serves no network named "
                        f"{name!r}; it serves: {', '.join(networks)}")

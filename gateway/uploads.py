@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from dwp.client.network import NetworkClient
 from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key
 from dwp.core.token import Token
 from gateway.auth import require_token
-from gateway.context import Context
+from gateway.context import context_of
 from gateway.models import LocalFile, Unchanged, UploadPlan
 
 router = APIRouter(prefix="/ui", tags=["ui"])
@@ -41,10 +41,11 @@ async def is_stored(client: NetworkClient, file: LocalFile, token: Token) -> boo
 
 
 @router.post("/unchanged", response_model=Unchanged, dependencies=[Depends(require_token)])
-async def unchanged(plan: UploadPlan, ctx: Context) -> Unchanged:
+async def unchanged(plan: UploadPlan, request: Request) -> Unchanged:
     """The keys among ``files`` whose stored content is exactly the local file. It reads
     every file it is asked about (up to 1,000), so only a writer may ask: the upload
     that follows needs the token anyway."""
+    ctx = context_of(request)
     for file in plan.files:
         validate_key(file.key)
     client, token = ctx.client, ctx.token
