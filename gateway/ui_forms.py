@@ -91,8 +91,8 @@ async def save(key: str, request: Request) -> Response:
     token = client.tokens.decode(form.get("context"))
     result = await client.put(key, text.encode("utf-8"), content_type, token)
     _, after = await edited(ctx, key, result.version, token, result.token, UI_AUTHOR)
-    return ctx.remember(RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), after)
+    return ctx.remember(RedirectResponse(details_url(key, saved="1"), status_code=303),
+                        after)
 
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
@@ -105,8 +105,8 @@ async def keep(key: str, request: Request) -> Response:
     form = await form_of(request)
     token = ctx.client.tokens.decode(field(form, "context"))
     written = await restores.keep(ctx, key, field(form, "hash"), token, UI_AUTHOR)
-    return ctx.remember(RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), written.token)
+    return ctx.remember(RedirectResponse(details_url(key, saved="1"), status_code=303),
+                        written.token)
 
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
@@ -121,7 +121,7 @@ async def restore(key: str, request: Request) -> Response:
     token = ctx.client.tokens.decode(form.get("context"))
     written = await restores.restore(ctx, key, given, token, UI_AUTHOR)
     return ctx.remember(RedirectResponse(details_url(key, restored=given),
-                                                      status_code=303), written.token)
+                                         status_code=303), written.token)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
