@@ -105,14 +105,22 @@ def resolve_token(request: Request, client: NetworkClient) -> Token:
 
 
 class RequestContext:
-    """What one request is for; the scope's state holds it, so every module asks this one."""
+    """What one request is for; the scope's state holds it, so every module asks this one.
+    It holds the request weakly: the request holds the scope, and a cycle through it would
+    keep every request's scope for the cyclic garbage collector to find."""
 
     def __init__(self, request: Request) -> None:
-        self.request = request
+        self._request = weakref.ref(request)
         state = request.scope.get("state", {})
         self.site: str | None = state.get(ORIGIN_SITE)  # None: the UI/API host
         self.deploy: str | None = state.get(ORIGIN_DEPLOY)  # a preview origin's deploy
         self.pinned: str | None = request.headers.get("x-dwp-replica") or None
+
+    @property
+    def request(self) -> Request:
+        request = self._request()
+        assert request is not None, "a request's context is asked after its request"
+        return request
 
     @cached_property
     def network(self) -> Network:
@@ -148,6 +156,8 @@ def context_of(request: Request) -> RequestContext:
     found: RequestContext | None = state.get(KEPT)
     if found is None:
         found = state[KEPT] = RequestContext(request)
+    elif found._request() is None:  # another Request of the same scope, made later
+        found._request = weakref.ref(request)
     return found
 
 

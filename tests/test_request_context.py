@@ -5,11 +5,13 @@ it. Through the real gateway over HTTP, in process."""
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from gateway import context
 from gateway.pinning import DEPLOY_COOKIE
@@ -70,3 +72,18 @@ def test_a_deployed_pages_document_and_its_pinned_style_resolve_once_each(
         style = h.get("/style.css", headers=STYLE)  # the pin's MAC checked, then read
         assert style.status_code == 200 and style.content == b"h1 {}"
         once_each(resolved, requests=2)
+
+
+def test_the_context_is_the_scopes_and_holds_its_request_weakly() -> None:
+    """The scope keeps the context and the request keeps the scope, so a strong reference
+    back would leave every request's scope to the cyclic garbage collector."""
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/",
+                             "query_string": b"", "headers": [(b"x-dwp-replica", b"n1")]}
+    request = Request(scope)
+    made = context.context_of(request)
+    assert context.context_of(Request(scope)) is made and made.pinned == "n1"
+    gone = weakref.ref(request)
+    del request
+    assert gone() is None  # freed at once: no cycle kept it
+    later = Request(scope)
+    assert context.context_of(later) is made and made.request is later
