@@ -51,6 +51,9 @@ KEPT = "dwp.context"  # scope["state"] key: the request's RequestContext
 
 @dataclass(frozen=True)
 class Network:
+    """One network the gateway serves: its client, its token, and its membership (None:
+    this gateway cannot change it)."""
+
     client: NetworkClient
     secret: str
     membership: Membership | None = None
