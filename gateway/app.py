@@ -27,15 +27,15 @@ from gateway import (
     ui_forms,
     uploads,
 )
-from gateway.contexts import Contexts
+from gateway.context import Network
 from gateway.hosts import HostRule, ServedHosts
 from gateway.hot import HotReads
 from gateway.identity import Identify
 from gateway.metrics import MetricsMiddleware
 from gateway.models import ErrorBody
-from gateway.networks import Network
 from gateway.origins import SiteHosts
 from gateway.paths import PathCheck
+from gateway.ui_contexts import Contexts
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 DEFAULT_GC_INTERVAL = 600.0

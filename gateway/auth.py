@@ -10,9 +10,9 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from gateway import signin
+from gateway.context import context_of
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, SignInLink
-from gateway.networks import network_of, secret_of
 
 
 def own_origin(request: Request) -> str:
@@ -28,7 +28,8 @@ async def require_token(request: Request) -> None:
     page of another origin starts (a site under the same ``--site-domain`` is the same
     *site*, so even ``SameSite=Strict`` lets it through): a write the cookie authorizes
     must name the UI's own origin in ``Origin``, which browsers send with every write."""
-    secret: str = secret_of(request)
+    ctx = context_of(request)
+    secret = ctx.secret
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() == "bearer" and given:
@@ -47,7 +48,7 @@ async def require_token(request: Request) -> None:
                        "send 'Authorization: Bearer <token>'")
     if not signin.holds(request, secret):
         raise ApiError(401, "unauthorized", "this browser is not signed in to network "
-                       f"{network_of(request).name!r}: sign in with its token",
+                       f"{ctx.network.name!r}: sign in with its token",
                        {"WWW-Authenticate": "Bearer"})
 
 
@@ -59,7 +60,8 @@ router = APIRouter(prefix="/api/v1", tags=["sign-in"])
 async def sign_in_link(request: Request) -> SignInLink:
     """A one-time link that signs a browser in to the UI for the request's network
     (``dwp open`` opens one): valid once, for a few minutes."""
-    network = network_of(request)
+    ctx = context_of(request)
+    network = ctx.network
     code = signin.mint({network.name: network.secret}, time.time())
     return SignInLink(url=f"{own_origin(request)}/?{signin.LOGIN_PARAM}={code}",
                       expires_in=signin.LINK_SECONDS)

@@ -14,7 +14,7 @@ from dwp.client.network import NetworkClient, ReadResult
 from dwp.core import deploys
 from dwp.core.deploys import BadManifest, Manifest
 from dwp.core.token import Token
-from gateway.networks import one_per_client
+from gateway.context import one_per_client
 from gateway.presence import absences
 
 MAX_MANIFESTS = 64

@@ -29,6 +29,7 @@ from dwp.core.replica import live
 from dwp.core.token import Token
 from dwp.core.version import Version
 from gateway.auth import own_origin, require_token
+from gateway.context import RequestContext, context_of
 from gateway.deployed import deployed
 from gateway.errors import ApiError
 from gateway.models import (
@@ -41,10 +42,8 @@ from gateway.models import (
     LiveRequest,
     SiteRemoved,
 )
-from gateway.networks import client_of
 from gateway.origins import origin_of
-from gateway.requests import pinned_of, remember_context, token_of
-from gateway.responses import context_header, located_headers
+from gateway.responses import context_header, located
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -83,12 +82,12 @@ async def keys_under(client: NetworkClient, prefix: str, token: Token) -> list[L
     return entries
 
 
-def urls(request: Request, site: str, deploy: str) -> tuple[str, str | None]:
+def urls(ctx: RequestContext, site: str, deploy: str) -> tuple[str, str | None]:
     """The site's URL, and the deploy's preview origin (``{id}.{site}.localhost``); a
     gateway with no site origins for this client has the path URL and no preview."""
-    origin = origin_of(request, site)
+    origin = origin_of(ctx, site)
     if origin is None:
-        return f"{own_origin(request)}/sites/{quote(site, safe='')}/", None
+        return f"{own_origin(ctx.request)}/sites/{quote(site, safe='')}/", None
     scheme, _, host = origin.partition("://")
     return origin + "/", f"{scheme}://{deploy}.{host}/"
 
@@ -173,16 +172,17 @@ async def switch(client: NetworkClient, site: str, deploy: str, token: Token,
 async def make_deploy(site: str, body: DeployRequest, request: Request) -> Response:
     """Snapshot the site's keys as a deploy and (unless ``preview``) make it live in one
     write; then delete the deploys past the newest the network keeps that are not live."""
+    ctx = context_of(request)
     checked(site)
-    client, token = client_of(request), token_of(request)
+    client, token = ctx.client, ctx.token
     site_deploys = deployed(client)
-    was_live, _ = await site_deploys.live(site, token, pinned_of(request))
+    was_live, _ = await site_deploys.live(site, token, ctx.pinned)
     base = await site_deploys.manifest(site, was_live[0], token) if was_live else None
     files = await snapshot(client, site, token, body.files, base)
     if not files:
         raise ApiError(404, "not found", f"site {site!r} has no files to deploy")
     if base is not None and len(was_live) == 1 and not body.preview and same(base.files, files):
-        return already_live(request, base, token)
+        return already_live(ctx, base, token)
     manifest = Manifest(site, deploys.new_id(), client.wall_clock(), body.author, files)
     result = await client.put(deploys.deploy_key(site, manifest.id),
                               deploys.encode(manifest), deploys.MEDIA_TYPE, token,
@@ -191,15 +191,15 @@ async def make_deploy(site: str, body: DeployRequest, request: Request) -> Respo
     if not body.preview:
         seen = client.tokens.decode(body.live_context) if body.live_context else token
         now_live, result = await switch(client, site, manifest.id,
-                                        token.with_context_of(seen), pinned_of(request))
+                                        token.with_context_of(seen), ctx.pinned)
     await age_out(client, site, result.token, set(now_live))
-    url, preview = urls(request, site, manifest.id)
+    url, preview = urls(ctx, site, manifest.id)
     made = DeployMade(id=manifest.id, new=True, live=manifest.id in now_live,
                       files=len(files), bytes=manifest.bytes, url=url, preview=preview,
                       conflict=now_live if len(now_live) > 1 else [])
-    return remember_context(request, JSONResponse(
+    return ctx.remember(JSONResponse(
         made.model_dump(), status_code=201,
-        headers=located_headers(request, result, result.token)), result.token)
+        headers=located(ctx.client, result, result.token)), result.token)
 
 
 def same(kept: tuple[File, ...], found: tuple[File, ...]) -> bool:
@@ -208,13 +208,13 @@ def same(kept: tuple[File, ...], found: tuple[File, ...]) -> bool:
             == [(f.path, f.hash, f.content_type) for f in found])
 
 
-def already_live(request: Request, live_one: Manifest, token: Token) -> JSONResponse:
+def already_live(ctx: RequestContext, live_one: Manifest, token: Token) -> JSONResponse:
     """The answer to a publish that changed nothing: the live deploy, not a copy of it
     (which would push a deploy worth rolling back to out of the kept ten)."""
-    url, preview = urls(request, live_one.site, live_one.id)
+    url, preview = urls(ctx, live_one.site, live_one.id)
     made = DeployMade(id=live_one.id, new=False, live=True, files=len(live_one.files),
                       bytes=live_one.bytes, url=url, preview=preview, conflict=[])
-    return JSONResponse(made.model_dump(), headers=context_header(client_of(request), token))
+    return JSONResponse(made.model_dump(), headers=context_header(ctx.client, token))
 
 
 @router.get("/sites/{site}/deploys", response_model=DeployList, responses=ERRORS)
@@ -222,20 +222,21 @@ async def list_deploys(site: str, request: Request) -> JSONResponse:
     """The site's kept deploys, newest first, and its live one (two or more: a conflict).
     The answer's ``X-DWP-Context`` has seen the live deploy: a switch sent with it
     replaces exactly what this list showed."""
+    ctx = context_of(request)
     checked(site)
-    listed, after = await kept(request, site, token_of(request))
+    listed, after = await kept(ctx, site, ctx.token)
     if listed is None:
         raise ApiError(404, "not found", f"site {site!r} has no deploys: `dwp publish DIR "
                        f"--site {site}` makes one")
-    return JSONResponse(listed.model_dump(), headers=context_header(client_of(request), after))
+    return JSONResponse(listed.model_dump(), headers=context_header(ctx.client, after))
 
 
-async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | None, Token]:
+async def kept(ctx: RequestContext, site: str, token: Token) -> tuple[DeployList | None, Token]:
     """The site's kept deploys, newest first (None: it has none), and the reader's token
     once it has seen the live one (a switch sent with it replaces what this showed)."""
-    client = client_of(request)
+    client = ctx.client
     site_deploys = deployed(client)
-    now_live, found = await site_deploys.live(site, token, pinned_of(request))
+    now_live, found = await site_deploys.live(site, token, ctx.pinned)
     ids = [e.key.rsplit("/", 1)[1]
            for e in await keys_under(client, deploys.deploys_prefix(site), token)]
     manifests = [m for m in await bounded(site_deploys.manifest(site, d, token) for d in ids)
@@ -245,18 +246,18 @@ async def kept(request: Request, site: str, token: Token) -> tuple[DeployList | 
         return None, after
     return DeployList(site=site, live=now_live, limit=client.view.keep_deploys, deploys=[
         DeployInfo(id=m.id, created=m.created, author=m.author, files=len(m.files),
-                   bytes=m.bytes, live=m.id in now_live, preview=urls(request, site, m.id)[1])
+                   bytes=m.bytes, live=m.id in now_live, preview=urls(ctx, site, m.id)[1])
         for m in sorted(manifests, key=lambda m: (m.created, m.id), reverse=True)]), after
 
 
-async def make_live(request: Request, site: str, deploy: str, token: Token
+async def make_live(ctx: RequestContext, site: str, deploy: str, token: Token
                     ) -> tuple[list[str], WriteResult]:
     """Switch to the kept deploy ``deploy`` (404 when the site keeps none of that id)."""
-    if not deploys.is_id(deploy) or await deployed(client_of(request)).manifest(
-            site, deploy, token, pinned_of(request)) is None:
+    if not deploys.is_id(deploy) or await deployed(ctx.client).manifest(
+            site, deploy, token, ctx.pinned) is None:
         raise ApiError(404, "not found", f"site {site!r} keeps no deploy {deploy!r}: "
                        f"`dwp site deploys {site}` lists the ones it keeps")
-    return await switch(client_of(request), site, deploy, token, pinned_of(request))
+    return await switch(ctx.client, site, deploy, token, ctx.pinned)
 
 
 @router.put("/sites/{site}/live", response_model=LiveReply, responses=ERRORS,
@@ -264,11 +265,12 @@ async def make_live(request: Request, site: str, deploy: str, token: Token
 async def promote(site: str, body: LiveRequest, request: Request) -> Response:
     """Make a kept deploy live: one write, whatever the site's size. Sent with a context
     that saw every sibling of a conflict, it resolves the conflict."""
+    ctx = context_of(request)
     checked(site)
-    now_live, result = await make_live(request, site, body.deploy, token_of(request))
-    reply = LiveReply(site=site, live=now_live, url=urls(request, site, body.deploy)[0])
-    return remember_context(request, JSONResponse(
-        reply.model_dump(), headers=located_headers(request, result, result.token)),
+    now_live, result = await make_live(ctx, site, body.deploy, ctx.token)
+    reply = LiveReply(site=site, live=now_live, url=urls(ctx, site, body.deploy)[0])
+    return ctx.remember(JSONResponse(
+        reply.model_dump(), headers=located(ctx.client, result, result.token)),
         result.token)
 
 
@@ -277,10 +279,11 @@ async def promote(site: str, body: LiveRequest, request: Request) -> Response:
 async def remove_site(site: str, request: Request) -> JSONResponse:
     """Delete the site's live deploy and every key under ``{site}/`` (deletes: history
     keeps them restorable); its manifests age out as a publish's do."""
+    ctx = context_of(request)
     checked(site)
-    client, token = client_of(request), token_of(request)
+    client, token = ctx.client, ctx.token
     keys = [e.key for e in await keys_under(client, f"{site}/", token)]
-    had_live = bool((await deployed(client).live(site, token, pinned_of(request)))[0])
+    had_live = bool((await deployed(client).live(site, token, ctx.pinned))[0])
     if not keys and not had_live:
         raise ApiError(404, "not found", f"there is no site {site!r}")
     await bounded(deleted(client, k, token)

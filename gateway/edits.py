@@ -24,9 +24,9 @@ from dwp.core.deploys import Manifest
 from dwp.core.labels import site_name_problem
 from dwp.core.token import Token
 from dwp.core.version import Version
+from gateway.context import RequestContext, one_per_client
 from gateway.deployed import deployed
 from gateway.deploys import age_out, chunks_of, same, snapshot_file, switch
-from gateway.networks import client_of, one_per_client
 
 LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 MAX_AUTHOR = 200
@@ -60,7 +60,7 @@ def live_header(live: list[str]) -> dict[str, str]:
     return {LIVE: " ".join(live)} if live else {}
 
 
-async def edited(request: Request, key: str, version: Version | None, seen: Token,
+async def edited(ctx: RequestContext, key: str, version: Version | None, seen: Token,
                  written: Token, author: str) -> tuple[list[str], Token]:
     """After a write of ``key`` (``version`` None: a delete) by a caller whose token was
     ``seen`` before it and ``written`` after: the site's live deploys once the edit is
@@ -68,7 +68,7 @@ async def edited(request: Request, key: str, version: Version | None, seen: Toke
     site = site_of(key)
     if site is None:
         return [], written
-    live, switched = await redeploy(client_of(request), site, key[len(site) + 1:], version,
+    live, switched = await redeploy(ctx.client, site, key[len(site) + 1:], version,
                                     seen, author)
     return live, written if switched is None else switched.with_context_of(written)
 
@@ -83,14 +83,14 @@ class Written:
     token: Token
 
 
-async def put_edited(request: Request, key: str, body: bytes | AsyncIterable[bytes],
+async def put_edited(ctx: RequestContext, key: str, body: bytes | AsyncIterable[bytes],
                      content_type: str, seen: Token, author: str, pinned: str | None,
                      deploy: bool) -> Written:
     """Write ``key`` and, unless ``deploy`` is off, make the edit live (``edited``)."""
-    result = await client_of(request).put(key, body, content_type, seen, pinned)
+    result = await ctx.client.put(key, body, content_type, seen, pinned)
     if not deploy:
         return Written(result, [], result.token)
-    live, token = await edited(request, key, result.version, seen, result.token, author)
+    live, token = await edited(ctx, key, result.version, seen, result.token, author)
     return Written(result, live, token)
 
 

@@ -37,8 +37,8 @@ from dwp.core.keys import InvalidKey, validate_key
 from dwp.core.replica import live
 from dwp.core.token import Token, TokenError
 from gateway import encodings, identity, metrics
+from gateway.context import Network
 from gateway.hosts import HostRule, local_address
-from gateway.networks import Network
 from gateway.origins import NoSuchSite, domains, site_of_host
 from gateway.presence import absences
 from gateway.responses import RAW_CSP, answer_headers, etag_matches, located

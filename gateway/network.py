@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client import gc
-from dwp.client.membership import Membership
+from gateway import nodes
 from gateway.auth import require_token
-from gateway.errors import ApiError
+from gateway.context import context_of
 from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes
 from gateway.models import ErrorBody, Faults, GcReport, NetworkStatus, NewNode
-from gateway.networks import client_of, network_of
 
 router = APIRouter(tags=["network"])
 CHANGE_ERRORS: dict[int | str, dict[str, object]] = {
@@ -26,7 +25,7 @@ faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
 @router.get("/api/v1/network", response_model=NetworkStatus)
 async def network(request: Request) -> dict[str, object]:
     """Name, epoch, shards and every node with its health, pid, key count and digest."""
-    return await client_of(request).status()
+    return await context_of(request).client.status()
 
 
 @router.post("/api/v1/network/nodes", response_model=NetworkStatus,
@@ -34,8 +33,7 @@ async def network(request: Request) -> dict[str, object]:
 async def add_node(body: NewNode, request: Request) -> dict[str, Any]:
     """Add a node on a Ray host (``{}``: one more local node); answers once the data has
     been streamed to it and every node is on the new epoch."""
-    await membership_of(request).join(body.host)
-    return await client_of(request).status()
+    return await nodes.add(context_of(request).network, body.host)
 
 
 @router.delete("/api/v1/network/nodes/{node_id}", response_model=NetworkStatus,
@@ -43,15 +41,7 @@ async def add_node(body: NewNode, request: Request) -> dict[str, Any]:
 async def remove_node(node_id: str, request: Request, force: bool = False) -> dict[str, object]:
     """A node leaves after handing its data off; ``force=true`` removes a dead node and
     re-replicates its shard from the survivors."""
-    await membership_of(request).leave(node_id, force=force)
-    return await client_of(request).status()
-
-
-def membership_of(request: Request) -> Membership:
-    membership = network_of(request).membership
-    if membership is None:
-        raise ApiError(501, "not supported", "this gateway cannot change the network")
-    return membership
+    return await nodes.remove(context_of(request).network, node_id, force)
 
 
 @router.post("/api/v1/gc", response_model=GcReport, dependencies=[Depends(require_token)],
@@ -61,13 +51,13 @@ async def collect_garbage(request: Request, dry_run: bool = False) -> dict[str, 
     kept version names, and deleted keys whose time is up. ``dry_run=true`` only counts
     what the round would remove."""
     grace = request.app.state.settings.gc_grace
-    return asdict(await gc.collect(client_of(request), dry_run, grace))
+    return asdict(await gc.collect(context_of(request).client, dry_run, grace))
 
 
 @router.get("/healthz", responses={503: {"model": ErrorBody}})
 async def healthz(request: Request) -> JSONResponse:
     """200 once every shard has a live replica, else 503 saying which has none."""
-    reason = await client_of(request).health()
+    reason = await context_of(request).client.health()
     if reason:
         return JSONResponse({"error": "unhealthy", "detail": reason}, status_code=503)
     return JSONResponse({"status": "ok"})
@@ -76,7 +66,7 @@ async def healthz(request: Request) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """Prometheus text; the bytes gauges are read from the nodes as it is scraped."""
-    status = await client_of(request).status()
+    status = await context_of(request).client.status()
     set_bytes(status["name"], status["nodes"])
     return Response(generate_latest(), media_type=CONTENT_TYPE)
 
@@ -84,11 +74,11 @@ async def metrics(request: Request) -> Response:
 @faults_router.put("/faults", status_code=204, responses={421: {"model": ErrorBody}})
 async def cut(body: Faults, request: Request) -> Response:
     """Cut replica-to-replica messages between the groups (tests and demos only)."""
-    await client_of(request).set_faults(body.partitions)
+    await context_of(request).client.set_faults(body.partitions)
     return Response(status_code=204)
 
 
 @faults_router.delete("/faults", status_code=204)
 async def heal(request: Request) -> Response:
-    await client_of(request).set_faults([])
+    await context_of(request).client.set_faults([])
     return Response(status_code=204)

@@ -27,18 +27,20 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dwp.core.deploys import is_id
 from dwp.core.labels import label_of, site_of
+from gateway.context import (
+    ORIGIN_DEPLOY,
+    ORIGIN_NETWORK,
+    ORIGIN_SITE,
+    RequestContext,
+)
 from gateway.errors import error_response
-from gateway.networks import ORIGIN_NETWORK, network_of
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 LOCAL_DOMAIN = "localhost"
-ORIGIN_SITE = "dwp.site"  # scope["state"] key: the site whose origin this request is on
-ORIGIN_DEPLOY = "dwp.deploy"  # scope["state"] key: the deploy a preview origin serves
 
 
 def is_loopback(host: str | None) -> bool:
@@ -67,28 +69,17 @@ def domains(site_domain: str | None) -> list[str]:
     return [LOCAL_DOMAIN] + ([site_domain.lower().strip(".")] if site_domain else [])
 
 
-def served_site(request: Request) -> str | None:
-    """The site whose origin ``request`` arrived on, None for the UI/API host."""
-    site: str | None = request.scope.get("state", {}).get(ORIGIN_SITE)
-    return site
-
-
-def served_deploy(request: Request) -> str | None:
-    """The deploy whose preview origin ``request`` arrived on, else None."""
-    deploy: str | None = request.scope.get("state", {}).get(ORIGIN_DEPLOY)
-    return deploy
-
-
-def origin_of(request: Request, site: str) -> str | None:
+def origin_of(ctx: RequestContext, site: str) -> str | None:
     """``http://{label}.{domain}:{port}``, the origin serving ``site`` to this client, or
     None when it has none here: a client on a LAN address while no site domain is set,
     or a name no label holds."""
-    label = network_label(request, site)
+    request = ctx.request
+    label = network_label(ctx, site)
     name, port = split_host(request.headers.get("host", ""))
     site_domain: str | None = request.app.state.settings.site_domain
     if label is None:
         return None
-    if served_site(request) is not None:
+    if ctx.site is not None:
         domain = next(d for d in domains(site_domain) if name.endswith("." + d))
     elif is_loopback(name):
         domain = LOCAL_DOMAIN
@@ -99,32 +90,33 @@ def origin_of(request: Request, site: str) -> str | None:
     return f"{request.url.scheme}://{label}.{domain}{port}"
 
 
-def network_label(request: Request, site: str) -> str | None:
+def network_label(ctx: RequestContext, site: str) -> str | None:
     """``site``'s labels: ``{site}`` in the gateway's first network, else
     ``{site}.{network}``; None when a name has no label."""
     label = label_of(site)
-    network = network_of(request).name
-    if label is None or network == next(iter(request.app.state.networks)):
+    network = ctx.network.name
+    if label is None or network == next(iter(ctx.request.app.state.networks)):
         return label
     network_part = label_of(network)
     return f"{label}.{network_part}" if network_part else None
 
 
-def ui_origin(request: Request) -> str:
+def ui_origin(ctx: RequestContext) -> str:
     """Where the UI is, seen from a site's origin: the domain the site's host is under."""
+    request = ctx.request
     name, port = split_host(request.headers.get("host", ""))
     site_domain: str | None = request.app.state.settings.site_domain
-    if served_site(request) is None:
+    if ctx.site is None:
         return ""
     domain = next(d for d in domains(site_domain) if name.endswith("." + d))
     return f"{request.url.scheme}://{domain}{port}"
 
 
-def site_link(request: Request, key: str) -> str:
+def site_link(ctx: RequestContext, key: str) -> str:
     """The URL a person opens for ``key``: on the site's origin when it has one here,
     else the sandboxed path ``/sites/{key}``."""
     site, _, path = key.partition("/")
-    origin = origin_of(request, site)
+    origin = origin_of(ctx, site)
     if origin is None:
         return "/sites/" + quote(key)
     return origin + "/" + quote(path)

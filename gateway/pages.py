@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dwp.core.sizes import count, human_size
-from gateway.networks import NETWORK_COOKIE
+from gateway.context import NETWORK_COOKIE
 
 HERE = Path(__file__).parent
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),

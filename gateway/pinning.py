@@ -21,7 +21,7 @@ import hmac
 from fastapi import Request, Response
 
 from dwp.core.deploys import is_id
-from gateway.networks import secret_of
+from gateway.context import RequestContext
 
 DEPLOY_COOKIE = "dwp_deploy"
 MAX_AGE = 300  # seconds: longer than a page load, short enough to be forgotten soon
@@ -37,22 +37,22 @@ def is_document(request: Request) -> bool:
     return not any(name.startswith("sec-fetch-") for name in request.headers)
 
 
-def pinned_deploy(request: Request, site: str) -> str | None:
+def pinned_deploy(ctx: RequestContext, site: str) -> str | None:
     """The deploy this subresource request's cookie pins ``site`` to, if any."""
-    if is_document(request):
+    if is_document(ctx.request):
         return None
-    deploy, _, mac = request.cookies.get(DEPLOY_COOKIE, "").partition(".")
-    if not is_id(deploy) or not hmac.compare_digest(mac, _mac(request, site, deploy)):
+    deploy, _, mac = ctx.request.cookies.get(DEPLOY_COOKIE, "").partition(".")
+    if not is_id(deploy) or not hmac.compare_digest(mac, _mac(ctx, site, deploy)):
         return None
     return deploy
 
 
-def pin(request: Request, response: Response, site: str, deploy: str) -> None:
-    response.set_cookie(DEPLOY_COOKIE, f"{deploy}.{_mac(request, site, deploy)}", max_age=MAX_AGE,
+def pin(ctx: RequestContext, response: Response, site: str, deploy: str) -> None:
+    response.set_cookie(DEPLOY_COOKIE, f"{deploy}.{_mac(ctx, site, deploy)}", max_age=MAX_AGE,
                         path="/", httponly=True, samesite="lax")
 
 
-def _mac(request: Request, site: str, deploy: str) -> str:
+def _mac(ctx: RequestContext, site: str, deploy: str) -> str:
     message = f"dwp pin\n{site}\n{deploy}".encode()
-    return hmac.new(secret_of(request).encode(), message, hashlib.sha256
+    return hmac.new(ctx.secret.encode(), message, hashlib.sha256
                     ).hexdigest()[:MAC_CHARS]

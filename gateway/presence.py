@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dwp.client.network import NetworkClient, ReadResult
 from dwp.core.errors import NotFound
 from dwp.core.token import Token
-from gateway.networks import one_per_client
+from gateway.context import one_per_client
 
 MAX_ENTRIES = 10_000
 

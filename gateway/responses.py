@@ -14,15 +14,11 @@ from dwp.core.token import Token
 from dwp.core.version import Version
 from gateway import content_types
 from gateway.byteranges import Unsatisfiable, parse_range
-from gateway.networks import client_of
-
-
-def located_headers(request: Request, where: Located, token: Token) -> dict[str, str]:
-    """Where the answer came from, and the caller's causal token after it."""
-    return located(client_of(request), where, token)
+from gateway.context import RequestContext
 
 
 def located(client: NetworkClient, where: Located, token: Token) -> dict[str, str]:
+    """Where the answer came from, and the caller's causal token after it."""
     return {"X-DWP-Shard": str(where.shard), "X-DWP-Node": where.node,
             **context_header(client, token)}
 
@@ -91,13 +87,14 @@ def answer_headers(version: Version, where: dict[str, str], siblings: int,
     return headers
 
 
-def version_response(request: Request, version: Version, headers: dict[str, str],
+def version_response(ctx: RequestContext, version: Version, headers: dict[str, str],
                      *, siblings: int = 1, csp: str | None = RAW_CSP,
                      status: int = 200) -> Response:
     """200, 206, 304, 416 or a HEAD answer for ``version``; bodies of chunked versions
     stream chunk by chunk, so memory stays flat whatever the size. Another ``status``
     (a site's 404 page, a ``_redirects`` rule) sends the whole body with it, as is.
     ``csp`` None sends no policy (a page on its site's own origin)."""
+    request = ctx.request
     headers = answer_headers(version, headers, siblings, csp)
     if status == 200 and not_modified(request, version):
         del headers["Content-Length"]
@@ -119,6 +116,5 @@ def version_response(request: Request, version: Version, headers: dict[str, str]
         return Response(status_code=status, headers=headers)
     if version.data is not None:
         return Response(version.data[span[0]:span[1]], status_code=status, headers=headers)
-    client: NetworkClient = client_of(request)
-    return StreamingResponse(client.body(version, *span), status_code=status,
+    return StreamingResponse(ctx.client.body(version, *span), status_code=status,
                              headers=headers)

@@ -11,34 +11,32 @@ saw the siblings it chose among, so it replaces exactly those (one written since
 
 from __future__ import annotations
 
-from fastapi import Request
-
 from dwp.core.errors import NotFound
 from dwp.core.history import parse_version_id, readable
 from dwp.core.token import Token
 from dwp.core.version import HASH_BYTES, Version
 from gateway.content_types import served
+from gateway.context import RequestContext
 from gateway.edits import Written, put_edited
 from gateway.errors import ApiError
-from gateway.networks import client_of
 
 HEX = frozenset("0123456789abcdef")
 
 
-async def restore(request: Request, key: str, given: str, seen: Token, author: str,
+async def restore(ctx: RequestContext, key: str, given: str, seen: Token, author: str,
                   pinned: str | None = None, deploy: bool = True) -> Written:
     """Make version ``given`` (an id as the key's history lists it) current again."""
     wanted = parse_version_id(given)
     if wanted is None:
         raise ApiError(400, "bad request",
                        f"{given!r} is not a version id (the key's ?history=true lists them)")
-    result = await client_of(request).get(key, seen, pinned, history=True)
+    result = await ctx.client.get(key, seen, pinned, history=True)
     found = readable(result.state, key, wanted, "; its history lists those it keeps",
                      "; restore a version before it")
-    return await _write_back(request, key, found, result.token, author, pinned, deploy)
+    return await _write_back(ctx, key, found, result.token, author, pinned, deploy)
 
 
-async def keep(request: Request, key: str, wanted: str, seen: Token, author: str,
+async def keep(ctx: RequestContext, key: str, wanted: str, seen: Token, author: str,
                pinned: str | None = None, deploy: bool = True) -> Written:
     """Keep the sibling whose content hash is ``wanted`` (hex, as ``?siblings=true``
     lists it), replacing the siblings ``seen`` saw."""
@@ -46,15 +44,15 @@ async def keep(request: Request, key: str, wanted: str, seen: Token, author: str
         raise ApiError(400, "bad request", f"{wanted[:80]!r} is not a content hash ("
                        f"{2 * HASH_BYTES} lower-case hex digits, as the key's "
                        "?siblings=true lists them)")
-    result = await client_of(request).get(key, seen, pinned)
+    result = await ctx.client.get(key, seen, pinned)
     chosen = next((v for v in result.versions if v.hash.hex() == wanted), None)
     if chosen is None:
         raise NotFound(f"{key!r} has no sibling with hash {wanted[:16]}; read its "
                        "siblings again")
-    return await _write_back(request, key, chosen, seen, author, pinned, deploy)
+    return await _write_back(ctx, key, chosen, seen, author, pinned, deploy)
 
 
-async def _write_back(request: Request, key: str, version: Version, context: Token,
+async def _write_back(ctx: RequestContext, key: str, version: Version, context: Token,
                       author: str, pinned: str | None, deploy: bool) -> Written:
-    return await put_edited(request, key, client_of(request).body(version),
+    return await put_edited(ctx, key, ctx.client.body(version),
                             served(version.content_type), context, author, pinned, deploy)

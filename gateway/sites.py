@@ -33,10 +33,10 @@ from fastapi.responses import RedirectResponse
 from dwp.core import headers, redirects
 from dwp.core.keys import InvalidKey, validate_key
 from gateway import encodings, pinning
-from gateway.networks import client_of
-from gateway.origins import origin_of, served_deploy, served_site, ui_origin
+from gateway.context import RequestContext, context_of
+from gateway.origins import origin_of, ui_origin
 from gateway.pages import PageRoute, render
-from gateway.responses import attachment, located_headers, version_response
+from gateway.responses import attachment, located, version_response
 from gateway.routes import get_and_head
 from gateway.sources import Found, Source, source_of
 
@@ -48,9 +48,9 @@ SITE_CSP = ("sandbox allow-scripts allow-forms allow-popups "
             "allow-popups-to-escape-sandbox allow-modals allow-downloads")
 
 
-def csp_of(request: Request) -> str | None:
+def csp_of(ctx: RequestContext) -> str | None:
     """No sandbox on a site's own origin; the sandbox for path-style serving."""
-    return None if served_site(request) is not None else SITE_CSP
+    return None if ctx.site is not None else SITE_CSP
 
 
 def from_browser(request: Request) -> bool:
@@ -60,36 +60,36 @@ def from_browser(request: Request) -> bool:
     return any(name.startswith("sec-fetch-") for name in request.headers)
 
 
-def browser_origin(request: Request, site: str) -> str | None:
+def browser_origin(ctx: RequestContext, site: str) -> str | None:
     """The origin a browser is redirected to for ``site``, None to serve in place."""
-    return origin_of(request, site) if from_browser(request) else None
+    return origin_of(ctx, site) if from_browser(ctx.request) else None
 
 
-def here(request: Request, key: str) -> str:
+def here(ctx: RequestContext, key: str) -> str:
     """The URL of ``key`` on the host this request came to."""
-    if served_site(request) is not None:
+    if ctx.site is not None:
         return "/" + quote(key.partition("/")[2])
     return "/sites/" + quote(key)
 
 
-def moved(request: Request, to: str, status: int = 301) -> Response:
+def moved(ctx: RequestContext, to: str, status: int = 301) -> Response:
     """A redirect to ``to`` that keeps the request's query (unless ``to`` has one)."""
-    query = request.url.query
+    query = ctx.request.url.query
     if query and "?" not in to:
         to += "?" + query
-    csp = csp_of(request)
+    csp = csp_of(ctx)
     return RedirectResponse(to, status_code=status,
                             headers={"Content-Security-Policy": csp} if csp else None)
 
 
-async def whole(request: Request, found: Found) -> bytes:
-    return b"".join([piece async for piece in client_of(request).body(found.version)])
+async def whole(ctx: RequestContext, found: Found) -> bytes:
+    return b"".join([piece async for piece in ctx.client.body(found.version)])
 
 
 _RULES: dict[tuple[str, str], list[Any]] = {}  # (file name, its ETag): its rules
 
 
-async def site_rules(request: Request, source: Source, rules: ModuleType) -> list[Any]:
+async def site_rules(ctx: RequestContext, source: Source, rules: ModuleType) -> list[Any]:
     """The parsed rules of the site's ``_redirects`` or ``_headers`` (``rules``: the
     module that reads it), kept by content; none for a broken file (logged), never a
     500: ``dwp publish`` refuses it first."""
@@ -100,7 +100,7 @@ async def site_rules(request: Request, source: Source, rules: ModuleType) -> lis
     parsed = _RULES.get(kept)
     if parsed is None:
         try:
-            parsed = rules.parse(await whole(request, found))
+            parsed = rules.parse(await whole(ctx, found))
         except ValueError as exc:
             log.warning("site %r: ignoring its %s: %s", source.site, rules.NAME, exc)
             parsed = []
@@ -120,7 +120,7 @@ def add_headers(response: Response, found: list[tuple[str, str]]) -> None:
             response.headers[name] = value
 
 
-async def page(request: Request, source: Source, path: str, found: Found,
+async def page(ctx: RequestContext, source: Source, path: str, found: Found,
                download: bool = False, status: int = 200) -> Response:
     """``path``'s answer; for a 200, its stored ``.br``/``.gz`` sibling instead when the
     client accepts that coding (``gateway.encodings``)."""
@@ -132,47 +132,47 @@ async def page(request: Request, source: Source, path: str, found: Found,
                  and stored.version.mtime >= version.mtime]
         if fresh:
             extra["Vary"] = "Accept-Encoding"
-        wanted = encodings.accepted(request.headers.get("accept-encoding"))
+        wanted = encodings.accepted(ctx.request.headers.get("accept-encoding"))
         chosen = next(((coding, stored) for coding, stored in fresh if coding in wanted),
                       None)
         if chosen is not None:
             coding, found = chosen
             version = replace(found.version, content_type=version.content_type)
             extra["Content-Encoding"] = coding
-    headers = {**located_headers(request, found.where, found.token), **extra}
+    headers = {**located(ctx.client, found.where, found.token), **extra}
     if download:
         headers["Content-Disposition"] = attachment(path.rsplit("/", 1)[-1])
-    return version_response(request, version, headers, status=status, siblings=siblings,
-                            csp=csp_of(request))
+    return version_response(ctx, version, headers, status=status, siblings=siblings,
+                            csp=csp_of(ctx))
 
 
-async def not_found(request: Request, source: Source, path: str) -> Response:
+async def not_found(ctx: RequestContext, source: Source, path: str) -> Response:
     """The site's own ``404.html`` with status 404, else the gateway's 404 page."""
     site, key = source.site, f"{source.site}/{path}"
     custom = await source.read("404.html")
     if custom is not None:
-        return await page(request, source, "404.html", custom, status=404)
+        return await page(ctx, source, "404.html", custom, status=404)
     parts = path.rstrip("/").split("/")[:-1] if path else []
     prefixes = ["/".join([site, *parts[:i]]) + "/" for i in range(len(parts) + 1)]
     existing = await source.nonempty(prefixes)
-    parents = [(prefix, here(request, prefix)) for prefix in existing]
-    ui = ui_origin(request)
-    csp = csp_of(request)
+    parents = [(prefix, here(ctx, prefix)) for prefix in existing]
+    ui = ui_origin(ctx)
+    csp = csp_of(ctx)
     return render("site_404.html", 404, csp=csp, key=key, site=site, parents=parents, ui=ui,
                   ui_url=ui + "/ui/search?q=" + quote(key.rstrip("/").rsplit("/", 1)[-1]))
 
 
-async def redirected(request: Request, source: Source, path: str) -> Response | None:
+async def redirected(ctx: RequestContext, source: Source, path: str) -> Response | None:
     """What the site's ``_redirects`` says for a path that does not exist, if anything.
     A broken file is ignored (logged), never a 500: ``dwp publish`` refuses it first."""
-    if served_site(request) is None:
+    if ctx.site is None:
         return None
-    match = redirects.first_match(await site_rules(request, source, redirects), "/" + path)
+    match = redirects.first_match(await site_rules(ctx, source, redirects), "/" + path)
     if match is None:
         return None
     rule, to = match
     if rule.status in redirects.REDIRECTS:
-        return moved(request, to, rule.status)
+        return moved(ctx, to, rule.status)
     target = unquote(urlsplit(to).path)[1:]
     if target == "" or target.endswith("/"):
         target += "index.html"
@@ -183,15 +183,16 @@ async def redirected(request: Request, source: Source, path: str) -> Response | 
     found = await source.read(target)
     if found is None:
         return None
-    return await page(request, source, target, found, status=rule.status)
+    return await page(ctx, source, target, found, status=rule.status)
 
 
 @get_and_head(router, "/sites/{site}", status_code=301, response_class=Response)
 async def site_root(site: str, request: Request) -> Response:
     """The site without a trailing slash: redirect so relative links resolve."""
+    ctx = context_of(request)
     validate_key(site)
-    origin = browser_origin(request, site)
-    return moved(request, origin + "/" if origin else here(request, site + "/"))
+    origin = browser_origin(ctx, site)
+    return moved(ctx, origin + "/" if origin else here(ctx, site + "/"))
 
 
 @get_and_head(router, "/sites/{site}/{path:path}",
@@ -209,50 +210,51 @@ async def serve(site: str, path: str, request: Request, download: bool = False,
     with ``?after=NAME``), or a redirect to the directory form or the site's origin;
     ``?download=1`` saves instead of displaying. Every answer but a redirect gets the
     headers the site's ``_headers`` gives its path."""
-    response, source = await answer(site, path, request, download, after)
+    ctx = context_of(request)
+    response, source = await answer(site, path, ctx, download, after)
     if source is None:
         return response
     if not 300 <= response.status_code < 400 or response.status_code == 304:
-        add_headers(response, headers.headers_for(await site_rules(request, source, headers),
+        add_headers(response, headers.headers_for(await site_rules(ctx, source, headers),
                                                   "/" + path))
-    if (source.deploy is not None and served_site(request) is not None
-            and served_deploy(request) is None and pinning.is_document(request)):
-        pinning.pin(request, response, site, source.deploy)
+    if (source.deploy is not None and ctx.site is not None
+            and ctx.deploy is None and pinning.is_document(request)):
+        pinning.pin(ctx, response, site, source.deploy)
     return response
 
 
-async def answer(site: str, path: str, request: Request, download: bool, after: str
+async def answer(site: str, path: str, ctx: RequestContext, download: bool, after: str
                  ) -> tuple[Response, Source | None]:
     """The answer, and the source it came from (None: a redirect to the origin)."""
     key = f"{site}/{path}"
-    if served_site(request) is None:
+    if ctx.site is None:
         validate_key(key.rstrip("/"))
-        origin = browser_origin(request, site)
+        origin = browser_origin(ctx, site)
         if origin is not None:
-            return moved(request, origin + "/" + quote(path)), None
+            return moved(ctx, origin + "/" + quote(path)), None
     validate_key(key.rstrip("/"))
-    source = await source_of(request, site, pinning.pinned_deploy(request, site)
-                             if served_site(request) is not None else None)
-    return await from_source(request, source, path, download, after), source
+    source = await source_of(ctx, site, pinning.pinned_deploy(ctx, site)
+                             if ctx.site is not None else None)
+    return await from_source(ctx, source, path, download, after), source
 
 
-async def from_source(request: Request, source: Source, path: str, download: bool,
+async def from_source(ctx: RequestContext, source: Source, path: str, download: bool,
                       after: str) -> Response:
     key = f"{source.site}/{path}"
     if path == "" or path.endswith("/"):
         index = await source.read(path + "index.html")
         if index is not None:
-            return await page(request, source, path + "index.html", index, download)
+            return await page(ctx, source, path + "index.html", index, download)
         listing = await source.directory(key, key + after if after else "")
         if not listing.entries and not after:
-            return (await redirected(request, source, path)
-                    or await not_found(request, source, path))
-        return render("listing.html", csp=csp_of(request), listing=listing, key=key,
-                      up=bool(path), ui=ui_origin(request),
+            return (await redirected(ctx, source, path)
+                    or await not_found(ctx, source, path))
+        return render("listing.html", csp=csp_of(ctx), listing=listing, key=key,
+                      up=bool(path), ui=ui_origin(ctx),
                       next=listing.after[len(key):] if listing.after else None)
     found = await source.read(path)
     if found is not None:
-        return await page(request, source, path, found, download)
+        return await page(ctx, source, path, found, download)
     if await source.below(path):
-        return moved(request, here(request, key) + "/")
-    return await redirected(request, source, path) or await not_found(request, source, path)
+        return moved(ctx, here(ctx, key) + "/")
+    return await redirected(ctx, source, path) or await not_found(ctx, source, path)

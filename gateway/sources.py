@@ -19,8 +19,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Protocol
 
-from fastapi import Request
-
 from dwp.client.network import Located, ReadResult
 from dwp.core.deploys import File, Manifest
 from dwp.core.messages import ListEntry
@@ -28,12 +26,10 @@ from dwp.core.token import Token
 from dwp.core.version import Version
 from gateway import catalog
 from gateway.catalog import PAST_DIR, Directory, Entry
+from gateway.context import RequestContext
 from gateway.deployed import deployed
 from gateway.errors import ApiError
-from gateway.networks import client_of
-from gateway.origins import served_deploy
 from gateway.presence import absences
-from gateway.requests import pinned_of, token_of
 
 
 @dataclass(frozen=True)
@@ -70,13 +66,13 @@ class Keys:
 
     deploy: str | None = None
 
-    def __init__(self, request: Request, site: str) -> None:
-        self.request, self.site = request, site
-        self.client, self.token = client_of(request), token_of(request)
+    def __init__(self, ctx: RequestContext, site: str) -> None:
+        self.site, self.pinned = site, ctx.pinned
+        self.client, self.token = ctx.client, ctx.token
 
     async def read(self, path: str) -> Found | None:
         result = await absences(self.client).read(f"{self.site}/{path}", self.token,
-                                                  pinned_of(self.request))
+                                                  self.pinned)
         if result is None:
             return None
         return Found(result.versions[0], len(result.versions), result, result.token)
@@ -156,11 +152,11 @@ def list_entry(site: str, file: File) -> ListEntry:
                      file.mtime, 1)
 
 
-async def source_of(request: Request, site: str, pin: str | None = None) -> Keys | Deploy:
+async def source_of(ctx: RequestContext, site: str, pin: str | None = None) -> Keys | Deploy:
     """What serves ``site`` to this request: the preview origin's deploy, else the
     deploy ``pin`` names while it is kept, else the live deploy, else the keys."""
-    client, token, pinned = client_of(request), token_of(request), pinned_of(request)
-    preview = served_deploy(request)
+    client, token, pinned = ctx.client, ctx.token, ctx.pinned
+    preview = ctx.deploy
     if preview is not None:
         kept = await deployed(client).kept(site, preview, token, pinned)
         if kept is None:
@@ -169,7 +165,7 @@ async def source_of(request: Request, site: str, pin: str | None = None) -> Keys
         return Deploy(site, *kept)
     ids, live = await deployed(client).live(site, token, pinned)
     if live is None or not ids:  # no deploy, or no id (not written by the deploy routes)
-        return Keys(request, site)
+        return Keys(ctx, site)
     if pin is not None and pin not in ids[:1]:
         kept = await deployed(client).kept(site, pin, token, pinned)
         if kept is not None:

@@ -20,12 +20,11 @@ from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key, validate_prefix
 from dwp.core.labels import site_name_problem
 from gateway import catalog, content_types, deploys, signin
+from gateway.context import NETWORK_COOKIE, Network, RequestContext, context_of
 from gateway.errors import ApiError
-from gateway.networks import NETWORK_COOKIE, Network, client_of, network_of
-from gateway.objects import history_list
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
-from gateway.requests import token_of
+from gateway.versions import history_list
 
 router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 
@@ -40,11 +39,11 @@ def select(response: Response, name: str) -> Response:
     return response
 
 
-def ui(request: Request, template: str, code: int = 200, **context: Any) -> Response:
-    network = network_of(request)
-    return render(template, code, signed_in=signin.holds(request, network.secret),
-                  networks=network_names(request), network=network.name,
-                  open_url=partial(site_link, request), **context)
+def ui(ctx: RequestContext, template: str, code: int = 200, **context: Any) -> Response:
+    network = ctx.network
+    return render(template, code, signed_in=signin.holds(ctx.request, network.secret),
+                  networks=network_names(ctx.request), network=network.name,
+                  open_url=partial(site_link, ctx), **context)
 
 
 def quoted(key: str) -> str:
@@ -84,21 +83,22 @@ async def home(request: Request, added: str = "", removed: str = "", login: str 
     """Where a new user starts: the sites (files, size, last publish), then the network
     in one line that opens to its nodes, their actions and the shard map. ``login``: a
     one-time sign-in code (``gateway.signin``)."""
+    ctx = context_of(request)
     if login:
-        return redeem(request, login)
-    client = client_of(request)
+        return redeem(ctx, login)
+    client = ctx.client
     status = await client.status()
-    sites = await catalog.site_summaries(client, token_of(request))
+    sites = await catalog.site_summaries(client, ctx.token)
     ids = {n["id"] for n in status["nodes"]}
     added = added if added in ids else ""
     removed = removed if removed and removed not in ids else ""
     health = health_of(status)
-    return ui(request, "home.html", status=status, sites=sites, health=health,
+    return ui(ctx, "home.html", status=status, sites=sites, health=health,
               shard_ids=SHARD_IDS,
               up=sum(n["status"] == "up" for n in status["nodes"]),
               node_state={n["id"]: n["status"] for n in status["nodes"]},
               hosts=sorted({n["host"] for n in status["nodes"]}),
-              can_change=network_of(request).membership is not None,
+              can_change=ctx.network.membership is not None,
               added=added, removed=removed,
               expanded=bool(added or removed) or health.state != "healthy")
 
@@ -111,14 +111,15 @@ SHARD_IDS = ("Shard ids are names, not positions: when the network changes, a sh
 @router.get("/ui/node/{node_id}", response_class=HTMLResponse)
 async def node(node_id: str, request: Request) -> Response:
     """One node: where it runs, what it holds, and (signed in) removing it."""
-    status = await client_of(request).status()
+    ctx = context_of(request)
+    status = await ctx.client.status()
     found = next((n for n in status["nodes"] if n["id"] == node_id), None)
     if found is None:
         raise ApiError(404, "not found", f"the network has no node {node_id!r}")
     peers = [n["id"] for n in status["nodes"]
              if n["shard"] == found["shard"] and n["id"] != node_id]
-    return ui(request, "node.html", node=found, status=status, peers=peers,
-              shard_ids=SHARD_IDS, can_change=network_of(request).membership is not None)
+    return ui(ctx, "node.html", node=found, status=status, peers=peers,
+              shard_ids=SHARD_IDS, can_change=ctx.network.membership is not None)
 
 
 @router.get("/ui/browse/{prefix:path}", response_class=HTMLResponse)
@@ -129,33 +130,35 @@ async def browse(prefix: str, request: Request, after: str = "", deleted: str = 
     history so the delete can be undone (a deleted file is in no listing). A site's top
     folder also lists its deploys, with preview links and "Make live" (``live``: the
     one just made live)."""
+    ctx = context_of(request)
     if not prefix.endswith("/"):
         return RedirectResponse(f"/ui/object/{quote(prefix)}", status_code=303)
     validate_prefix(prefix)
-    listing = await catalog.directory(client_of(request), prefix, token_of(request),
+    listing = await catalog.directory(ctx.client, prefix, ctx.token,
                                       prefix + after if after else "")
     parts = prefix.rstrip("/").split("/")
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
-    kept, seen = (await deploys.kept(request, site, token_of(request))
+    kept, seen = (await deploys.kept(ctx, site, ctx.token)
                   if not folder and not site_name_problem(site) else (None, None))
-    return ui(request, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
+    return ui(ctx, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
               site=site, folder=folder, q=quoted,
               deleted=deleted if deleted.startswith(prefix) else "", deploys=kept,
-              deploys_context=client_of(request).tokens.encode(seen) if seen else "",
+              deploys_context=ctx.client.tokens.encode(seen) if seen else "",
               made_live=live if kept and live in [d.id for d in kept.deploys] else "")
 
 
 @router.get("/ui/search", response_class=HTMLResponse)
 async def search(request: Request, q: str = "") -> Response:
-    hits, partial = (await catalog.search(client_of(request), q, token_of(request)) if q
+    ctx = context_of(request)
+    hits, partial = (await catalog.search(ctx.client, q, ctx.token) if q
                      else ([], False))
-    return ui(request, "search.html", query=q, hits=hits, partial=partial, q=quoted)
+    return ui(ctx, "search.html", query=q, hits=hits, partial=partial, q=quoted)
 
 
-async def read_fresh(request: Request, key: str) -> ReadResult:
+async def read_fresh(ctx: RequestContext, key: str) -> ReadResult:
     validate_key(key)
-    return await client_of(request).get(key, token_of(request))
+    return await ctx.client.get(key, ctx.token)
 
 
 @router.get("/ui/object/{key:path}", response_class=HTMLResponse)
@@ -163,13 +166,14 @@ async def details(key: str, request: Request) -> Response:
     """Size, type, hash, version and siblings of one file, with keep, edit and delete,
     and the versions it keeps, each to view or restore. A deleted file answers 404 but
     still shows its history, so it can be brought back."""
+    ctx = context_of(request)
     validate_key(key)
-    client = client_of(request)
-    result = await client.get(key, token_of(request), history=True)
+    client = ctx.client
+    result = await client.get(key, ctx.token, history=True)
     versions = result.versions
-    history = history_list(request, key, result)
+    history = history_list(key, result, client.view.versions)
     parent = key.rsplit("/", 1)[0] + "/"
-    return ui(request, "details.html", 200 if versions else 404, key=key, result=result,
+    return ui(ctx, "details.html", 200 if versions else 404, key=key, result=result,
               versions=versions, winner=versions[0] if versions else None,
               history=history.versions, limit=history.limit,
               keep_days=client.view.keep_deleted_days,
@@ -184,20 +188,21 @@ async def details(key: str, request: Request) -> Response:
 async def edit(key: str, request: Request) -> Response:
     """The editor: the current text and the context it was read with, so a save that
     races another becomes a sibling instead of a lost update."""
+    ctx = context_of(request)
     try:
-        result = await read_fresh(request, key)
+        result = await read_fresh(ctx, key)
     except NotFound:
         result = None
-    client = client_of(request)
+    client = ctx.client
     version = result.winner if result else None
     if version is None:
         guessed = content_types.guess(key)
         guessed = "text/plain" if guessed == content_types.UNKNOWN else guessed
-        return ui(request, "edit.html", key=key, text="", content_type=guessed,
+        return ui(ctx, "edit.html", key=key, text="", content_type=guessed,
                   context=client.tokens.encode(result.token) if result else "",
                   eol="lf", is_new=True, siblings=0, q=quoted)
     if not is_editable(version.content_type, version.size):
-        return ui(request, "error.html", 415, status=415, error="not editable",
+        return ui(ctx, "error.html", 415, status=415, error="not editable",
                   detail=f"{key} is {version.content_type}; only text files up to "
                          f"{MAX_EDIT // 1024 // 1024} MiB are edited in the browser",
                   path=request.url.path)
@@ -205,9 +210,9 @@ async def edit(key: str, request: Request) -> Response:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return ui(request, "error.html", 415, status=415, error="not editable",
+        return ui(ctx, "error.html", 415, status=415, error="not editable",
                   detail=f"{key} is not UTF-8 text", path=request.url.path)
-    return ui(request, "edit.html", key=key, text=text, content_type=version.content_type,
+    return ui(ctx, "edit.html", key=key, text=text, content_type=version.content_type,
               context=client.tokens.encode(result.token) if result else "",
               eol="crlf" if "\r\n" in text else "lf", is_new=False,
               siblings=len(result.versions) if result else 0, q=quoted)
@@ -216,25 +221,27 @@ async def edit(key: str, request: Request) -> Response:
 @router.get("/ui/publish", response_class=HTMLResponse)
 async def publish(request: Request, site: str = "", dir: str = "") -> Response:
     """Upload files, a folder or a zip into a site, with a progress bar."""
-    return ui(request, "publish.html", site=site, folder=dir,
+    ctx = context_of(request)
+    return ui(ctx, "publish.html", site=site, folder=dir,
               max_upload=request.app.state.settings.max_upload)
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     """Where a user pastes the network token to be able to write."""
-    return ui(request, "login.html")
+    ctx = context_of(request)
+    return ui(ctx, "login.html")
 
 
-def redeem(request: Request, code: str) -> Response:
+def redeem(ctx: RequestContext, code: str) -> Response:
     """A sign-in link: a valid code sets the cookie (its first network selected) and
     sends the browser on to ``/``, so the code leaves the address bar; any other code
     gets the sign-in page, saying why."""
-    networks: dict[str, Network] = request.app.state.networks
-    names = request.app.state.signins.redeem(
+    networks: dict[str, Network] = ctx.request.app.state.networks
+    names = ctx.request.app.state.signins.redeem(
         code, {name: n.secret for name, n in networks.items()}, time.time())
     if names is None:
-        return ui(request, "login.html", 401, link_failed=True)
+        return ui(ctx, "login.html", 401, link_failed=True)
     response = RedirectResponse("/", status_code=303)
-    signin.sign_in(request, response, [networks[name].secret for name in names])
+    signin.sign_in(ctx.request, response, [networks[name].secret for name in names])
     return select(response, names[0])

@@ -19,16 +19,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from dwp.core.deploys import refuse_reserved
 from dwp.core.errors import ChangeFailed
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
-from gateway import deploys, network, restores, signin, zipsite
+from gateway import deploys, nodes, restores, signin, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
+from gateway.context import Network, context_of, limited_body
 from gateway.deploys import checked
 from gateway.edits import edited
 from gateway.errors import ApiError
-from gateway.models import ErrorBody, NewNode, ZipReply
-from gateway.networks import Network, client_of
+from gateway.models import ErrorBody, ZipReply
 from gateway.pages import PageRoute
-from gateway.requests import limited_body, remember_context
 from gateway.responses import context_header
 from gateway.ui import select
 
@@ -81,18 +80,19 @@ def details_url(key: str, **query: str) -> str:
              dependencies=[Depends(require_token)])
 async def save(key: str, request: Request) -> Response:
     """Save the editor's text with the context it was read with."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
     form = await form_of(request)
-    client = client_of(request)
+    client = ctx.client
     text = field(form, "content")
     if form.get("eol", "lf") == "lf":
         text = text.replace("\r\n", "\n")
     content_type = content_type_for(key, form.get("content_type"))
     token = client.tokens.decode(form.get("context"))
     result = await client.put(key, text.encode("utf-8"), content_type, token)
-    _, after = await edited(request, key, result.version, token, result.token, UI_AUTHOR)
-    return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), after)
+    _, after = await edited(ctx, key, result.version, token, result.token, UI_AUTHOR)
+    return ctx.remember(RedirectResponse(details_url(key, saved="1"), status_code=303),
+                        after)
 
 
 @router.post("/ui/keep/{key:path}", status_code=303, responses=ERRORS,
@@ -100,12 +100,13 @@ async def save(key: str, request: Request) -> Response:
 async def keep(key: str, request: Request) -> Response:
     """Resolve a conflict: keep the chosen sibling with the context the page read the
     siblings with, so it replaces exactly those (``gateway.restores``)."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
     form = await form_of(request)
-    token = client_of(request).tokens.decode(field(form, "context"))
-    written = await restores.keep(request, key, field(form, "hash"), token, UI_AUTHOR)
-    return remember_context(request, RedirectResponse(details_url(key, saved="1"),
-                                                      status_code=303), written.token)
+    token = ctx.client.tokens.decode(field(form, "context"))
+    written = await restores.keep(ctx, key, field(form, "hash"), token, UI_AUTHOR)
+    return ctx.remember(RedirectResponse(details_url(key, saved="1"), status_code=303),
+                        written.token)
 
 
 @router.post("/ui/restore/{key:path}", status_code=303, responses=ERRORS,
@@ -113,27 +114,29 @@ async def keep(key: str, request: Request) -> Response:
 async def restore(key: str, request: Request) -> Response:
     """Make a kept version current again, as ``dwp restore`` does (``gateway.restores``):
     it supersedes whatever is current now, a delete included."""
+    ctx = context_of(request)
     refuse_reserved(validate_new_key(key))
     form = await form_of(request)
     given = field(form, "version")
-    token = client_of(request).tokens.decode(form.get("context"))
-    written = await restores.restore(request, key, given, token, UI_AUTHOR)
-    return remember_context(request, RedirectResponse(details_url(key, restored=given),
-                                                      status_code=303), written.token)
+    token = ctx.client.tokens.decode(form.get("context"))
+    written = await restores.restore(ctx, key, given, token, UI_AUTHOR)
+    return ctx.remember(RedirectResponse(details_url(key, restored=given),
+                                         status_code=303), written.token)
 
 
 @router.post("/ui/delete/{key:path}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def delete(key: str, request: Request) -> Response:
+    ctx = context_of(request)
     refuse_reserved(validate_key(key))
     form = await form_of(request)
-    client = client_of(request)
+    client = ctx.client
     token = client.tokens.decode(form.get("context"))
     result = await client.delete(key, token)
-    _, after = await edited(request, key, None, token, result.token, UI_AUTHOR)
+    _, after = await edited(ctx, key, None, token, result.token, UI_AUTHOR)
     parent = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     gone = f"/ui/browse/{quote(parent)}?deleted={quote(key)}" if parent else "/"
-    return remember_context(request, RedirectResponse(gone, status_code=303), after)
+    return ctx.remember(RedirectResponse(gone, status_code=303), after)
 
 
 @router.post("/ui/live/{site}", status_code=303, responses=ERRORS,
@@ -141,12 +144,13 @@ async def delete(key: str, request: Request) -> Response:
 async def make_live(site: str, request: Request) -> Response:
     """Make a kept deploy live with the context the site page read the deploys with, so
     it ends a conflict that page showed."""
+    ctx = context_of(request)
     checked(site)
     form = await form_of(request)
-    token = client_of(request).tokens.decode(form.get("context"))
+    token = ctx.client.tokens.decode(form.get("context"))
     deploy = field(form, "deploy")
-    _, result = await deploys.make_live(request, site, deploy, token)
-    return remember_context(request, RedirectResponse(
+    _, result = await deploys.make_live(ctx, site, deploy, token)
+    return ctx.remember(RedirectResponse(
         f"/ui/browse/{quote(site)}/?live={quote(deploy)}#deploys", status_code=303),
         result.token)
 
@@ -172,10 +176,11 @@ async def login(request: Request) -> Response:
 async def unzip(site: str, request: Request, dir: str = "") -> Response:
     """Unpack the zip in the request body into ``site``'s keys (under ``dir``); every
     member name is checked before the first write. The publish page deploys after."""
+    ctx = context_of(request)
     validate_key(site)
     base = site + "/" + (dir.strip("/") + "/" if dir.strip("/") else "")
     validate_prefix(base)
-    client = client_of(request)
+    client = ctx.client
     limit: int = request.app.state.settings.max_upload
     with tempfile.SpooledTemporaryFile(SPOOL) as spool:
         async for piece in limited_body(request):
@@ -192,7 +197,7 @@ async def unzip(site: str, request: Request, dir: str = "") -> Response:
         except zipsite.BadZip as exc:
             status = 413 if isinstance(exc, zipsite.TooLarge) else 400
             raise ApiError(status, "bad zip", str(exc)) from exc
-    return remember_context(request, JSONResponse(
+    return ctx.remember(JSONResponse(
         ZipReply(site=site, keys=[m.key for m in members]).model_dump(),
         headers=context_header(client, token)), token)
 
@@ -200,14 +205,15 @@ async def unzip(site: str, request: Request, dir: str = "") -> Response:
 @router.post("/ui/network/add", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def add_node(request: Request) -> Response:
-    """Add a node through the network API (an empty host: the gateway's own) and come
+    """Add a node as the network API does (an empty host: the gateway's own) and come
     back to the status once the view change is complete."""
+    ctx = context_of(request)
     host = (await form_of(request)).get("host", "").strip() or None
     if host is not None and (len(host) > MAX_HOST or not host.isprintable()):
         raise ApiError(400, "bad request", "the host name is not acceptable")
-    before = {n.id for n in client_of(request).view.nodes}
+    before = {n.id for n in ctx.client.view.nodes}
     try:
-        status = await network.add_node(NewNode(host=host), request)
+        status = await nodes.add(ctx.network, host)
     except ChangeFailed as exc:
         raise ApiError(409, "view change failed",
                        f"adding a node on {host or 'this host'} failed: {exc}") from exc
@@ -218,10 +224,11 @@ async def add_node(request: Request) -> Response:
 @router.post("/ui/network/remove/{node_id}", status_code=303, responses=ERRORS,
              dependencies=[Depends(require_token)])
 async def remove_node(node_id: str, request: Request) -> Response:
-    """Remove a node through the network API: gracefully, or (``force=1``) a dead one."""
+    """Remove a node as the network API does: gracefully, or (``force=1``) a dead one."""
+    ctx = context_of(request)
     force = (await form_of(request)).get("force") == "1"
     try:
-        await network.remove_node(node_id, request, force=force)
+        await nodes.remove(ctx.network, node_id, force)
     except ChangeFailed as exc:
         raise ApiError(409, "view change failed",
                        f"removing node {node_id} failed: {exc}") from exc

@@ -19,9 +19,8 @@ from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key
 from dwp.core.token import Token
 from gateway.auth import require_token
+from gateway.context import context_of
 from gateway.models import LocalFile, Unchanged, UploadPlan
-from gateway.networks import client_of
-from gateway.requests import token_of
 
 router = APIRouter(prefix="/ui", tags=["ui"])
 READS_IN_FLIGHT = 8
@@ -46,9 +45,10 @@ async def unchanged(plan: UploadPlan, request: Request) -> Unchanged:
     """The keys among ``files`` whose stored content is exactly the local file. It reads
     every file it is asked about (up to 1,000), so only a writer may ask: the upload
     that follows needs the token anyway."""
+    ctx = context_of(request)
     for file in plan.files:
         validate_key(file.key)
-    client, token = client_of(request), token_of(request)
+    client, token = ctx.client, ctx.token
     slots = asyncio.Semaphore(READS_IN_FLIGHT)
 
     async def check(file: LocalFile) -> bool:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway import GatewaySettings, create_app
-from gateway.networks import Network
+from gateway.context import Network
 from tests.conftest import TEST_MAX_UPLOAD, Net
 from tests.helpers import put
 from tests.inprocess import URL, PortalTransport, in_process_network

@@ -174,9 +174,9 @@ def test_a_restore_and_a_keep_of_a_deployed_page_go_live_as_deploys(inproc: Net)
     site = unique("apidep")
     page = f"{site}/index.html"
     with inproc.http() as h:
-        put(h, inproc, page, b"first")
-        assert h.post(f"/api/v1/sites/{site}/deploys", json={},
-                      headers=inproc.auth).status_code == 201
+        written = put(h, inproc, page, b"first")
+        assert h.post(f"/api/v1/sites/{site}/deploys", json={}, headers={
+            **inproc.auth, CONTEXT: written.headers[CONTEXT]}).status_code == 201
         put(h, inproc, page, b"second")
         first = history(h, page)[1]["version"]
         ann = {**inproc.auth, "X-DWP-Author": "ann@laptop"}

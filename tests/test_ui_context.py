@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from dwp.core.token import Token
-from gateway.contexts import Contexts
+from gateway.ui_contexts import Contexts
 from tests.conftest import Net, eventually
 from tests.test_replication import cut, heal, keys_of_shard, pinned
 from tests.test_ui import ui  # noqa: F401  (the fixture)
