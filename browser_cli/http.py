@@ -22,7 +22,7 @@ from dwp.core.keys import InvalidKey, folder_prefix, validate_key
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONTEXT = "X-DWP-Context"
 GATEWAY = "X-DWP-Gateway"  # on every answer of a dwp gateway (gateway/identity.py)
-NETWORK = "X-DWP-Network"  # which of the gateway's networks (gateway/networks.py)
+NETWORK = "X-DWP-Network"  # which of the gateway's networks (gateway/context.py)
 AUTHOR = "X-DWP-Author"  # who writes: the deploy an edit of a site makes names it
 LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 RETRIES = 3  # a 503 (replica behind or unavailable) is retried, honouring Retry-After
