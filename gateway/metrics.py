@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client import generate_latest as _generate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dwp.client.status import NetworkStatus
+
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("dwp_http_requests_total", "HTTP requests answered",
                    ["method", "route", "status"], registry=REGISTRY)
@@ -19,11 +21,11 @@ BYTES = Gauge("dwp_bytes", "Bytes a node stores, by kind (live, history, garbage
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-def set_bytes(network: str, nodes: list[dict[str, Any]]) -> None:
+def set_bytes(status: NetworkStatus) -> None:
     """Gauges from ``NetworkClient.status``; a node that did not answer keeps none."""
-    for node in nodes:
-        for kind, value in (node.get("bytes") or {}).items():
-            BYTES.labels(network, node["id"], kind).set(value)
+    for node in status.nodes:
+        for kind, value in (node.bytes or {}).items():
+            BYTES.labels(status.name, node.id, kind).set(value)
 
 
 def route_of(path: str) -> str:

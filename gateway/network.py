@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from dwp.client import gc
-from gateway import nodes
+from dwp.client.status import NetworkStatus
+from gateway import models, nodes
 from gateway.auth import require_token
 from gateway.context import context_of
 from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes
-from gateway.models import ErrorBody, Faults, GcReport, NetworkStatus, NewNode
+from gateway.models import ErrorBody, Faults, GcReport, NewNode
 
 router = APIRouter(tags=["network"])
 CHANGE_ERRORS: dict[int | str, dict[str, object]] = {
@@ -22,23 +22,24 @@ faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
                           dependencies=[Depends(require_token)])
 
 
-@router.get("/api/v1/network", response_model=NetworkStatus)
-async def network(request: Request) -> dict[str, object]:
+@router.get("/api/v1/network", response_model=models.NetworkStatus)
+async def network(request: Request) -> NetworkStatus:
     """Name, epoch, shards and every node with its health, pid, key count and digest."""
     return await context_of(request).client.status()
 
 
-@router.post("/api/v1/network/nodes", response_model=NetworkStatus,
+@router.post("/api/v1/network/nodes", response_model=models.NetworkStatus,
              dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
-async def add_node(body: NewNode, request: Request) -> dict[str, Any]:
+async def add_node(body: NewNode, request: Request) -> NetworkStatus:
     """Add a node on a Ray host (``{}``: one more local node); answers once the data has
     been streamed to it and every node is on the new epoch."""
     return await nodes.add(context_of(request).network, body.host)
 
 
-@router.delete("/api/v1/network/nodes/{node_id}", response_model=NetworkStatus,
+@router.delete("/api/v1/network/nodes/{node_id}", response_model=models.NetworkStatus,
                dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
-async def remove_node(node_id: str, request: Request, force: bool = False) -> dict[str, object]:
+async def remove_node(node_id: str, request: Request, force: bool = False
+                      ) -> NetworkStatus:
     """A node leaves after handing its data off; ``force=true`` removes a dead node and
     re-replicates its shard from the survivors."""
     return await nodes.remove(context_of(request).network, node_id, force)
@@ -67,7 +68,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text; the bytes gauges are read from the nodes as it is scraped."""
     status = await context_of(request).client.status()
-    set_bytes(status["name"], status["nodes"])
+    set_bytes(status)
     return Response(generate_latest(), media_type=CONTENT_TYPE)
 
 

@@ -3,9 +3,8 @@ drives the network's ``Membership`` and answers the network's status after the c
 
 from __future__ import annotations
 
-from typing import Any
-
 from dwp.client.membership import Membership
+from dwp.client.status import NetworkStatus
 from gateway.context import Network
 from gateway.errors import ApiError
 
@@ -17,13 +16,13 @@ def membership_of(network: Network) -> Membership:
     return network.membership
 
 
-async def add(network: Network, host: str | None) -> dict[str, Any]:
+async def add(network: Network, host: str | None) -> NetworkStatus:
     """Add a node on ``host`` (None: the gateway's own) once its data is streamed to it."""
     await membership_of(network).join(host)
     return await network.client.status()
 
 
-async def remove(network: Network, node_id: str, force: bool = False) -> dict[str, Any]:
+async def remove(network: Network, node_id: str, force: bool = False) -> NetworkStatus:
     """Hand the node's data off and remove it; ``force``: a dead one, re-replicated."""
     await membership_of(network).leave(node_id, force=force)
     return await network.client.status()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dwp.client.network import ReadResult
+from dwp.client.status import NetworkStatus
 from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key, validate_prefix
 from dwp.core.labels import site_name_problem
@@ -64,16 +65,14 @@ class Health:
     detail: str = ""
 
 
-def health_of(status: dict[str, Any]) -> Health:
-    nodes = status["nodes"]
-    up = {n["id"] for n in nodes if n["status"] != "down"}
-    dead = [str(s["id"]) for s in status["shards"] if not up & set(s["replicas"])]
+def health_of(status: NetworkStatus) -> Health:
+    dead = status.unavailable_shards()
     if dead:
-        return Health("unavailable", f"no live replica for shard {', '.join(dead)}")
-    down = [n["id"] for n in nodes if n["status"] == "down"]
+        return Health("unavailable", f"no live replica for shard {', '.join(map(str, dead))}")
+    down = [n.id for n in status.nodes if n.status == "down"]
     if down:
         return Health("degraded", f"{', '.join(down)} down")
-    moving = [f"{n['id']} {n['status']}" for n in nodes if n["status"] != "up"]
+    moving = [f"{n.id} {n.status}" for n in status.nodes if n.status != "up"]
     return Health("changing", ", ".join(moving)) if moving else Health("healthy")
 
 
@@ -89,15 +88,15 @@ async def home(request: Request, added: str = "", removed: str = "", login: str 
     client = ctx.client
     status = await client.status()
     sites = await catalog.site_summaries(client, ctx.token)
-    ids = {n["id"] for n in status["nodes"]}
+    ids = {n.id for n in status.nodes}
     added = added if added in ids else ""
     removed = removed if removed and removed not in ids else ""
     health = health_of(status)
     return ui(ctx, "home.html", status=status, sites=sites, health=health,
               shard_ids=SHARD_IDS,
-              up=sum(n["status"] == "up" for n in status["nodes"]),
-              node_state={n["id"]: n["status"] for n in status["nodes"]},
-              hosts=sorted({n["host"] for n in status["nodes"]}),
+              up=sum(n.status == "up" for n in status.nodes),
+              node_state={n.id: n.status for n in status.nodes},
+              hosts=sorted({n.host for n in status.nodes}),
               can_change=ctx.network.membership is not None,
               added=added, removed=removed,
               expanded=bool(added or removed) or health.state != "healthy")
@@ -113,11 +112,10 @@ async def node(node_id: str, request: Request) -> Response:
     """One node: where it runs, what it holds, and (signed in) removing it."""
     ctx = context_of(request)
     status = await ctx.client.status()
-    found = next((n for n in status["nodes"] if n["id"] == node_id), None)
+    found = next((n for n in status.nodes if n.id == node_id), None)
     if found is None:
         raise ApiError(404, "not found", f"the network has no node {node_id!r}")
-    peers = [n["id"] for n in status["nodes"]
-             if n["shard"] == found["shard"] and n["id"] != node_id]
+    peers = [n.id for n in status.nodes if n.shard == found.shard and n.id != node_id]
     return ui(ctx, "node.html", node=found, status=status, peers=peers,
               shard_ids=SHARD_IDS, can_change=ctx.network.membership is not None)
 

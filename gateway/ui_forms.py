@@ -217,7 +217,7 @@ async def add_node(request: Request) -> Response:
     except ChangeFailed as exc:
         raise ApiError(409, "view change failed",
                        f"adding a node on {host or 'this host'} failed: {exc}") from exc
-    added = next((n["id"] for n in status["nodes"] if n["id"] not in before), "")
+    added = next((n.id for n in status.nodes if n.id not in before), "")
     return RedirectResponse(f"/?added={quote(added)}#network", status_code=303)
 
 

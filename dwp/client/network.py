@@ -13,10 +13,11 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from dwp.client.batcher import Batcher
 from dwp.client.cache import ChunkCache, ReadCache
+from dwp.client.status import NetworkStatus, network_status
 from dwp.core.codec import State, decode_state
 from dwp.core.errors import NotFound, NotOwner, Stale, Unavailable, WrongReplica
 from dwp.core.messages import (
@@ -397,32 +398,14 @@ class NetworkClient:
         except _NodeFailed:
             return None
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> NetworkStatus:
         infos = await asyncio.gather(*(self.node_info(n.id) for n in self.view.nodes))
-        nodes = []
-        for spec, info in zip(self.view.nodes, infos, strict=True):
-            shard = self.view.shard_of_node(spec.id)
-            base = {"id": spec.id, "host": spec.host, "shard": shard, "status": "down",
-                    "pid": None, "partitions": len(self.view.partitions_of_shard(shard)),
-                    "keys": None, "digest": None}
-            if info is not None:
-                status = "joining" if info.epoch < self.view.epoch else "up"
-                base.update(status=status, pid=info.pid, keys=info.keys, digest=info.digest,
-                            replica_id=info.replica_id, outbox=sum(info.outbox.values()),
-                            bytes=info.bytes)
-            nodes.append(base)
-        shards = [{"id": s, "replicas": list(members),
-                   "partitions": len(self.view.partitions_of_shard(s))}
-                  for s, members in self.view.shards.items()]
-        return {"name": self.view.name, "epoch": self.view.epoch,
-                "replicas": self.view.replicas, "partitions": self.view.partitions,
-                "shards": shards, "nodes": nodes}
+        return network_status(self.view, infos)
 
     async def health(self) -> str | None:
         """None when every shard has a live replica, else the reason it has not."""
-        alive = await asyncio.gather(*(self.node_info(n.id, 2.0) for n in self.view.nodes))
-        up = {n.id for n, info in zip(self.view.nodes, alive, strict=True) if info}
-        dead = [s for s, members in self.view.shards.items() if not up & set(members)]
+        infos = await asyncio.gather(*(self.node_info(n.id, 2.0) for n in self.view.nodes))
+        dead = network_status(self.view, infos).unavailable_shards()
         if dead:
             return "no live replica for shard(s) " + ", ".join(map(str, dead))
         return None
