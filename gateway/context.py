@@ -76,6 +76,12 @@ def selected_name(request: Request) -> str | None:
     return named or request.cookies.get(NETWORK_COOKIE)
 
 
+def remember_network(response: Response, name: str) -> Response:
+    """Make ``name`` the UI's network (only a sign-in or the switcher, POSTs, call it)."""
+    response.set_cookie(NETWORK_COOKIE, name, httponly=True, samesite="strict", path="/")
+    return response
+
+
 def is_ui(request: Request) -> bool:
     path: str = request.url.path
     return path == "/" or path.startswith("/ui/")

@@ -26,7 +26,7 @@ from dwp.core.token import Token
 from dwp.core.version import Version
 from gateway.context import RequestContext, one_per_client
 from gateway.deployed import deployed
-from gateway.deploys import age_out, chunks_of, same, snapshot_file, switch
+from gateway.snapshots import age_out, chunks_of, same, snapshot_file, switch
 
 LIVE = "X-DWP-Live"  # a site write's answer: the site's live deploys after it
 MAX_AUTHOR = 200

@@ -20,8 +20,8 @@ from dwp.client.status import NetworkStatus
 from dwp.core.errors import NotFound
 from dwp.core.keys import validate_key, validate_prefix
 from dwp.core.labels import site_name_problem
-from gateway import catalog, content_types, deploys, signin
-from gateway.context import NETWORK_COOKIE, Network, RequestContext, context_of
+from gateway import catalog, content_types, signin, snapshots
+from gateway.context import Network, RequestContext, context_of, remember_network
 from gateway.errors import ApiError
 from gateway.origins import site_link
 from gateway.pages import PageRoute, network_names, render
@@ -32,12 +32,6 @@ router = APIRouter(tags=["ui"], route_class=PageRoute, include_in_schema=False)
 EDITABLE = ("text/", "application/json", "application/javascript", "application/xml",
             "image/svg+xml", "application/x-sh", "application/toml", "application/yaml")
 MAX_EDIT = 2 * 1024 * 1024
-
-
-def select(response: Response, name: str) -> Response:
-    """Make ``name`` the UI's network (only a sign-in or the switcher, POSTs, call it)."""
-    response.set_cookie(NETWORK_COOKIE, name, httponly=True, samesite="strict", path="/")
-    return response
 
 
 def ui(ctx: RequestContext, template: str, code: int = 200, **context: Any) -> Response:
@@ -137,7 +131,7 @@ async def browse(prefix: str, request: Request, after: str = "", deleted: str = 
     parts = prefix.rstrip("/").split("/")
     crumbs = [(p, "/".join(parts[:i + 1]) + "/") for i, p in enumerate(parts)]
     site, _, folder = prefix.partition("/")
-    kept, seen = (await deploys.kept(ctx, site, ctx.token)
+    kept, seen = (await snapshots.kept(ctx, site, ctx.token)
                   if not folder and not site_name_problem(site) else (None, None))
     return ui(ctx, "browse.html", listing=listing, prefix=prefix, crumbs=crumbs,
               site=site, folder=folder, q=quoted,
@@ -242,4 +236,4 @@ def redeem(ctx: RequestContext, code: str) -> Response:
         return ui(ctx, "login.html", 401, link_failed=True)
     response = RedirectResponse("/", status_code=303)
     signin.sign_in(ctx.request, response, [networks[name].secret for name in names])
-    return select(response, names[0])
+    return remember_network(response, names[0])

@@ -19,17 +19,16 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from dwp.core.deploys import refuse_reserved
 from dwp.core.errors import ChangeFailed
 from dwp.core.keys import validate_key, validate_new_key, validate_prefix
-from gateway import deploys, nodes, restores, signin, zipsite
+from gateway import nodes, restores, signin, snapshots, zipsite
 from gateway.auth import require_token
 from gateway.content_types import content_type_for
-from gateway.context import Network, context_of, limited_body
-from gateway.deploys import checked
+from gateway.context import Network, context_of, limited_body, remember_network
 from gateway.edits import edited
 from gateway.errors import ApiError
 from gateway.models import ErrorBody, ZipReply
 from gateway.pages import PageRoute
 from gateway.responses import context_header
-from gateway.ui import select
+from gateway.snapshots import checked
 
 FORM = "application/x-www-form-urlencoded"
 SPOOL = 8 * 1024 * 1024
@@ -149,7 +148,7 @@ async def make_live(site: str, request: Request) -> Response:
     form = await form_of(request)
     token = ctx.client.tokens.decode(form.get("context"))
     deploy = field(form, "deploy")
-    _, result = await deploys.make_live(ctx, site, deploy, token)
+    _, result = await snapshots.make_live(ctx, site, deploy, token)
     return ctx.remember(RedirectResponse(
         f"/ui/browse/{quote(site)}/?live={quote(deploy)}#deploys", status_code=303),
         result.token)
@@ -168,7 +167,7 @@ async def login(request: Request) -> Response:
                        "gateway serves (the file 'token' in the network's data dir)")
     response = RedirectResponse("/", status_code=303)
     signin.sign_in(request, response, [found.secret])
-    return select(response, found.name)
+    return remember_network(response, found.name)
 
 
 @router.post("/ui/zip/{site}", response_model=ZipReply, responses=ERRORS,
@@ -244,4 +243,4 @@ async def select_network(request: Request) -> Response:
     if name not in networks:
         raise ApiError(404, "unknown network", f"this gateway serves no network named "
                        f"{name!r}; it serves: {', '.join(networks)}")
-    return select(RedirectResponse("/", status_code=303), name)
+    return remember_network(RedirectResponse("/", status_code=303), name)
