@@ -190,7 +190,9 @@ def _message_out(m: Carried) -> list[object]:
         return ["batch", [_message_out(w) for w in m.writes]]
     if isinstance(m, Get):
         return ["get", m.key, m.need, m.wait, m.history]
-    return ["chunk", m.chunk]
+    if isinstance(m, GetChunk):
+        return ["chunk", m.chunk]
+    raise TypeError(f"the data socket does not carry {type(m).__name__}")
 
 
 def _write_in(kind: object, f: list[Any]) -> Write | None:
