@@ -19,7 +19,7 @@ import stat
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dwp.core.errors import DwpError
 from dwp.core.frames import (
@@ -141,10 +141,9 @@ class _Connection(asyncio.Protocol):
         self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self.server._connections.add(self)
-        transport.write(frame(encode_hello(self.server.node_id, self.server.nonce)))
+        self.transport.write(frame(encode_hello(self.server.node_id, self.server.nonce)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)

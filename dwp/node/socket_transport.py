@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from ray.exceptions import RayError
 
@@ -180,8 +180,7 @@ class _Connection(asyncio.Protocol):
         return reply
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
         try:
