@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ray
@@ -44,6 +45,12 @@ def gateway(workdir: Path, name: str, env: dict[str, str], gcs: str, network: st
     url = f"http://127.0.0.1:{port}"
     procs.wait_http(f"{url}/healthz", 180, p)
     return p, url
+
+
+def served(network: str, node: str) -> int:
+    actor = ray.get_actor(actor_name(node), namespace=namespace_of(network))
+    address: Any = ray.get(actor.data_socket.remote(), timeout=60)
+    return int(address.served)
 
 
 def timed(h: httpx.Client, method: str, path: str, body: bytes | None = None) -> float:
@@ -97,9 +104,8 @@ def main() -> None:
                                             f"/api/v1/objects/ab/{other}/{r}/{i}"))
             loads.append(os.getloadavg()[0])
         report(puts, gets, loads)
-        served = {n.id: ray.get(ray.get_actor(actor_name(n.id), namespace=namespace_of(name))
-                                .data_socket.remote()).served for n in view.nodes}
-        print(f"requests the nodes answered on their data sockets: {served}")
+        print("requests the nodes answered on their data sockets: "
+              f"{ {n.id: served(name, n.id) for n in view.nodes} }")
     finally:
         for p in reversed(started):
             procs.stop(p)
