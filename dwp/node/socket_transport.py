@@ -66,12 +66,14 @@ class SocketTransport(RayTransport):
 
     async def call(self, node: str, message: Message, timeout: float) -> Any:
         if isinstance(message, CARRIED):
+            deadline = time.monotonic() + timeout
             conn = await self._connection(node, timeout)
             if conn is not None:
                 request_id = conn.next_id()
                 body = encode_request(request_id, self.sender, message)
-                if len(body) <= MAX_REQUEST_BYTES:
-                    return await conn.request(request_id, body, timeout)
+                if len(body) <= MAX_REQUEST_BYTES:  # one call's time, connecting included
+                    left = max(deadline - time.monotonic(), 0.001)
+                    return await conn.request(request_id, body, left)
         return await super().call(node, message, timeout)
 
     async def _connection(self, node: str, timeout: float) -> _Connection | None:
