@@ -128,6 +128,23 @@ def test_fault_injection_cuts_a_socket_write_from_its_peers_as_it_does_over_ray(
                    == b"only here", 60)
 
 
+def test_a_node_on_another_machine_is_reached_over_ray(net2: Net) -> None:
+    """The socket is used only where its file is this machine's; elsewhere, Ray."""
+    net = net2
+    node = net.shard_members(0)[0]
+    data = b"lan" * 1000
+    put = Put("s/lan", Version("text/plain", len(data), content_hash(data), 1.0, data), None)
+    assert isinstance(net.client.transport, SocketTransport)
+    here = SocketTransport(net.client.transport.namespace)
+    there = SocketTransport(here.namespace)
+    there.machine = "another-host/another-boot"
+    before = served(net, node)
+    assert isinstance(asyncio.run(there.call(node, put, 30)), Written)
+    assert served(net, node) == before
+    assert isinstance(asyncio.run(here.call(node, put, 30)), Written)
+    assert served(net, node) == before + 1
+
+
 def connect_as_nobody(path: Path) -> str:
     """Connect to ``path`` from a child process running as another user."""
     pid = os.fork()
