@@ -13,10 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgpack
 import pytest
 import ray
 from ray.exceptions import RayError
 
+from dwp.core.frames import HEADER, MAX_REQUEST_BYTES, frame
 from dwp.core.messages import Put, PutChunks, Written
 from dwp.core.version import Version, content_hash
 from dwp.core.view import NodeSpec, View
@@ -215,6 +217,38 @@ def test_a_restarted_node_in_process_binds_again_and_the_transport_finds_it(
                 conn.close()
             finally:
                 node.close()
+
+    asyncio.run(run())
+
+
+def test_a_hostile_client_is_dropped_and_the_node_serves_on(tmp_path: Path) -> None:
+    """Frames over the limit, not msgpack, or a message the socket does not carry end
+    that client's connection, before anything is handled; others are served as before."""
+    view = View.create("t", [NodeSpec("n1", "local")], 1)
+    hostile = [HEADER.pack(MAX_REQUEST_BYTES + 1), frame(b"\xc1"),
+               frame(msgpack.packb([1, "gw", ["info"]])),
+               frame(msgpack.packb([1, "gw", ["put", "k", "not a version", None, {}, ""]]))]
+
+    async def run() -> None:
+        from dwp.node.socket_transport import _Connection
+        node = StorageNode("n1", str(tmp_path / "n1"), view.to_json(), NodeSettings("t"),
+                           LocalTransport("n1", {}))
+        try:
+            where = node.data_socket()
+            assert where is not None
+            for garbage in hostile:
+                reader, writer = await asyncio.open_unix_connection(where.path)
+                (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+                await reader.readexactly(size)  # the hello
+                writer.write(garbage)
+                assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, unanswered
+                writer.close()
+            conn = await _Connection.connect(where, 5)
+            assert await conn.request(1, _request(1, PutChunks([])), 5) is None
+            assert node.data_socket().served == 1  # type: ignore[union-attr]
+            conn.close()
+        finally:
+            node.close()
 
     asyncio.run(run())
 
