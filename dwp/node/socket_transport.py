@@ -52,17 +52,17 @@ class SocketTransport(RayTransport):
         super().__init__(namespace, sender)
         self.machine = machine()
         self._addresses: dict[str, SocketAddress] = {}
-        self._connections: dict[str, _Connection] = {}
-        self._opening: dict[str, asyncio.Task[_Connection | None]] = {}
+        # by node and event loop: a connection serves the loop it was made on
+        self._connections: dict[tuple[str, int], _Connection] = {}
+        self._opening: dict[tuple[str, int], asyncio.Task[_Connection | None]] = {}
         self._ray_until: dict[str, float] = {}
 
     def forget(self, node: str) -> None:
         super().forget(node)
         self._addresses.pop(node, None)
         self._ray_until.pop(node, None)
-        conn = self._connections.pop(node, None)
-        if conn is not None:
-            conn.close()
+        for key in [k for k in self._connections if k[0] == node]:
+            self._connections.pop(key).close()
 
     async def call(self, node: str, message: Message, timeout: float) -> Any:
         if isinstance(message, CARRIED):
@@ -79,41 +79,49 @@ class SocketTransport(RayTransport):
     async def _connection(self, node: str, timeout: float) -> _Connection | None:
         """The node's open connection on this loop, one opened now, or None: use Ray."""
         loop = asyncio.get_running_loop()
-        conn = self._connections.get(node)
+        key = (node, id(loop))
+        conn = self._connections.get(key)
         if conn is not None and conn.alive and conn.loop is loop:
             return conn
         if self._ray_until.get(node, 0.0) > time.monotonic():
             return None
-        opening = self._opening.get(node)
+        opening = self._opening.get(key)
         if opening is None or opening.get_loop() is not loop:
-            opening = loop.create_task(self._open(node, timeout))
-            self._opening[node] = opening
-            opening.add_done_callback(lambda t: self._opening.pop(node, None)
-                                      if self._opening.get(node) is t else None)
+            opening = loop.create_task(self._open(key, timeout))
+            self._opening[key] = opening
+            opening.add_done_callback(lambda t: self._opening.pop(key, None)
+                                      if self._opening.get(key) is t else None)
         return await asyncio.shield(opening)
 
-    async def _open(self, node: str, timeout: float) -> _Connection | None:
+    async def _open(self, key: tuple[str, int], timeout: float) -> _Connection | None:
         """Connect with the address known, or with a fresh one if that fails; None (and
         Ray for a while) if this process cannot reach the node's socket."""
-        old = self._connections.pop(node, None)
-        if old is not None:
-            old.close()
+        node = key[0]
+        self._drop(key)
         known = self._addresses.get(node)
         if known is not None:
             with contextlib.suppress(OSError, FrameError, TimeoutError):
-                return self._keep(node, await _Connection.connect(known, timeout))
-            del self._addresses[node]
+                return self._keep(key, await _Connection.connect(known, timeout))
+            self._addresses.pop(node, None)
         address = await self._learn(node, timeout)
         if address is not None and address.machine == self.machine:
             self._addresses[node] = address
             with contextlib.suppress(OSError, FrameError, TimeoutError):
-                return self._keep(node, await _Connection.connect(address, timeout))
-            del self._addresses[node]
+                return self._keep(key, await _Connection.connect(address, timeout))
+            self._addresses.pop(node, None)
         self._ray_until[node] = time.monotonic() + RAY_ONLY_FOR
         return None
 
-    def _keep(self, node: str, conn: _Connection) -> _Connection:
-        self._connections[node] = conn
+    def _drop(self, key: tuple[str, int]) -> None:
+        """Close ``key``'s old connection, and forget those of loops that have ended."""
+        old = self._connections.pop(key, None)
+        if old is not None:
+            old.close()
+        for ended in [k for k, c in self._connections.items() if c.loop.is_closed()]:
+            del self._connections[ended]
+
+    def _keep(self, key: tuple[str, int], conn: _Connection) -> _Connection:
+        self._connections[key] = conn
         return conn
 
     async def _learn(self, node: str, timeout: float) -> SocketAddress | None:
@@ -213,7 +221,16 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def close(self) -> None:
+        """From any thread: the transport is aborted on its own loop."""
         self.alive = False
-        if self.transport is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has ended
-                self.transport.abort()
+        if self.transport is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self.loop:
+            self.transport.abort()
+            return
+        with contextlib.suppress(RuntimeError):  # its loop has ended
+            self.loop.call_soon_threadsafe(self.transport.abort)
