@@ -173,9 +173,10 @@ class _Connection(asyncio.Protocol):
         return next(self._ids)
 
     async def request(self, request_id: int, body: bytes, timeout: float) -> Any:
+        if not self.alive or self.transport is None:
+            raise Unreachable(f"node {self.address.node}: data socket lost")
         answer: asyncio.Future[object] = self.loop.create_future()
         self.pending[request_id] = answer
-        assert self.transport is not None
         self.transport.write(frame(body))
         try:
             reply = await asyncio.wait_for(answer, timeout)
