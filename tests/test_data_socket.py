@@ -80,8 +80,14 @@ def test_a_write_through_the_gateway_lands_through_the_socket(net2: Net) -> None
             got = h.get(f"/api/v1/objects/{key}", headers=pinned(node, r.headers[
                 "x-dwp-context"]))
             assert got.content == body
-    # a Put, the big one's chunks and its manifest Put, and the reads: all on the socket
-    assert served(net, node) >= before + 4
+        # a Put, the big one's chunks and its manifest Put, and the reads: all on the socket
+        assert served(net, node) >= before + 4
+        before = served(net, node)
+        gone = h.delete("/api/v1/objects/s/small", headers={**net.auth, **pinned(node)})
+        assert gone.is_success, gone.text
+        assert h.get("/api/v1/objects/s/small", headers=pinned(node, gone.headers[
+            "x-dwp-context"])).status_code == 404
+        assert served(net, node) >= before + 2  # the Delete and the read after it
 
 
 def test_writes_keep_working_after_the_actor_is_killed_and_restarts(net2: Net) -> None:

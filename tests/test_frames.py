@@ -29,6 +29,7 @@ from dwp.core.messages import (
     MAX_MESSAGE_BYTES,
     Batch,
     Delete,
+    Deleted,
     Get,
     GetChunk,
     Info,
@@ -63,8 +64,9 @@ def test_every_message_the_socket_carries_comes_back_equal(message: object) -> N
 
 
 @pytest.mark.parametrize("reply", [
-    None, Written(b"state"), Written(None), ReadReply(True, b"s", {"n1.ab": 3}),
-    ReadReply(False, None, {}), b"chunk", [Written(b"a"), None],
+    None, Written(b"state"), Deleted(b"state"), Deleted(None),
+    ReadReply(True, b"s", {"n1.ab": 3}), ReadReply(False, None, {}), b"chunk",
+    [Written(b"a"), Deleted(None), None],
 ], ids=repr)
 def test_every_reply_comes_back_equal(reply: object) -> None:
     assert decode_reply(encode_reply(9, reply)) == (9, reply)

@@ -34,7 +34,8 @@ def imported(path: Path) -> set[str]:
 
 def test_the_core_is_the_folder() -> None:
     assert {"dwp.core.replica", "dwp.core.sessions", "dwp.core.store",
-            "dwp.core.transport"} <= set(core_modules())
+            "dwp.core.transport", "dwp.core.answers", "dwp.core.reads",
+            "dwp.core.tally"} <= set(core_modules())
 
 
 def test_no_core_module_names_io_or_an_upper_floor() -> None:

@@ -25,16 +25,18 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TypeVar
 
 from dwp.client.network import NetworkClient
 from dwp.core.messages import ChunkRefs, Message, Ping, Reap, Reapable, RefsPage, Sweep, Swept
 from dwp.core.view import View
 
+R = TypeVar("R")
+
 GRACE_SECONDS = 3600.0  # longer than any upload takes
 PAGE = 1024  # chunk hashes per list in a message (a Sweep carries two: under ~100 KiB)
 LIMIT = 10_000  # chunks a member removes per round
-REAP_PAGES = 8  # pages of keys (``dwp.node.loop.REAP_SCAN`` each) a round looks at per shard
+REAP_PAGES = 8  # pages of keys (``dwp.core.answers.REAP_SCAN`` each) a round looks at per shard
 CALL_TIMEOUT = 60.0
 
 
@@ -100,7 +102,7 @@ class _Round:
         is the next the view would give out (an undecided change commits none)."""
         node = self.view.new_node_id()
         try:
-            await self.client.transport.call(node, Ping(), self.timeout)
+            await self.client.ask(node, Ping(), self.timeout)
         except Exception:
             return None
         return node
@@ -134,7 +136,7 @@ class _Round:
             after: str | None = ""
             while after is not None:
                 try:
-                    page: RefsPage = await self.client.transport.call(
+                    page: RefsPage = await self.client.ask(
                         node, ChunkRefs(after, PAGE), self.timeout)
                 except Exception as exc:
                     self.report.skipped.append(f"No chunk was collected because {node} did "
@@ -181,13 +183,13 @@ class _Round:
                 report.bytes += sum(mine)
             left = max(0, left - len(common))
 
-    async def on_all(self, members: tuple[str, ...], message: Message) -> list[Any]:
+    async def on_all(self, members: tuple[str, ...], message: Message[R]) -> list[R]:
         """One message to every replica of a shard; [] (and why, in the report) unless
         all of them answered."""
-        answers = await asyncio.gather(*(self.client.transport.call(n, message, self.timeout)
+        answers = await asyncio.gather(*(self.client.ask(n, message, self.timeout)
                                          for n in members), return_exceptions=True)
         failed = [f"Node {n} did not answer ({a}), so its shard waits for the next round."
                   for n, a in zip(members, answers, strict=True)
                   if isinstance(a, BaseException)]
         self.report.skipped += failed
-        return [] if failed else list(answers)
+        return [] if failed else [a for a in answers if not isinstance(a, BaseException)]

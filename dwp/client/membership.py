@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from dwp.client.network import NetworkClient
 from dwp.core.errors import ChangeFailed, ChangeRefused, DwpError
@@ -35,6 +35,7 @@ log = logging.getLogger("dwp.client.membership")
 STREAM_TIMEOUT = 900.0
 DRAIN_TIMEOUT = 60.0
 ASK_TIMEOUT = 5.0
+R = TypeVar("R")
 
 
 class Launcher(Protocol):
@@ -124,10 +125,10 @@ class Membership:
         await self._commit(target, current)
         return target
 
-    async def _ask(self, node: str, message: Message, timeout: float = ASK_TIMEOUT) -> Any:
+    async def _ask(self, node: str, message: Message[R], timeout: float = ASK_TIMEOUT) -> R:
         """One message to a node, its failure said in words a person can act on."""
         try:
-            return await self.client.transport.call(node, message, timeout)
+            return await self.client.ask(node, message, timeout)
         except ChangeRefused:
             raise
         except DwpError as exc:
@@ -206,7 +207,7 @@ class Membership:
     async def _states(self, nodes: list[str]) -> dict[str, ViewState | None]:
         async def one(node: str) -> ViewState | None:
             try:
-                state = await self.client.transport.call(node, GetView(), ASK_TIMEOUT)
+                state = await self.client.ask(node, GetView(), ASK_TIMEOUT)
             except DwpError:
                 return None
             return state

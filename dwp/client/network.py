@@ -31,10 +31,8 @@ from dwp.core.messages import (
     NodeInfo,
     Put,
     PutChunks,
-    ReadReply,
     SetFaults,
     SyncNow,
-    Written,
 )
 from dwp.core.placement import preference
 from dwp.core.replica import deps_of, live
@@ -87,6 +85,7 @@ class _Rerouted(Exception):
 
 REROUTES = 3
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class NetworkClient:
@@ -132,7 +131,7 @@ class NetworkClient:
         ordered = preference(routing, members)
         return sorted(ordered, key=lambda n: self._down_until.get(n, 0) > now)
 
-    async def call(self, node: str, message: Message, timeout: float | None = None) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float | None = None) -> R:
         """One message to a node; a failure marks the node down for a moment and says
         why, and a node with a newer view makes this client adopt it and route again.
         Writes go through the batcher (``dwp.client.batcher``): those bound for one node while
@@ -140,7 +139,7 @@ class NetworkClient:
         timeout = timeout or self.call_timeout
         try:
             if isinstance(message, WRITES):
-                result = await self._batcher.call(node, message, timeout)
+                result: R = await self._batcher.call(node, message, timeout)
             else:
                 result = await self.transport.call(node, message, timeout)
         except NotOwner as exc:
@@ -153,6 +152,11 @@ class NetworkClient:
         self._down_until.pop(node, None)
         return result
 
+    async def ask(self, node: str, message: Message[R], timeout: float | None = None) -> R:
+        """One message to one node as it is, with no failover, down mark or new view
+        adopted: for GC and view changes, whose coordinators decide what a failure means."""
+        return await self.transport.call(node, message, timeout or self.call_timeout)
+
     def adopt(self, view: View) -> bool:
         """Move to a newer view (learned from a node or a change); False if not newer."""
         if view.epoch <= self.view.epoch:
@@ -162,8 +166,8 @@ class NetworkClient:
         self.on_adopt(view)
         return True
 
-    async def _on_first(self, nodes: list[str], shard: int, message: Message,
-                        fresh: Callable[[Any], bool] = lambda _: True) -> tuple[Any, str]:
+    async def _on_first(self, nodes: list[str], shard: int, message: Message[R],
+                        fresh: Callable[[R], bool] = lambda _: True) -> tuple[R, str]:
         """The first answer that ``fresh`` accepts, asking ``nodes`` in order, and the node
         that gave it: the one failover loop of reads and writes. Stale when some answered
         but none had seen what the client has; Unavailable when none answered."""
@@ -206,7 +210,6 @@ class NetworkClient:
             return ReadResult(hit.shard, hit.node, hit.state, self._observe(
                 token, shard, key, hit.state))
         generation = self.reads.generation(key)
-        reply: ReadReply
         reply, node = await self._on_first(self._order(key.encode(), shard, replica), shard,
                                            Get(key, need, self.read_wait, history),
                                            lambda r: r.fresh)
@@ -252,7 +255,6 @@ class NetworkClient:
         shard = self.shard_of_key(key)
         order = self._order(key.encode(), shard, replica)
         self.reads.invalidate(key)
-        written: Written
         written, node = await self._on_first(order, shard, Delete(
             key, self.wall_clock(), token.causal, token.context_for(key), token.need(),
             write_id))
@@ -328,15 +330,15 @@ class NetworkClient:
         cached = self.chunks.get(chunk)
         if cached is not None:
             return cached
-        for node in self._order(chunk, self._shard_of_chunk(chunk)):
-            try:
-                data = await self.call(node, GetChunk(chunk))
-            except (_NodeFailed, _Rerouted):
-                continue
-            if data is not None and content_hash(data) == chunk:
-                self.chunks.put(chunk, data)
-                return data
-        raise Unavailable(f"no replica holds chunk {chunk.hex()[:16]} yet")
+
+        async def attempt() -> tuple[bytes | None, str]:
+            shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
+            return await self._on_first(self._order(chunk, shard), shard, GetChunk(chunk),
+                                        lambda d: d is not None and content_hash(d) == chunk)
+        data, _ = await self._rerouting(attempt)
+        assert data is not None  # what fresh accepted
+        self.chunks.put(chunk, data)
+        return data
 
     async def body(self, version: Version, start: int = 0, end: int | None = None
                    ) -> AsyncIterator[bytes]:
@@ -382,18 +384,16 @@ class NetworkClient:
 
     async def _list_shard(self, shard: int, nodes: list[str], prefix: str, cursor: str,
                           limit: int, need: dict[str, int]) -> list[ListEntry]:
-        entries: list[ListEntry]
         entries, _ = await self._on_first(nodes, shard, ListKeys(prefix, cursor, limit, need,
                                                                  self.read_wait),
                                           lambda e: e is not None)
-        return entries
+        return entries or []  # None is a replica behind the token, which ``fresh`` refused
 
     # -- the network ------------------------------------------------------------------
 
     async def node_info(self, node: str, timeout: float = 3.0) -> NodeInfo | None:
         try:
-            info: NodeInfo = await self.call(node, Info(), timeout=timeout)
-            return info
+            return await self.call(node, Info(), timeout=timeout)
         except _NodeFailed:
             return None
 

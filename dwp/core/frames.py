@@ -31,6 +31,7 @@ from dwp.core.messages import (
     MAX_MESSAGE_BYTES,
     Batch,
     Delete,
+    Deleted,
     Get,
     GetChunk,
     Put,
@@ -268,6 +269,8 @@ def _reply_out(reply: object) -> list[object]:
         return ["none"]
     if isinstance(reply, Written):
         return ["written", reply.state]
+    if isinstance(reply, Deleted):
+        return ["deleted", reply.state]
     if isinstance(reply, ReadReply):
         return ["read", reply.fresh, reply.state, reply.applied]
     if isinstance(reply, bytes):
@@ -287,7 +290,9 @@ def _reply_in(x: object) -> object:
     if kind == "none" and not f:
         return None
     if kind == "written" and len(f) == 1:
-        return Written(_optional(f[0], _bytes))
+        return Written(_bytes(f[0]))
+    if kind == "deleted" and len(f) == 1:
+        return Deleted(_optional(f[0], _bytes))
     if kind == "read" and len(f) == 3:
         return ReadReply(_bool(f[0]), _optional(f[1], _bytes), _vv(f[2]))
     if kind == "bytes" and len(f) == 1:

@@ -2,25 +2,33 @@
 
 The gateway's client, the membership coordinator and the node's own peers all speak to
 a node in these; a ``Transport`` carries them (over Ray, or in memory in the
-simulator) and a node answers each with the reply type its docstring names. Nothing
+simulator) and a node answers each with the reply type it names (``Message[R]``). Nothing
 here does I/O, so the simulator and the tests build and inspect them freely.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from dwp.core.codec import Causal
+from dwp.core.errors import DwpError
 from dwp.core.version import Version
 
 Ref = str | bytes  # a key, or a chunk's hash
 Export = tuple[list[tuple[str, bytes]], list[tuple[bytes, bytes]], list[Ref]]
+R = TypeVar("R", covariant=True)
+
+
+class Message(Generic[R]):
+    """A message a node answers with an ``R``: ``Transport.call`` answers that type, so
+    a caller reads the reply without a cast. Every message below names its reply so."""
 
 
 # -- from clients ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Put:
+class Put(Message["Written"]):
     """Coordinate a write; answers ``Written``. ``write_id`` survives the client's
     retries, so a retry after a lost acknowledgement adds no second sibling."""
 
@@ -32,8 +40,8 @@ class Put:
 
 
 @dataclass(frozen=True)
-class Delete:
-    """Write a tombstone; answers ``Written`` (state None: nothing was there to delete)."""
+class Delete(Message["Deleted"]):
+    """Write a tombstone; answers ``Deleted`` (state None: nothing was there to delete)."""
 
     key: str
     mtime: float
@@ -45,11 +53,16 @@ class Delete:
 
 @dataclass(frozen=True)
 class Written:
-    state: bytes | None
+    state: bytes  # the key's state after the write
 
 
 @dataclass(frozen=True)
-class PutChunks:
+class Deleted:
+    state: bytes | None  # the key's state after the delete; None: there was none
+
+
+@dataclass(frozen=True)
+class PutChunks(Message[None]):
     chunks: list[tuple[bytes, bytes]]
 
 
@@ -59,7 +72,7 @@ MAX_MESSAGE_BYTES = 96 * 1024  # a Ray message stays well under ~100 KiB (DESIGN
 
 
 @dataclass(frozen=True)
-class Batch:
+class Batch(Message[list[Written | Deleted | DwpError | None]]):
     """Several client writes for one node in one message, applied in one group commit;
     answers a list, in order, of each one's reply or the ``DwpError`` that refused it
     (any other failure fails the whole batch, as it would fail a lone write)."""
@@ -68,7 +81,7 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class Get:
+class Get(Message["ReadReply"]):
     """Answers ``ReadReply`` once the replica has applied what ``need`` names (bounded)."""
 
     key: str
@@ -85,12 +98,12 @@ class ReadReply:
 
 
 @dataclass(frozen=True)
-class GetChunk:
+class GetChunk(Message[bytes | None]):
     chunk: bytes
 
 
 @dataclass(frozen=True)
-class ListKeys:
+class ListKeys(Message["list[ListEntry] | None"]):
     """Answers a list of ``ListEntry``, or None when behind ``need``."""
 
     prefix: str
@@ -111,7 +124,7 @@ class ListEntry:
 
 
 @dataclass(frozen=True)
-class Info:
+class Info(Message["NodeInfo"]):
     """Answers ``NodeInfo``."""
 
 
@@ -137,7 +150,7 @@ class NodeInfo:
 # -- between replicas -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Replicate:
+class Replicate(Message[int]):
     """An outbox batch, or an anti-entropy push (``origin`` None: no claim attached)."""
 
     origin: str | None
@@ -148,7 +161,7 @@ class Replicate:
 
 
 @dataclass(frozen=True)
-class AeRoot:
+class AeRoot(Message["Root"]):
     """Answers ``Root``."""
 
     epoch: int
@@ -162,26 +175,26 @@ class Root:
 
 
 @dataclass(frozen=True)
-class AePartitions:
+class AePartitions(Message[dict[int, int]]):
     """Answers {partition: hash} of what the replica owns."""
 
 
 @dataclass(frozen=True)
-class AeEntries:
+class AeEntries(Message[dict[Ref, int]]):
     """Answers {ref: fingerprint} of one partition (owned or still held)."""
 
     partition: int
 
 
 @dataclass(frozen=True)
-class AeExport:
+class AeExport(Message[Export]):
     """Answers ``Export``: the states and chunks named, one message's worth."""
 
     refs: list[Ref]
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Message["SnapshotInfo"]):
     """Answers ``SnapshotInfo``: what a replica that copies ``partitions`` from this one
     may vouch for once the copy is complete (taken before the copy starts)."""
 
@@ -195,7 +208,7 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True)
-class HandOff:
+class HandOff(Message[None]):
     """An old owner handed over everything it held of ``partition``, as of ``applied``,
     and with it what it could vouch for there (``lineage``, JSON: seals it received)."""
 
@@ -207,7 +220,7 @@ class HandOff:
 
 
 @dataclass(frozen=True)
-class HandOffRequest:
+class HandOffRequest(Message[None]):
     """An owner asks an old holder that has not sealed these partitions to hand them off
     (again): a holder that lost its disk no longer knows it held them, and without its
     seal the owner can never vouch for the writes of its new incarnation."""
@@ -218,7 +231,7 @@ class HandOffRequest:
 # -- view changes ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class GetView:
+class GetView(Message["ViewState"]):
     """Answers ``ViewState``: the committed view and the prepared proposal, if any."""
 
 
@@ -229,14 +242,14 @@ class ViewState:
 
 
 @dataclass(frozen=True)
-class Prepare:
+class Prepare(Message[None]):
     """Durably record a proposal and queue writes for its owners-to-be too."""
 
     target: str
 
 
 @dataclass(frozen=True)
-class Import:
+class Import(Message[int]):
     """Copy ``partitions`` from ``source`` before the change commits; answers a count.
     ``whole``: they are every partition of the source's shard, which we join."""
 
@@ -246,7 +259,7 @@ class Import:
 
 
 @dataclass(frozen=True)
-class Commit:
+class Commit(Message[int]):
     """Adopt a committed view; answers the node's epoch afterwards. ``decided``: sent by
     a recovery finishing a change some node committed, so taken even where it was
     rolled back."""
@@ -256,7 +269,7 @@ class Commit:
 
 
 @dataclass(frozen=True)
-class Abort:
+class Abort(Message[bool]):
     """Roll a prepared change back; answers False where it was committed already."""
 
     change: str
@@ -265,7 +278,7 @@ class Abort:
 # -- garbage collection ---------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ChunkRefs:
+class ChunkRefs(Message["RefsPage"]):
     """Answers ``RefsPage``: chunks named by the states held here, keys after ``after``."""
 
     after: str
@@ -283,7 +296,7 @@ class RefsPage:
 
 
 @dataclass(frozen=True)
-class Sweep:
+class Sweep(Message["Swept"]):
     """Remove chunks in [lo, hi) stored before ``before`` and not in ``referenced`` (every
     chunk of that range any member's states name); answers ``Swept``. Refused (nothing
     swept) unless the node is at ``epoch`` and settled."""
@@ -308,7 +321,7 @@ class Swept:
 
 
 @dataclass(frozen=True)
-class Reap:
+class Reap(Message["Reapable"]):
     """Deleted keys this replica may remove (``Replica.reap``), looking at keys after
     ``after``; answers ``Reapable``. With ``only``, remove those of them it still may
     (and answer them): a round removes what no replica of the shard keeps."""
@@ -327,28 +340,20 @@ class Reapable:
 # -- operators and tests --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class SetFaults:
+class SetFaults(Message[None]):
     blocked: list[str]
 
 
 @dataclass(frozen=True)
-class SyncNow:
+class SyncNow(Message[dict[str, str]]):
     """Run one anti-entropy round with every peer; answers {peer: outcome}."""
 
 
 @dataclass(frozen=True)
-class ClearOutbox:
+class ClearOutbox(Message[None]):
     pass
 
 
 @dataclass(frozen=True)
-class Ping:
+class Ping(Message[str]):
     pass
-
-
-Message = (Put | Delete | PutChunks | Batch | Get | GetChunk | ListKeys | Info | Replicate
-           | AeRoot
-           | AePartitions | AeEntries | AeExport | Snapshot | HandOff | HandOffRequest
-           | GetView | Prepare
-           | Import | Commit | Abort | ChunkRefs | Sweep | Reap | SetFaults | SyncNow
-           | ClearOutbox | Ping)

@@ -38,6 +38,7 @@ from dwp.core.errors import ChangeRefused, NotOwner
 from dwp.core.lineage import Lineage, node_of
 from dwp.core.messages import MAX_MESSAGE_BYTES, Export, Replicate
 from dwp.core.store import KIND_CHUNK, KIND_KEY, Store, Stored
+from dwp.core.tally import Tally
 from dwp.core.version import Version
 from dwp.core.view import View
 
@@ -123,6 +124,7 @@ class Replica:
         self.on_reap: Callable[[str, State], None] = _ignore_reap
         self.peer_applied: dict[str, dict[str, int]] = {}  # shard-mate -> its last vector
         self.swept: dict[bytes, float] = {}  # chunk -> when this replica collected it
+        self.tally = Tally()  # what the last collection round found here, in bytes
         with store.transaction():
             stored = store.meta_get("view")
             if stored is not None and View.from_json(stored).id != view.id:

@@ -10,20 +10,21 @@ another replica directly; the node drives it over its transport. Sessions:
   this replica lacks its lineage or awaits an old holder's seal, take over the peer's);
 - ``copy``: a new owner copies partitions from an old one before a change commits, and
   takes over what the source could vouch for in them;
-- ``answer``: the other side of all three;
+- the other side of all three is ``dwp.core.answers.answer``;
 - ``hand_off``: an old owner makes sure a new owner holds everything it holds of a
   partition (writes still queued to shard-mates included), then seals it there. The
-  partition may be dropped only if nothing arrived meanwhile (``Replica.drop_if_unchanged``).
+  old owner drops the partition only once every new owner confirmed at one fingerprint
+  (``drop_at``), and only if nothing arrived meanwhile (``Replica.drop_if_unchanged``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
 from functools import reduce
 from operator import xor
 from typing import Any
 
+from dwp.core.answers import Local
 from dwp.core.lineage import Lineage
 from dwp.core.messages import (
     AeEntries,
@@ -32,7 +33,6 @@ from dwp.core.messages import (
     AeRoot,
     GetView,
     HandOff,
-    HandOffRequest,
     Message,
     Replicate,
     Root,
@@ -43,43 +43,8 @@ from dwp.core.messages import (
 from dwp.core.replica import Replica, diff
 from dwp.core.view import View
 
-
-@dataclass(frozen=True)
-class Local:
-    """An operation on this replica, run inside the node's next commit."""
-
-    op: Callable[[Replica], Any]
-
-
-Step = Message | Local
+Step = Message | Local[Any]
 Session = Generator[Step, Any, Any]
-
-
-def answer(replica: Replica, message: Message) -> Any:
-    """A peer's message answered from this replica: the reply, or a ``Local`` operation
-    whose result is the reply once it has committed."""
-    match message:
-        case AeRoot():
-            return Root(replica.digest(), replica.applied(), replica.view.epoch)
-        case AePartitions():
-            return replica.partition_hashes()
-        case AeEntries(partition=p):
-            return replica.entries(p)
-        case AeExport(refs=refs):
-            return replica.export(refs)
-        case Snapshot(partitions=partitions):
-            applied, lineage = replica.snapshot(partitions)
-            return SnapshotInfo(applied, lineage.to_json())
-        case GetView():
-            pending = replica.pending
-            return ViewState(replica.view.to_json(), pending.to_json() if pending else None)
-        case Replicate(origin=origin, states=states, chunks=chunks, upto=upto, after=after):
-            return Local(lambda r: r.apply(origin, states, chunks, upto, after))
-        case HandOff(partition=p, replica=origin, node=node, applied=applied, lineage=lineage):
-            return Local(lambda r: r.seal(p, origin, node, applied, Lineage.from_json(lineage)))
-        case HandOffRequest(partitions=partitions):
-            return Local(lambda r: r.request_hand_off(partitions))
-    raise TypeError(f"{type(message).__name__} is not a message between replicas")
 
 
 def sync(replica: Replica, peer: str) -> Session:
@@ -169,3 +134,13 @@ def hand_off(replica: Replica, partition: int) -> Session:
         yield Replicate(None, states, chunks)
     yield HandOff(partition, replica.id, replica.node_id, applied, lineage.to_json())
     return reduce(xor, mine.values(), 0)
+
+
+def drop_at(prints: Sequence[int | BaseException]) -> int | None:
+    """The fingerprint at which an old owner may drop a partition, given each new owner's
+    ``hand_off`` result (its fingerprint, or the error that ended it); None: keep it and
+    try again next round. Every new owner must have confirmed, all at one fingerprint."""
+    confirmed = [x for x in prints if not isinstance(x, BaseException)]
+    if len(confirmed) < len(prints):
+        return None
+    return confirmed[0] if len(set(confirmed)) == 1 else None

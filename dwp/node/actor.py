@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
@@ -32,6 +32,7 @@ from dwp.node.sqlite import SqliteStore
 # A restarted actor may start while its predecessor's process is still ending (and
 # holding the store's lock); past this, it fails and Ray restarts it again.
 STORE_WAIT = 10.0
+R = TypeVar("R")
 log = logging.getLogger("dwp.node.actor")
 
 
@@ -62,7 +63,7 @@ class RayTransport:
         """Drop the handle of a stopped actor: one started later under its name is new."""
         self._handles.pop(node, None)
 
-    async def call(self, node: str, message: Message, timeout: float) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float) -> R:
         try:
             ref = self.handle_of(node).handle.remote(self.sender, message)
             return await asyncio.wait_for(ref, timeout)
@@ -103,7 +104,7 @@ class StorageNode:
             log.warning("node %s serves no data socket: %s", node_id, exc)
             self.socket = None
 
-    async def handle(self, sender: str, message: Message) -> Any:
+    async def handle(self, sender: str, message: Message[R]) -> R:
         return await self.node.handle(sender, message)
 
     def data_socket(self) -> SocketAddress | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TypeVar
 
 from dwp.core.messages import Message
 from dwp.core.transport import Handler, Unreachable
+
+R = TypeVar("R")
 
 
 class LocalTransport:
@@ -19,7 +21,7 @@ class LocalTransport:
     def as_sender(self, sender: str) -> LocalTransport:
         return LocalTransport(sender, self.nodes)
 
-    async def call(self, node: str, message: Message, timeout: float) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float) -> R:
         target = self.nodes.get(node)
         if target is None:
             raise Unreachable(f"node {node} is down")

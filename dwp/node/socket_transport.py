@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import os
 import time
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from ray.exceptions import RayError
 
@@ -38,6 +38,7 @@ from dwp.node.actor import RayTransport
 from dwp.node.data_socket import SocketAddress, addressable, machine
 
 RAY_ONLY_FOR = 10.0  # seconds a node whose socket could not be reached stays on Ray
+R = TypeVar("R")
 ENV_SWITCH = "DWP_DATA_SOCKET"  # "0": every message over Ray (for benchmarks, or a fault)
 
 
@@ -64,7 +65,7 @@ class SocketTransport(RayTransport):
         for key in [k for k in self._connections if k[0] == node]:
             self._connections.pop(key).close()
 
-    async def call(self, node: str, message: Message, timeout: float) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float) -> R:
         if isinstance(message, CARRIED):
             deadline = time.monotonic() + timeout
             conn = await self._connection(node, timeout)

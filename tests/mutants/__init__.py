@@ -24,7 +24,7 @@ class Mutant:
 MUTANTS = [
     # -- a view is either committed or invisible -------------------------------------
     Mutant("gossip-prepared-view", "a node serves, adopts and gossips only committed views",
-           "dwp/core/sessions.py",
+           "dwp/core/answers.py",
            "return ViewState(replica.view.to_json(), pending.to_json() if pending else None)",
            "return ViewState((pending or replica.view).to_json(),\n"
            "                             pending.to_json() if pending else None)"),
@@ -62,15 +62,9 @@ MUTANTS = [
     # -- an old owner drops a partition only after every new owner holds all of it -------
     Mutant("drop-when-some-owners-confirm",
            "an old owner drops a partition only after every new owner confirmed its hand-off",
-           "dwp/node/loop.py",
-           "        failed = [x for x in prints if isinstance(x, BaseException)]\n"
-           "        if failed:\n"
-           "            log.debug(\"hand-off of partition %d failed: %s\", p, failed[0])\n"
-           "        elif len(set(prints)) == 1:\n"
-           "            fingerprint = prints[0]",
-           "        confirmed = [x for x in prints if not isinstance(x, BaseException)]\n"
-           "        if len(set(confirmed)) == 1:\n"
-           "            fingerprint = confirmed[0]"),
+           "dwp/core/sessions.py",
+           "    if len(confirmed) < len(prints):\n        return None\n",
+           ""),
     Mutant("drop-though-changed",
            "a partition is dropped only if its hash did not move since the hand-off",
            "dwp/core/replica.py",
@@ -126,9 +120,9 @@ MUTANTS = [
     # -- causality ---------------------------------------------------------------------------
     Mutant("read-before-fresh",
            "a replica answers a token read only once it holds every write the token names",
-           "dwp/node/loop.py",
-           "        if not await self._fresh_within(m.need, m.wait, [p]):",
-           "        if False:"),
+           "dwp/core/answers.py",
+           "return Fresh(get.need, get.wait, [p],",
+           "return Fresh({}, get.wait, [p],"),
     Mutant("incarnation-reused",
            "a replica that loses its disk comes back under a new incarnation (kv679)",
            "dwp/core/replica.py",

@@ -3,7 +3,7 @@ test says so, so partitions, crashes and disk loss play out in microseconds with
 no disk and no virtual clock. The unit tool for the sans-I/O ``Replica``; the rest of this
 package runs the real node loop instead.
 
-What moves a message is the core's own: ``answer`` and the sessions of
+What moves a message is the core's own: ``dwp.core.answers.answer`` and the sessions of
 ``dwp.core.sessions``, and the replica's outbox and acks. ``drive`` and ``Shard.deliver`` do
 for one step what ``dwp.node.loop.Node._drive`` and its send loop do over a transport; they
 are written again here because the node's are coroutines that await its commit queue and
@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dwp.core.answers import Local, answer
 from dwp.core.history import DEFAULT_VERSIONS
 from dwp.core.replica import Replica
-from dwp.core.sessions import Local, Session, answer, sync
+from dwp.core.sessions import Session, sync
 from dwp.core.store import MemoryStore
 from dwp.core.version import Version, content_hash
 from dwp.core.view import NodeSpec, View

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from random import Random
-from typing import Any
+from typing import Any, TypeVar
 
 from dwp.client.membership import Membership
 from dwp.client.network import NetworkClient
@@ -29,6 +29,7 @@ from tests.simulation.disk import WRITEBACK_SECONDS, commits_are_durable
 SECRET = "simulated-network-secret"
 SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
                         hand_off_interval=0.5)
+R = TypeVar("R")
 VERSIONS = 3  # few, so versions age out of history and their chunks become garbage
 
 
@@ -59,7 +60,7 @@ class SimTransport:
         self.world = world
         self.sender = sender
 
-    async def call(self, node: str, message: Message, timeout: float) -> Any:
+    async def call(self, node: str, message: Message[R], timeout: float) -> R:
         world = self.world  # its faults are read at each turn: a heal ends them at once
         await world.on_message(self.sender, node, message)
         await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
@@ -87,7 +88,7 @@ class SimTransport:
         await asyncio.sleep(world.rng.uniform(0, world.faults.max_delay))
         return reply
 
-    async def _handle(self, target: Node, message: Message) -> Any:
+    async def _handle(self, target: Node, message: Message[R]) -> R:
         slow = self.world.faults.slow.get(target.node_id, 0.0)
         if slow:
             await asyncio.sleep(self.world.rng.uniform(0, slow))
