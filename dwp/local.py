@@ -38,6 +38,7 @@ from dwp.core.view import NodeSpec, View
 from dwp.node.actor import RayTransport, StorageNodeActor, actor_name
 from dwp.node.loop import NodeSettings
 from dwp.node.private import has_ray_token, ray_token_file, read_private, tighten, write_private
+from dwp.node.socket_transport import SocketTransport, socket_enabled
 
 log = logging.getLogger("dwp.local")
 LOCAL_HOST = "local"
@@ -248,7 +249,9 @@ def _serve(view: View, secret: str, homes: NodeHomes, anti_entropy_interval: flo
     settings = NodeSettings(namespace_of(view.name), anti_entropy_interval)
     handles = [start_node(view, n.id, homes, settings) for n in view.nodes]
     ray.get([h.handle.remote("", Ping()) for h in handles], timeout=120)
-    transport = RayTransport(settings.namespace)
+    # Writes and reads over each local node's data socket, unless DWP_DATA_SOCKET=0.
+    transport = (SocketTransport(settings.namespace) if socket_enabled()
+                 else RayTransport(settings.namespace))
     client = NetworkClient(view, transport, secret)
     launcher = RayLauncher(homes, settings, transport, keep_view_file=keep_view_file)
     membership = Membership(client, launcher)

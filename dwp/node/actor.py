@@ -8,6 +8,7 @@ the same data dir. Nothing here decides anything about the data.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 import time
@@ -24,6 +25,7 @@ from dwp.core.messages import Message
 from dwp.core.replica import Replica
 from dwp.core.transport import Transport, Unreachable
 from dwp.core.view import View
+from dwp.node.data_socket import DataSocketServer, SocketAddress
 from dwp.node.loop import Node, NodeSettings
 from dwp.node.sqlite import SqliteStore
 
@@ -31,6 +33,7 @@ from dwp.node.sqlite import SqliteStore
 # holding the store's lock); past this, it fails and Ray restarts it again.
 STORE_WAIT = 10.0
 R = TypeVar("R")
+log = logging.getLogger("dwp.node.actor")
 
 
 def actor_name(node_id: str) -> str:
@@ -93,12 +96,25 @@ class StorageNode:
                          settings, lambda fn: loop.run_in_executor(self.writer, fn),
                          self._depart)
         self.node.start()
+        self.socket: DataSocketServer | None = DataSocketServer(self.data_dir, node_id,
+                                                                self.handle)
+        try:
+            self.socket.start()
+        except OSError as exc:  # every client reaches it over Ray instead
+            log.warning("node %s serves no data socket: %s", node_id, exc)
+            self.socket = None
 
     async def handle(self, sender: str, message: Message[R]) -> R:
         return await self.node.handle(sender, message)
 
+    def data_socket(self) -> SocketAddress | None:
+        """Where this node serves writes and reads on its own socket (``dwp.node.data_socket``)."""
+        return self.socket.address() if self.socket is not None else None
+
     def close(self) -> None:
-        """Stop the loop, let the last commit finish, close the store."""
+        """Stop the loop and the data socket, let the last commit finish, close the store."""
+        if self.socket is not None:
+            self.socket.close()
         self.node.stop()
         self.writer.shutdown(wait=True)
         self.store.close()
