@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -24,7 +25,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 def set_bytes(status: NetworkStatus) -> None:
     """Gauges from ``NetworkClient.status``; a node that did not answer keeps none."""
     for node in status.nodes:
-        for kind, value in (node.bytes or {}).items():
+        for kind, value in (asdict(node.bytes) if node.bytes else {}).items():
             BYTES.labels(status.name, node.id, kind).set(value)
 
 

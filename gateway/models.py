@@ -86,45 +86,6 @@ class ZipReply(BaseModel):
     keys: list[str]
 
 
-class NodeStatus(BaseModel):
-    id: str
-    host: str
-    shard: int
-    status: str
-    pid: int | None
-    partitions: int
-    keys: int | None
-    digest: str | None
-    replica_id: str | None = None
-    outbox: int | None = None
-    bytes: NodeBytes | None = None
-
-
-class NodeBytes(BaseModel):
-    """What a node stores, by what it is for (payload bytes; ``disk`` is its files)."""
-
-    live: int = Field(description="current versions: states and the chunks they name")
-    history: int = Field(description="kept older versions, inline contents included")
-    garbage: int = Field(description="chunks no version names, awaiting collection "
-                                     "(as of the last collection round)")
-    disk: int = Field(description="the store's files on disk, overhead included")
-
-
-class ShardStatus(BaseModel):
-    id: int
-    replicas: list[str]
-    partitions: int
-
-
-class NetworkStatus(BaseModel):
-    name: str
-    epoch: int
-    replicas: int
-    partitions: int
-    shards: list[ShardStatus]
-    nodes: list[NodeStatus]
-
-
 class GcReport(BaseModel):
     dry_run: bool
     chunks: int = Field(description="chunks removed (or that would be, in a dry run)")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from dwp.client import gc
 from dwp.client.status import NetworkStatus
-from gateway import models, nodes
+from gateway import nodes
 from gateway.auth import require_token
 from gateway.context import context_of
 from gateway.metrics import CONTENT_TYPE, generate_latest, set_bytes
@@ -22,13 +22,13 @@ faults_router = APIRouter(prefix="/api/v1", tags=["faults"],
                           dependencies=[Depends(require_token)])
 
 
-@router.get("/api/v1/network", response_model=models.NetworkStatus)
+@router.get("/api/v1/network", response_model=NetworkStatus)
 async def network(request: Request) -> NetworkStatus:
     """Name, epoch, shards and every node with its health, pid, key count and digest."""
     return await context_of(request).client.status()
 
 
-@router.post("/api/v1/network/nodes", response_model=models.NetworkStatus,
+@router.post("/api/v1/network/nodes", response_model=NetworkStatus,
              dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
 async def add_node(body: NewNode, request: Request) -> NetworkStatus:
     """Add a node on a Ray host (``{}``: one more local node); answers once the data has
@@ -36,7 +36,7 @@ async def add_node(body: NewNode, request: Request) -> NetworkStatus:
     return await nodes.add(context_of(request).network, body.host)
 
 
-@router.delete("/api/v1/network/nodes/{node_id}", response_model=models.NetworkStatus,
+@router.delete("/api/v1/network/nodes/{node_id}", response_model=NetworkStatus,
                dependencies=[Depends(require_token)], responses=CHANGE_ERRORS)
 async def remove_node(node_id: str, request: Request, force: bool = False
                       ) -> NetworkStatus:

@@ -1,5 +1,5 @@
 """The network as one client sees it: each node's health and holdings, typed once for
-the gateway's API, pages and metrics."""
+the gateway's API (these classes are its response schema), pages and metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,19 @@ from dataclasses import dataclass
 
 from dwp.core.messages import NodeInfo
 from dwp.core.view import View
+
+
+@dataclass(frozen=True)
+class NodeBytes:
+    """What a node stores, by what it is for, in payload bytes: ``live``, current versions
+    (states and the chunks they name); ``history``, kept older versions, inline contents
+    included; ``garbage``, chunks no version names, awaiting collection (as of the last
+    collection round); ``disk``, the store's files on disk, overhead included."""
+
+    live: int
+    history: int
+    garbage: int
+    disk: int
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,7 @@ class NodeStatus:
     digest: str | None
     replica_id: str | None = None
     outbox: int | None = None
-    bytes: dict[str, int] | None = None  # live, history, garbage, disk
+    bytes: NodeBytes | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ def network_status(view: View, infos: Sequence[NodeInfo | None]) -> NetworkStatu
         nodes.append(NodeStatus(
             spec.id, spec.host, shard, "joining" if info.epoch < view.epoch else "up",
             info.pid, partitions, info.keys, info.digest, info.replica_id,
-            sum(info.outbox.values()), info.bytes))
+            sum(info.outbox.values()), NodeBytes(**info.bytes)))
     shards = [ShardStatus(s, list(members), len(view.partitions_of_shard(s)))
               for s, members in view.shards.items()]
     return NetworkStatus(view.name, view.epoch, view.replicas, view.partitions, shards, nodes)
