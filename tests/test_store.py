@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dwp.core.clock import Dot
 from dwp.core.keys import prefix_end
 from dwp.core.replica import ForeignData, Replica
-from dwp.core.store import MemoryStore, Stored, Usage
+from dwp.core.store import Kept, MemoryStore, Stored, Usage
 from dwp.core.view import NodeSpec, View
 from dwp.node.sqlite import RESTART_FRAMES, WAL_KEPT, SqliteStore
 from tests.simulation.shard import version
@@ -78,17 +79,32 @@ def test_the_wal_file_shrinks_back_after_a_burst(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_key_is_read_back_with_its_history_and_fingerprint_in_one_row(
+def test_a_key_is_read_back_with_its_kept_versions_as_both_stores_answer_it(
         tmp_path: Path) -> None:
-    """What the write path reads of a key (one SELECT), as both stores answer it."""
+    """What the write path reads of a key (state, fingerprint, kept metadata, no body) and
+    what a history read gets (state and bodies in dot order), from both stores alike."""
+    one = Kept(Dot("r.x", 2), 5.5, "w2", False, 2**127 + 1)
+    two = Kept(Dot("r.a", 9), 1.25, "", True, 3)
     sqlite = SqliteStore(tmp_path / "r.db")
     for store in (sqlite, MemoryStore()):
         with store.transaction():
-            store.put_state("a", 3, b"state-a", 2**127 + 5, b"kept-a")
+            store.put_state("a", 3, b"state-a", 2**127 + 5)
+            store.keep_version("a", one, b"body-one")
+            store.keep_version("a", two, b"body-two")
             store.put_state("b", 3, b"state-b", 7)
-        assert store.get_stored("a") == Stored(b"state-a", b"kept-a", 2**127 + 5)
-        assert store.get_stored("b") == Stored(b"state-b", None, 7)
-        assert store.get_stored("c") is None
+        assert store.get_stored("a") == Stored(b"state-a", 2**127 + 5, (two, one))
+        assert store.get_stored("b") == Stored(b"state-b", 7)
+        assert store.get_stored("c") is None and store.get_whole("c") is None
+        assert store.get_whole("a") == (b"state-a", [(two.dot, b"body-two"),
+                                                     (one.dot, b"body-one")])
+        assert store.kept_between("", "a") == [("a", b"body-two"), ("a", b"body-one")]
+        assert store.kept_between("a", "z") == []
+        with store.transaction():
+            store.drop_kept("a", two.dot)
+        assert store.get_whole("a") == (b"state-a", [(one.dot, b"body-one")])
+        with store.transaction():
+            store.drop_state("a")
+        assert store.get_whole("a") is None and store.kept_between("", "z") == []
     sqlite.close()
 
 
@@ -103,8 +119,10 @@ def test_a_data_dir_of_another_network_is_refused(tmp_path: Path) -> None:
 
 
 ops = st.lists(st.one_of(
-    st.tuples(st.just("put"), st.sampled_from("abcd"), st.binary(max_size=40),
-              st.none() | st.binary(min_size=1, max_size=40)),
+    st.tuples(st.just("put"), st.sampled_from("abcd"), st.binary(max_size=40)),
+    st.tuples(st.just("keep"), st.sampled_from("abcd"), st.integers(1, 4),
+              st.binary(max_size=40)),
+    st.tuples(st.just("unkeep"), st.sampled_from("abcd"), st.integers(1, 4)),
     st.tuples(st.just("drop"), st.sampled_from("abcd")),
     st.tuples(st.just("chunk"), st.sampled_from([b"x", b"y", b"z"]), st.binary(max_size=40)),
     st.tuples(st.just("unchunk"), st.sampled_from([b"x", b"y", b"z"])),
@@ -122,9 +140,16 @@ def test_usage_counted_by_the_store_matches_its_tables(steps: list[tuple[object,
         for step in steps:
             with store.transaction():
                 match step:
-                    case ("put", key, blob, history):
-                        store.put_state(str(key), ord(str(key)) % 2, bytes(blob), 1,
-                                        history)  # type: ignore[arg-type]
+                    case ("put", key, blob):
+                        store.put_state(str(key), ord(str(key)) % 2, bytes(blob), 1)  # type: ignore[arg-type]
+                    case ("keep", key, counter, body):
+                        dot = Dot("r", int(counter))  # type: ignore[call-overload]
+                        if (store.get_stored(str(key)) is not None
+                                and dot not in {k.dot for k in store.get_stored(str(key)).kept}):  # type: ignore[union-attr]
+                            store.keep_version(str(key), Kept(dot, 0.0, "", False, 1),
+                                               bytes(body))  # type: ignore[arg-type]
+                    case ("unkeep", key, counter):
+                        store.drop_kept(str(key), Dot("r", int(counter)))  # type: ignore[call-overload]
                     case ("drop", key):
                         store.drop_state(str(key))
                     case ("chunk", chunk, data):
@@ -143,9 +168,9 @@ def test_usage_counted_by_the_store_matches_its_tables(steps: list[tuple[object,
 
 def counted(store: SqliteStore) -> object:
     conn = store._reader
-    keys, states, history = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(length(state)), 0), "
-        "COALESCE(SUM(length(history)), 0) FROM objects").fetchone()
+    keys, states = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(length(state)), 0) FROM objects").fetchone()
+    history = conn.execute("SELECT COALESCE(SUM(length(body)), 0) FROM kept").fetchone()[0]
     chunks, chunk_bytes = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks").fetchone()
     return Usage(keys, states, history, chunks, chunk_bytes, store.usage().disk)

@@ -66,13 +66,6 @@ def encode_state(state: State) -> bytes:
                          use_bin_type=True)
 
 
-def encode_history(state: State) -> bytes | None:
-    """The superseded versions a replica keeps beside the state (None: none kept)."""
-    if not state.history:
-        return None
-    return msgpack.packb(_siblings_out(state.history), use_bin_type=True)
-
-
 def encode_whole(state: State) -> bytes:
     """State and history in one blob, as anti-entropy, hand-offs and history reads send
     a key (a write's replication sends ``encode_state`` alone)."""
@@ -82,19 +75,43 @@ def encode_whole(state: State) -> bytes:
                           _siblings_out(state.history)], use_bin_type=True)
 
 
-def decode_state(blob: bytes, history: bytes | None = None) -> State:
-    """Either encoding above; ``history`` is a blob from ``encode_history``."""
+def decode_state(blob: bytes) -> State:
+    """Either encoding above."""
     context, sibs, *rest = msgpack.unpackb(blob, raw=False)
-    hist = rest[0] if rest else (msgpack.unpackb(history, raw=False) if history else [])
     return KeyState(context=_vv_in(context), siblings=_siblings_in(sibs),
-                    history=_siblings_in(hist))
+                    history=_siblings_in(rest[0]) if rest else ())
 
 
-def entry_hash(key: str, blob: bytes, history: bytes | None = None) -> int:
-    """A key's fingerprint in its partition's hash (XOR-combined, so updates are O(1))."""
-    tail = b"\0" + history if history else b""
-    h = hashlib.blake2b(key.encode() + b"\0" + blob + tail, digest_size=16).digest()
+def encode_version(version: Version) -> bytes:
+    """One kept version's body, as the store keeps it in a row of its own."""
+    return msgpack.packb(_version_out(version), use_bin_type=True)
+
+
+def decode_version(body: bytes) -> Version:
+    return _version_in(msgpack.unpackb(body, raw=False))
+
+
+def decode_siblings(blob: bytes) -> tuple[Sibling[Version], ...]:
+    """A list of siblings as one blob: what stores made before kept rows hold as a key's
+    history (``dwp.node.sqlite`` moves it into rows)."""
+    return _siblings_in(msgpack.unpackb(blob, raw=False))
+
+
+def entry_hash(key: str, blob: bytes) -> int:
+    """A key state's share of its fingerprint (the key's fingerprint XORs in one share
+    per kept version, ``kept_hash``); partition hashes XOR-combine the keys', so updates
+    are O(1)."""
+    h = hashlib.blake2b(key.encode() + b"\0" + blob, digest_size=16).digest()
     return int.from_bytes(h, "big")
+
+
+def kept_hash(key: str, dot: Dot, body: bytes) -> int:
+    """A kept version's share of its key's fingerprint: a function of the version alone,
+    so the key's is the same however its kept set was reached, and a row that goes takes
+    its share with it without its body being read."""
+    head = f"{key}\0{dot.replica}\0{dot.counter}\0".encode()
+    return int.from_bytes(hashlib.blake2b(b"kept\0" + head + body, digest_size=16).digest(),
+                          "big")
 
 
 def chunk_entry_hash(chunk: bytes) -> int:

@@ -3,20 +3,21 @@
 History is part of the key's state: it hands off and is compared by anti-entropy with
 the rest of it, while a write's replication leaves it home (each replica files what the
 write superseded itself; anti-entropy repairs one that missed a version). Each replica
-keeps the newest of every version it has
-ever known the key to have had, minus the current siblings, ranked by a total order:
-top-k of a union does not depend on the order the parts arrived in, so replicas that
-have seen the same writes hold the same history.
+keeps the newest of every version it has ever known the key to have had, minus the
+current siblings, ranked by a total order: top-k of a union does not depend on the order
+the parts arrived in, so replicas that have seen the same writes hold the same history.
+The store keeps each version in a row of its own (``Kept``), so a write adds the version
+it superseded and drops the one that fell out, and reads no other kept body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from dwp.core.clock import Dot, Sibling
 from dwp.core.codec import State
 from dwp.core.errors import NotFound
+from dwp.core.store import Kept
 from dwp.core.version import Version
 
 DEFAULT_VERSIONS = 10  # versions a key lists: its current one(s) and those it replaced
@@ -41,24 +42,39 @@ def parse_version_id(text: str) -> Dot | None:
     return Dot(replica, int(counter))
 
 
-def keep(new: State, before: Iterable[State], versions: int) -> State:
-    """``new`` with the history it inherits from the states it replaced or merged: every
-    sibling or history entry of those that ``new`` superseded, the newest
-    ``versions - 1`` of them (so a key lists ``versions`` with its current one). A write
-    retried under the same write id is one version: only its highest dot is kept."""
+def refile(new: State, kept: Iterable[Kept], before: Iterable[State], versions: int
+           ) -> tuple[list[Sibling[Version]], list[Kept]]:
+    """What the key's kept set becomes under ``new``: every version ``kept`` holds or a
+    state it replaced or merged (``before``) holds, current or kept, that ``new``
+    superseded, the newest ``versions - 1`` of them (so a key lists ``versions`` with its
+    current one). A write retried under the same write id is one version: only its
+    highest dot is kept. Answers the versions to add (never one ``kept`` holds: its body
+    is read from no row) and the rows to drop; the rest stay as they are."""
     current = {s.dot for s in new.siblings}
     current_ids = {s.value.write_id for s in new.siblings if s.value.write_id}
-    best: dict[str | Dot, Sibling[Version]] = {}
+    best: dict[str | Dot, tuple[float, Dot, Kept | Sibling[Version]]] = {}
+
+    def consider(dot: Dot, mtime: float, write_id: str, item: Kept | Sibling[Version]
+                 ) -> None:
+        if dot in current or write_id in current_ids:
+            return
+        ident: str | Dot = write_id or dot
+        held = best.get(ident)
+        if held is None or dot > held[1] or (dot == held[1] and isinstance(item, Kept)):
+            best[ident] = (mtime, dot, item)
+
+    stored = list(kept)
+    for k in stored:
+        consider(k.dot, k.mtime, k.write_id, k)
     for state in (*before, new):
         for s in (*state.history, *state.siblings):
-            if s.dot in current or s.value.write_id in current_ids:
-                continue
-            ident: str | Dot = s.value.write_id or s.dot
-            if ident not in best or s.dot > best[ident].dot:
-                best[ident] = s
-    kept = sorted(best.values(), key=rank, reverse=True)[:max(0, versions - 1)]
-    history = tuple(sorted(kept, key=lambda s: s.dot))
-    return new if history == new.history else replace(new, history=history)
+            consider(s.dot, s.value.mtime, s.value.write_id, s)
+    chosen = sorted(best.values(), key=lambda c: (c[0], c[1]), reverse=True)
+    chosen = chosen[:max(0, versions - 1)]
+    staying = {dot for _, dot, item in chosen if isinstance(item, Kept)}
+    added = sorted((item for _, _, item in chosen if not isinstance(item, Kept)),
+                   key=lambda s: s.dot)
+    return added, [k for k in stored if k.dot not in staying]
 
 
 def listed(state: State) -> list[tuple[Sibling[Version], bool]]:

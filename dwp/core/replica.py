@@ -29,15 +29,17 @@ from dwp.core.codec import (
     State,
     chunk_entry_hash,
     decode_state,
-    encode_history,
+    decode_version,
     encode_state,
+    encode_version,
     encode_whole,
     entry_hash,
+    kept_hash,
 )
 from dwp.core.errors import ChangeRefused, NotOwner
 from dwp.core.lineage import Lineage, node_of
 from dwp.core.messages import MAX_MESSAGE_BYTES, Export, Replicate
-from dwp.core.store import KIND_CHUNK, KIND_KEY, Store, Stored
+from dwp.core.store import KIND_CHUNK, KIND_KEY, Kept, Store, Stored
 from dwp.core.tally import Tally
 from dwp.core.version import Version
 from dwp.core.view import View
@@ -452,15 +454,15 @@ class Replica:
         here (same ``write_id``) answers the stored state and issues no second dot."""
         p = self.view.partition_of_key(key)
         self._check_owner(p)
-        old, old_hash = self._load(key)
+        row = self.store.get_stored(key)
+        old = decode_state(row.state) if row else None
         if holds_write(old, version.write_id):
             return old
         if context is None and need:  # only what it may lack: the rest is in old.context
             context = clock.join(old.context if old else {}, self._missing_now(p, need))
         self.counter += 1
         new = clock.update(old or KeyState(), Dot(self.id, self.counter), version, context)
-        new = history.keep(new, [old] if old else [], self.view.versions)
-        self._save(key, old_hash, new)
+        self._save(key, row, new, [old] if old else [])
         for peer in self.recipients(p):
             self.store.outbox_add(peer, KIND_KEY, key, self.counter)
         return new
@@ -472,7 +474,8 @@ class Replica:
         more than this replica still deletes what it saw, even before it arrives."""
         p = self.view.partition_of_key(key)
         self._check_owner(p)
-        old, _ = self._load(key)
+        blob = self.store.get_state(key)
+        old = decode_state(blob) if blob else None
         if holds_write(old, tombstone.write_id):
             return old
         if old is None or not live(old):
@@ -509,14 +512,12 @@ class Replica:
             row = self.store.get_stored(key)
             if row is not None and row.state == blob:
                 continue  # what this replica holds (a batch sent again): nothing to merge
-            old, old_hash = _decoded(row)
+            old = decode_state(row.state) if row else None
             theirs = decode_state(blob)
             if old is None and self._reapable(key, theirs):
                 continue  # reaped here already: storing it again would only undo that
             new = one_per_write(clock.merge(old, theirs) if old else theirs)
-            new = history.keep(new, [old, theirs] if old else [theirs], self.view.versions)
-            if old != new:
-                self._save(key, old_hash, new)
+            if self._save(key, row, new, [old, theirs] if old else [theirs]):
                 changed += 1
         for chunk, data in chunks:
             if origin is None and self._swept_lately(chunk):
@@ -578,7 +579,9 @@ class Replica:
     # -- reads ------------------------------------------------------------------------
 
     def get(self, key: str) -> State | None:
-        return self._load(key)[0]
+        """The key's state with the versions it keeps."""
+        whole = self.whole(key)
+        return decode_state(whole) if whole is not None else None
 
     def applied(self) -> dict[str, int]:
         """Every dot this replica holds and has committed, as a vector (its own counter
@@ -734,12 +737,13 @@ class Replica:
         """Remove these deleted keys where the rule above allows; answers those removed."""
         out = []
         for key in keys:
-            state, e = self._load(key)
-            if state is not None and self._reapable(key, state):
+            row = self.store.get_stored(key)
+            state = decode_state(row.state) if row else None
+            if row is not None and state is not None and self._reapable(key, state):
                 out.append(key)
                 if not dry_run:
                     p = self.view.partition_of_key(key)
-                    self.phash[p] = self.phash.get(p, 0) ^ e
+                    self.phash[p] = self.phash.get(p, 0) ^ row.ehash
                     self._dirty.add(p)
                     self.store.drop_state(key)
                     self.on_reap(key, state)
@@ -754,13 +758,12 @@ class Replica:
         scanned = 0
         while len(refs) + len(kept) < budget and scanned < budget:
             rows = self.store.states_after(after, 256)
-            for key, blob, history_blob in rows:
-                state = decode_state(blob, history_blob)
-                for s in state.siblings:
+            for _, blob in rows:
+                for s in decode_state(blob).siblings:
                     refs.update(s.value.named)
-                for s in state.history:
-                    kept.update(s.value.named)
-                after = key
+            for _, body in self.store.kept_between(after, rows[-1][0]) if rows else ():
+                kept.update(decode_version(body).named)
+            after = rows[-1][0] if rows else after
             scanned += len(rows)
             if len(rows) < 256:
                 return refs, kept - refs, None
@@ -827,7 +830,7 @@ class Replica:
         keys: list[str] = []
         while scan > 0:
             rows = self.store.states_after(after, min(256, scan))
-            keys += [key for key, blob, _ in rows
+            keys += [key for key, blob in rows
                      if all(s.value.deleted for s in decode_state(blob).siblings)]
             scan -= len(rows)
             if len(rows) < 256 or not rows:
@@ -840,23 +843,41 @@ class Replica:
     def whole(self, key: str) -> bytes | None:
         """The key's state with its history, as anti-entropy, hand-offs and copies send
         it (a write's replication sends the state alone: see ``outbox_batch``)."""
-        row = self.store.get_stored(key)
+        row = self.store.get_whole(key)
         if row is None:
             return None
-        return encode_whole(decode_state(row.state, row.history)) if row.history else row.state
+        blob, kept = row
+        if not kept:
+            return blob
+        history = tuple(Sibling(dot, decode_version(body)) for dot, body in kept)
+        return encode_whole(replace(decode_state(blob), history=history))
 
-    def _load(self, key: str) -> tuple[State | None, int]:
-        """The key's state and its fingerprint (0 when absent)."""
-        return _decoded(self.store.get_stored(key))
-
-    def _save(self, key: str, old_hash: int, new: State) -> int:
+    def _save(self, key: str, row: Stored | None, new: State, before: list[State]) -> bool:
+        """Store ``new`` and file what it superseded into the key's kept rows: the write
+        adds the versions that join the kept set and drops those that fall out, reading
+        no other kept body. The fingerprint stays a function of state and kept set: the
+        state's share XOR each kept version's, updated by the shares that came and went.
+        False (and nothing written) when neither state nor kept set changed."""
+        added, gone = history.refile(new, row.kept if row else (), before, self.view.versions)
+        blob = encode_state(new)
+        if row is not None and row.state == blob and not added and not gone:
+            return False
         p = self.view.partition_of_key(key)
-        blob, kept = encode_state(new), encode_history(new)
-        e = entry_hash(key, blob, kept)
-        self.phash[p] = self.phash.get(p, 0) ^ old_hash ^ e
+        kept = row.ehash ^ entry_hash(key, row.state) if row else 0  # the kept rows' share
+        for s in added:
+            body = encode_version(s.value)
+            f = kept_hash(key, s.dot, body)
+            self.store.keep_version(
+                key, Kept(s.dot, s.value.mtime, s.value.write_id, s.value.deleted, f), body)
+            kept ^= f
+        for k in gone:
+            self.store.drop_kept(key, k.dot)
+            kept ^= k.fingerprint
+        e = entry_hash(key, blob) ^ kept
+        self.phash[p] = self.phash.get(p, 0) ^ (row.ehash if row else 0) ^ e
         self._dirty.add(p)
-        self.store.put_state(key, p, blob, e, kept)
-        return p
+        self.store.put_state(key, p, blob, e)
+        return True
 
     def _drop_chunk(self, chunk: bytes) -> None:
         p = self.view.partition_of_chunk(chunk)
@@ -870,13 +891,6 @@ class Replica:
         self._dirty.add(p)
         self.store.put_chunk(chunk, p, data, self.now())
         return p
-
-
-def _decoded(row: Stored | None) -> tuple[State | None, int]:
-    """A stored row's state (history included) and its fingerprint (0 when absent)."""
-    if row is None:
-        return None, 0
-    return decode_state(row.state, row.history), row.ehash
 
 
 def _partitions(ps: list[int]) -> str:

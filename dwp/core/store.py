@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from dwp.core.clock import Dot
 from dwp.core.codec import chunk_entry_hash
 
 KIND_KEY = 0
@@ -32,13 +33,26 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Kept:
+    """A kept version as the write path sees it: what ranks it and tells it apart
+    (``dwp.core.history``) and its share of the key's fingerprint, never its body, which
+    sits in a row of its own that a write inserts or deletes whole."""
+
+    dot: Dot
+    mtime: float
+    write_id: str
+    deleted: bool
+    fingerprint: int  # codec.kept_hash of the version: XORed out when it goes
+
+
+@dataclass(frozen=True, slots=True)
 class Stored:
-    """A key's row: its state, the history kept beside it, and their fingerprint (read in
-    one go: a write needs all three)."""
+    """What a write reads of a key, in one go: its state, the fingerprint of state and
+    kept set together, and the kept versions without their bodies."""
 
     state: bytes
-    history: bytes | None
     ehash: int
+    kept: tuple[Kept, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +73,13 @@ class Store(Protocol):
     def meta_set(self, name: str, value: str) -> None: ...
     def get_state(self, key: str) -> bytes | None: ...
     def get_stored(self, key: str) -> Stored | None: ...
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
-                  history: bytes | None = None) -> None: ...
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None: ...
+    def keep_version(self, key: str, kept: Kept, body: bytes) -> None: ...
+    def drop_kept(self, key: str, dot: Dot) -> None: ...
+    def get_whole(self, key: str) -> tuple[bytes, list[tuple[Dot, bytes]]] | None: ...
     def drop_state(self, key: str) -> None: ...
-    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]: ...
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes]]: ...
+    def kept_between(self, after: str, upto: str) -> list[tuple[str, bytes]]: ...
     def get_chunk(self, chunk: bytes) -> bytes | None: ...
     def has_chunk(self, chunk: bytes) -> bool: ...
     def put_chunk(self, chunk: bytes, partition: int, data: bytes, now: float) -> None: ...
@@ -92,7 +109,8 @@ class MemoryStore:
 
     meta: dict[str, str] = field(default_factory=dict)
     states: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
-    histories: dict[str, bytes] = field(default_factory=dict)
+    kept: dict[str, dict[Dot, tuple[Kept, bytes]]] = field(default_factory=dict)  # a
+    # key's kept versions; a change replaces its dict (copies of the store share them)
     chunks: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
     stored_at: dict[bytes, float] = field(default_factory=dict)
     phash: dict[int, int] = field(default_factory=dict)
@@ -121,12 +139,12 @@ class MemoryStore:
         self.changes += 1
         if self.synced is not None:
             kept, self.synced = self.synced, None
-            for name in ("meta", "states", "histories", "chunks", "stored_at", "phash",
+            for name in ("meta", "states", "kept", "chunks", "stored_at", "phash",
                          "outbox", "seq"):
                 setattr(self, name, getattr(kept, name))
 
     def _copy(self) -> MemoryStore:
-        return MemoryStore(dict(self.meta), dict(self.states), dict(self.histories),
+        return MemoryStore(dict(self.meta), dict(self.states), dict(self.kept),
                            dict(self.chunks), dict(self.stored_at), dict(self.phash),
                            {p: list(q) for p, q in self.outbox.items()}, self.seq)
 
@@ -142,23 +160,45 @@ class MemoryStore:
 
     def get_stored(self, key: str) -> Stored | None:
         row = self.states.get(key)
-        return Stored(row[1], self.histories.get(key), row[2]) if row else None
+        if row is None:
+            return None
+        kept = self.kept.get(key, {})
+        return Stored(row[1], row[2], tuple(kept[d][0] for d in sorted(kept)))
 
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
-                  history: bytes | None = None) -> None:
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
         self.states[key] = (partition, blob, ehash)
-        if history:
-            self.histories[key] = history
+
+    def keep_version(self, key: str, kept: Kept, body: bytes) -> None:
+        rows = self.kept.get(key, {})
+        if kept.dot in rows:
+            raise ValueError(f"{key!r} keeps {kept.dot} already")
+        self.kept[key] = {**rows, kept.dot: (kept, body)}
+
+    def drop_kept(self, key: str, dot: Dot) -> None:
+        rows = {d: row for d, row in self.kept.get(key, {}).items() if d != dot}
+        if rows:
+            self.kept[key] = rows
         else:
-            self.histories.pop(key, None)
+            self.kept.pop(key, None)
+
+    def get_whole(self, key: str) -> tuple[bytes, list[tuple[Dot, bytes]]] | None:
+        row = self.states.get(key)
+        if row is None:
+            return None
+        kept = self.kept.get(key, {})
+        return row[1], [(d, kept[d][1]) for d in sorted(kept)]
 
     def drop_state(self, key: str) -> None:
         self.states.pop(key, None)
-        self.histories.pop(key, None)
+        self.kept.pop(key, None)
 
-    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]:
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes]]:
         keys = sorted(k for k in self.states if k > after)[:limit]
-        return [(k, self.states[k][1], self.histories.get(k)) for k in keys]
+        return [(k, self.states[k][1]) for k in keys]
+
+    def kept_between(self, after: str, upto: str) -> list[tuple[str, bytes]]:
+        return [(k, self.kept[k][d][1]) for k in sorted(k for k in self.kept if after < k <= upto)
+                for d in sorted(self.kept[k])]
 
     def get_chunk(self, chunk: bytes) -> bytes | None:
         row = self.chunks.get(chunk)
@@ -186,7 +226,8 @@ class MemoryStore:
 
     def usage(self) -> Usage:
         return Usage(len(self.states), sum(len(b) for _, b, _ in self.states.values()),
-                     sum(map(len, self.histories.values())), len(self.chunks),
+                     sum(len(b) for rows in self.kept.values() for _, b in rows.values()),
+                     len(self.chunks),
                      sum(len(d) for _, d in self.chunks.values()), 0)
 
     def partition_hashes(self) -> dict[int, int]:
@@ -200,7 +241,7 @@ class MemoryStore:
 
     def drop_partition(self, partition: int) -> None:
         self.states = {k: v for k, v in self.states.items() if v[0] != partition}
-        self.histories = {k: h for k, h in self.histories.items() if k in self.states}
+        self.kept = {k: rows for k, rows in self.kept.items() if k in self.states}
         self.chunks = {c: v for c, v in self.chunks.items() if v[0] != partition}
         self.stored_at = {c: t for c, t in self.stored_at.items() if c in self.chunks}
 

@@ -19,9 +19,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dwp.core.codec import chunk_entry_hash
+from dwp.core.clock import Dot
+from dwp.core.codec import (
+    chunk_entry_hash,
+    decode_siblings,
+    encode_version,
+    entry_hash,
+    kept_hash,
+)
 from dwp.core.keys import prefix_end
-from dwp.core.store import OutboxEntry, Store, Stored, Usage
+from dwp.core.store import Kept, OutboxEntry, Store, Stored, Usage
 from dwp.node.dirlock import DirLock
 from dwp.node.private import FILE_MODE, tighten
 
@@ -29,8 +36,12 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, partition INTEGER NOT NULL, state BLOB NOT NULL,
-    ehash BLOB NOT NULL, history BLOB) WITHOUT ROWID;
+    ehash BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_partition ON objects (partition);
+CREATE TABLE IF NOT EXISTS kept (
+    key TEXT NOT NULL, replica TEXT NOT NULL, counter INTEGER NOT NULL,
+    mtime REAL NOT NULL, write_id TEXT NOT NULL, deleted INTEGER NOT NULL,
+    fingerprint BLOB NOT NULL, body BLOB NOT NULL, PRIMARY KEY (key, replica, counter));
 CREATE TABLE IF NOT EXISTS chunks (
     hash BLOB PRIMARY KEY, partition INTEGER NOT NULL, data BLOB NOT NULL,
     stored_at REAL NOT NULL DEFAULT 0);
@@ -44,42 +55,43 @@ CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer, seq);
 # What the tables hold, kept by triggers in the transaction that changes them, so asking
 # costs one read however large the store is. Rows are written by upsert (an UPDATE),
 # never INSERT OR REPLACE, whose implicit delete fires no trigger.
-USAGE = """
-CREATE TABLE usage (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO usage SELECT 'keys', COUNT(*) FROM objects;
-INSERT INTO usage SELECT 'state_bytes', COALESCE(SUM(length(state)), 0) FROM objects;
-INSERT INTO usage SELECT 'history_bytes', COALESCE(SUM(length(history)), 0) FROM objects;
-INSERT INTO usage SELECT 'chunks', COUNT(*) FROM chunks;
-INSERT INTO usage SELECT 'chunk_bytes', COALESCE(SUM(length(data)), 0) FROM chunks;
-CREATE TRIGGER IF NOT EXISTS objects_in AFTER INSERT ON objects BEGIN
-  UPDATE usage SET value = value + CASE name WHEN 'keys' THEN 1
-    WHEN 'state_bytes' THEN length(NEW.state)
-    ELSE COALESCE(length(NEW.history), 0) END
-  WHERE name IN ('keys', 'state_bytes', 'history_bytes');
-END;
-CREATE TRIGGER IF NOT EXISTS objects_up AFTER UPDATE ON objects BEGIN
-  UPDATE usage SET value = value + CASE name
-    WHEN 'state_bytes' THEN length(NEW.state) - length(OLD.state)
-    ELSE COALESCE(length(NEW.history), 0) - COALESCE(length(OLD.history), 0) END
-  WHERE name IN ('state_bytes', 'history_bytes');
-END;
-CREATE TRIGGER IF NOT EXISTS objects_out AFTER DELETE ON objects BEGIN
-  UPDATE usage SET value = value - CASE name WHEN 'keys' THEN 1
-    WHEN 'state_bytes' THEN length(OLD.state)
-    ELSE COALESCE(length(OLD.history), 0) END
-  WHERE name IN ('keys', 'state_bytes', 'history_bytes');
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_in AFTER INSERT ON chunks BEGIN
+USAGE = (
+    "CREATE TABLE usage (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO usage SELECT 'keys', COUNT(*) FROM objects",
+    "INSERT INTO usage SELECT 'state_bytes', COALESCE(SUM(length(state)), 0) FROM objects",
+    "INSERT INTO usage SELECT 'history_bytes', COALESCE(SUM(length(body)), 0) FROM kept",
+    "INSERT INTO usage SELECT 'chunks', COUNT(*) FROM chunks",
+    "INSERT INTO usage SELECT 'chunk_bytes', COALESCE(SUM(length(data)), 0) FROM chunks",
+    """CREATE TRIGGER objects_in AFTER INSERT ON objects BEGIN
+  UPDATE usage SET value = value + CASE name WHEN 'keys' THEN 1 ELSE length(NEW.state) END
+  WHERE name IN ('keys', 'state_bytes');
+END""",
+    """CREATE TRIGGER objects_up AFTER UPDATE ON objects BEGIN
+  UPDATE usage SET value = value + length(NEW.state) - length(OLD.state)
+  WHERE name = 'state_bytes';
+END""",
+    """CREATE TRIGGER objects_out AFTER DELETE ON objects BEGIN
+  UPDATE usage SET value = value - CASE name WHEN 'keys' THEN 1 ELSE length(OLD.state) END
+  WHERE name IN ('keys', 'state_bytes');
+END""",
+    """CREATE TRIGGER kept_in AFTER INSERT ON kept BEGIN
+  UPDATE usage SET value = value + length(NEW.body) WHERE name = 'history_bytes';
+END""",
+    """CREATE TRIGGER kept_out AFTER DELETE ON kept BEGIN
+  UPDATE usage SET value = value - length(OLD.body) WHERE name = 'history_bytes';
+END""",
+    """CREATE TRIGGER chunks_in AFTER INSERT ON chunks BEGIN
   UPDATE usage SET value = value + CASE name WHEN 'chunks' THEN 1 ELSE length(NEW.data) END
   WHERE name IN ('chunks', 'chunk_bytes');
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_out AFTER DELETE ON chunks BEGIN
+END""",
+    """CREATE TRIGGER chunks_out AFTER DELETE ON chunks BEGIN
   UPDATE usage SET value = value - CASE name WHEN 'chunks' THEN 1 ELSE length(OLD.data) END
   WHERE name IN ('chunks', 'chunk_bytes');
-END;
-"""
+END""",
+)
+USAGE_TRIGGERS = ("objects_in", "objects_up", "objects_out", "kept_in", "kept_out",
+                  "chunks_in", "chunks_out")
 COLUMNS_ADDED = {  # to a store made before them: (table, column) -> its definition
-    ("objects", "history"): "BLOB",
     ("chunks", "stored_at"): "REAL NOT NULL DEFAULT 0",
 }
 
@@ -150,7 +162,14 @@ class SqliteStore:
         self._writer = _connect(path)
         self._writer.executescript(SCHEMA)
         self._add_columns()
-        self._add_usage()
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            self._move_history()
+            self._add_usage()
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        self._writer.execute("COMMIT")
         self._reader = _connect(path)
         self._writer_thread: int | None = None
         self._lock = threading.Lock()
@@ -166,11 +185,52 @@ class SqliteStore:
             if column not in have:
                 self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
+    def _move_history(self) -> None:
+        """A store made before kept rows holds each key's history as one blob in
+        ``objects.history``: each version moves into a row of its own, the key's
+        fingerprint (and its partition's hash) becomes the one this code keeps, the column
+        goes, and the usage counts are made again. In the opening transaction: all or
+        nothing."""
+        have = {row[1] for row in self._writer.execute("PRAGMA table_info(objects)")}
+        if "history" not in have:
+            return
+        rows = self._writer.execute("SELECT key, partition, state, ehash, history FROM objects "
+                                    "WHERE history IS NOT NULL").fetchall()
+        moved: dict[int, int] = {}
+        for key, partition, state, ehash, blob in rows:
+            e = entry_hash(key, state)
+            for s in decode_siblings(blob):
+                body = encode_version(s.value)
+                f = kept_hash(key, s.dot, body)
+                self._writer.execute(
+                    "INSERT INTO kept VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, s.dot.replica, s.dot.counter, s.value.mtime, s.value.write_id,
+                     s.value.deleted, f.to_bytes(16, "big"), body))
+                e ^= f
+            self._writer.execute("UPDATE objects SET ehash=? WHERE key=?",
+                                 (e.to_bytes(16, "big"), key))
+            moved[partition] = moved.get(partition, 0) ^ int.from_bytes(ehash, "big") ^ e
+        hashes = dict(self._writer.execute("SELECT partition, hash FROM partitions"))
+        for partition, change in moved.items():
+            value = int.from_bytes(hashes.get(partition, bytes(16)), "big") ^ change
+            self._writer.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?)",
+                                 (partition, value.to_bytes(16, "big")))
+        for name in USAGE_TRIGGERS:  # the old ones name the column, which must go first
+            self._writer.execute(f"DROP TRIGGER IF EXISTS {name}")
+        self._writer.execute("ALTER TABLE objects DROP COLUMN history")
+
     def _add_usage(self) -> None:
-        """Counted once from the tables when the store first opens with this code."""
-        exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='usage'"
-        if self._writer.execute(exists).fetchone() is None:
-            self._writer.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
+        """Counted once from the tables when the store first opens with this code (or
+        with its usage table gone, or kept by triggers of code before kept rows)."""
+        have = {name for (name,) in self._writer.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+        if "usage" in have and have >= set(USAGE_TRIGGERS):
+            return
+        for name in USAGE_TRIGGERS:
+            self._writer.execute(f"DROP TRIGGER IF EXISTS {name}")
+        self._writer.execute("DROP TABLE IF EXISTS usage")
+        for statement in USAGE:
+            self._writer.execute(statement)
 
     def durability(self) -> tuple[str, int]:
         """The writer's (journal_mode, synchronous): what a commit leaves on disk. The
@@ -219,26 +279,60 @@ class SqliteStore:
         return row[0] if row else None
 
     def get_stored(self, key: str) -> Stored | None:
-        row = self._conn().execute("SELECT state, history, ehash FROM objects WHERE key=?",
-                                   (key,)).fetchone()
-        return Stored(row[0], row[1], int.from_bytes(row[2], "big")) if row else None
+        """State, fingerprint and the kept versions' metadata in one statement (one
+        snapshot); the bodies, last in their rows, are not read."""
+        rows = self._conn().execute(
+            "SELECT 0, state, ehash, '', 0, 0, '', 0 FROM objects WHERE key=? UNION ALL "
+            "SELECT 1, NULL, fingerprint, replica, counter, mtime, write_id, deleted "
+            "FROM kept WHERE key=? ORDER BY 1, 4, 5", (key, key)).fetchall()
+        if not rows or rows[0][0] != 0:
+            return None
+        kept = tuple(Kept(Dot(r, c), m, w, bool(d), int.from_bytes(f, "big"))
+                     for _, _, f, r, c, m, w, d in rows[1:])
+        return Stored(rows[0][1], int.from_bytes(rows[0][2], "big"), kept)
 
-    def put_state(self, key: str, partition: int, blob: bytes, ehash: int,
-                  history: bytes | None = None) -> None:
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
         self._writer.execute(
-            "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-            "partition=excluded.partition, state=excluded.state, ehash=excluded.ehash, "
-            "history=excluded.history",
-            (key, partition, blob, ehash.to_bytes(16, "big"), history))
+            "INSERT INTO objects VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "partition=excluded.partition, state=excluded.state, ehash=excluded.ehash",
+            (key, partition, blob, ehash.to_bytes(16, "big")))
+
+    def keep_version(self, key: str, kept: Kept, body: bytes) -> None:
+        self._writer.execute(
+            "INSERT INTO kept VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, kept.dot.replica, kept.dot.counter, kept.mtime, kept.write_id,
+             kept.deleted, kept.fingerprint.to_bytes(16, "big"), body))
+
+    def drop_kept(self, key: str, dot: Dot) -> None:
+        self._writer.execute("DELETE FROM kept WHERE key=? AND replica=? AND counter=?",
+                             (key, dot.replica, dot.counter))
+
+    def get_whole(self, key: str) -> tuple[bytes, list[tuple[Dot, bytes]]] | None:
+        """The state and every kept version's body, in dot order, in one statement (one
+        snapshot: a commit between two reads cannot pair a state with another's history)."""
+        rows = self._conn().execute(
+            "SELECT 0, '', 0, state FROM objects WHERE key=? UNION ALL "
+            "SELECT 1, replica, counter, body FROM kept WHERE key=? ORDER BY 1, 2, 3",
+            (key, key)).fetchall()
+        if not rows or rows[0][0] != 0:
+            return None
+        return rows[0][3], [(Dot(r, c), body) for _, r, c, body in rows[1:]]
 
     def drop_state(self, key: str) -> None:
+        self._writer.execute("DELETE FROM kept WHERE key=?", (key,))
         self._writer.execute("DELETE FROM objects WHERE key=?", (key,))
 
-    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes, bytes | None]]:
-        """Keys in order after ``after``, with state and history: a scan in bounded steps."""
+    def states_after(self, after: str, limit: int) -> list[tuple[str, bytes]]:
+        """Keys in order after ``after``, with their states: a scan in bounded steps."""
         return self._conn().execute(
-            "SELECT key, state, history FROM objects WHERE key > ? ORDER BY key LIMIT ?",
+            "SELECT key, state FROM objects WHERE key > ? ORDER BY key LIMIT ?",
             (after, limit)).fetchall()
+
+    def kept_between(self, after: str, upto: str) -> list[tuple[str, bytes]]:
+        """The kept versions' bodies of keys in (after, upto], with their keys."""
+        return self._conn().execute(
+            "SELECT key, body FROM kept WHERE key > ? AND key <= ? ORDER BY key, replica, "
+            "counter", (after, upto)).fetchall()
 
     def get_chunk(self, chunk: bytes) -> bytes | None:
         row = self._conn().execute("SELECT data FROM chunks WHERE hash=?", (chunk,)).fetchone()
@@ -283,6 +377,8 @@ class SqliteStore:
         self._writer.execute("DELETE FROM partitions WHERE partition=?", (partition,))
 
     def drop_partition(self, partition: int) -> None:
+        self._writer.execute("DELETE FROM kept WHERE key IN "
+                             "(SELECT key FROM objects WHERE partition=?)", (partition,))
         self._writer.execute("DELETE FROM objects WHERE partition=?", (partition,))
         self._writer.execute("DELETE FROM chunks WHERE partition=?", (partition,))
 

@@ -149,7 +149,7 @@ MUTANTS = [
            "a key's fingerprint covers the versions it keeps, so anti-entropy repairs a "
            "history that differs",
            "dwp/core/replica.py",
-           "        e = entry_hash(key, blob, kept)\n",
+           "        e = entry_hash(key, blob) ^ kept\n",
            "        e = entry_hash(key, blob)\n"),
     Mutant("anti-entropy-sends-no-history",
            "anti-entropy, hand-offs and copies send a key's kept versions with its state",

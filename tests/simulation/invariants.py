@@ -22,17 +22,20 @@ causal past through other clients' writes included.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dwp.core import clock
-from dwp.core.clock import Dot
-from dwp.core.codec import State, decode_state
-from dwp.core.store import MemoryStore
+from dwp.core.clock import Dot, Sibling
+from dwp.core.codec import State, decode_state, decode_version
+from dwp.core.store import Kept, MemoryStore
 from dwp.core.view import View
 
 if TYPE_CHECKING:
     from tests.simulation.checker import History
     from tests.simulation.world import World
+
+KeptRows = dict[Dot, tuple[Kept, bytes]]  # a key's kept versions in a MemoryStore
 
 MAX_REPORTED = 20
 
@@ -49,7 +52,7 @@ class Watch:
         self._committed = 0  # committed views looked at so far
         self._used_last: tuple[object, ...] = ()  # the views in use at the last look
         self._named: dict[str, tuple[object, list[tuple[str, str, bytes]]]] = {}
-        self._decoded: dict[tuple[int, int], tuple[bytes, bytes | None, State]] = {}
+        self._decoded: dict[tuple[int, int], tuple[bytes, KeptRows | None, State]] = {}
         self._disks: tuple[object, ...] = ()  # what the disks were at the last check
         self._acked = 0  # acks folded into ``_dots`` so far
         self._dots: dict[str, list[tuple[Dot, str]]] = {}  # key -> acknowledged dots
@@ -150,7 +153,7 @@ class Watch:
         world = self.world
         held = dict(world.reaped.get(key, {}))
         for store in world.stores.values():
-            state = self._state(store.states.get(key), store.histories.get(key))
+            state = self._state(store.states.get(key), store.kept.get(key))
             if state is not None:
                 held = clock.join(held, state.context)
         for dot, client in self._dots.get(key, ()):
@@ -184,7 +187,7 @@ class Watch:
             return cached[1]
         named: list[tuple[str, str, bytes]] = []
         for key, row in store.states.items():
-            state = self._state(row, store.histories.get(key)) if row[0] in owned else None
+            state = self._state(row, store.kept.get(key)) if row[0] in owned else None
             if state is None:
                 continue
             ids = [s.value.write_id for s in state.siblings if s.value.write_id]
@@ -195,7 +198,8 @@ class Watch:
         self._named[node_id] = (seen, named)
         return named
 
-    def _state(self, row: tuple[int, bytes, int] | None, kept: bytes | None) -> State | None:
+    def _state(self, row: tuple[int, bytes, int] | None, kept: KeptRows | None
+               ) -> State | None:
         """A stored state, decoded once per stored blob."""
         if row is None:
             return None
@@ -206,6 +210,9 @@ class Watch:
             return cached[2]
         if len(self._decoded) > 50_000:
             self._decoded.clear()
-        state = decode_state(blob, kept)
+        state = decode_state(blob)
+        if kept:
+            state = replace(state, history=tuple(
+                Sibling(dot, decode_version(body)) for dot, (_, body) in sorted(kept.items())))
         self._decoded[ident] = (blob, kept, state)
         return state
