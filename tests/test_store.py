@@ -174,3 +174,59 @@ def counted(store: SqliteStore) -> object:
     chunks, chunk_bytes = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks").fetchone()
     return Usage(keys, states, history, chunks, chunk_bytes, store.usage().disk)
+
+
+class _Counting(SqliteStore):
+    """A store that counts the bytes a replica hands it to write, and the history reads."""
+
+    written = 0
+    whole_reads = 0
+
+    def put_state(self, key: str, partition: int, blob: bytes, ehash: int) -> None:
+        self.written += len(blob)
+        super().put_state(key, partition, blob, ehash)
+
+    def keep_version(self, key: str, kept: Kept, body: bytes) -> None:
+        self.written += len(body)
+        super().keep_version(key, kept, body)
+
+    def get_whole(self, key: str) -> tuple[bytes, list[tuple[Dot, bytes]]] | None:
+        self.whole_reads += 1
+        return super().get_whole(key)
+
+
+def test_an_overwrite_writes_its_own_version_whatever_history_its_key_keeps(
+        tmp_path: Path) -> None:
+    """Issue 21: with 9 versions of 16 KB kept, an overwrite hands the store its new state
+    and the one version it superseded (a row inserted, the oldest deleted), reads no kept
+    body, and its commit writes a few bodies' worth of pages more than a write of a new
+    key, not the history's 9 bodies (the layout before rewrote all of them each time)."""
+    store = _Counting(tmp_path / "r.db")
+    store._stop_checkpoints.set()  # so the WAL only grows: its size counts pages written
+    store._checkpointer.join()
+    view = View.create("t", [NodeSpec("n1", "h"), NodeSpec("n2", "h")], 2, partitions=16)
+    replica = Replica("n1", view, store, lambda: "a", time.time)
+    wal = tmp_path / "r.db-wal"
+    size = 16 * 1024
+    body_pages = -(-size // 4096)
+
+    def pages(key: str, i: int) -> tuple[int, int]:
+        """WAL frames and bytes handed to the store by one write's commit."""
+        before, written = wal.stat().st_size, store.written
+        with replica.transaction():
+            replica.write(key, version(str(i % 10) * size, mtime=float(i)), None)
+        return (wal.stat().st_size - before) // (4096 + 24), store.written - written
+
+    for i in range(view.versions):
+        pages("s/page", i)
+    extra = []
+    for i in range(view.versions, view.versions + 20):
+        over, over_bytes = pages("s/page", i)
+        new, new_bytes = pages(f"s/new{i}", i)
+        assert over_bytes <= 2 * (size + 512) and new_bytes <= size + 512
+        extra.append(over - new)
+    assert store.whole_reads == 0
+    assert max(extra) <= 3 * body_pages + 2 < (view.versions - 1) * body_pages, extra
+    state = replica.get("s/page")
+    assert state is not None and len(state.history) == view.versions - 1
+    store.close()
