@@ -164,14 +164,12 @@ def stream(run: Run, t: Target) -> str:
 def edit(run: Run, t: Target) -> str:
     over, new = _med(run, "3 edit"), _med(run, "3 edit", base=True)
     return (f"**Edit** ({t.measured}: overwrites {_f(over)} p50, new keys {_f(new)}). A "
-            "write's replication no longer carries the key's kept versions (each peer files "
-            "what the write superseded itself), but an overwrite still reads its key's "
-            "history with its state, re-encodes it with the superseded version added, and "
-            "writes the row back (up to 9 inline 10 KB versions, in SQLite overflow pages "
-            "that the commit's fsync covers), on the coordinator and again on each peer; a "
-            f"new key has none of that. Not profiled in this run; {_shared(run)}. *Next:* "
-            "keep each version in a row of its own, so an overwrite appends one version "
-            "instead of rewriting the kept ones.")
+            "write's replication carries the new version alone, and each kept version is "
+            "a row of its own, so an overwrite inserts the version it superseded and "
+            "deletes the one that fell out (two rows, one 10 KB body written), on the "
+            "coordinator and on each peer; a new key inserts one row. What remains beyond "
+            "a new key is that row and the kept versions' metadata read with the state. "
+            f"Not profiled in this run; {_shared(run)}.")
 
 
 def anti_entropy(run: Run, t: Target) -> str:

@@ -2,6 +2,8 @@
 
 One writer per store: the replica calls the mutating methods inside ``transaction()``
 only, from one thread. Keys are ``str``; chunks are addressed by their hash (``bytes``).
+A key's kept versions are rows of their own (``Kept`` and a body each): the write path
+reads their metadata, never their bodies, and adds or drops whole rows.
 
 The in-memory store also models what a disk keeps: with ``sync_on_commit`` (SQLite's
 ``synchronous=FULL``) a commit is on disk when it returns; without it, commits reach the

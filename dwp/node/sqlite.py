@@ -6,6 +6,10 @@ thread; readers get their own connection and never block the writer. WAL checkpo
 run on a background thread with its own connection (``PASSIVE``, which never blocks the
 writer, and now and then a short ``RESTART`` so the WAL starts over), so no client's
 commit pays for copying the WAL into the database.
+
+A key is a row of ``objects`` (state and fingerprint) and one row of ``kept`` per version
+its history keeps, so a write inserts and deletes kept rows whole and never rewrites the
+others. A store made before kept rows is migrated when it opens (``_move_history``).
 """
 
 from __future__ import annotations
