@@ -77,12 +77,12 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, every: float = 0
 
 
 def put_many(net: Net, keys: list[str]) -> None:
-    """Write ``keys``, each holding its own name, 64 at a time (replicas commit them in
+    """Write ``keys``, each holding its own name, 16 at a time (replicas commit them in
     groups), so a test with many keys does not wait on one fsync after another."""
     def one(h: httpx.Client, key: str) -> None:
         r = h.put(f"/api/v1/objects/{key}", content=key.encode())
         assert r.status_code == 200, r.text
-    with net.http(headers=net.auth) as h, ThreadPoolExecutor(64) as pool:
+    with net.http(headers=net.auth) as h, ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda key: one(h, key), keys))
 
 
