@@ -61,14 +61,18 @@ def free_port() -> int:
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with its last answer."""
+    """Poll ``check`` until it returns something truthy; fail with its last answer. The
+    first polls come 10 ms apart, doubling up to ``every``: most conditions hold within
+    a fraction of a second, and a wait should not outlast its condition by a whole tick."""
     deadline = time.monotonic() + timeout
     last: Any = None
+    pause = min(every, 0.01)
     while time.monotonic() < deadline:
         last = check()
         if last:
             return last
-        time.sleep(every)
+        time.sleep(pause)
+        pause = min(every, pause * 2)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 

@@ -2,10 +2,11 @@
 
 Each host is a network namespace with a private address on a bridge that lives in a
 namespace of its own (no default route, nothing reaches the machine's real network),
-plus its own PID, UTS and mount namespaces: its own hostname, `/proc`, `/tmp/ray` and
-home dir (`/home/dwp`, the user `dwp`, uid 0). A private PID namespace is what makes
-`ray stop` on one host stop only that host's Ray; killing the host's first process ends
-every process in it. Everything is torn down by ``close``, even after a failure.
+plus its own PID, UTS and mount namespaces: its own hostname, `/proc`, `/tmp/ray`, `/etc`
+(a copy of the machine's) and home dir (`/home/dwp`, the user `dwp`, uid 0). A private
+PID namespace is what makes `ray stop` on one host stop only that host's Ray; killing the
+host's first process ends every process in it. Everything is torn down by ``close``,
+even after a failure.
 """
 
 from __future__ import annotations
@@ -125,15 +126,19 @@ class Hosts:
             self._boot(host, path)
 
     def _boot(self, host: Host, path: str) -> None:
-        for d in ("home/dwp", "tmp-ray", "etc"):
+        for d in ("home/dwp", "tmp-ray"):
             (host.root / d).mkdir(parents=True, exist_ok=True)
+        # A copy of the whole /etc, not one file bound over /etc/passwd: a package
+        # install on the machine replaces /etc/passwd (a rename), and a host's lookups
+        # of that path would then find the machine's file, without its user dwp.
+        shutil.copytree("/etc", host.root / "etc", symlinks=True, dirs_exist_ok=True)
         (host.root / "etc" / "passwd").write_text(_passwd())
         Path("/tmp/ray").mkdir(exist_ok=True)
         setup = " && ".join([
             f"hostname {host.name}",
             f"mount --bind {host.root / 'home'} /home",
             f"mount --bind {host.root / 'tmp-ray'} /tmp/ray",
-            f"mount --bind {host.root / 'etc' / 'passwd'} /etc/passwd",
+            f"mount --bind {host.root / 'etc'} /etc",
             f"exec {sys.executable} -c '{REAPER}'"])
         try:
             host.init = subprocess.Popen(

@@ -175,7 +175,7 @@ class Newcomer:
                                  ).status_code == 200
             return False
         try:
-            eventually(ready, 180, 0.5)
+            eventually(ready, 180, 0.1)
             yield log.read_text().splitlines()
         finally:
             stop(proc)

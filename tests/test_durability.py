@@ -74,7 +74,7 @@ class Up:
                 return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
             except httpx.HTTPError:
                 return False
-        eventually(ready, 120, 0.5)
+        eventually(ready, 120, 0.1)
 
     def kill_group(self) -> None:
         """SIGKILL the whole group: dwp up and the Ray processes it started."""

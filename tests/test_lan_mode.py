@@ -62,7 +62,7 @@ def serve(address: str, data_dir: Path | None, env: dict[str, str],
         except httpx.HTTPError:
             return False
 
-    eventually(ready, 120, 0.5)
+    eventually(ready, 120, 0.1)
     return proc, url
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ class Demo:
     url: str
     local: Network
     club: Network
+    states: dict[int, Any] = field(default_factory=dict)  # signed-in cookies, by width
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60,
@@ -86,6 +87,17 @@ class Demo:
         page = chromium.new_context(viewport={"width": width, "height": 860}).new_page()
         sign_in_to_all(page, self.url, [self.local, self.club])
         return page
+
+    def signed_in_blank(self, chromium: Any, width: int) -> Any:
+        """A blank page in a browser of its own, ``width`` px wide, holding the cookies
+        the sign-in link set at that width: signing in once per width, not per page."""
+        if width not in self.states:
+            page = self.signed_in(chromium, width)
+            self.states[width] = page.context.storage_state()
+            page.context.close()
+        context = chromium.new_context(viewport={"width": width, "height": 860},
+                                       storage_state=self.states[width])
+        return context.new_page()
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +142,7 @@ def shoot(demo: Demo, chromium: Any, url: str, name: str, folder: Path,
     """``url`` at each width into ``folder/{name}[-narrow].png``, signed in, checking the
     layout."""
     for kind, width in WIDTHS.items():
-        page = demo.signed_in(chromium, width)
+        page = demo.signed_in_blank(chromium, width)
         failures = Failures(page)
         page.goto(url)
         if before is not None:
