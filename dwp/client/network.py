@@ -323,9 +323,11 @@ class NetworkClient:
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
         """Store one chunk at a replica of its shard (the slot ``emit`` took is released
         when this task ends, even if it is cancelled before it starts)."""
-        shard = self._shard_of_chunk(chunk)
-        await self._rerouting(lambda: self._on_first(
-            self._order(chunk, shard), shard, PutChunks([(chunk, data)])))
+        async def attempt() -> tuple[None, str]:
+            shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
+            return await self._on_first(self._order(chunk, shard), shard,
+                                        PutChunks([(chunk, data)]))
+        await self._rerouting(attempt)
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         cached = self.chunks.get(chunk)
