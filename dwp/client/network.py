@@ -320,25 +320,27 @@ class NetworkClient:
         return Version(content_type, size, hasher.digest(), self.wall_clock(),
                        chunks=tuple(chunks), deps=token.causal, write_id=self.new_write_id())
 
+    async def _on_chunk_shard(self, chunk: bytes, message: Message[R],
+                              fresh: Callable[[R], bool] = lambda _: True) -> R:
+        """``_on_first`` over the replicas of the chunk's shard, worked out again in each
+        new view a node makes this client adopt (a change may dissolve the old shard)."""
+        async def attempt() -> tuple[R, str]:
+            shard = self._shard_of_chunk(chunk)
+            return await self._on_first(self._order(chunk, shard), shard, message, fresh)
+        reply, _ = await self._rerouting(attempt)
+        return reply
+
     async def _put_chunk(self, chunk: bytes, data: bytes) -> None:
         """Store one chunk at a replica of its shard (the slot ``emit`` took is released
         when this task ends, even if it is cancelled before it starts)."""
-        async def attempt() -> tuple[None, str]:
-            shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
-            return await self._on_first(self._order(chunk, shard), shard,
-                                        PutChunks([(chunk, data)]))
-        await self._rerouting(attempt)
+        await self._on_chunk_shard(chunk, PutChunks([(chunk, data)]))
 
     async def _get_chunk(self, chunk: bytes) -> bytes:
         cached = self.chunks.get(chunk)
         if cached is not None:
             return cached
-
-        async def attempt() -> tuple[bytes | None, str]:
-            shard = self._shard_of_chunk(chunk)  # again after a new view is adopted
-            return await self._on_first(self._order(chunk, shard), shard, GetChunk(chunk),
-                                        lambda d: d is not None and content_hash(d) == chunk)
-        data, _ = await self._rerouting(attempt)
+        data = await self._on_chunk_shard(
+            chunk, GetChunk(chunk), lambda d: d is not None and content_hash(d) == chunk)
         assert data is not None  # what fresh accepted
         self.chunks.put(chunk, data)
         return data
