@@ -13,7 +13,7 @@ import httpx
 
 from tests.chaos.checker import Verdict, check
 from tests.chaos.cluster import ChaosNet
-from tests.chaos.history import History, index_of, run_clients
+from tests.chaos.history import History, index_of, name_writers, run_clients
 from tests.chaos.nemesis import heal_all, make
 
 CLIENTS = 4
@@ -61,6 +61,7 @@ def run(net: ChaosNet, kind: str, seed: int, seconds: float) -> Result:
         stop.set()
         load.join(90)
     convergence = _converge(net, healed)
+    name_writers(history, net.client.tokens)
     verdict = check(history, final_values(net, history.keys()), nemesis.disk_losses)
     return Result(kind, seed, seconds, verdict, convergence, faults)
 

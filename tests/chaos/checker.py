@@ -18,10 +18,11 @@ from tests.chaos.history import FAIL, OK, UNKNOWN, History, Op
 
 @dataclass(frozen=True)
 class DiskLoss:
-    """A replica whose data dir was wiped: writes only it had acknowledged may go."""
+    """A replica incarnation whose data dir was wiped: writes whose dot it issued and had
+    not passed on yet may go. Named by replica id, not by node and time: an ack from the
+    dying incarnation can reach the client after its successor started."""
 
-    node: str
-    at: float
+    replica: str
 
 
 @dataclass
@@ -82,7 +83,7 @@ def _check_final(verdict: Verdict, key: str, mutations: list[Op], value: int,
         return
     m = mutations[last]
     text = f"{key} ended as #{value} after {m.kind} #{m.index} was acknowledged by {m.node}"
-    if any(d.node == m.node and m.completed <= d.at for d in disk_losses):
+    if m.writer in {d.replica for d in disk_losses}:
         verdict.flag("lost_with_disk", text)  # W=1: acknowledged by a disk later wiped
     elif m.kind == "delete" and value > 0:
         verdict.flag("resurrected", text)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from dwp.core.lineage import node_of
+from dwp.core.token import TokenCodec
+
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 DEFINITE_FAILURES = {400, 401, 404, 409, 413, 421}  # answered before anything was written
 
@@ -37,6 +40,7 @@ class Op:
     token_out: str = ""
     known: int = 0
     raw: bytes = b""
+    writer: str = ""  # the replica id that issued an acknowledged mutation's dot
 
 
 @dataclass
@@ -59,6 +63,18 @@ class History:
 
     def keys(self) -> set[str]:
         return {op.key for op in self.ops}
+
+
+def name_writers(history: History, tokens: TokenCodec) -> None:
+    """Fill in which replica issued each acknowledged mutation's dot: the coordinator's
+    entry that the key's context in the answered token holds beyond the token sent."""
+    for op in history.ops:
+        if op.kind == "read" or op.outcome != OK or not op.token_out:
+            continue
+        before = tokens.decode(op.token_in).need()
+        after = tokens.decode(op.token_out).key_context
+        op.writer = next((r for r, c in after.items()
+                          if node_of(r) == op.node and c > before.get(r, 0)), "")
 
 
 def value_of(key: str, index: int) -> bytes:

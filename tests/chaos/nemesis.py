@@ -15,7 +15,7 @@ from random import Random
 import httpx
 import ray
 
-from dwp.core.messages import Info
+from dwp.core.messages import Info, NodeInfo
 from tests.chaos.checker import DiskLoss
 from tests.chaos.cluster import ChaosNet
 from tests.conftest import eventually
@@ -103,15 +103,16 @@ class DiskWipe(Nemesis):
     def inject(self, rng: Random) -> str:
         victim = str(rng.choice(_nodes(self.net))["id"])
         handle = self.net.handle(victim)
+
+        def info() -> NodeInfo:
+            return ray.get(handle.handle.remote("chaos", Info()), timeout=5)
+
         with contextlib.suppress(Exception):
-            eventually(lambda: not ray.get(handle.handle.remote("chaos", Info()),
-                                           timeout=5).outbox, 2, 0.05)
-        before = None
-        with contextlib.suppress(Exception):
-            before = ray.get(handle.handle.remote("chaos", Info()), timeout=5).replica_id
+            eventually(lambda: not info().outbox, 2, 0.05)
+        before = info().replica_id
+        self.disk_losses.append(DiskLoss(before))
         ray.kill(handle, no_restart=True)
         eventually(lambda: not _alive(self.net, victim), 30)
-        self.disk_losses.append(DiskLoss(victim, time.monotonic()))
         shutil.rmtree(self.net.homes().of(self.net.client.view, victim))
         self.net.start_node(victim)
         after = ray.get(self.net.handle(victim).handle.remote("chaos", Info()),
