@@ -29,6 +29,7 @@ from dwp.core.errors import DwpError, NotFound
 from dwp.core.token import Token
 from dwp.core.version import content_hash
 from dwp.core.view import View
+from tests.simulation.disk import LostWrites
 
 if TYPE_CHECKING:
     from tests.simulation.run import Client
@@ -58,7 +59,7 @@ class Invoked:
 
 @dataclass
 class History:
-    wiped: set[str]  # the world's replicas whose disk was lost (writes may go with them)
+    lost: LostWrites  # the world's writes that went with lost disks (only they may go)
     reaped: dict[str, dict[str, int]]  # the world's reaped deletes: key -> their contexts
     acks: list[Ack] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -82,7 +83,8 @@ class History:
     def read(self, client: str, key: str, token: Token, state: State) -> None:
         self._explained(client, key, state)
         before = self.seen.get((client, key), {})
-        if any(state.context.get(r, 0) < c for r, c in before.items() if r in self.wiped):
+        if any(self.lost.between(key, r, state.context.get(r, 0), c)
+               for r, c in before.items()):
             # What it saw went with a lost disk, context and all (a write's context may
             # name any dot its writer had seen), so no older state counts as stale.
             self._saw(client, key, state.context)
@@ -114,7 +116,7 @@ class History:
 
     def not_found(self, client: str, key: str, token: Token, detail: str) -> None:
         seen = self.seen.get((client, key), {})
-        if seen and not any(r in self.wiped for r in seen) and not self.gone(key, seen):
+        if seen and not self.lost.under(key, seen) and not self.gone(key, seen):
             self.violations.append(f"{client} got 'not found' for {key}, which its token "
                                    f"had seen as {self.seen[(client, key)]}: {detail}")
 
@@ -158,7 +160,7 @@ def _check_acks(world: World, history: History, finals: dict[str, State | None],
                 if ack.write_id and s.value.write_id == ack.write_id]
         if ack.body is None:
             mine = [s for s in ack.state.siblings if s.value.deleted]
-        if any((s.dot.replica in world.wiped or world.lost_with_disk(ack.key, s.dot)) and (
+        if any(world.lost_with_disk(ack.key, s.dot) and (
                 final is None or not clock.covers(final.context, s.dot)) for s in mine):
             continue  # every copy it had was on disks that were lost
         for s in mine:
@@ -248,11 +250,11 @@ def _check_convergence(world: World, out: list[str]) -> None:
 async def _check_tokens(world: World, history: History, clients: list[Client],
                         out: list[str]) -> None:
     for c in clients:
-        wiped = any(r in world.wiped for vv in c.token.causal.values() for r in vv)
+        wiped = world.lost.under(None, c.token.need())
         for (name, key), seen in sorted(history.seen.items()):
             if name != c.name:
                 continue
-            lost_with_disk = any(r in world.wiped for r in seen)
+            lost_with_disk = world.lost.under(key, seen)
             try:
                 result = await world.client.get(key, c.token)
             except NotFound:

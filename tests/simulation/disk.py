@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dwp.core.clock import Dot
 from dwp.node.sqlite import SqliteStore
 
 FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
@@ -39,3 +41,29 @@ def real_store_settings() -> tuple[str, int]:
 def commits_are_durable() -> bool:
     """What the simulator's stores do at commit: what a real node's store does."""
     return durable_at_commit(*real_store_settings())
+
+
+@dataclass
+class LostWrites:
+    """What went with lost disks, per key and writer: the dots ``(after, upto]`` that no
+    surviving store's state of the key covered. Only these excuse a missing write."""
+
+    ranges: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def add(self, key: str, replica: str, after: int, upto: int) -> None:
+        self.ranges.append((key, replica, after, upto))
+
+    def clear(self) -> None:
+        self.ranges.clear()
+
+    def between(self, key: str | None, replica: str, low: int, high: int) -> bool:
+        """Some dot of ``replica`` in ``(low, high]`` of ``key`` (None: of any key) was lost."""
+        return any((key is None or k == key) and r == replica and after < high and low < upto
+                   for k, r, after, upto in self.ranges)
+
+    def dot(self, key: str, dot: Dot) -> bool:
+        return self.between(key, dot.replica, dot.counter - 1, dot.counter)
+
+    def under(self, key: str | None, context: dict[str, int]) -> bool:
+        """Some write that ``context`` covers was lost: a state naming it cannot come back."""
+        return any(self.between(key, r, 0, c) for r, c in context.items())

@@ -68,7 +68,7 @@ class Watch:
         self._views()
         world = self.world
         disks = (tuple((n, id(s), s.changes) for n, s in world.stores.items()),
-                 tuple(world.nodes), len(self.history.acks), len(world.lost))
+                 tuple(world.nodes), len(self.history.acks), len(world.lost.ranges))
         if disks != self._disks:  # nothing on any disk changed since the last step
             self._disks = disks
             self._acknowledged()
@@ -128,7 +128,7 @@ class Watch:
             self._dots.setdefault(ack.key, []).extend((s.dot, ack.client) for s in mine)
         self._acked = len(acks)
         world = self.world
-        disks = (tuple(world.stores), tuple(map(id, world.stores.values())), len(world.lost))
+        disks = (tuple(world.stores), tuple(map(id, world.stores.values())), len(world.lost.ranges))
         if disks != self._disk_set:  # a disk came or went: look at every key again
             self._disk_set, self._rows = disks, {}
             dirty = set(self._dots)

@@ -199,7 +199,7 @@ def _now() -> float:
 async def _simulate(scenario: Scenario, log: list[str]) -> list[str]:
     rng = Random(scenario.seed)
     world = World(scenario.seed, scenario.nodes, 2)
-    history = History(world.wiped, world.reaped)
+    history = History(world.lost, world.reaped)
     watch = Watch(world, history)
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualLoop)

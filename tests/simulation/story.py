@@ -44,7 +44,7 @@ class Story:
     def __init__(self, nodes: int = 4, replicas: int = 2) -> None:
         self.world = World(0, nodes, replicas)
         self.world.faults = Faults(max_delay=0.005)
-        self.history = History(self.world.wiped, self.world.reaped)
+        self.history = History(self.world.lost, self.world.reaped)
         self.watch = Watch(self.world, self.history)
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualLoop)

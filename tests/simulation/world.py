@@ -24,7 +24,7 @@ from dwp.core.store import MemoryStore
 from dwp.core.transport import Unreachable
 from dwp.core.view import NodeSpec, View
 from dwp.node.loop import PEER_MESSAGES, Node, NodeSettings
-from tests.simulation.disk import WRITEBACK_SECONDS, commits_are_durable
+from tests.simulation.disk import WRITEBACK_SECONDS, LostWrites, commits_are_durable
 
 SECRET = "simulated-network-secret"
 SETTINGS = NodeSettings("sim", anti_entropy_interval=1.0, peer_timeout=1.0,
@@ -119,7 +119,7 @@ class World:
         self.committed: set[tuple[int, str]] = {_view_id(self.recorded)}
         self.adopted: set[tuple[int, str]] = set()
         self.wiped: set[str] = set()  # replica ids whose disk was lost
-        self.lost: list[tuple[str, str, int, int]] = []  # (key, replica, after, upto)
+        self.lost = LostWrites()
         self.lost_chunks: set[bytes] = set()  # chunks only a lost disk had
         self.reaped: dict[str, dict[str, int]] = {}  # key -> contexts of reaped deletes
         self.pending_copies: set[asyncio.Future[None]] = set()
@@ -269,14 +269,13 @@ class World:
             for replica, upto in decode_state(blob).context.items():
                 after = max((k.get(replica, 0) for k in kept), default=0)
                 if after < upto:
-                    self.lost.append((key, replica, after, upto))
+                    self.lost.add(key, replica, after, upto)
         self.lost_chunks |= {c for c in gone.chunks
                              if not any(s.has_chunk(c) for s in self.stores.values())}
 
     def lost_with_disk(self, key: str, dot: Dot) -> bool:
         """The write was held only by disks that were then lost (all of its copies)."""
-        return any(k == key and r == dot.replica and after < dot.counter <= upto
-                   for k, r, after, upto in self.lost)
+        return self.lost.dot(key, dot)
 
     def heal(self) -> None:
         self.faults = Faults()
