@@ -500,7 +500,8 @@ async def a_replica_that_lost_its_disk_vouches_for_nothing_it_lacks(s: Story) ->
     await s.put("c1", first, "one", at=x)
     await s.wait(2.0)
     s.world.lose_disk(y)
-    s.world.lost.clear()  # judge Y's answers as if nothing could excuse them
+    s.world.wiped.clear()  # judge Y's answers as if nothing could excuse them
+    s.world.lost.clear()
     await s.put("c1", second, "two", at=x)
     await s.wait(0.2)  # the batch reached Y; no anti-entropy round yet
     await s.get("c1", first, at=y)
