@@ -130,6 +130,30 @@ def test_anti_entropy_advances_freshness_too() -> None:
     assert s["n2"].fresh(ctx)
 
 
+def test_a_round_advances_the_freshness_of_the_peer_it_pushed_to() -> None:
+    """n1's outbox is lost and only n1 runs rounds: n2 gets the write by n1's push, and
+    is told that it now holds all n1 had applied."""
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    s.stores["n1"].outbox_clear()
+    s.sync("n1", "n2")
+    assert s.values("n2", "k/x") == ["v1"] and s["n2"].fresh(ctx)
+
+
+def test_a_rounds_last_word_counts_only_for_the_store_and_view_it_compared() -> None:
+    s = Shard()
+    ctx = s.write("n1", "k/x", "v1")
+    compared, epoch = s["n2"].id, s.view.epoch
+    s.lose_disk("n2")
+    blank = s["n2"]
+    assert not commit(blank, lambda r: r.synced_by("n1", epoch, compared, ctx))
+    assert not commit(blank, lambda r: r.synced_by("n1", epoch + 1, blank.id, ctx))
+    assert not commit(blank, lambda r: r.synced_by("n9", epoch, blank.id, ctx))
+    assert not blank.fresh(ctx)
+    assert commit(blank, lambda r: r.synced_by("n1", epoch, blank.id, ctx))
+    assert blank.fresh(ctx)
+
+
 def test_anti_entropy_with_a_former_shard_mate_vouches_for_nothing() -> None:
     """Both committed a view that parts them: n1 must not claim n2's writes, which it
     never received (an anti-entropy round that began before the change once did)."""

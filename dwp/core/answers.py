@@ -29,6 +29,7 @@ from dwp.core.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    AeSynced,
     Batch,
     ChunkRefs,
     ClearOutbox,
@@ -136,7 +137,9 @@ def answer(replica: Replica, message: Message) -> Answer:
         case Ping():
             return replica.node_id
         case AeRoot():
-            return Root(replica.digest(), replica.applied(), replica.view.epoch)
+            return Root(replica.digest(), replica.applied(), replica.view.epoch, replica.id)
+        case AeSynced(node=node, epoch=epoch, replica=to, applied=applied):
+            return Local(lambda r: r.synced_by(node, epoch, to, applied))
         case AePartitions():
             return replica.partition_hashes()
         case AeEntries(partition=p):

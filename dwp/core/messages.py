@@ -172,6 +172,19 @@ class Root:
     digest: str
     applied: dict[str, int]
     epoch: int
+    replica: str = ""  # the answering replica's id ("": a node from before it was sent)
+
+
+@dataclass(frozen=True)
+class AeSynced(Message[bool]):
+    """A shard-mate's anti-entropy round repaired every difference with this replica
+    (``replica``), so it holds all the shard-mate had applied when the round began;
+    answers whether that was taken as applied here too."""
+
+    node: str
+    epoch: int
+    replica: str
+    applied: dict[str, int]
 
 
 @dataclass(frozen=True)

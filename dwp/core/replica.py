@@ -533,6 +533,16 @@ class Replica:
             self.learn({origin: upto})
         return changed
 
+    def synced_by(self, peer: str, epoch: int, to: str, applied: dict[str, int]) -> bool:
+        """A shard-mate's round repaired every difference with us after it had applied
+        ``applied``: we hold all of it too (as it holds all of ours once it pulled). Only
+        for this store (``to``: a late copy must not vouch for a disk lost since) in the
+        view the round ran in."""
+        if to != self.id or epoch != self.view.epoch or peer not in self.peers:
+            return False
+        self.learn(applied)
+        return True
+
     def learn(self, seen: dict[str, int]) -> None:
         """Record that every dot covered by ``seen`` is applied here."""
         merged = clock.join(self.seen, seen)

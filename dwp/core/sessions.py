@@ -31,6 +31,7 @@ from dwp.core.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    AeSynced,
     GetView,
     HandOff,
     Message,
@@ -50,7 +51,10 @@ Session = Generator[Step, Any, Any]
 def sync(replica: Replica, peer: str) -> Session:
     """One anti-entropy round with a shard-mate; answers a line saying what happened.
     What it vouches for at the end holds only while ``peer`` is still a shard-mate in
-    the view the round began in, which the last step checks inside its commit."""
+    the view the round began in, which the last step checks inside its commit. Then the
+    peer holds all this replica had applied at the start, and is told so (``AeSynced``):
+    a write that reached it only by this round is vouched for there too."""
+    applied = replica.applied()  # before comparing: every repair below starts from it
     root: Root = yield AeRoot(replica.view.epoch)
     if root.epoch != replica.view.epoch:
         if root.epoch > replica.view.epoch:
@@ -86,6 +90,8 @@ def sync(replica: Replica, peer: str) -> Session:
 
     if not (yield Local(vouch)):
         return f"{repaired} entries repaired; the view changed meanwhile, so nothing vouched"
+    if root.replica:
+        yield AeSynced(replica.node_id, root.epoch, root.replica, applied)
     return f"in sync, {repaired} entries repaired"
 
 

@@ -29,6 +29,7 @@ from dwp.core.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    AeSynced,
     HandOff,
     HandOffRequest,
     Import,
@@ -52,9 +53,9 @@ Committer = Callable[[Callable[[], Any]], Awaitable[Any]]
 ACK_FLUSH_SECONDS = 0.5
 HAND_OFFS_AT_ONCE = 16
 log = logging.getLogger("dwp.node.loop")
-PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, Snapshot, HandOff,
-                 HandOffRequest)
-CHANGING = (Replicate, HandOff, HandOffRequest)  # the peer messages that change a replica
+PEER_MESSAGES = (Replicate, AeRoot, AePartitions, AeEntries, AeExport, AeSynced, Snapshot,
+                 HandOff, HandOffRequest)
+CHANGING = (Replicate, AeSynced, HandOff, HandOffRequest)  # the peer messages that change a replica
 
 
 @dataclass(frozen=True)

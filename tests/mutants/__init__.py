@@ -117,6 +117,18 @@ MUTANTS = [
            "dwp/core/sessions.py",
            "    if root.digest != replica.digest():\n        theirs: dict[int, int] = yield",
            "    if False:\n        theirs: dict[int, int] = yield"),
+    Mutant("pushed-writes-not-vouched",
+           "after a complete anti-entropy round the peer too records that it has everything "
+           "the replica had applied when the round began",
+           "dwp/core/sessions.py",
+           "    if root.replica:\n        yield AeSynced(",
+           "    if False:\n        yield AeSynced("),
+    Mutant("synced-by-a-lost-store",
+           "a peer takes a round's last word only for the store the round compared, in the "
+           "view it ran in",
+           "dwp/core/replica.py",
+           "        if to != self.id or epoch != self.view.epoch or peer not in self.peers:",
+           "        if epoch != self.view.epoch or peer not in self.peers:"),
     # -- causality ---------------------------------------------------------------------------
     Mutant("read-before-fresh",
            "a replica answers a token read only once it holds every write the token names",

@@ -18,11 +18,13 @@ from dwp.core.messages import (
     AeExport,
     AePartitions,
     AeRoot,
+    AeSynced,
     Commit,
     HandOff,
     Message,
     Prepare,
     Put,
+    Replicate,
 )
 from dwp.core.rebalance import plan_join
 from dwp.core.token import Token
@@ -527,6 +529,54 @@ async def a_new_owner_that_lost_its_disk_vouches_for_no_old_holder(s: Story) -> 
     s.world.lose_disk(b)
     for key in moved:
         await s.get("c1", key, at=b)
+
+
+@story
+async def a_write_passed_on_by_anti_entropy_alone_outlives_its_writers_disk(s: Story) -> None:
+    """X's outbox batch of k never reaches Y, and Y's own rounds with X are held back:
+    only X's anti-entropy rounds bring Y the write. Then X loses its disk, and with it
+    the outbox that would have told Y. A read of k at Y with the writer's token must
+    answer the write, not wait for ever ("replica behind") for one Y already holds."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    writer = s.world.nodes[x].replica.id
+    held = [True]
+
+    async def only_x_rounds(sender: str, node: str, message: Message) -> None:
+        while (sender, node) == (x, y) and isinstance(message, Replicate) and (
+                message.origin == writer):
+            await asyncio.sleep(0.1)  # the old X's outbox: gone with its disk
+        while held[0] and (sender, node) == (y, x) and isinstance(message, AeRoot):
+            await asyncio.sleep(0.1)
+    s.when(only_x_rounds)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(4.0)  # X's rounds pushed k to Y
+    s.world.lose_disk(x)
+    held[0] = False
+    state = await s.get("c1", key, at=y)
+    s.expect(state is not None, f"{y} answers the write of {key} it got from {x}'s rounds")
+
+
+@story
+async def a_late_word_of_a_round_does_not_vouch_for_a_disk_lost_since(s: Story) -> None:
+    """X's anti-entropy round ends by telling Y that Y now holds all X had applied; that
+    word is held back until Y has lost its disk. The blank Y must not take it: a read of
+    k at Y with the writer's token waits, never answers 'not found'."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    held = [True]
+
+    async def hold_synced(sender: str, node: str, message: Message) -> None:
+        while held[0] and (sender, node) == (x, y) and isinstance(message, AeSynced):
+            await asyncio.sleep(0.05)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(3.0)  # replicated, and rounds have run
+    s.when(hold_synced)
+    await s.wait(3.0)  # X's next round's last word is held
+    s.world.lose_disk(y)
+    held[0] = False
+    await s.wait(0.01)
+    await s.get("c1", key, at=y)
 
 
 @story
