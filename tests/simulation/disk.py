@@ -56,14 +56,14 @@ class LostWrites:
     def clear(self) -> None:
         self.ranges.clear()
 
-    def between(self, key: str | None, replica: str, low: int, high: int) -> bool:
-        """Some dot of ``replica`` in ``(low, high]`` of ``key`` (None: of any key) was lost."""
-        return any((key is None or k == key) and r == replica and after < high and low < upto
+    def between(self, key: str, replica: str, low: int, high: int) -> bool:
+        """Some dot of ``replica`` in ``(low, high]`` of ``key`` was lost."""
+        return any(k == key and r == replica and after < high and low < upto
                    for k, r, after, upto in self.ranges)
 
     def dot(self, key: str, dot: Dot) -> bool:
         return self.between(key, dot.replica, dot.counter - 1, dot.counter)
 
-    def under(self, key: str | None, context: dict[str, int]) -> bool:
+    def under(self, key: str, context: dict[str, int]) -> bool:
         """Some write that ``context`` covers was lost: a state naming it cannot come back."""
         return any(self.between(key, r, 0, c) for r, c in context.items())
