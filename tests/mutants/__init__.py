@@ -129,6 +129,12 @@ MUTANTS = [
            "dwp/core/replica.py",
            "        if to != self.id or epoch != self.view.epoch or peer not in self.peers:",
            "        if epoch != self.view.epoch or peer not in self.peers:"),
+    Mutant("late-batch-applied",
+           "a shard-mate's batch that arrives after everything it covers was applied is "
+           "dropped",
+           "dwp/core/replica.py",
+           "                and self.seen.get(origin, 0) >= upto):\n            return 0",
+           "                and False):\n            return 0"),
     # -- causality ---------------------------------------------------------------------------
     Mutant("read-before-fresh",
            "a replica answers a token read only once it holds every write the token names",

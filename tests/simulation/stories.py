@@ -888,6 +888,37 @@ async def a_delete_is_reaped_only_once_every_replica_applied_it(s: Story) -> Non
 
 
 @story
+async def a_late_copy_of_a_batch_does_not_undo_a_reaped_delete(s: Story) -> None:
+    """X's outbox batch carrying k's first value to Y is held up on the way; X sends it
+    again, then deletes k, and both replicas apply the delete and reap it. When the
+    first copy of that batch finally arrives, Y must not store the value again."""
+    key = _key_owned_by(s, 0)
+    x, y = s.owners(key)
+    writer = s.world.nodes[x].replica.id
+    held: list[bool] = []
+
+    async def hold_first_batch(sender: str, node: str, message: Message) -> None:
+        if (sender, node) == (x, y) and isinstance(message, Replicate) and (
+                message.origin == writer) and not held:
+            held.append(True)
+            while held[0]:
+                await asyncio.sleep(0.1)
+    s.when(hold_first_batch)
+    await s.put("c1", key, "one", at=x)
+    await s.wait(5.0)  # sent again, and applied
+    await s.delete("c1", key, at=x)
+    await s.wait(3.0)
+    for _ in range(2):
+        await s.collect()
+        await s.wait(1.0)
+    s.expect(all(s.world.nodes[n].replica.store.get_state(key) is None for n in (x, y)),
+             f"the delete of {key} was reaped on {x} and {y}")
+    held[0] = False
+    await s.wait(1.0)
+    await s.get("c1", key, at=y)
+
+
+@story
 async def a_copy_left_by_a_rolled_back_change_comes_back_before_a_reap(s: Story) -> None:
     """Y, of k's shard, leaves; a node of the other shard copies k's partition for it;
     the coordinator dies before any commit and the next one rolls the change back, so
