@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dwp.core import clock
+from dwp.core.answers import answer
 from dwp.core.clock import Dot
 from dwp.core.codec import State, decode_state
 from dwp.core.version import Version
@@ -363,3 +364,23 @@ def test_a_replica_tells_its_reap_observer_each_key_it_reaps_with_the_state_it_h
     assert reaped == []
     assert commit(s["n1"], lambda r: r.reap(["k/gone", "k/kept"])) == ["k/gone"]
     assert reaped == [("k/gone", deleted)] and s["n1"].get("k/gone") is None
+
+
+def test_a_late_copy_of_a_batch_does_not_bring_back_what_a_reaped_delete_superseded() -> None:
+    """A copy of n1's first batch, held up on the way, arrives after the delete that
+    superseded its value was applied and reaped everywhere: n2 drops it whole."""
+    s = Shard()
+    s.write("n1", "k/gone", "v1")
+    late = s["n1"].outbox_batch("n2")
+    assert late is not None
+    s.deliver_all()
+    commit(s["n1"], lambda r: r.delete("k/gone", Version.tombstone(0.0, {}),
+                                       r.get("k/gone").context))
+    s.deliver_all()
+    s.sync("n1", "n2")
+    s.sync("n2", "n1")
+    for node in s.replicas:
+        s[node].now = lambda: 1e12  # every tombstone has aged out
+        assert commit(s[node], lambda r: r.reap(["k/gone"])) == ["k/gone"]
+    assert commit(s["n2"], answer(s["n2"], late.message).op) == 0
+    assert s["n2"].get("k/gone") is None

@@ -506,15 +506,14 @@ class Replica:
         The sender's claim ``upto`` is recorded only when the sender is a shard-mate and
         this replica already holds what came before (``after``): a replica that lost its
         disk, or a node that is new to the shard, must not inherit claims it did not earn.
-        A shard-mate's batch that comes after this replica applied all it covers (a late
-        copy) is dropped whole: a delete reaped since must not have what it superseded
-        brought back.
+        The states of a shard-mate's batch that comes after this replica applied all it
+        covers (a late copy) are dropped: a delete reaped since must not have what it
+        superseded brought back. Its chunks, which no dot covers, are still stored.
         """
-        if (origin is not None and upto is not None and node_of(origin) in self.peers
-                and self.seen.get(origin, 0) >= upto):
-            return 0
+        late = (origin is not None and upto is not None and node_of(origin) in self.peers
+                and self.seen.get(origin, 0) >= upto)
         changed = 0
-        for key, blob in states:
+        for key, blob in () if late else states:
             row = self.store.get_stored(key)
             if row is not None and row.state == blob:
                 continue  # what this replica holds (a batch sent again): nothing to merge

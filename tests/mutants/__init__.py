@@ -130,11 +130,11 @@ MUTANTS = [
            "        if to != self.id or epoch != self.view.epoch or peer not in self.peers:",
            "        if epoch != self.view.epoch or peer not in self.peers:"),
     Mutant("late-batch-applied",
-           "a shard-mate's batch that arrives after everything it covers was applied is "
-           "dropped",
+           "the states of a shard-mate's batch that arrives after everything it covers "
+           "was applied are dropped",
            "dwp/core/replica.py",
-           "                and self.seen.get(origin, 0) >= upto):\n            return 0",
-           "                and False):\n            return 0"),
+           "        for key, blob in () if late else states:",
+           "        for key, blob in states:"),
     # -- causality ---------------------------------------------------------------------------
     Mutant("read-before-fresh",
            "a replica answers a token read only once it holds every write the token names",
