@@ -104,12 +104,12 @@ class DiskWipe(Nemesis):
         victim = str(rng.choice(_nodes(self.net))["id"])
         handle = self.net.handle(victim)
 
-        def info() -> NodeInfo:
-            return ray.get(handle.handle.remote("chaos", Info()), timeout=5)
+        def info(timeout: float) -> NodeInfo:
+            return ray.get(handle.handle.remote("chaos", Info()), timeout=timeout)
 
         with contextlib.suppress(Exception):
-            eventually(lambda: not info().outbox, 2, 0.05)
-        before = info().replica_id
+            eventually(lambda: not info(5).outbox, 2, 0.05)
+        before = info(60).replica_id  # a victim that a nemesis just restarted comes back first
         self.disk_losses.append(DiskLoss(before))
         ray.kill(handle, no_restart=True)
         eventually(lambda: not _alive(self.net, victim), 30)
