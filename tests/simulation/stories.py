@@ -501,13 +501,9 @@ async def a_replica_that_lost_its_disk_vouches_for_nothing_it_lacks(s: Story) ->
     x, y = s.owners(first)
     await s.put("c1", first, "one", at=x)
     await s.wait(2.0)
-    held = [True]
-
-    async def hold_anti_entropy(sender: str, node: str, message: Message) -> None:
-        while held[0] and {sender, node} == {x, y} and isinstance(
-                message, (*ANTI_ENTROPY, AeSynced)):
-            await asyncio.sleep(0.1)
-    s.when(hold_anti_entropy)
+    rounds = Hold(lambda sender, node, message: {sender, node} == {x, y} and isinstance(
+        message, (*ANTI_ENTROPY, AeSynced)))
+    s.when(rounds)
     s.world.lose_disk(y)
     s.world.wiped.clear()  # judge Y's answers as if nothing could excuse them
     s.world.lost.clear()
@@ -515,7 +511,7 @@ async def a_replica_that_lost_its_disk_vouches_for_nothing_it_lacks(s: Story) ->
     await s.wait(0.2)  # the batch reached Y; no anti-entropy round gave it the first
     await s.get("c1", first, at=y)
     await s.get("c1", second, at=y)
-    held[0] = False
+    rounds.release()
 
 
 @story
@@ -548,19 +544,19 @@ async def a_write_passed_on_by_anti_entropy_alone_outlives_its_writers_disk(s: S
     key = _key_owned_by(s, 0)
     x, y = s.owners(key)
     writer = s.world.nodes[x].replica.id
-    held = [True]
+    outbox = Hold(lambda sender, node, message: (sender, node) == (x, y) and isinstance(
+        message, Replicate) and message.origin == writer)  # gone with X's disk: never let go
+    y_rounds = Hold(lambda sender, node, message: (sender, node) == (y, x)
+                    and isinstance(message, AeRoot))
 
     async def only_x_rounds(sender: str, node: str, message: Message) -> None:
-        while (sender, node) == (x, y) and isinstance(message, Replicate) and (
-                message.origin == writer):
-            await asyncio.sleep(0.1)  # the old X's outbox: gone with its disk
-        while held[0] and (sender, node) == (y, x) and isinstance(message, AeRoot):
-            await asyncio.sleep(0.1)
+        await outbox(sender, node, message)
+        await y_rounds(sender, node, message)
     s.when(only_x_rounds)
     await s.put("c1", key, "one", at=x)
     await s.wait(4.0)  # X's rounds pushed k to Y
     s.world.lose_disk(x)
-    held[0] = False
+    y_rounds.release()
     state = await s.get("c1", key, at=y)
     s.expect(state is not None, f"{y} answers the write of {key} it got from {x}'s rounds")
 
@@ -572,17 +568,14 @@ async def a_late_word_of_a_round_does_not_vouch_for_a_disk_lost_since(s: Story) 
     k at Y with the writer's token waits, never answers 'not found'."""
     key = _key_owned_by(s, 0)
     x, y = s.owners(key)
-    held = [True]
-
-    async def hold_synced(sender: str, node: str, message: Message) -> None:
-        while held[0] and (sender, node) == (x, y) and isinstance(message, AeSynced):
-            await asyncio.sleep(0.05)
+    word = Hold(lambda sender, node, message: (sender, node) == (x, y)
+                and isinstance(message, AeSynced))
     await s.put("c1", key, "one", at=x)
     await s.wait(3.0)  # replicated, and rounds have run
-    s.when(hold_synced)
+    s.when(word)
     await s.wait(3.0)  # X's next round's last word is held
     s.world.lose_disk(y)
-    held[0] = False
+    word.release()
     await s.wait(0.01)
     await s.get("c1", key, at=y)
 
@@ -746,12 +739,9 @@ async def a_replica_that_missed_a_middle_version_keeps_it_after_anti_entropy(s: 
     x, y = s.owners(key)
     await s.put("c1", key, "one", at=x)
     await s.wait(2.0)
-    held = [True]
-
-    async def hold_anti_entropy(sender: str, node: str, message: Message) -> None:
-        while held[0] and {sender, node} == {x, y} and isinstance(message, ANTI_ENTROPY):
-            await asyncio.sleep(0.1)
-    s.when(hold_anti_entropy)
+    rounds = Hold(lambda sender, node, message: {sender, node} == {x, y}
+                  and isinstance(message, ANTI_ENTROPY))
+    s.when(rounds)
     s.cut(x, y)
     await s.put("c1", key, "two", at=x)
     await s.put("c1", key, "three", at=x)
@@ -761,7 +751,7 @@ async def a_replica_that_missed_a_middle_version_keeps_it_after_anti_entropy(s: 
     kept = {n: _kept(s, n, key) for n in (x, y)}
     s.expect(len(kept[x]) == 2 and len(kept[y]) == 1,
              f"{y} got version three from {x}'s outbox, but not two: {kept}")
-    held[0] = False
+    rounds.release()
     await s.wait(5.0)
     kept = {n: _kept(s, n, key) for n in (x, y)}
     s.expect(len(kept[x]) == 2 and kept[x] == kept[y],
@@ -998,6 +988,21 @@ def _kept(s: Story, node: str, key: str) -> list[str]:
     """The versions ``node`` keeps of ``key`` (their bodies), oldest first."""
     state = s.world.nodes[node].replica.get(key)
     return [(h.value.data or b"").decode() for h in state.history] if state else []
+
+
+class Hold:
+    """A hook that holds back every message ``picks`` chooses, until ``release``."""
+
+    def __init__(self, picks: Callable[[str, str, Message], bool]) -> None:
+        self.picks = picks
+        self.holding = True
+
+    async def __call__(self, sender: str, node: str, message: Message) -> None:
+        while self.holding and self.picks(sender, node, message):
+            await asyncio.sleep(0.05)
+
+    def release(self) -> None:
+        self.holding = False
 
 
 async def _quiet(sender: str, node: str, message: Message) -> None:
